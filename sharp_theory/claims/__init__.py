@@ -1,0 +1,12 @@
+"""The claim registry. Every module in this package registers its paper's claims on import."""
+import importlib
+import pkgutil
+
+from .base import REGISTRY, VERDICTS, Claim, Verdict, all_claims, claims_for_lab, get, register, verdict
+
+for _module in pkgutil.iter_modules(__path__):
+    if _module.name != "base":
+        importlib.import_module(f"{__name__}.{_module.name}")
+
+__all__ = ["Claim", "Verdict", "REGISTRY", "VERDICTS", "register", "get", "all_claims",
+           "claims_for_lab", "verdict"]

@@ -1,0 +1,233 @@
+"""Trajectories: one ``lax.scan`` over steps, observables every ``stride`` steps.
+
+References: DESIGN.md ("The optimizer contract", "Randomness and numerics").
+"""
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from typing import Any, Callable, Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._pytree import pytree_dataclass, static_field
+from ..errors import ConfigError, check_int
+from ..problems.base import Problem, optimizer_key
+from ..optim.base import Optimizer
+from ..tree import all_finite, tree_where
+
+# Incremented each time the simulation is traced: tests use it to prove that changing a
+# hyperparameter value reuses the compiled program.
+TRACE_COUNT = {"simulate": 0}
+
+
+@dataclasses.dataclass(frozen=True)
+class Observable:
+    """A named function of the parameters recorded along a trajectory.
+
+    ``fn`` takes ``(params)`` or ``(params, problem)``; which one is read once from its signature.
+    """
+
+    name: str
+    fn: Callable
+    wants_problem: bool
+
+    def __call__(self, params, problem):
+        return self.fn(params, problem) if self.wants_problem else self.fn(params)
+
+
+def _wants_problem(fn: Callable) -> bool:
+    try:
+        parameters = [p for p in inspect.signature(fn).parameters.values()
+                      if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+                      and p.default is p.empty]
+    except (TypeError, ValueError):  # builtins without signatures take params only
+        return False
+    return len(parameters) >= 2
+
+
+def evaluation_loss(params, problem):
+    """Default observable: the problem's reporting loss (population or full-data)."""
+    return problem.evaluation_loss(params)
+
+
+def as_observables(observe: Mapping[str, Callable] | None) -> tuple[Observable, ...]:
+    """Freeze an ``observe`` mapping into a hashable tuple (the default records ``loss``)."""
+    if observe is None:
+        observe = {"loss": evaluation_loss}
+    if not isinstance(observe, Mapping):
+        raise ConfigError("observe", type(observe).__name__, "a dict name -> fn(params[, problem])")
+    out = []
+    for name, fn in observe.items():
+        if not callable(fn):
+            raise ConfigError(f"observe[{name!r}]", fn, "a callable fn(params[, problem])")
+        out.append(Observable(str(name), fn, _wants_problem(fn)))
+    return tuple(out)
+
+
+@pytree_dataclass
+class Trajectory:
+    """The result of :func:`run` (or one optimizer of a :func:`sweep`, with leading grid axes).
+
+    Attributes:
+      params: final parameters (the last finite iterate if the run diverged).
+      observed: dict name -> array of shape (*grid, n_records, *value_shape): the observables at
+        ``steps`` (``grid`` is empty for :func:`run`, the sweep axes for :func:`sweep`).
+      steps: the step indices of the records (0 = initial point).
+      diverged_at: first step whose update produced a non-finite value, -1 if none.
+      grad_evals: gradient evaluations (in batch passes) spent before divergence.
+    """
+
+    params: Any
+    observed: dict
+    steps: Any
+    diverged_at: Any
+    grad_evals: Any
+    optimizer: str = static_field(default="")
+    problem: str = static_field(default="")
+    record_axis: int = static_field(default=0)
+
+    @property
+    def status(self):
+        """"ok" or "diverged at step k: ..." (an array of such strings for a sweep)."""
+        diverged = np.asarray(self.diverged_at)
+        describe = np.vectorize(lambda step: "ok" if step < 0 else
+                                f"diverged at step {step}: non-finite parameters, the last "
+                                f"finite iterate is kept", otypes=[object])
+        words = describe(diverged)
+        return words.item() if words.ndim == 0 else words
+
+    @property
+    def diverged(self):
+        return np.asarray(self.diverged_at) >= 0
+
+    def final(self, name: str):
+        """The last recorded value of an observable."""
+        return np.take(np.asarray(self.observed[name]), -1, axis=self.record_axis)
+
+
+def record_steps(steps: int, stride: int) -> np.ndarray:
+    """Steps at which observables are recorded: 0, stride, 2 stride, ..., and ``steps``."""
+    recorded = list(range(0, steps + 1, stride))
+    if recorded[-1] != steps:
+        recorded.append(steps)
+    return np.asarray(recorded)
+
+
+def simulate(problem: Problem, optimizer: Optimizer, params0, key, *, steps: int, stride: int,
+             observables: tuple[Observable, ...], batch_size=None):
+    """The traceable body of :func:`run` (vmapped by :func:`sweep`).
+
+    Returns ``(params, observed, diverged_at, grad_evals)``.
+    """
+    TRACE_COUNT["simulate"] += 1
+    batch_size = optimizer.batch_size if batch_size is None else batch_size
+    hparams = optimizer.hparams
+    loss_fn = problem.loss
+
+    def observe(params, diverged):
+        values = {obs.name: jnp.asarray(obs(params, problem)) for obs in observables}
+        # After divergence the records read NaN, so plots and summaries cannot mistake them.
+        return {name: jnp.where(diverged, jnp.nan, value) for name, value in values.items()}
+
+    def one_step(carry, step):
+        params, state, diverged_at, grad_evals = carry
+        batch = problem.batch(key, step, batch_size, optimizer.replace)
+        new_params, new_state, info = optimizer.step(params, state, loss_fn, batch, hparams,
+                                                     optimizer_key(key, step))
+        still_ok = (diverged_at < 0) & all_finite(new_params)
+        diverged_at = jnp.where((diverged_at < 0) & ~still_ok, step.astype(diverged_at.dtype),
+                                diverged_at)
+        params = tree_where(still_ok, new_params, params)
+        state = tree_where(still_ok, new_state, state)
+        grad_evals = grad_evals + jnp.where(still_ok, info["grad_evals"], 0.0).astype(grad_evals.dtype)
+        return (params, state, diverged_at, grad_evals), None
+
+    def advance(carry, first_step, count):
+        carry, _ = jax.lax.scan(one_step, carry, first_step + jnp.arange(count))
+        return carry
+
+    state0 = optimizer.init(params0)
+    carry = (params0, state0, jnp.asarray(-1, jnp.int32), jnp.asarray(0.0))
+    first = observe(params0, jnp.asarray(False))
+    n_chunks, remainder = divmod(steps, stride)
+
+    def chunk(carry, index):
+        carry = advance(carry, index * stride, stride)
+        return carry, observe(carry[0], carry[2] >= 0)
+
+    carry, records = jax.lax.scan(chunk, carry, jnp.arange(n_chunks))
+    pieces = [jax.tree_util.tree_map(lambda x: x[None], first), records]
+    if remainder:
+        carry = advance(carry, n_chunks * stride, remainder)
+        last = observe(carry[0], carry[2] >= 0)
+        pieces.append(jax.tree_util.tree_map(lambda x: x[None], last))
+    observed = jax.tree_util.tree_map(lambda *xs: jnp.concatenate(xs, axis=0), *pieces)
+    params, _, diverged_at, grad_evals = carry
+    return params, observed, diverged_at, grad_evals
+
+
+_simulate_jit = jax.jit(simulate, static_argnames=("steps", "stride", "observables", "batch_size"))
+
+
+def check_key(key):
+    """Require a JAX PRNG key (typed ``jax.random.key`` or raw ``PRNGKey``)."""
+    if isinstance(key, (int, np.integer)) or key is None:
+        raise ConfigError("key", key, "a JAX PRNG key, e.g. jax.random.key(0)")
+    array = jnp.asarray(key) if not jnp.issubdtype(getattr(key, "dtype", None),
+                                                   jax.dtypes.prng_key) else key
+    if not jnp.issubdtype(array.dtype, jax.dtypes.prng_key) and array.shape != (2,):
+        raise ConfigError("key", getattr(array, "shape", key), "a single JAX PRNG key")
+    return key
+
+
+def run(problem: Problem, optimizer: Optimizer, *, steps: int, key, observe=None, stride: int = 1,
+        params0=None, batch_size: int | None = None) -> Trajectory:
+    """Run one trajectory of ``optimizer`` on ``problem``.
+
+    Args:
+      problem: a Problem (``st.problems.*``).
+      optimizer: an Optimizer (``st.optim.*``).
+      steps: number of steps (>= 1).
+      key: JAX PRNG key; the step index is folded in, so the same key gives the same run.
+      observe: dict name -> fn(params) or fn(params, problem), recorded every ``stride`` steps
+        (default: the problem's evaluation loss as "loss").
+      stride: record every ``stride`` steps (>= 1); the initial and final points are recorded.
+      params0: initial parameters (default ``problem.params0``).
+      batch_size: override the optimizer's batch size.
+
+    Returns:
+      A :class:`Trajectory` with ``.params``, ``.observed``, ``.steps``, ``.status``.
+    """
+    if not isinstance(problem, Problem):
+        raise ConfigError("problem", type(problem).__name__, "a sharp_theory Problem")
+    if not isinstance(optimizer, Optimizer):
+        raise ConfigError("optimizer", type(optimizer).__name__, "a sharp_theory Optimizer")
+    steps = check_int("steps", steps, minimum=1)
+    stride = check_int("stride", stride, minimum=1)
+    if batch_size is not None:
+        check_int("batch_size", batch_size, minimum=1)
+    check_key(key)
+    observables = as_observables(observe)
+    params0 = problem.params0 if params0 is None else params0
+    _check_params_match(problem.params0, params0)
+    params, observed, diverged_at, grad_evals = _simulate_jit(
+        problem, optimizer, params0, key, steps=steps, stride=stride, observables=observables,
+        batch_size=batch_size)
+    return Trajectory(params=params, observed=observed, steps=record_steps(steps, stride),
+                      diverged_at=diverged_at, grad_evals=grad_evals, optimizer=optimizer.name,
+                      problem=problem.name)
+
+
+def _check_params_match(reference, params):
+    if reference is None:
+        return
+    ref_struct = jax.tree_util.tree_structure(reference)
+    struct = jax.tree_util.tree_structure(params)
+    if ref_struct != struct:
+        raise ConfigError("params0", str(struct), f"the problem's structure {ref_struct}")
+    for a, b in zip(jax.tree_util.tree_leaves(reference), jax.tree_util.tree_leaves(params)):
+        if jnp.shape(a) != jnp.shape(b):
+            raise ConfigError("params0", f"shape {jnp.shape(b)}", f"shape {jnp.shape(a)}")

@@ -1,0 +1,232 @@
+"""Sweeps: seeds x hyperparameter / problem-constant grids x optimizers in one compiled call.
+
+Every grid value is an argument of the compiled program (a pytree leaf), never a constant baked
+into it, so a second sweep with other values of the same shapes reuses the compilation.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Mapping, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..errors import ConfigError, check_int
+from ..optim.base import Optimizer, validate_hparam
+from ..problems.base import Problem
+from .run import Trajectory, _check_params_match, as_observables, record_steps, simulate
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepResult:
+    """Trajectories of every optimizer over a grid.
+
+    Attributes:
+      axes: names of the leading axes of every array, in order: the grid names, then "seed".
+      coords: dict axis name -> the values along that axis.
+      trajectories: dict optimizer name -> :class:`Trajectory` whose arrays have the leading
+        shape ``tuple(len(coords[a]) for a in axes)``.
+    """
+
+    axes: tuple
+    coords: dict
+    trajectories: dict
+
+    def __getitem__(self, name: str) -> Trajectory:
+        return self.trajectories[name]
+
+    def __iter__(self):
+        return iter(self.trajectories)
+
+    def items(self):
+        return self.trajectories.items()
+
+    @property
+    def shape(self) -> tuple:
+        return tuple(len(self.coords[a]) for a in self.axes)
+
+
+def _name_optimizers(optimizers) -> dict:
+    if isinstance(optimizers, Optimizer):
+        return {optimizers.name: optimizers}
+    if isinstance(optimizers, Mapping):
+        named = dict(optimizers)
+    elif isinstance(optimizers, Sequence) and not isinstance(optimizers, str):
+        named = {}
+        for optimizer in optimizers:
+            if not isinstance(optimizer, Optimizer):
+                raise ConfigError("optimizers", type(optimizer).__name__, "sharp_theory Optimizers")
+            if optimizer.name in named:
+                raise ConfigError("optimizers", optimizer.name,
+                                  "unique names (pass a dict name -> optimizer)")
+            named[optimizer.name] = optimizer
+    else:
+        raise ConfigError("optimizers", type(optimizers).__name__,
+                          "an Optimizer, a list of them, or a dict name -> Optimizer")
+    if not named:
+        raise ConfigError("optimizers", "{}", "at least one optimizer")
+    for name, optimizer in named.items():
+        if not isinstance(optimizer, Optimizer):
+            raise ConfigError(f"optimizers[{name!r}]", type(optimizer).__name__, "an Optimizer")
+    return named
+
+
+def _seed_list(seeds) -> list[int]:
+    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
+        return list(range(check_int("seeds", seeds, minimum=1)))
+    seeds = list(seeds)
+    if not seeds:
+        raise ConfigError("seeds", seeds, "a positive count or a non-empty list of integers")
+    for seed in seeds:
+        check_int("seeds", seed, minimum=0)
+    return [int(s) for s in seeds]
+
+
+def _grid_arrays(grid, problem: Problem, optimizers: dict) -> dict:
+    arrays = {}
+    for name, values in (grid or {}).items():
+        if name == "seed":
+            raise ConfigError("grid", name, "hyperparameter or problem-constant names ('seed' is "
+                              "set by seeds=)")
+        in_hparams = any(name in opt.hparams for opt in optimizers.values())
+        in_constants = name in problem.constants
+        if not (in_hparams or in_constants):
+            known = sorted({k for o in optimizers.values() for k in o.hparams} | set(problem.constants))
+            raise ConfigError("grid", name, "one of " + ", ".join(known))
+        if in_hparams and in_constants:
+            raise ConfigError("grid", name, "a name that is not both a hyperparameter and a "
+                              "problem constant")
+        array = np.asarray(values, dtype=float)
+        if array.ndim == 0 or array.shape[0] == 0:
+            raise ConfigError(f"grid[{name!r}]", values, "a non-empty 1-D sequence of values")
+        if in_hparams:
+            if array.ndim != 1:
+                raise ConfigError(f"grid[{name!r}]", array.shape, "a 1-D sequence")
+            validate_hparam(name, array)
+        else:
+            expected = np.shape(problem.constants[name])
+            if array.shape[1:] != expected:
+                raise ConfigError(f"grid[{name!r}]", array.shape, f"shape (k, *{expected})")
+            if not np.all(np.isfinite(array)):
+                raise ConfigError(f"grid[{name!r}]", values, "finite values")
+        arrays[name] = array
+    return arrays
+
+
+def _with_values(problem: Problem, optimizer: Optimizer, values: dict):
+    hparams = dict(optimizer.hparams)
+    constants = dict(problem.constants)
+    for name, value in values.items():
+        if name in hparams:
+            hparams[name] = value.astype(hparams[name].dtype)
+        else:
+            constants[name] = value.astype(jnp.asarray(constants[name]).dtype)
+    return (dataclasses.replace(problem, constants=constants),
+            dataclasses.replace(optimizer, hparams=hparams))
+
+
+def _vmapped(fn, axis_names):
+    """vmap ``fn(values, key)`` over keys (innermost), then over each named grid axis."""
+    mapped = jax.vmap(fn, in_axes=(None, 0))
+    for name in reversed(axis_names):
+        spec = {n: (0 if n == name else None) for n in axis_names}
+        mapped = jax.vmap(mapped, in_axes=(spec, None))
+    return mapped
+
+
+def _sweep_body(problem, optimizers, grid_values, keys, params0, *, steps, stride, observables,
+                batch_size, axes_per_optimizer):
+    results = {}
+    for name, axis_names in axes_per_optimizer:
+        optimizer = optimizers[name]
+
+        def one_run(values, key, optimizer=optimizer):
+            run_problem, run_optimizer = _with_values(problem, optimizer, values)
+            return simulate(run_problem, run_optimizer, params0, key, steps=steps, stride=stride,
+                            observables=observables, batch_size=batch_size)
+
+        values = {axis: grid_values[axis] for axis in axis_names}
+        results[name] = _vmapped(one_run, axis_names)(values, keys)
+    return results
+
+
+_sweep_jit = jax.jit(_sweep_body, static_argnames=("steps", "stride", "observables", "batch_size",
+                                                   "axes_per_optimizer"))
+
+
+def _broadcast(array, own_axes, all_axes, full_shape):
+    """Insert singleton axes for grid axes an optimizer does not depend on, then broadcast."""
+    array = np.asarray(array)
+    index = 0
+    shape = []
+    for axis in all_axes:
+        if axis in own_axes:
+            shape.append(array.shape[index])
+            index += 1
+        else:
+            shape.append(1)
+    array = array.reshape(tuple(shape) + array.shape[index:])
+    return np.broadcast_to(array, tuple(full_shape) + array.shape[len(all_axes):])
+
+
+def sweep(problem: Problem, optimizers, *, steps: int, seeds=1, grid: Mapping | None = None,
+          observe=None, stride: int = 1, batch_size: int | None = None,
+          params0=None) -> SweepResult:
+    """Run every optimizer over a grid of values and seeds in one compiled, vmapped call.
+
+    Args:
+      problem: a Problem.
+      optimizers: an Optimizer, a list of them (named by ``.name``) or a dict name -> Optimizer.
+      steps: steps per run (>= 1).
+      seeds: a count n (seeds 0..n-1) or a list of integer seeds; seed s uses
+        ``jax.random.key(s)``, so lane s equals ``run(..., key=jax.random.key(s))``.
+      grid: dict name -> values; a name is an optimizer hyperparameter ("lr", "rho", "alpha") or
+        a problem constant ("noise", ...). The grid is the product of the axes, in order. An
+        optimizer without a hyperparameter (SGD and "rho") is run once and broadcast along it.
+      observe, stride, batch_size, params0: as for :func:`run`.
+
+    Returns:
+      A :class:`SweepResult`; arrays have leading shape (len(grid[a]) for a in grid) + (n_seeds,).
+    """
+    if not isinstance(problem, Problem):
+        raise ConfigError("problem", type(problem).__name__, "a sharp_theory Problem")
+    named = _name_optimizers(optimizers)
+    steps = check_int("steps", steps, minimum=1)
+    stride = check_int("stride", stride, minimum=1)
+    if batch_size is not None:
+        check_int("batch_size", batch_size, minimum=1)
+    seed_list = _seed_list(seeds)
+    if grid is not None and not isinstance(grid, Mapping):
+        raise ConfigError("grid", type(grid).__name__, "a dict name -> values")
+    arrays = _grid_arrays(grid, problem, named)
+    observables = as_observables(observe)
+    params0 = problem.params0 if params0 is None else params0
+    _check_params_match(problem.params0, params0)
+
+    axis_names = tuple(arrays)
+    axes_per_optimizer = tuple(
+        (name, tuple(a for a in axis_names if a in opt.hparams or a in problem.constants))
+        for name, opt in named.items())
+    keys = jnp.stack([jax.random.key(seed) for seed in seed_list])
+    grid_values = {name: jnp.asarray(values) for name, values in arrays.items()}
+    raw = _sweep_jit(problem, named, grid_values, keys, params0, steps=steps, stride=stride,
+                     observables=observables, batch_size=batch_size,
+                     axes_per_optimizer=axes_per_optimizer)
+
+    all_axes = axis_names + ("seed",)
+    full_shape = tuple(len(arrays[a]) for a in axis_names) + (len(seed_list),)
+    trajectories = {}
+    for name, own_axes in axes_per_optimizer:
+        own = own_axes + ("seed",)
+        widen = lambda x, own=own: _broadcast(x, own, all_axes, full_shape)
+        params, observed, diverged_at, grad_evals = raw[name]
+        trajectories[name] = Trajectory(
+            params=jax.tree_util.tree_map(widen, params),
+            observed={k: widen(v) for k, v in observed.items()},
+            steps=record_steps(steps, stride), diverged_at=widen(diverged_at),
+            grad_evals=widen(grad_evals), optimizer=named[name].name, problem=problem.name,
+            record_axis=len(all_axes))
+    coords = {name: arrays[name] for name in axis_names}
+    coords["seed"] = np.asarray(seed_list)
+    return SweepResult(axes=all_axes, coords=coords, trajectories=trajectories)

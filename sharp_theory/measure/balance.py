@@ -1,0 +1,32 @@
+"""Balancedness of factor pairs and the gradient imbalance that drives it.
+
+References: Li, Zhang, He 2024, eq. (2): B = ½(‖x‖² - ‖y‖²); Thm 2 (NOP drift ∝ ‖g_x‖² - ‖g_y‖²).
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from ..optim.bar import factor_pairs
+from ..tree import tree_squared_norm
+
+
+def balancedness(params):
+    """``B = ½(‖x‖² - ‖y‖²)`` (Frobenius norms for matrices).
+
+    Args:
+      params: ``{"x", "y"}`` or a list of such dicts (LoRA layers).
+
+    Returns:
+      A scalar for one pair, an array with one entry per layer for a list.
+    """
+    values = [0.5 * (tree_squared_norm(p["x"]) - tree_squared_norm(p["y"]))
+              for p in factor_pairs(params)]
+    return values[0] if isinstance(params, dict) else jnp.stack(values)
+
+
+def gradient_imbalance(loss, params):
+    """``‖g_x‖² - ‖g_y‖²`` of ``loss(params)`` per pair (the NOP drift direction)."""
+    grads = jax.grad(loss)(params)
+    values = [tree_squared_norm(g["x"]) - tree_squared_norm(g["y"]) for g in factor_pairs(grads)]
+    return values[0] if isinstance(params, dict) else jnp.stack(values)

@@ -1,0 +1,95 @@
+"""Balancedness-aware regularization (BAR): SAM's balancing effect at one gradient per step.
+
+References:
+  Li, Zhang, He. Implicit Regularization of Sharpness-Aware Minimization for Scale-Invariant
+  Problems. NeurIPS 2024 (arXiv 2410.14802), Algorithms 2 (oBAR) and 3 (nBAR).
+
+Both rules act on factor pairs ``(x, y)`` as a decoupled, weight-decay-like rescaling applied
+before the base step, derived from the regularizer ``alpha_t · |xᵀx - yᵀy|``:
+
+- nBAR (non-overparametrized, e.g. LoRA): if ``‖g_x‖ >= ‖g_y‖`` then ``x ← (1 + alpha·lr) x,
+  y ← (1 - alpha·lr) y``, else the reverse — B moves to where ``‖g_x‖ = ‖g_y‖`` as under SAM.
+- oBAR (overparametrized): if ``‖x‖ >= ‖y‖`` then ``x ← (1 - alpha·lr) x, y ← (1 + alpha·lr) y``,
+  else the reverse — |B| shrinks as under SAM.
+
+Parameters must be a dict with keys ``"x"`` and ``"y"`` (one pair) or a list/tuple of such dicts
+(one pair per layer, each balanced on its own).
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+
+from ..errors import ConfigError
+from ..tree import global_norm
+from .base import Base, StepRule, base_init, base_step
+
+SCHEDULES = ("constant", "linear", "cosine")
+
+
+def alpha_schedule(alpha0, count, schedule: str, horizon: int | None):
+    """``alpha_t`` for step ``count``: constant, or decaying linearly / by a cosine to 0 at ``horizon``."""
+    if schedule == "constant":
+        return alpha0
+    progress = jnp.minimum(count / horizon, 1.0)
+    if schedule == "linear":
+        return alpha0 * (1.0 - progress)
+    return alpha0 * 0.5 * (1.0 + jnp.cos(jnp.pi * progress))
+
+
+def factor_pairs(params):
+    """The list of ``{"x", "y"}`` pairs in ``params`` (see module docstring)."""
+    if isinstance(params, dict) and "x" in params and "y" in params:
+        return [params]
+    if isinstance(params, (list, tuple)) and params and all(
+            isinstance(p, dict) and "x" in p and "y" in p for p in params):
+        return list(params)
+    raise ConfigError("params", type(params).__name__,
+                      "a dict with keys 'x' and 'y', or a list of such dicts (one per layer)")
+
+
+def _rebuild(params, pairs):
+    return pairs[0] if isinstance(params, dict) else type(params)(pairs)
+
+
+@dataclasses.dataclass(frozen=True)
+class BalancednessAware(StepRule):
+    """nBAR / oBAR on top of a base rule (one gradient evaluation per step)."""
+
+    variant: str = "nbar"
+    base: Base = Base()
+    schedule: str = "constant"
+    horizon: int | None = None
+    grads_per_step = 1.0
+
+    @property
+    def name(self) -> str:
+        return self.variant
+
+    def init(self, params):
+        factor_pairs(params)  # fail early on parameters without factor pairs
+        return {"base": base_init(self.base, params), "count": jnp.zeros((), jnp.int32)}
+
+    def step(self, params, state, loss_fn, batch, hparams, key):
+        loss, grads = jax.value_and_grad(loss_fn)(params, batch)
+        alpha = alpha_schedule(hparams["alpha"], state["count"], self.schedule, self.horizon)
+        rate = alpha * hparams["lr"]
+        balanced = []
+        for pair, grad in zip(factor_pairs(params), factor_pairs(grads)):
+            if self.variant == "nbar":
+                grow_x = global_norm(grad["x"]) >= global_norm(grad["y"])
+            else:
+                grow_x = global_norm(pair["x"]) < global_norm(pair["y"])
+            scale_x = jnp.where(grow_x, 1.0 + rate, 1.0 - rate)
+            scale_y = jnp.where(grow_x, 1.0 - rate, 1.0 + rate)
+            new_pair = dict(pair)
+            new_pair["x"] = pair["x"] * scale_x.astype(pair["x"].dtype)
+            new_pair["y"] = pair["y"] * scale_y.astype(pair["y"].dtype)
+            balanced.append(new_pair)
+        params = _rebuild(params, balanced)
+        params, base_state = base_step(self.base, params, grads, state["base"], hparams["lr"])
+        info = {"loss": loss, "grad_norm": global_norm(grads), "grad_evals": jnp.asarray(1.0),
+                "alpha": alpha}
+        return params, {"base": base_state, "count": state["count"] + 1}, info

@@ -1,0 +1,50 @@
+"""One figure style for every lab: consistent colours per optimizer, readable defaults."""
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg") if matplotlib.get_backend().lower() not in ("module://matplotlib_inline.backend_inline",) else None
+import matplotlib.pyplot as plt  # noqa: E402
+
+OPTIMIZER_COLORS = {
+    "gd": "#333333", "sgd": "#1f77b4", "sam": "#d62728", "usam": "#ff7f0e", "nbar": "#2ca02c",
+    "obar": "#9467bd", "1-sam": "#8c564b", "n-sam": "#d62728", "1-usam": "#8c564b",
+    "erm": "#333333",
+}
+_FALLBACK = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+
+STYLE = {
+    "figure.dpi": 110, "savefig.dpi": 150, "font.size": 10, "axes.titlesize": 11,
+    "axes.labelsize": 10, "legend.fontsize": 8, "axes.grid": True, "grid.alpha": 0.3,
+    "axes.spines.top": False, "axes.spines.right": False, "lines.linewidth": 1.6,
+}
+
+
+def color_for(name: str, index: int = 0) -> str:
+    """The colour of an optimizer (by its base name), or a cycle colour."""
+    key = name.lower().split(" ")[0].split("(")[0]
+    return OPTIMIZER_COLORS.get(key, _FALLBACK[index % len(_FALLBACK)])
+
+
+def figure(nrows: int = 1, ncols: int = 1, *, width: float = 4.2, height: float = 3.2, **kwargs):
+    """A figure in the house style with ``nrows x ncols`` panels of the given size (inches)."""
+    plt.rcParams.update(STYLE)
+    return plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False,
+                        constrained_layout=True, **kwargs)
+
+
+def band(ax, x, values, *, label: str, color: str, axis: int = 0, log: bool = False):
+    """Median line with a 10-90% band over ``axis`` (seeds)."""
+    import numpy as np
+
+    values = np.asarray(values, dtype=float)
+    median = np.nanmedian(values, axis=axis)
+    low, high = np.nanpercentile(values, [10, 90], axis=axis)
+    ax.plot(x, median, color=color, label=label)
+    ax.fill_between(x, low, high, color=color, alpha=0.2, linewidth=0)
+    if log:
+        ax.set_yscale("log")
+    return ax
+
+
+__all__ = ["figure", "color_for", "band", "STYLE", "OPTIMIZER_COLORS"]

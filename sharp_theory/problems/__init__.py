@@ -1,0 +1,5 @@
+"""Problem constructors: one per model family, each returning a :class:`Problem` pytree."""
+from .base import Problem, from_loss
+from .scale_invariant import lora, nop_toy, op_toy, outer_product, scalar_product
+
+__all__ = ["Problem", "from_loss", "op_toy", "nop_toy", "scalar_product", "outer_product", "lora"]

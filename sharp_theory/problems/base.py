@@ -1,0 +1,174 @@
+"""The Problem record shared by every model family.
+
+A problem is a frozen dataclass pytree: arrays (initial parameters, constants such as a noise
+level or a test set, a finite set of examples) are leaves, so a sweep can vmap over them; the
+functions that define the model are static and compare by value or identity.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._pytree import pytree_dataclass, static_field
+from ..errors import ConfigError, check_int
+
+
+def data_key(key, step):
+    """Key for the batch drawn at ``step`` (independent of the optimizer's key)."""
+    return jax.random.fold_in(jax.random.fold_in(key, 0), step)
+
+
+def epoch_key(key, epoch):
+    return jax.random.fold_in(jax.random.fold_in(key, 1), epoch)
+
+
+def optimizer_key(key, step):
+    return jax.random.fold_in(jax.random.fold_in(key, 2), step)
+
+
+@pytree_dataclass
+class Problem:
+    """A differentiable objective with its data and initialization.
+
+    Attributes:
+      objective: static ``objective(params, batch, constants) -> scalar`` (mean over the batch).
+      params0: the default initial parameters (a pytree of arrays).
+      constants: dict of arrays the objective needs besides the batch (targets, noise level,
+        test data, ...). Sweeps can vmap over any entry by name.
+      examples: a finite data set (pytree with a leading example axis) or None.
+      sampler: static ``sampler(constants, key, batch_size) -> batch`` for problems that draw
+        fresh examples every step (noise), or None.
+      population: static ``population(params, constants) -> scalar``: the expected loss in closed
+        form for fresh-noise problems (None: the full-data loss is used).
+      initializer: static ``initializer(key, constants) -> params`` for random initialization
+        (None: ``init`` returns ``params0``).
+      name: a short name.
+      default_batch_size: batch size for fresh-noise problems when the optimizer sets none.
+    """
+
+    objective: Callable = static_field()
+    params0: Any = None
+    constants: dict = dataclasses.field(default_factory=dict)
+    examples: Any = None
+    sampler: Callable | None = static_field(default=None)
+    population: Callable | None = static_field(default=None)
+    initializer: Callable | None = static_field(default=None)
+    name: str = static_field(default="problem")
+    default_batch_size: int | None = static_field(default=None)
+
+    def loss(self, params, batch):
+        """The training loss on one batch: ``loss(params, batch)``."""
+        return self.objective(params, batch, self.constants)
+
+    def init(self, key):
+        """Initial parameters: ``params0``, or a random draw when the problem has an initializer."""
+        if self.initializer is None:
+            return self.params0
+        return self.initializer(key, self.constants)
+
+    @property
+    def n_examples(self) -> int | None:
+        if self.examples is None:
+            return None
+        return jax.tree_util.tree_leaves(self.examples)[0].shape[0]
+
+    def batch(self, key, step, batch_size=None, replace=False):
+        """The batch used at ``step`` of a run keyed by ``key``.
+
+        Fresh-noise problems draw ``batch_size`` new examples. Finite data sets return all
+        examples when ``batch_size`` is None, else a mini-batch drawn uniformly with replacement
+        or as consecutive slices of a per-epoch permutation (shuffled epochs; the last partial
+        slice of each epoch is dropped).
+        """
+        if self.sampler is not None:
+            size = batch_size or self.default_batch_size or 1
+            return self.sampler(self.constants, data_key(key, step), size)
+        if self.examples is None:
+            return None
+        n = self.n_examples
+        if batch_size is None or (batch_size >= n and not replace):
+            return self.examples
+        if replace:
+            index = jax.random.randint(data_key(key, step), (batch_size,), 0, n)
+        else:
+            per_epoch = n // batch_size
+            epoch, position = step // per_epoch, step % per_epoch
+            order = jax.random.permutation(epoch_key(key, epoch), n)
+            index = jax.lax.dynamic_slice(order, (position * batch_size,), (batch_size,))
+        return jax.tree_util.tree_map(lambda x: x[index], self.examples)
+
+    def full_batch(self):
+        """All examples (None for fresh-noise or data-free problems)."""
+        return self.examples
+
+    def evaluation_loss(self, params):
+        """The loss used for reporting: closed-form population loss, else the full-data loss."""
+        if self.population is not None:
+            return self.population(params, self.constants)
+        return self.loss(params, self.examples)
+
+    def with_constants(self, **values) -> "Problem":
+        """A copy with some constants replaced (same structure: no recompilation)."""
+        for name in values:
+            if name not in self.constants:
+                raise ConfigError("constant", name, "one of " + ", ".join(sorted(self.constants)))
+        merged = dict(self.constants)
+        merged.update({k: jnp.asarray(v) for k, v in values.items()})
+        return dataclasses.replace(self, constants=merged)
+
+
+@dataclasses.dataclass(frozen=True)
+class _UserObjective:
+    """Adapts a user's ``loss_fn(params, batch)`` to the objective signature."""
+
+    loss_fn: Callable
+
+    def __call__(self, params, batch, constants):
+        return self.loss_fn(params, batch)
+
+
+def _check_pytree_finite(parameter, tree):
+    for leaf in jax.tree_util.tree_leaves(tree):
+        array = np.asarray(leaf)
+        if not np.issubdtype(array.dtype, np.number):
+            raise ConfigError(parameter, array.dtype, "numeric arrays")
+        if np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)):
+            raise ConfigError(parameter, "non-finite entries", "finite values")
+
+
+def from_loss(loss_fn: Callable, params0, data=None, *, name: str = "from_loss") -> Problem:
+    """Wrap any differentiable ``loss_fn(params, batch) -> scalar`` as a problem.
+
+    Args:
+      loss_fn: the loss; it must average over the batch's leading axis when ``data`` is given
+        (so mini-batches and m-sharpness mean what they say). With ``data=None`` it is called
+        with ``batch=None``.
+      params0: initial parameters (any pytree of float arrays).
+      data: optional pytree of arrays sharing a leading example axis.
+      name: label used in results.
+
+    Returns:
+      A :class:`Problem` usable with every optimizer, ``run``, ``sweep`` and measure.
+    """
+    if not callable(loss_fn):
+        raise ConfigError("loss_fn", loss_fn, "a callable loss_fn(params, batch)")
+    params0 = jax.tree_util.tree_map(jnp.asarray, params0)
+    _check_pytree_finite("params0", params0)
+    if data is not None:
+        data = jax.tree_util.tree_map(jnp.asarray, data)
+        _check_pytree_finite("data", data)
+        sizes = {leaf.shape[0] if leaf.ndim else None for leaf in jax.tree_util.tree_leaves(data)}
+        if len(sizes) != 1 or None in sizes:
+            raise ConfigError("data", sorted(map(str, sizes)),
+                              "arrays that share one leading example axis")
+    return Problem(objective=_UserObjective(loss_fn), params0=params0, constants={},
+                   examples=data, name=name)
+
+
+def check_batch_size(batch_size):
+    if batch_size is not None:
+        check_int("batch_size", batch_size, minimum=1)

@@ -1,0 +1,265 @@
+"""Scale-invariant two-variable problems f(xᵀy), f(xyᵀ) and the LoRA-like W0 + XYᵀ.
+
+References:
+  Li, Zhang, He. Implicit Regularization of Sharpness-Aware Minimization for Scale-Invariant
+  Problems. NeurIPS 2024 (arXiv 2410.14802): Sec. 2 (OP / NOP problems), App. A.4 (toy settings),
+  Sec. 4 (LoRA with D layers).
+
+Parameters are ``{"x": x, "y": y}`` (one pair) or, for :func:`lora`, a list of such dicts, one per
+layer; these are the factor pairs that balancedness and BAR act on.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..errors import ConfigError, check_int, check_nonnegative
+from .base import Problem, check_batch_size
+
+PAPER_X0 = (0.2, -0.1, 0.3)  # App. A.4; y0 = -3 x0 gives B0 = -0.56
+NOP_NOISE_SCALES = (1.0, 0.8, 0.5)  # N = diag(1, 0.8, 0.5) U, App. A.4
+NOP_TARGET = ((0.5, 0.0, 0.0), (0.0, 0.0, 0.0), (0.0, 0.0, 0.0))  # A = diag(0.5, 0, 0)
+
+
+def _float(value):
+    return jnp.asarray(value, dtype=jnp.result_type(float))
+
+
+def _initial_pair(x0, y0):
+    x0 = np.asarray(PAPER_X0 if x0 is None else x0, dtype=float)
+    y0 = -3.0 * x0 if y0 is None else np.asarray(y0, dtype=float)
+    for name, value in (("x0", x0), ("y0", y0)):
+        if value.ndim == 0 or not np.all(np.isfinite(value)):
+            raise ConfigError(name, value.tolist(), "a finite vector")
+    return x0, y0
+
+
+# --- OP: f(xᵀy) ---------------------------------------------------------------------------------
+
+def _op_objective(params, batch, constants):
+    # f = E (xᵀy - (target + noise · n))², n ~ N(0, 1) drawn fresh in batch["n"].
+    prediction = jnp.dot(params["x"], params["y"])
+    labels = constants["target"] + constants["noise"] * batch["n"]
+    return jnp.mean(jnp.square(prediction - labels))
+
+
+def _op_population(params, constants):
+    prediction = jnp.dot(params["x"], params["y"])
+    return jnp.square(prediction - constants["target"]) + jnp.square(constants["noise"])
+
+
+@dataclasses.dataclass(frozen=True)
+class _NormalSampler:
+    """Fresh standard normal draws of a fixed per-example shape (hashable, so jit caches reuse)."""
+
+    shape: tuple
+
+    def __call__(self, constants, key, batch_size):
+        dtype = constants["target"].dtype
+        return {"n": jax.random.normal(key, (batch_size,) + self.shape, dtype=dtype)}
+
+
+def op_toy(noise=0.0, *, target=0.5, x0=None, y0=None, batch_size=1) -> Problem:
+    """The overparametrized toy ``f = E(xᵀy - (target + noise·n))²`` with fresh n ~ N(0, 1).
+
+    Args:
+      noise: noise level alpha (>= 0); the paper uses alpha in {0, 0.25, 0.5, 1}.
+      target: the clean label (0.5 in the paper).
+      x0, y0: initial factors (default x0 = (0.2, -0.1, 0.3), y0 = -3 x0, so B0 = -0.56).
+      batch_size: fresh draws per step when the optimizer does not set one.
+
+    Returns:
+      A Problem with params ``{"x", "y"}``; constants ``target`` and ``noise`` (sweepable);
+      closed-form population loss ``(xᵀy - target)² + noise²``.
+
+    References: Li, Zhang, He 2024, App. A.4.
+    """
+    check_nonnegative("noise", noise)
+    check_batch_size(batch_size)
+    x0, y0 = _initial_pair(x0, y0)
+    if x0.shape != y0.shape or x0.ndim != 1:
+        raise ConfigError("y0", y0.tolist(), f"a vector of the same shape as x0 {x0.shape}")
+    return Problem(objective=_op_objective, params0={"x": _float(x0), "y": _float(y0)},
+                   constants={"target": _float(target), "noise": _float(noise)},
+                   sampler=_NormalSampler(()), population=_op_population, name="op_toy",
+                   default_batch_size=batch_size)
+
+
+# --- NOP: f(xyᵀ) --------------------------------------------------------------------------------
+
+def _nop_residual(product, constants, n):
+    labels = constants["target"] + constants["noise"] * constants["noise_scales"][:, None] * n
+    return product - labels
+
+
+def _nop_objective(params, batch, constants):
+    product = jnp.outer(params["x"], params["y"])
+    residuals = jax.vmap(lambda n: _nop_residual(product, constants, n))(batch["n"])
+    return jnp.mean(jnp.sum(jnp.square(residuals), axis=(1, 2)))
+
+
+def _nop_noise_energy(constants):
+    # E‖noise · diag(s) U‖²_F = noise² · d2 · Σ s_i²
+    d2 = constants["target"].shape[-1]
+    return jnp.square(constants["noise"]) * d2 * jnp.sum(jnp.square(constants["noise_scales"]))
+
+
+def _nop_population(params, constants):
+    product = jnp.outer(params["x"], params["y"])
+    return jnp.sum(jnp.square(product - constants["target"])) + _nop_noise_energy(constants)
+
+
+def nop_toy(noise=0.0, *, target=NOP_TARGET, noise_scales=NOP_NOISE_SCALES, x0=None, y0=None,
+            batch_size=1) -> Problem:
+    """The non-overparametrized toy ``f = E‖xyᵀ - (A + noise·diag(s)U)‖²_F``, U iid N(0, 1).
+
+    Args:
+      noise: noise level alpha (>= 0).
+      target: the matrix A (default diag(0.5, 0, 0)).
+      noise_scales: s, the row scales of the noise (default (1, 0.8, 0.5)).
+      x0, y0: initial factors (default x0 = (0.2, -0.1, 0.3), y0 = -3 x0).
+      batch_size: fresh noise matrices per step when the optimizer does not set one.
+
+    Returns:
+      A Problem with params ``{"x", "y"}`` and closed-form population loss
+      ``‖xyᵀ - A‖²_F + noise² · d2 · Σ s_i²``.
+
+    References: Li, Zhang, He 2024, App. A.4.
+    """
+    check_nonnegative("noise", noise)
+    check_batch_size(batch_size)
+    x0, y0 = _initial_pair(x0, y0)
+    target = np.asarray(target, dtype=float)
+    scales = np.asarray(noise_scales, dtype=float)
+    if target.shape != (x0.size, y0.size):
+        raise ConfigError("target", target.shape, f"shape (len(x0), len(y0)) = {(x0.size, y0.size)}")
+    if scales.shape != (x0.size,):
+        raise ConfigError("noise_scales", scales.shape, f"shape ({x0.size},)")
+    return Problem(objective=_nop_objective, params0={"x": _float(x0), "y": _float(y0)},
+                   constants={"target": _float(target), "noise": _float(noise),
+                              "noise_scales": _float(scales)},
+                   sampler=_NormalSampler(target.shape), population=_nop_population,
+                   name="nop_toy", default_batch_size=batch_size)
+
+
+# --- user objectives ----------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class _FactorObjective:
+    """``f(xᵀy)`` (inner) or ``f(xyᵀ)`` (outer) for a user-supplied f."""
+
+    f: Callable
+    outer: bool
+
+    def __call__(self, params, batch, constants):
+        if self.outer:
+            return self.f(jnp.outer(params["x"], params["y"]))
+        return self.f(jnp.dot(params["x"], params["y"]))
+
+
+def scalar_product(f: Callable, x0, y0) -> Problem:
+    """An overparametrized problem ``min f(xᵀy)`` for any differentiable scalar f.
+
+    Args:
+      f: scalar -> scalar (e.g. ``lambda w: (w - 1) ** 2``).
+      x0, y0: initial vectors of the same length.
+    """
+    if not callable(f):
+        raise ConfigError("f", f, "a callable scalar -> scalar")
+    x0, y0 = _initial_pair(x0, y0)
+    if x0.shape != y0.shape or x0.ndim != 1:
+        raise ConfigError("y0", y0.tolist(), f"a vector of the same shape as x0 {x0.shape}")
+    return Problem(objective=_FactorObjective(f, outer=False),
+                   params0={"x": _float(x0), "y": _float(y0)}, name="scalar_product")
+
+
+def outer_product(f: Callable, x0, y0) -> Problem:
+    """A non-overparametrized problem ``min f(xyᵀ)`` for any differentiable matrix -> scalar f.
+
+    Args:
+      f: (d1, d2) matrix -> scalar (e.g. ``lambda W: jnp.sum((W - A) ** 2)``).
+      x0, y0: initial vectors (lengths d1, d2).
+    """
+    if not callable(f):
+        raise ConfigError("f", f, "a callable matrix -> scalar")
+    x0, y0 = _initial_pair(x0, y0)
+    if x0.ndim != 1 or y0.ndim != 1:
+        raise ConfigError("x0", x0.shape, "vectors x0 (d1,) and y0 (d2,)")
+    return Problem(objective=_FactorObjective(f, outer=True),
+                   params0={"x": _float(x0), "y": _float(y0)}, name="outer_product")
+
+
+# --- LoRA-like: W0_l + X_l Y_lᵀ, D layers ------------------------------------------------------
+
+def _lora_objective(params, batch, constants):
+    total = 0.0
+    for layer, pair in enumerate(params):
+        product = constants["base_weight"][layer] + pair["x"] @ pair["y"].T
+        residuals = jax.vmap(lambda n: _nop_residual(product, _layer(constants, layer), n))(
+            batch["n"][:, layer])
+        total = total + jnp.mean(jnp.sum(jnp.square(residuals), axis=(1, 2)))
+    return total
+
+
+def _layer(constants, layer):
+    return {"target": constants["target"][layer], "noise": constants["noise"],
+            "noise_scales": constants["noise_scales"]}
+
+
+def _lora_population(params, constants):
+    total = 0.0
+    for layer, pair in enumerate(params):
+        product = constants["base_weight"][layer] + pair["x"] @ pair["y"].T
+        total = total + jnp.sum(jnp.square(product - constants["target"][layer]))
+    return total + len(params) * _nop_noise_energy(_layer(constants, 0))
+
+
+def lora(layers=4, *, noise=0.0, rank=1, target=NOP_TARGET, noise_scales=NOP_NOISE_SCALES,
+         base_weight=None, x0=None, y0=None, batch_size=1) -> Problem:
+    """D independent LoRA-like layers ``W0_l + X_l Y_lᵀ`` fitting noisy targets.
+
+    ``f = Σ_l E‖W0_l + X_l Y_lᵀ - (A + noise·diag(s)U_l)‖²_F``. Every layer is the NOP toy; what
+    couples them is the optimizer: SAM normalizes its ascent by the gradient norm over *all*
+    layers, so its per-layer balancing drift weakens as D grows, while BAR acts per layer.
+
+    Args:
+      layers: number of layers D (>= 1).
+      noise: noise level alpha (>= 0).
+      rank: adapter rank r (>= 1); X_l, Y_l are (d, r).
+      target: A, shared by the layers (default diag(0.5, 0, 0)).
+      noise_scales: row scales s of the noise.
+      base_weight: frozen W0 (d1, d2), shared by the layers (default 0).
+      x0, y0: initial adapter columns (default the NOP toy's, repeated across rank columns
+        with a 1/sqrt(r) scale so B0 per layer is the same for every r).
+      batch_size: noise draws per step.
+
+    Returns:
+      A Problem with params ``[{"x": (d1, r), "y": (d2, r)}] * D``.
+
+    References: Li, Zhang, He 2024, Sec. 4 and Thm 5 (D-layer LoRA).
+    """
+    layers = check_int("layers", layers, minimum=1, maximum=256)
+    rank = check_int("rank", rank, minimum=1)
+    check_nonnegative("noise", noise)
+    check_batch_size(batch_size)
+    x0, y0 = _initial_pair(x0, y0)
+    target = np.asarray(target, dtype=float)
+    scales = np.asarray(noise_scales, dtype=float)
+    if target.shape != (x0.size, y0.size):
+        raise ConfigError("target", target.shape, f"shape {(x0.size, y0.size)}")
+    base = np.zeros_like(target) if base_weight is None else np.asarray(base_weight, dtype=float)
+    if base.shape != target.shape:
+        raise ConfigError("base_weight", base.shape, f"shape {target.shape}")
+    columns_x = np.repeat(x0[:, None], rank, axis=1) / np.sqrt(rank)
+    columns_y = np.repeat(y0[:, None], rank, axis=1) / np.sqrt(rank)
+    params0 = [{"x": _float(columns_x), "y": _float(columns_y)} for _ in range(layers)]
+    constants = {"target": _float(np.broadcast_to(target, (layers,) + target.shape)),
+                 "base_weight": _float(np.broadcast_to(base, (layers,) + base.shape)),
+                 "noise": _float(noise), "noise_scales": _float(scales)}
+    return Problem(objective=_lora_objective, params0=params0, constants=constants,
+                   sampler=_NormalSampler((layers,) + target.shape), population=_lora_population,
+                   name=f"lora_{layers}", default_batch_size=batch_size)

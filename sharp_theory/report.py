@@ -1,0 +1,60 @@
+"""``sharp-theory report``: one HTML page with every lab's figures and the claim table."""
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+
+from .errors import ConfigError
+from .labkit import format_number
+
+
+def _claim_rows(claims) -> str:
+    rows = []
+    for c in claims:
+        numbers = ", ".join(f"{k} = {format_number(v)}" for k, v in c["measured"].items())
+        ok = c["verdict"] == c["expected"]
+        rows.append(
+            f"<tr class='{'ok' if ok else 'differs'}'><td><code>{html.escape(c['id'])}</code></td>"
+            f"<td>{html.escape(c['statement'])}</td><td><b>{c['verdict']}</b>"
+            f"{'' if ok else ' (expected ' + c['expected'] + ')'}</td>"
+            f"<td>{html.escape(numbers)}</td></tr>")
+    return "\n".join(rows)
+
+
+def build_report(results_dir: Path) -> Path:
+    """Write ``results_dir/index.html`` from every ``results_dir/*/results.json``."""
+    results_dir = Path(results_dir)
+    found = sorted(results_dir.glob("*/results.json")) if results_dir.is_dir() else []
+    if not found:
+        raise ConfigError("--out", str(results_dir),
+                          "a folder holding LAB/results.json (run `sharp-theory reproduce LAB`)")
+    sections, all_rows = [], []
+    for path in found:
+        results = json.loads(path.read_text())
+        lab = results["lab"]
+        figures = "\n".join(
+            f"<figure><img src='{html.escape(lab)}/{html.escape(name)}.png' alt='{html.escape(name)}'>"
+            f"<figcaption>{html.escape(name)}</figcaption></figure>" for name in results["figures"])
+        versions = results.get("versions", {})
+        sections.append(
+            f"<section><h2>{html.escape(lab)}</h2><p>{'quick run' if results['quick'] else 'full run'},"
+            f" {results['seeds']} seeds, {results['wall_time_s']:.1f} s, commit "
+            f"{html.escape(str(versions.get('git_commit')))}, jax {html.escape(str(versions.get('jax')))}"
+            f"</p>{figures}<table><tr><th>claim</th><th>statement</th><th>verdict</th>"
+            f"<th>measured</th></tr>{_claim_rows(results['claims'])}</table></section>")
+        all_rows.extend(results["claims"])
+    matching = sum(c["verdict"] == c["expected"] for c in all_rows)
+    page = f"""<!doctype html><html><head><meta charset='utf-8'><title>sharp_theory report</title>
+<style>body{{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em}}
+figure{{display:inline-block;margin:.5em;max-width:560px}} img{{max-width:100%}}
+table{{border-collapse:collapse;width:100%;font-size:90%}} td,th{{border:1px solid #ccc;padding:4px;vertical-align:top}}
+tr.differs{{background:#fdd}} tr.ok td:nth-child(3){{color:#060}}</style></head><body>
+<h1>sharp_theory report</h1><p>{matching} of {len(all_rows)} claims match their expected verdict.</p>
+<table><tr><th>claim</th><th>statement</th><th>verdict</th><th>measured</th></tr>{_claim_rows(all_rows)}</table>
+{''.join(sections)}</body></html>"""
+    target = results_dir / "index.html"
+    tmp = target.with_suffix(".html.tmp")
+    tmp.write_text(page)
+    tmp.replace(target)
+    return target
