@@ -5,3 +5,28 @@ from .hessian import (flat_function, hessian, hessian_eigenvalues, hessian_trace
 
 __all__ = ["balancedness", "gradient_imbalance", "flat_function", "hessian", "hessian_eigenvalues",
            "hessian_trace", "hessian_vector_product", "top_hessian_eigenvalue"]
+from . import low_rank  # noqa: E402
+from .low_rank import (factor_balancedness_gap, norm_minimality_gap, product_nuclear_norm,  # noqa: E402
+                       scaled_hessian_trace, scaled_hessian_trace_closed_form,
+                       scaled_hessian_trace_hutchinson)
+__all__ += ["low_rank", "scaled_hessian_trace", "scaled_hessian_trace_closed_form",
+            "scaled_hessian_trace_hutchinson", "factor_balancedness_gap", "product_nuclear_norm",
+            "norm_minimality_gap"]
+from . import implicit_bias  # noqa: E402
+from .implicit_bias import (effective_initialization, hyperbolic_entropy,  # noqa: E402
+                            min_l1_interpolator, min_l2_interpolator, potential_minimizer)
+__all__ += ["implicit_bias", "effective_initialization", "hyperbolic_entropy",
+            "potential_minimizer", "min_l1_interpolator", "min_l2_interpolator"]
+from . import sharpness, spectrum  # noqa: E402  (issue 6: sharpness toolkit)
+from .spectrum import (Eigenpairs, Estimate, Spectrum, effective_dimensionality, eigenvalue_ratio,  # noqa: E402
+                       exact_hessian_trace, full_batch_loss, hessian_frobenius_norm, hessian_spectrum,
+                       hutchinson_trace, lambda_max, lanczos, parameter_count, spectral_density,
+                       top_hessian_eigenpairs, top_hessian_eigenvalues)
+from .sharpness import (adaptive_sharpness, average_sharpness, epsilon_sharpness, fisher_rao_norm,  # noqa: E402
+                        local_entropy, m_sharpness, sam_pac_bayes_bound, sam_pac_bayes_complexity)
+__all__ += ["sharpness", "spectrum", "Eigenpairs", "Estimate", "Spectrum", "effective_dimensionality",
+            "eigenvalue_ratio", "exact_hessian_trace", "full_batch_loss", "hessian_frobenius_norm",
+            "hessian_spectrum", "hutchinson_trace", "lambda_max", "lanczos", "parameter_count",
+            "spectral_density", "top_hessian_eigenpairs", "top_hessian_eigenvalues",
+            "adaptive_sharpness", "average_sharpness", "epsilon_sharpness", "fisher_rao_norm",
+            "local_entropy", "m_sharpness", "sam_pac_bayes_bound", "sam_pac_bayes_complexity"]

@@ -30,3 +30,29 @@ def gradient_imbalance(loss, params):
     grads = jax.grad(loss)(params)
     values = [tree_squared_norm(g["x"]) - tree_squared_norm(g["y"]) for g in factor_pairs(grads)]
     return values[0] if isinstance(params, dict) else jnp.stack(values)
+
+
+def sam_balancedness_drift(loss, params, batches, rho):
+    """Thm 2's first-order SAM drift of B, averaged over a stack of batches.
+
+    For each batch the drift is ``rho (‖g_x‖² - ‖g_y‖²) / ‖(g_x, g_y)‖`` (per unit time t = η·step,
+    to first order in rho; for f(xᵀy) it equals ``-2 rho |f'| B / √(‖x‖² + ‖y‖²)``, Lemma 2).
+
+    Args:
+      loss: ``loss(params, batch) -> scalar``.
+      params: ``{"x", "y"}`` (one pair).
+      batches: a batch pytree with one extra leading axis (one entry per draw).
+      rho: SAM radius.
+
+    Returns:
+      The mean drift over the draws (a scalar).
+
+    References: Li, Zhang, He 2024, Thm 2 and Lemma 2.
+    """
+    def one(batch):
+        grads = jax.grad(loss)(params, batch)
+        gx, gy = tree_squared_norm(grads["x"]), tree_squared_norm(grads["y"])
+        norm = jnp.sqrt(gx + gy)
+        return rho * (gx - gy) / jnp.maximum(norm, jnp.finfo(norm.dtype).tiny)
+
+    return jnp.mean(jax.vmap(one)(batches))

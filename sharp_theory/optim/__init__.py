@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from ..errors import ConfigError, check_choice, check_int, check_p_norm
 from .bar import SCHEDULES, BalancednessAware, alpha_schedule, factor_pairs
-from .base import Base, Optimizer, StepRule, adam, as_base, base_step, custom, make_hparams, momentum, plain
+from .base import (Base, Optimizer, StepRule, adam, as_base, base_step, custom, loss_and_gradient,
+                   make_hparams, momentum, plain)
 from .sam import GradientDescent, SharpnessAware, ascent_direction, sam_gradient, split_into_chunks
 
 
@@ -117,5 +118,12 @@ __all__ = [
     "Base", "Optimizer", "StepRule", "GradientDescent", "SharpnessAware", "BalancednessAware",
     "gd", "sgd", "sam", "usam", "nbar", "obar", "plain", "momentum", "adam", "custom", "as_base",
     "ascent_direction", "sam_gradient", "split_into_chunks", "alpha_schedule", "factor_pairs",
-    "base_step", "make_hparams", "SCHEDULES",
+    "base_step", "loss_and_gradient", "make_hparams", "SCHEDULES",
 ]
+from .variants import (AdaptiveSAM, AdaptiveSwitching, FlatLoRA, FunctionalSAM, LearnedRadius,  # noqa: E402
+                       LookSAM, OutputModel, PreconditionedSAM, RandomPerturbation, RandomSwitching,
+                       SparseSAM, TrajectoryConsistency, WeightAveraging, ae_sam, asam,
+                       averaged_weights, check_output_model, flat_lora, functional_sam, lets,
+                       live_iterate, looksam, lpf_sgd, preconditioned_sam, random_perturbation, rst,
+                       rwp, saf, ssam, swa, wasam)
+__all__ += ["AdaptiveSAM", "AdaptiveSwitching", "FlatLoRA", "FunctionalSAM", "LearnedRadius", "LookSAM", "OutputModel", "PreconditionedSAM", "RandomPerturbation", "RandomSwitching", "SparseSAM", "TrajectoryConsistency", "WeightAveraging", "ae_sam", "asam", "averaged_weights", "check_output_model", "flat_lora", "functional_sam", "lets", "live_iterate", "looksam", "lpf_sgd", "preconditioned_sam", "random_perturbation", "rst", "rwp", "saf", "ssam", "swa", "wasam"]

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 
 from ..errors import ConfigError
 from ..tree import global_norm
-from .base import Base, StepRule, base_init, base_step
+from .base import Base, StepRule, base_init, base_step, loss_and_gradient
 
 SCHEDULES = ("constant", "linear", "cosine")
 
@@ -73,7 +73,7 @@ class BalancednessAware(StepRule):
         return {"base": base_init(self.base, params), "count": jnp.zeros((), jnp.int32)}
 
     def step(self, params, state, loss_fn, batch, hparams, key):
-        loss, grads = jax.value_and_grad(loss_fn)(params, batch)
+        loss, grads = loss_and_gradient(loss_fn, params, batch)
         alpha = alpha_schedule(hparams["alpha"], state["count"], self.schedule, self.horizon)
         rate = alpha * hparams["lr"]
         balanced = []

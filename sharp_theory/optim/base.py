@@ -109,6 +109,11 @@ def base_step(base: Base, params, grads, base_state, lr):
     return params, base_state
 
 
+def loss_and_gradient(loss_fn, params, batch):
+    """``(loss, ∇loss)`` at ``params``: the one place every rule takes its gradients."""
+    return jax.value_and_grad(loss_fn)(params, batch)
+
+
 class StepRule:
     """A static update rule (frozen dataclass subclasses). Subclasses implement init and step."""
 

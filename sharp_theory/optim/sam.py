@@ -16,7 +16,7 @@ import jax.numpy as jnp
 
 from ..errors import ConfigError
 from ..tree import global_norm, leading_size, safe_normalize, tree_add, tree_scale
-from .base import Base, StepRule, base_step
+from .base import Base, StepRule, base_step, loss_and_gradient
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,7 +31,7 @@ class GradientDescent(StepRule):
         return self.label
 
     def step(self, params, state, loss_fn, batch, hparams, key):
-        loss, grads = jax.value_and_grad(loss_fn)(params, batch)
+        loss, grads = loss_and_gradient(loss_fn, params, batch)
         params, base_state = base_step(self.base, params, grads, state["base"], hparams["lr"])
         info = {"loss": loss, "grad_norm": global_norm(grads), "grad_evals": jnp.asarray(1.0)}
         return params, {"base": base_state, "count": state["count"] + 1}, info
@@ -67,9 +67,9 @@ def sam_gradient(params, loss_fn, batch, rho, p: float = 2.0, normalize: bool = 
     The ascent uses the same batch as the descent (the analysed SAM). Returns
     ``(loss, grads, perturbed_grads)``.
     """
-    loss, grads = jax.value_and_grad(loss_fn)(params, batch)
+    loss, grads = loss_and_gradient(loss_fn, params, batch)
     perturbation = ascent_direction(grads, rho, p, normalize)
-    perturbed_grads = jax.grad(loss_fn)(tree_add(params, perturbation), batch)
+    _, perturbed_grads = loss_and_gradient(loss_fn, tree_add(params, perturbation), batch)
     return loss, grads, perturbed_grads
 
 

@@ -263,3 +263,112 @@ def lora(layers=4, *, noise=0.0, rank=1, target=NOP_TARGET, noise_scales=NOP_NOI
     return Problem(objective=_lora_objective, params0=params0, constants=constants,
                    sampler=_NormalSampler((layers,) + target.shape), population=_lora_population,
                    name=f"lora_{layers}", default_batch_size=batch_size)
+
+
+# --- closed forms used as oracles by the balancedness lab and tests -----------------------------
+
+def expected_squared_gradients(params, problem: Problem):
+    """``(E‖g_x‖², E‖g_y‖²)`` over one fresh noise draw, exactly, by autodiff.
+
+    For :func:`op_toy`, :func:`nop_toy` and :func:`lora` the noise enters the residual linearly,
+    so the gradient is affine in the standard normal draw n: ``g(n) = g(0) + Σ_k n_k c_k`` with
+    ``c_k = g(e_k) - g(0)``, hence ``E‖g‖² = ‖g(0)‖² + Σ_k ‖c_k‖²`` (no sampling error).
+
+    Args:
+      params: ``{"x", "y"}`` or a list of such pairs.
+      problem: a fresh-noise toy of this module (batch ``{"n": ...}`` of standard normals).
+
+    Returns:
+      ``(gx_sq, gy_sq)``: scalars for one pair, arrays with one entry per layer for a list.
+    """
+    sampler = problem.sampler
+    if not isinstance(sampler, _NormalSampler):
+        raise ConfigError("problem", problem.name, "op_toy, nop_toy or lora (fresh normal noise)")
+    dtype = jax.tree_util.tree_leaves(params)[0].dtype
+    size = int(np.prod(sampler.shape, dtype=int))
+    zero = jnp.zeros((1,) + sampler.shape, dtype)
+    basis = jnp.eye(size, dtype=dtype).reshape((size, 1) + sampler.shape)
+
+    def gradient(n):
+        return jax.grad(problem.loss)(params, {"n": n})
+
+    at_zero = gradient(zero)
+    at_basis = jax.vmap(gradient)(basis)
+    from ..optim.bar import factor_pairs  # local: problems must not import optim at module load
+
+    def second_moment(mean, stacked):
+        return jnp.sum(jnp.square(mean)) + jnp.sum(jnp.square(stacked - mean[None]))
+
+    values = [(second_moment(g0["x"], gk["x"]), second_moment(g0["y"], gk["y"]))
+              for g0, gk in zip(factor_pairs(at_zero), factor_pairs(at_basis))]
+    if isinstance(params, dict):
+        return values[0]
+    return jnp.stack([v[0] for v in values]), jnp.stack([v[1] for v in values])
+
+
+def op_derivative_moments(params, constants):
+    """Moments of ``f' = 2(xᵀy - target - noise·n)``, n ~ N(0, 1), for :func:`op_toy`.
+
+    ``f'`` is normal with mean ``μ = 2(xᵀy - target)`` and standard deviation ``σ = 2·noise``:
+    ``E|f'| = σ√(2/π) exp(-μ²/2σ²) + μ erf(μ/(σ√2))``, ``E sign(f') = erf(μ/(σ√2))``,
+    ``E f'² = μ² + σ²`` (σ = 0 gives |μ|, sign μ, μ²).
+
+    Returns:
+      dict with ``mean_abs``, ``mean_sign``, ``mean_square``.
+    """
+    mean = 2.0 * (jnp.dot(params["x"], params["y"]) - constants["target"])
+    std = 2.0 * constants["noise"]
+    safe_std = jnp.where(std > 0, std, 1.0)
+    z = mean / (safe_std * jnp.sqrt(2.0))
+    noisy_abs = safe_std * jnp.sqrt(2.0 / jnp.pi) * jnp.exp(-jnp.square(z)) + mean * jax.scipy.special.erf(z)
+    return {"mean_abs": jnp.where(std > 0, noisy_abs, jnp.abs(mean)),
+            "mean_sign": jnp.where(std > 0, jax.scipy.special.erf(z), jnp.sign(mean)),
+            "mean_square": jnp.square(mean) + jnp.square(std)}
+
+
+def op_sam_step_factor(x, y, fprime, fprime_perturbed, lr, rho):
+    """Exact factor c in ``B+ = c·B`` for one SAM step (p = 2) on f(xᵀy).
+
+    With ``N = √(‖x‖² + ‖y‖²)``, ``s = sign(f'(xᵀy))``, ``x̃ = x + (rho s/N) y``,
+    ``ỹ = y + (rho s/N) x`` and ``f̃' = f'(x̃ᵀỹ)``, the update ``x+ = x - lr f̃' ỹ``,
+    ``y+ = y - lr f̃' x̃`` gives ``c = 1 - 2 lr rho s f̃'/N - lr² f̃'² (1 - rho²/N²)`` [derived here
+    from the update; rho = 0 gives the GD identity ``1 - lr² f'²``].
+    """
+    sq_norm = jnp.sum(jnp.square(x)) + jnp.sum(jnp.square(y))
+    sign = jnp.sign(fprime)
+    return (1.0 - 2.0 * lr * rho * sign * fprime_perturbed / jnp.sqrt(sq_norm)
+            - lr**2 * jnp.square(fprime_perturbed) * (1.0 - rho**2 / sq_norm))
+
+
+def op_sam_expected_log_rate(params, constants, lr, rho):
+    """Expected ``-log(B+/B)`` per SAM step on :func:`op_toy` (batch 1), to first order in the step.
+
+    From :func:`op_sam_step_factor` with ``f(w) = (w - target - noise·n)²``: the ascent moves the
+    product to ``w̃ = w(1 + rho²/N²) + rho s N``, so ``s f̃' = |f'| + 2 rho N + 2 rho² w s/N²`` and
+
+        E[-log c] ≈ 2 lr rho (E|f'| + 2 rho N + 2 rho² w E[s]/N²)/N + lr² E[f̃'²](1 - rho²/N²).
+
+    The first term with ``E|f'|`` alone is Lemma 2's first-order drift; ``4 lr rho²`` is the
+    O(rho²) part (present even without noise).
+
+    Returns:
+      dict with ``total`` (the expected log-decrement per step) and ``first_order``
+      (``2 lr rho E|f'|/N``).
+    """
+    moments = op_derivative_moments(params, constants)
+    w = jnp.dot(params["x"], params["y"])
+    sq_norm = jnp.sum(jnp.square(params["x"])) + jnp.sum(jnp.square(params["y"]))
+    norm = jnp.sqrt(sq_norm)
+    shift_even = rho**2 * w / sq_norm  # part of w̃ - w that does not depend on s
+    mean_signed_perturbed = (moments["mean_abs"] + 2.0 * rho * norm
+                             + 2.0 * shift_even * moments["mean_sign"])
+    # E f̃'² = E (f' + 2 shift_even + 2 rho s N)², using s f' = |f'|.
+    mean_square_perturbed = (moments["mean_square"] + 4.0 * jnp.square(shift_even)
+                             + 4.0 * rho**2 * sq_norm
+                             + 8.0 * shift_even * (w - constants["target"])  # 4a·E f', E f' = 2(w - t)
+                             + 4.0 * rho * norm * moments["mean_abs"]
+                             + 8.0 * shift_even * rho * norm * moments["mean_sign"])
+    first_order = 2.0 * lr * rho * moments["mean_abs"] / norm
+    total = (2.0 * lr * rho * mean_signed_perturbed / norm
+             + lr**2 * mean_square_perturbed * (1.0 - rho**2 / sq_norm))
+    return {"total": total, "first_order": first_order}

@@ -2,3 +2,9 @@
 from . import scale_invariant
 
 __all__ = ["scale_invariant"]
+from . import low_rank  # noqa: E402
+__all__ += ["low_rank"]
+from . import diagonal  # noqa: E402
+__all__ += ["diagonal"]
+from . import stability  # noqa: E402  (issue 6: GD/SAM/USAM stability thresholds)
+__all__ += ["stability"]

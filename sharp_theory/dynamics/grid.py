@@ -1,0 +1,485 @@
+"""Phase-diagram sweeps: a (dimension × signal strength × repeat × optimizer) grid of conv-ReLU
+training runs as one compiled program, chunked, resumable, sharded over every visible device.
+
+What it does, and why:
+
+* Every cell (d, ‖μ‖, repeat) draws its own data and initialization inside the compiled program
+  (:func:`sharp_theory.problems.conv_relu.build_problem`) and trains with
+  :func:`sharp_theory.dynamics.run.simulate` — the same body as ``st.run`` — vmapped over cells.
+  Cell (d, ‖μ‖, seed) therefore equals ``st.run(conv_relu_signal_noise(d, ‖μ‖, seed=seed), opt,
+  key=jax.random.key(seed))`` (tests check this).
+* All dimensions share one program: arrays have ``d_max = max(dims)`` coordinates and a cell of
+  dimension d has zeros beyond d, which leaves the ReLU network's outputs and gradients unchanged
+  (a test checks losses, gradients and whole trajectories).
+* Cells are processed in chunks of ``chunk_size`` (chosen from a memory budget unless given), the
+  last chunk padded by repeating its last cell; a progress bar counts chunks.
+* With ``checkpoint_dir`` every finished chunk is saved atomically (temporary file, then
+  ``os.replace``) next to a manifest holding a fingerprint of all arguments. A sweep restarted with
+  the same arguments loads the finished chunks and computes only the rest; the result is identical
+  to an uninterrupted run. Different arguments in the same folder are refused.
+* Each chunk's cell axis is split over all devices of the chosen platform with ``jax.shard_map``
+  on a one-axis ``Mesh`` (``PartitionSpec("cells")``): every device runs the same per-cell
+  program on its share, so the sharded result equals the unsharded one (a test forces 4 CPU
+  devices and compares bit for bit).
+
+Several hosts (jax.distributed). Start the same script on every host with the same arguments and
+call, before anything else touches JAX::
+
+    jax.distributed.initialize(coordinator_address="host0:1234", num_processes=N, process_id=i)
+
+(on SLURM / TPU pods the arguments are found automatically). ``jax.devices()`` then lists the
+devices of all hosts, the mesh below spans them, every process builds the (tiny) cell arrays for
+its own devices with ``jax.make_array_from_callback``, and results are gathered to every process
+with ``multihost_utils.process_allgather``. Only process 0 writes checkpoints; give every host the
+same ``checkpoint_dir`` on a shared file system (or only resume on process 0's machine). We could
+not test multi-host runs here; single-host multi-device sharding is tested with forced CPU devices.
+
+References: Chen, Zhang, Kou, Chen, Hsieh, Gu. NeurIPS 2023 (arXiv 2310.07269), Fig. 1 (phase
+diagrams of SGD and SAM over d and ‖μ‖).
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from ..errors import ConfigError, check_choice, check_int, check_positive
+from ..optim.base import Optimizer
+from ..problems import conv_relu
+from ..measure import signal_noise
+from .run import as_observables, record_steps, simulate
+
+_AXIS = "cells"
+_FORMAT_VERSION = 1
+
+
+def ascent_point_noise_activation(params, problem):
+    """Fraction of label-aligned noise ReLUs active where the optimizer takes its gradient.
+
+    For SAM that is the ascent point ``W + τ ∇L/‖∇L‖`` (full-batch gradient as a proxy for the
+    mini-batch one), for SGD/GD (τ = 0) the iterate itself. τ is read from the problem constant
+    ``ascent_radius`` (set per optimizer by :func:`conv_relu_grid`; 0 when absent).
+    """
+    radius = problem.constants.get("ascent_radius", jnp.asarray(0.0))
+    grads = jax.grad(problem.loss)(params, problem.examples)
+    norm = jnp.linalg.norm(grads["W"])
+    tiny = jnp.finfo(grads["W"].dtype).tiny
+    ascent = {"W": params["W"] + radius * grads["W"] / jnp.maximum(norm, tiny)}
+    return signal_noise.noise_activation_fraction(ascent, problem, label_aligned=True)
+
+
+DEFAULT_OBSERVABLES = {
+    "train_loss": conv_relu.training_loss,
+    "train_error": conv_relu.training_error,
+    "test_error": conv_relu.observed_label_test_error,
+    "clean_test_error": conv_relu.clean_label_test_error,
+    "max_rho": signal_noise.max_noise_coefficient,
+    "max_gamma": signal_noise.max_signal_coefficient,
+    "aligned_active": signal_noise.aligned_noise_activation_fraction,
+    "ascent_aligned_active": ascent_point_noise_activation,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class GridResult:
+    """The records of a :func:`conv_relu_grid` sweep.
+
+    Attributes:
+      dims, signal_strengths, seeds: the grid axes.
+      steps: the recorded step indices.
+      observed: optimizer name -> observable name -> array (n_dims, n_signals, n_seeds, n_records).
+      complete: False when the sweep stopped early (``max_new_chunks``); missing cells are NaN.
+      chunks_loaded, chunks_computed: chunks read from ``checkpoint_dir`` / computed now.
+      wall_time_s: seconds spent in this call.
+      devices: the devices the cells were spread over.
+      config: the settings (layout, rates, chunk size, ...).
+    """
+
+    dims: np.ndarray
+    signal_strengths: np.ndarray
+    seeds: np.ndarray
+    steps: np.ndarray
+    observed: dict
+    complete: bool
+    chunks_loaded: int
+    chunks_computed: int
+    wall_time_s: float
+    devices: tuple
+    config: dict
+
+    def final(self, optimizer: str, name: str) -> np.ndarray:
+        """The last record of an observable, shape (n_dims, n_signals, n_seeds)."""
+        return self.observed[optimizer][name][..., -1]
+
+
+def paper_tau_unit(dim, batch_size, n_filters, n_patches, noise_std):
+    """The SAM radius scale of Chen et al. 2023 (Thm 4.1): ``τ₀ = m √B / (P σ_p √d)``.
+
+    With ``tau_scaling="paper"`` an optimizer's ``rho`` hyperparameter multiplies this unit,
+    so the radius shrinks like 1/√d across the grid.
+    """
+    return n_filters * jnp.sqrt(batch_size) / (n_patches * noise_std * jnp.sqrt(dim))
+
+
+def _cell(dim, signal, seed, optimizer, settings, *, layout, steps, stride, observables,
+          tau_scaling, dtype):
+    key = conv_relu.cell_key(seed, dim)
+    problem = conv_relu.build_problem(key, dim, signal, settings["noise_std"],
+                                      settings["label_flip"], settings["init_std"], layout, dtype)
+    hparams = dict(optimizer.hparams)
+    radius = jnp.asarray(0.0, dtype)
+    if "rho" in hparams:
+        radius = hparams["rho"]
+        if tau_scaling == "paper":
+            batch = optimizer.batch_size or layout.n_train
+            radius = radius * paper_tau_unit(dim.astype(dtype), batch, layout.n_filters,
+                                             layout.n_patches, settings["noise_std"])
+        hparams["rho"] = radius.astype(optimizer.hparams["rho"].dtype)
+    constants = dict(problem.constants, ascent_radius=jnp.asarray(radius, dtype))
+    problem = dataclasses.replace(problem, constants=constants)
+    optimizer = dataclasses.replace(optimizer, hparams=hparams)
+    _, observed, diverged_at, _ = simulate(problem, optimizer, problem.params0,
+                                           jax.random.key(seed), steps=steps, stride=stride,
+                                           observables=observables, batch_size=None)
+    observed = dict(observed)
+    observed["diverged_at"] = jnp.broadcast_to(diverged_at, observed[observables[0].name].shape)
+    return observed
+
+
+def _chunk_body(dims, signals, seeds, optimizers, settings, *, layout, steps, stride, observables,
+                tau_scaling, dtype):
+    out = {}
+    for name in sorted(optimizers):
+        cell = lambda d, s, k, opt=optimizers[name]: _cell(
+            d, s, k, opt, settings, layout=layout, steps=steps, stride=stride,
+            observables=observables, tau_scaling=tau_scaling, dtype=dtype)
+        out[name] = jax.vmap(cell)(dims, signals, seeds)
+    return out
+
+
+_STATIC = ("layout", "steps", "stride", "observables", "tau_scaling", "dtype")
+
+
+def _program(mesh: Mesh | None, statics: dict):
+    """The compiled chunk program: plain jit, or shard_map over the mesh's cell axis."""
+    body = lambda d, s, k, opts, settings: _chunk_body(d, s, k, opts, settings, **statics)
+    if mesh is None:
+        return jax.jit(body)
+    spec = PartitionSpec(_AXIS)
+    mapped = jax.shard_map(body, mesh=mesh, in_specs=(spec, spec, spec, PartitionSpec(),
+                                                      PartitionSpec()),
+                           out_specs=spec, check_vma=False)
+    return jax.jit(mapped)
+
+
+_PROGRAMS: dict = {}
+
+
+def _cached_program(mesh, statics):
+    key = (None if mesh is None else tuple(d.id for d in mesh.devices.flat),
+           tuple(sorted((k, v) for k, v in statics.items() if k != "observables")),
+           statics["observables"])
+    if key not in _PROGRAMS:
+        _PROGRAMS[key] = _program(mesh, statics)
+    return _PROGRAMS[key]
+
+
+def select_devices(device: str | None):
+    """The devices to spread cells over: all of ``device``'s platform ("cpu", "gpu"), or JAX's
+    default platform when None. A platform with no device is a ConfigError."""
+    if device is None:
+        return tuple(jax.devices())
+    check_choice("device", device, ("cpu", "gpu"))
+    try:
+        devices = tuple(jax.devices(device))
+    except RuntimeError:
+        devices = ()
+    if not devices:
+        raise ConfigError("device", device, "a platform JAX can see: " +
+                          ", ".join(sorted({d.platform for d in jax.devices()})))
+    return devices
+
+
+def cell_bytes(layout: conv_relu.ConvReluLayout, n_records: int, n_observables: int,
+               itemsize: int = 8) -> int:
+    """A generous estimate of the memory one cell needs while training (bytes)."""
+    n, patches, m, d = layout.n_train, layout.n_patches, layout.n_filters, layout.d_max
+    per_coordinate = (2 * n * patches          # training patches and a gathered mini-batch
+                      + 12 * 2 * m             # W, W0, gradients, ascent point, state, carries
+                      + 3 * (1 + n * (patches - 1)))  # decomposition basis and products
+    test = layout.n_test * (patches - 1) * 2 * m * 3
+    return 4 * itemsize * (per_coordinate * d + test + n_records * n_observables)
+
+
+def _fingerprint(payload: dict) -> str:
+    text = json.dumps(payload, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def _write_atomic(path: Path, writer) -> None:
+    with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".tmp") as handle:
+        temporary = handle.name
+    try:
+        writer(temporary)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+
+
+def _save_chunk(path: Path, arrays: dict) -> None:
+    flat = {f"{opt}/{name}": value for opt, values in arrays.items() for name, value in values.items()}
+
+    def write(temporary):
+        with open(temporary, "wb") as handle:
+            np.savez(handle, **flat)
+
+    _write_atomic(path, write)
+
+
+def _load_chunk(path: Path) -> dict:
+    out: dict = {}
+    with np.load(path) as data:
+        for key in data.files:
+            opt, name = key.split("/", 1)
+            out.setdefault(opt, {})[name] = np.array(data[key])
+    return out
+
+
+def _check_optimizers(optimizers) -> dict:
+    if not isinstance(optimizers, Mapping) or not optimizers:
+        raise ConfigError("optimizers", type(optimizers).__name__,
+                          "a non-empty dict name -> sharp_theory Optimizer")
+    for name, optimizer in optimizers.items():
+        if not isinstance(optimizer, Optimizer):
+            raise ConfigError(f"optimizers[{name!r}]", type(optimizer).__name__, "an Optimizer")
+        if "/" in str(name):
+            raise ConfigError("optimizers", name, "names without '/'")
+    return dict(optimizers)
+
+
+def _positive_sorted(name, values, integer):
+    array = np.asarray(values)
+    if array.ndim != 1 or array.size == 0:
+        raise ConfigError(name, values, "a non-empty 1-D sequence")
+    if integer:
+        if not np.issubdtype(array.dtype, np.integer):
+            raise ConfigError(name, values, "integers")
+        if np.any(array < 2):
+            raise ConfigError(name, values, "integers >= 2")
+    else:
+        check_positive(name, array)
+    return array
+
+
+def _gather(array, multi_host: bool) -> np.ndarray:
+    if multi_host:
+        from jax.experimental import multihost_utils
+
+        return np.asarray(multihost_utils.process_allgather(array, tiled=True))
+    return np.asarray(array)
+
+
+def _place(values: np.ndarray, mesh: Mesh | None, device):
+    if mesh is None:
+        return jax.device_put(values, device)
+    sharding = NamedSharding(mesh, PartitionSpec(_AXIS))
+    return jax.make_array_from_callback(values.shape, sharding, lambda index: values[index])
+
+
+def conv_relu_grid(dims, signal_strengths, optimizers: Mapping[str, Optimizer], *, steps: int,
+                   repeats: int = 3, seed: int = 0, stride: int | None = None,
+                   n_train: int = 20, n_test: int = 1000, n_patches: int = 2, n_filters: int = 10,
+                   noise_std: float = 1.0, label_flip: float = 0.1, init_std: float = 0.01,
+                   isotropic: bool = False, tau_scaling: str = "constant", observe=None,
+                   chunk_size: int | None = None, memory_budget_bytes: int | None = None,
+                   checkpoint_dir=None, device: str | None = None, shard: bool = True,
+                   progress: bool | None = None, max_new_chunks: int | None = None,
+                   dtype=None) -> GridResult:
+    """Train every optimizer on every (d, ‖μ‖, repeat) cell of a conv-ReLU phase diagram.
+
+    Args:
+      dims: patch dimensions d (integers >= 2); every cell is padded to ``max(dims)``.
+      signal_strengths: ‖μ‖ values (> 0).
+      optimizers: dict name -> Optimizer (e.g. ``{"sgd": st.optim.sgd(0.1, batch_size=10),
+        "sam": st.optim.sam(0.1, 1.0, batch_size=10)}``); batch sizes are the optimizers'.
+      steps: training steps per run.
+      repeats: independent repeats per cell; repeat r uses seed ``seed + r`` (data, init and
+        mini-batch order; see :func:`sharp_theory.problems.conv_relu.conv_relu_signal_noise`).
+      stride: record every ``stride`` steps (default steps // 10).
+      n_train, n_test, n_patches, n_filters, noise_std, label_flip, init_std, isotropic: the data
+        model and network (as for ``conv_relu_signal_noise``).
+      tau_scaling: "constant" (SAM's ``rho`` is τ itself) or "paper" (τ = rho · m√B/(Pσ_p√d),
+        the scale of Chen et al. 2023, Thm 4.1).
+      observe: dict name -> fn(params, problem) (default :data:`DEFAULT_OBSERVABLES`).
+      chunk_size: cells per compiled call (default: as many as ``memory_budget_bytes`` allows).
+      memory_budget_bytes: memory for one chunk (default 1 GiB on CPU, a quarter of the device
+        memory on GPU).
+      checkpoint_dir: folder for resumable chunks (None: no checkpoints).
+      device: "cpu", "gpu" or None (JAX's default platform).
+      shard: split each chunk's cells over all devices of that platform.
+      progress: show a progress bar (default: when stderr is a terminal or
+        SHARP_THEORY_PROGRESS is set).
+      max_new_chunks: compute at most this many new chunks, then return (``complete=False``);
+        a later call with the same arguments continues.
+      dtype: float dtype (default float64 when x64 is on).
+
+    Returns:
+      A :class:`GridResult` with arrays (n_dims, n_signals, repeats, n_records) per optimizer and
+      observable (plus ``diverged_at``).
+    """
+    started = time.perf_counter()
+    dims = _positive_sorted("dims", dims, integer=True)
+    signals = _positive_sorted("signal_strengths", signal_strengths, integer=False).astype(float)
+    optimizers = _check_optimizers(optimizers)
+    steps = check_int("steps", steps, minimum=1)
+    repeats = check_int("repeats", repeats, minimum=1)
+    seed = check_int("seed", seed, minimum=0)
+    stride = max(1, steps // 10) if stride is None else check_int("stride", stride, minimum=1)
+    conv_relu.check_settings(int(dims.max()), float(signals.max()), n_train, n_test, n_patches,
+                             n_filters, noise_std, label_flip, init_std)
+    check_choice("tau_scaling", tau_scaling, ("constant", "paper"))
+    if chunk_size is not None:
+        check_int("chunk_size", chunk_size, minimum=1)
+    if max_new_chunks is not None:
+        check_int("max_new_chunks", max_new_chunks, minimum=0)
+    if memory_budget_bytes is not None:
+        check_int("memory_budget_bytes", memory_budget_bytes, minimum=1)
+    observables = as_observables(DEFAULT_OBSERVABLES if observe is None else observe)
+    devices = select_devices(device)
+    dtype = jnp.dtype(jnp.result_type(float) if dtype is None else dtype)
+    layout = conv_relu.ConvReluLayout(int(n_train), int(n_test), int(n_patches), int(n_filters),
+                                      int(dims.max()), bool(isotropic))
+    recorded = record_steps(steps, stride)
+
+    # The flat cell table: (dim, signal, seed) in C order of (dims, signals, repeats).
+    dim_index, signal_index, repeat_index = np.meshgrid(
+        np.arange(dims.size), np.arange(signals.size), np.arange(repeats), indexing="ij")
+    cell_dims = dims[dim_index.ravel()].astype(np.int32)
+    cell_signals = signals[signal_index.ravel()].astype(dtype)
+    cell_seeds = (seed + repeat_index.ravel()).astype(np.int32)
+    n_cells = cell_dims.size
+
+    use_mesh = shard and len(devices) > 1
+    n_shards = len(devices) if use_mesh else 1
+    if chunk_size is None:
+        budget = memory_budget_bytes or _default_budget(devices[0])
+        per_cell = cell_bytes(layout, recorded.size, len(observables), dtype.itemsize)
+        chunk_size = int(min(n_cells, max(1, budget // (per_cell * len(optimizers)))))
+    settings_payload = {
+        "dims": dims.tolist(), "signal_strengths": signals.tolist(), "repeats": repeats,
+        "seed": seed, "steps": steps, "stride": stride, "layout": dataclasses.asdict(layout),
+        "noise_std": float(noise_std), "label_flip": float(label_flip),
+        "init_std": float(init_std), "tau_scaling": tau_scaling, "dtype": dtype.name,
+        "observables": [o.name for o in observables],
+        "optimizers": {name: {"rule": repr(opt.rule), "batch_size": opt.batch_size,
+                              "replace": opt.replace,
+                              "hparams": {k: np.asarray(v).tolist() for k, v in opt.hparams.items()}}
+                       for name, opt in sorted(optimizers.items())},
+        "format": _FORMAT_VERSION,
+    }
+    checkpoint = None
+    if checkpoint_dir is not None:
+        checkpoint = Path(checkpoint_dir)
+        chunk_size = _open_checkpoint(checkpoint, settings_payload, chunk_size)
+    n_chunks = math.ceil(n_cells / chunk_size)
+    padded_chunk = math.ceil(chunk_size / n_shards) * n_shards
+
+    mesh = Mesh(np.asarray(devices), (_AXIS,)) if use_mesh else None
+    statics = {"layout": layout, "steps": steps, "stride": stride, "observables": observables,
+               "tau_scaling": tau_scaling, "dtype": dtype}
+    program = _cached_program(mesh, statics)
+    settings = {"noise_std": jnp.asarray(noise_std, dtype), "label_flip": jnp.asarray(label_flip, dtype),
+                "init_std": jnp.asarray(init_std, dtype)}
+    replicated = (lambda tree: jax.device_put(tree, NamedSharding(mesh, PartitionSpec()))) \
+        if mesh is not None else (lambda tree: jax.device_put(tree, devices[0]))
+    placed_optimizers = replicated(optimizers)
+    placed_settings = replicated(settings)
+    multi_host = jax.process_count() > 1
+    writer = jax.process_index() == 0
+
+    names = [o.name for o in observables] + ["diverged_at"]
+    full = {opt: {name: np.full((n_cells, recorded.size), np.nan) for name in names}
+            for opt in optimizers}
+    loaded = computed = 0
+    complete = True
+    for index in _progress(range(n_chunks), progress, n_chunks):
+        lo, hi = index * chunk_size, min(n_cells, (index + 1) * chunk_size)
+        path = None if checkpoint is None else checkpoint / f"chunk_{index:06d}.npz"
+        if path is not None and path.exists():
+            values = _load_chunk(path)
+            loaded += 1
+        else:
+            if max_new_chunks is not None and computed >= max_new_chunks:
+                complete = False
+                continue
+            take = np.minimum(np.arange(lo, lo + padded_chunk), hi - 1)  # pad with the last cell
+            args = [_place(a[take], mesh, devices[0]) for a in (cell_dims, cell_signals, cell_seeds)]
+            raw = program(*args, placed_optimizers, placed_settings)
+            values = {opt: {name: _gather(v, multi_host)[: hi - lo] for name, v in obs.items()}
+                      for opt, obs in raw.items()}
+            if path is not None and writer:
+                _save_chunk(path, values)
+            computed += 1
+        for opt in optimizers:
+            for name in names:
+                full[opt][name][lo:hi] = values[opt][name]
+    shape = (dims.size, signals.size, repeats, recorded.size)
+    observed = {opt: {name: array.reshape(shape) for name, array in obs.items()}
+                for opt, obs in full.items()}
+    config = dict(settings_payload, chunk_size=chunk_size, n_cells=n_cells, n_chunks=n_chunks,
+                  devices=[str(d) for d in devices], sharded=use_mesh)
+    return GridResult(dims=dims, signal_strengths=signals, seeds=seed + np.arange(repeats),
+                      steps=recorded, observed=observed, complete=complete, chunks_loaded=loaded,
+                      chunks_computed=computed, wall_time_s=time.perf_counter() - started,
+                      devices=tuple(str(d) for d in devices), config=config)
+
+
+def _default_budget(device) -> int:
+    if device.platform == "cpu":
+        return 1 << 30
+    try:
+        limit = device.memory_stats()["bytes_limit"]
+    except (AttributeError, KeyError, TypeError, RuntimeError):
+        limit = 8 << 30
+    return int(limit // 4)
+
+
+def _open_checkpoint(folder: Path, payload: dict, chunk_size: int) -> int:
+    """Create or verify the checkpoint manifest; returns the chunk size to use."""
+    folder.mkdir(parents=True, exist_ok=True)
+    manifest = folder / "manifest.json"
+    fingerprint = _fingerprint(payload)
+    if manifest.exists():
+        stored = json.loads(manifest.read_text())
+        if stored.get("fingerprint") != fingerprint:
+            raise ConfigError("checkpoint_dir", str(folder),
+                              "an empty folder or one holding this same sweep (its manifest has "
+                              f"fingerprint {stored.get('fingerprint')}, these arguments give "
+                              f"{fingerprint})")
+        return int(stored["chunk_size"])  # resume with the original chunking
+    if jax.process_index() == 0:
+        text = json.dumps({"fingerprint": fingerprint, "chunk_size": chunk_size,
+                           "settings": payload}, indent=1, default=str)
+        _write_atomic(manifest, lambda temporary: Path(temporary).write_text(text))
+    return chunk_size
+
+
+def _progress(iterable, progress, total):
+    from tqdm.auto import tqdm
+
+    if progress is None:
+        progress = sys.stderr.isatty() or bool(os.environ.get("SHARP_THEORY_PROGRESS"))
+    return tqdm(iterable, total=total, desc="conv-relu grid (chunks)", disable=not progress)

@@ -1,0 +1,520 @@
+"""Hessian spectra of any scalar function of a parameter pytree: exact (dense) or matrix-free.
+
+Every function here takes ``fn(params) -> scalar`` (for a problem, use :func:`full_batch_loss`)
+and a parameter pytree. Small models get the exact answer from the dense Hessian and ``eigh``;
+large ones are handled without ever forming the Hessian, from Hessian-vector products (HVPs):
+
+* top-k eigenpairs by the Lanczos method with full reorthogonalization,
+* the spectral density by stochastic Lanczos quadrature (SLQ),
+* the trace and Frobenius norm exactly from n HVPs, or Hutchinson's estimate with its standard
+  error.
+
+``method="auto"`` picks the dense path for at most :data:`DENSE_MAX_PARAMETERS` parameters (the
+crossover measured by ``benchmarks/bench_spectrum.py``) and the matrix-free path above;
+``method="dense"`` or ``method="matrix_free"`` overrides the choice. Everything is traceable, so
+these measures can be recorded along a trajectory (``st.run(..., observe=...)``).
+
+References:
+  Lanczos, C. An iteration method for the solution of the eigenvalue problem of linear
+    differential and integral operators. J. Res. Nat. Bur. Standards 45 (1950).
+  Golub & Van Loan, Matrix Computations (4th ed.), Sec. 10.1 (Lanczos with full
+    reorthogonalization) and Giraud, Langou, Rozloznik, "The loss of orthogonality in the
+    Gram-Schmidt process" (2005) ("twice is enough").
+  Ubaru, Chen, Saad. Fast estimation of tr(f(A)) via stochastic Lanczos quadrature. SIAM J.
+    Matrix Anal. Appl. 38(4), 2017; Ghorbani, Krishnan, Xiao. An investigation into neural net
+    optimization via Hessian eigenvalue density. ICML 2019 (SLQ for Hessians).
+  Hutchinson. A stochastic estimator of the trace of the influence matrix for Laplacian
+    smoothing splines. Comm. Statist. Simul. Comput. 18 (1989).
+  Maddox, Benton, Wilson. Rethinking parameter counting in deep models: effective
+    dimensionality revisited. arXiv 2003.02139 (2020), eq. (2): N_eff(H, z) = Σ λ_i/(λ_i + z).
+  Foret, Kleiner, Mobahi, Neyshabur. Sharpness-Aware Minimization for Efficiently Improving
+    Generalization. ICLR 2021, Sec. 4.2 / Table 3 (λ_max and λ_max/λ_5 of the Hessian).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax.flatten_util import ravel_pytree
+
+from ..errors import ConfigError, check_choice, check_int
+
+# Parameter count up to which method="auto" uses the dense Hessian (see benchmarks/README.md,
+# "Hessian spectrum: dense vs matrix-free (issue 6)": on a 2-core CPU the dense Hessian + eigh is
+# faster up to roughly this size for the top eigenvalue, and exact).
+DENSE_MAX_PARAMETERS = 1000
+
+METHODS = ("auto", "dense", "matrix_free")
+
+# Default Lanczos steps for top-k eigenpairs: enough for ~1e-10 relative accuracy on the
+# Hessians in this package (tests compare against dense eigh); raise it for clustered spectra.
+DEFAULT_LANCZOS_STEPS = 80
+
+
+# --- plumbing ---------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class FullBatchLoss:
+    """``fn(params) = problem.loss(params, problem.full_batch())`` as a named callable.
+
+    For fresh-noise problems (no finite data set) the closed-form population loss is used when
+    the problem has one, since there is no finite training batch.
+    """
+
+    problem: Any
+
+    def __call__(self, params):
+        problem = self.problem
+        if problem.examples is None and problem.population is not None:
+            return problem.population(params, problem.constants)
+        return problem.loss(params, problem.full_batch())
+
+
+def full_batch_loss(problem) -> Callable:
+    """The training objective of ``problem`` as ``fn(params)`` for the measures in this module.
+
+    Args:
+      problem: any :class:`sharp_theory.problems.Problem` (including ``from_loss`` ones).
+
+    Returns:
+      ``fn(params) -> scalar``: the full-batch loss (or the population loss for fresh-noise
+      problems without a finite data set).
+    """
+    from ..problems.base import Problem
+
+    if not isinstance(problem, Problem):
+        raise ConfigError("problem", type(problem).__name__, "a sharp_theory Problem")
+    return FullBatchLoss(problem)
+
+
+def parameter_count(params) -> int:
+    """Total number of scalar parameters in a pytree."""
+    return int(sum(math.prod(jnp.shape(leaf)) for leaf in jax.tree_util.tree_leaves(params)))
+
+
+def resolve_method(method: str, n: int, dense_max: int = DENSE_MAX_PARAMETERS) -> str:
+    """``"dense"`` or ``"matrix_free"`` for a problem with ``n`` parameters."""
+    check_choice("method", method, METHODS)
+    if method == "auto":
+        return "dense" if n <= dense_max else "matrix_free"
+    return method
+
+
+def _flat_parameters(params):
+    flat, unravel = ravel_pytree(params)
+    if not jnp.issubdtype(flat.dtype, jnp.floating):
+        raise ConfigError("params", str(flat.dtype), "floating-point parameters")
+    if flat.size == 0:
+        raise ConfigError("params", "empty pytree", "at least one parameter")
+    return flat, unravel
+
+
+def hessian_operator(fn: Callable, params):
+    """The Hessian of ``fn`` at ``params`` as a linear map on flat vectors.
+
+    Returns:
+      ``(matvec, flat_params, unravel)``: ``matvec(v) = ∇²fn(params) v`` for a flat vector ``v``
+      (forward-over-reverse; ``jax.linearize`` does the forward pass once, so each product
+      costs about one gradient evaluation), the flattened parameters and the inverse of the
+      flattening.
+    """
+    flat, unravel = _flat_parameters(params)
+
+    def flat_gradient(w):
+        return ravel_pytree(jax.grad(fn)(unravel(w)))[0]
+
+    _, matvec = jax.linearize(flat_gradient, flat)
+    return matvec, flat, unravel
+
+
+def _dense_hessian(fn: Callable, params):
+    flat, unravel = _flat_parameters(params)
+    matrix = jax.hessian(lambda w: fn(unravel(w)))(flat)
+    return 0.5 * (matrix + matrix.T), flat, unravel
+
+
+def _rademacher(key, shape, dtype):
+    return jax.random.rademacher(key, shape, dtype=dtype)
+
+
+def _default_key(key):
+    # Lanczos and SLQ results do not depend on the start vector once converged; a fixed
+    # documented key keeps calls without one deterministic.
+    return jax.random.key(0) if key is None else key
+
+
+# --- Lanczos ----------------------------------------------------------------------------------
+
+class LanczosResult(NamedTuple):
+    """The Lanczos decomposition ``A Q ≈ Q T`` after m steps.
+
+    Attributes:
+      alphas: diagonal of the tridiagonal T, shape (m,).
+      betas: off-diagonal couplings; ``betas[j]`` couples basis vectors j and j+1; the last
+        entry is the norm of the final residual (0 when the Krylov space is exhausted).
+      basis: the orthonormal Lanczos vectors as rows, shape (m, n).
+    """
+
+    alphas: Any
+    betas: Any
+    basis: Any
+
+
+def lanczos(matvec: Callable, start, num_iterations: int, *, key=None) -> LanczosResult:
+    """m steps of the Lanczos method with full reorthogonalization.
+
+    Every new vector is orthogonalized against all previous ones by two passes of classical
+    Gram-Schmidt, so the basis stays orthonormal to working precision and no spurious copies
+    of converged eigenvalues appear. When the Krylov space is exhausted (an invariant subspace
+    is found, e.g. a Hessian with few distinct eigenvalues) the iteration continues with a fresh
+    random vector orthogonal to the basis and a zero coupling, so T stays exact.
+
+    Args:
+      matvec: symmetric linear map on flat vectors of length n.
+      start: start vector, shape (n,), nonzero.
+      num_iterations: m, 1 <= m <= n.
+      key: PRNG key for the restart vectors (default: a fixed key).
+
+    Returns:
+      A :class:`LanczosResult`.
+
+    References: Golub & Van Loan, Matrix Computations, Sec. 10.1; Giraud et al. 2005.
+    """
+    start = jnp.asarray(start)
+    n = start.shape[0]
+    m = check_int("num_iterations", num_iterations, minimum=1, maximum=n)
+    dtype = start.dtype
+    key = _default_key(key)
+    eps = jnp.finfo(dtype).eps
+    tiny = jnp.finfo(dtype).tiny
+    basis = jnp.zeros((m + 1, n), dtype).at[0].set(start / jnp.linalg.norm(start))
+
+    def orthogonalize(vector, basis, mask):
+        for _ in range(2):  # "twice is enough" for orthogonality to working precision
+            vector = vector - (mask * (basis @ vector)) @ basis
+        return vector
+
+    def body(j, carry):
+        basis, alphas, betas, scale = carry
+        mask = (jnp.arange(m + 1) <= j).astype(dtype)
+        q = basis[j]
+        w = matvec(q)
+        alpha = jnp.vdot(q, w)
+        w = orthogonalize(w, basis, mask)
+        beta = jnp.linalg.norm(w)
+        scale = jnp.maximum(scale, jnp.abs(alpha) + beta)
+        fresh = orthogonalize(jax.random.normal(jax.random.fold_in(key, j), (n,), dtype), basis, mask)
+        exhausted = beta <= 100.0 * eps * math.sqrt(n) * scale
+        next_vector = jnp.where(exhausted, fresh / jnp.maximum(jnp.linalg.norm(fresh), tiny),
+                                w / jnp.maximum(beta, tiny))
+        beta = jnp.where(exhausted, jnp.zeros_like(beta), beta)
+        return (basis.at[j + 1].set(next_vector), alphas.at[j].set(alpha), betas.at[j].set(beta),
+                scale)
+
+    carry = (basis, jnp.zeros((m,), dtype), jnp.zeros((m,), dtype), jnp.asarray(0.0, dtype))
+    basis, alphas, betas, _ = jax.lax.fori_loop(0, m, body, carry)
+    return LanczosResult(alphas, betas, basis[:m])
+
+
+def tridiagonal(result: LanczosResult):
+    """The m x m symmetric tridiagonal matrix T of a Lanczos decomposition."""
+    off = result.betas[:-1]
+    return jnp.diag(result.alphas) + jnp.diag(off, 1) + jnp.diag(off, -1)
+
+
+class Eigenpairs(NamedTuple):
+    """Top-k Hessian eigenpairs, largest first.
+
+    Attributes:
+      values: eigenvalues, shape (k,), descending (algebraically largest first).
+      vectors: unit eigenvectors as a pytree like ``params`` with a leading axis of size k.
+      residual_norms: ``‖H v_i - λ_i v_i‖`` for each pair (a convergence certificate; for
+        Lanczos the standard bound ``|β_m S_{m,i}|``, for the dense path the computed residual).
+      method: "dense" or "matrix_free".
+    """
+
+    values: Any
+    vectors: Any
+    residual_norms: Any
+    method: str
+
+
+def _check_k(k, n):
+    return check_int("k", k, minimum=1, maximum=n)
+
+
+def top_hessian_eigenpairs(fn: Callable, params, k: int = 1, *, method: str = "auto",
+                           num_iterations: int | None = None, key=None,
+                           dense_max: int = DENSE_MAX_PARAMETERS) -> Eigenpairs:
+    """The k algebraically largest eigenvalues of ∇²fn(params) and their eigenvectors.
+
+    Args:
+      fn: ``fn(params) -> scalar``.
+      params: parameter pytree (use float64 for exact checks).
+      k: number of eigenpairs (1 <= k <= parameter count).
+      method: "auto" (dense up to ``dense_max`` parameters, else matrix-free), "dense"
+        (``eigh`` of the full Hessian) or "matrix_free" (Lanczos on HVPs).
+      num_iterations: Lanczos steps (default ``min(n, max(80, 3k))``); ignored for dense.
+      key: PRNG key of the Lanczos start vector (default: fixed key).
+      dense_max: the "auto" threshold.
+
+    Returns:
+      :class:`Eigenpairs` (values descending, vectors as a stacked pytree, residual norms).
+    """
+    flat, unravel = _flat_parameters(params)
+    n = flat.size
+    k = _check_k(k, n)
+    method = resolve_method(method, n, dense_max)
+    if method == "dense":
+        matrix, _, _ = _dense_hessian(fn, params)
+        values, vectors = jnp.linalg.eigh(matrix)
+        values, vectors = values[::-1][:k], vectors[:, ::-1][:, :k]
+        residuals = jnp.linalg.norm(matrix @ vectors - vectors * values, axis=0)
+    else:
+        steps = num_iterations if num_iterations is not None else min(n, max(DEFAULT_LANCZOS_STEPS, 3 * k))
+        steps = check_int("num_iterations", steps, minimum=k, maximum=n)
+        matvec, _, _ = hessian_operator(fn, params)
+        key = _default_key(key)
+        start = _rademacher(jax.random.fold_in(key, 1), (n,), flat.dtype)
+        result = lanczos(matvec, start, steps, key=key)
+        ritz_values, ritz_coefficients = jnp.linalg.eigh(tridiagonal(result))
+        ritz_values, ritz_coefficients = ritz_values[::-1][:k], ritz_coefficients[:, ::-1][:, :k]
+        vectors = result.basis.T @ ritz_coefficients
+        residuals = jnp.abs(result.betas[-1] * ritz_coefficients[-1, :])
+        values = ritz_values
+    return Eigenpairs(values, jax.vmap(unravel)(vectors.T), residuals, method)
+
+
+def top_hessian_eigenvalues(fn: Callable, params, k: int = 1, **options):
+    """The k largest Hessian eigenvalues, descending (options as :func:`top_hessian_eigenpairs`)."""
+    return top_hessian_eigenpairs(fn, params, k, **options).values
+
+
+def lambda_max(fn: Callable, params, **options):
+    """λ_max(∇²fn(params)), dense or Lanczos (options as :func:`top_hessian_eigenpairs`)."""
+    return top_hessian_eigenpairs(fn, params, 1, **options).values[0]
+
+
+def eigenvalue_ratio(fn: Callable, params, k: int = 5, **options):
+    """λ_max / λ_k of the Hessian (Foret et al. 2021 report λ_max/λ_5).
+
+    A large ratio means one direction is much sharper than the rest. Options as for
+    :func:`top_hessian_eigenpairs`.
+    """
+    values = top_hessian_eigenvalues(fn, params, k, **options)
+    return values[0] / values[k - 1]
+
+
+# --- spectrum and spectral density --------------------------------------------------------------
+
+class Spectrum(NamedTuple):
+    """The Hessian's eigenvalue distribution as a discrete measure.
+
+    For the dense path the nodes are all n eigenvalues with weight 1/n each (exact). For
+    stochastic Lanczos quadrature the nodes are the Ritz values of each probe's Lanczos run and
+    the weights the squared first components of the Ritz vectors, averaged over probes (the
+    Gauss quadrature rule of the probe's spectral measure; Ubaru et al. 2017).
+
+    Attributes:
+      nodes: shape (num_probes, m) (dense: (1, n)).
+      weights: same shape, nonnegative, summing to 1.
+      dimension: n, the parameter count.
+    """
+
+    nodes: Any
+    weights: Any
+    dimension: int
+
+    def expectation(self, function: Callable):
+        """``tr f(H) = n ∫ f dμ`` estimated from the measure (exact for the dense path)."""
+        return self.dimension * jnp.sum(self.weights * function(self.nodes))
+
+    def density(self, grid, bandwidth):
+        """Gaussian-smoothed density on ``grid`` (integrates to 1 over the real line)."""
+        grid = jnp.asarray(grid)
+        z = (grid[:, None] - self.nodes.reshape(-1)[None, :]) / bandwidth
+        kernel = jnp.exp(-0.5 * z**2) / (bandwidth * jnp.sqrt(2.0 * jnp.pi))
+        return kernel @ self.weights.reshape(-1)
+
+    def eigenvalues(self):
+        """All eigenvalues, ascending (dense spectra only: one probe with n equal weights)."""
+        return jnp.sort(self.nodes.reshape(-1))
+
+
+def spectral_density(fn: Callable, params, *, num_iterations: int = 60, num_probes: int = 8,
+                     key) -> Spectrum:
+    """Stochastic Lanczos quadrature estimate of the Hessian's spectral density.
+
+    Each probe z is a normalized Rademacher vector; m Lanczos steps from z give the Gauss
+    quadrature rule ``Σ_i τ_i² δ(θ_i)`` of the measure ``Σ_j (zᵀu_j)² δ(λ_j)``, whose mean over
+    probes is the spectral density ``(1/n) Σ_j δ(λ_j)``.
+
+    Args:
+      fn, params: as for :func:`top_hessian_eigenpairs`.
+      num_iterations: Lanczos steps per probe (<= n).
+      num_probes: independent probes.
+      key: PRNG key (required: the estimate is random).
+
+    Returns:
+      A :class:`Spectrum` with nodes/weights of shape (num_probes, num_iterations).
+
+    References: Ubaru, Chen, Saad 2017, Alg. 1; Ghorbani, Krishnan, Xiao 2019, Sec. 2.
+    """
+    flat, _ = _flat_parameters(params)
+    n = flat.size
+    steps = check_int("num_iterations", num_iterations, minimum=1, maximum=n)
+    probes = check_int("num_probes", num_probes, minimum=1)
+    matvec, _, _ = hessian_operator(fn, params)
+    keys = jax.random.split(key, probes)
+
+    def one_probe(probe_key):
+        start = _rademacher(probe_key, (n,), flat.dtype)
+        result = lanczos(matvec, start, steps, key=jax.random.fold_in(probe_key, 7))
+        values, coefficients = jnp.linalg.eigh(tridiagonal(result))
+        return values, coefficients[0, :] ** 2
+
+    nodes, weights = jax.vmap(one_probe)(keys)
+    return Spectrum(nodes, weights / probes, n)
+
+
+def hessian_spectrum(fn: Callable, params, *, method: str = "auto", num_iterations: int = 60,
+                     num_probes: int = 8, key=None,
+                     dense_max: int = DENSE_MAX_PARAMETERS) -> Spectrum:
+    """The full Hessian spectrum: exact (dense ``eigh``) or its SLQ estimate (matrix-free).
+
+    Args:
+      fn, params: as for :func:`top_hessian_eigenpairs`.
+      method: "auto", "dense" or "matrix_free" (stochastic Lanczos quadrature).
+      num_iterations, num_probes, key: SLQ settings (see :func:`spectral_density`); the key
+        defaults to a fixed one.
+      dense_max: the "auto" threshold.
+
+    Returns:
+      A :class:`Spectrum`; for the dense path ``spectrum.eigenvalues()`` is every eigenvalue.
+    """
+    flat, _ = _flat_parameters(params)
+    n = flat.size
+    if resolve_method(method, n, dense_max) == "dense":
+        matrix, _, _ = _dense_hessian(fn, params)
+        values = jnp.linalg.eigvalsh(matrix)
+        return Spectrum(values[None, :], jnp.full((1, n), 1.0 / n, values.dtype), n)
+    return spectral_density(fn, params, num_iterations=min(num_iterations, n),
+                            num_probes=num_probes, key=_default_key(key))
+
+
+# --- trace and Frobenius norm -------------------------------------------------------------------
+
+class Estimate(NamedTuple):
+    """A Monte-Carlo estimate with its standard error (sample std / sqrt(num_samples))."""
+
+    value: Any
+    standard_error: Any
+    num_samples: int
+
+
+def _mean_and_standard_error(samples) -> Estimate:
+    count = samples.shape[0]
+    spread = jnp.std(samples, ddof=1) if count > 1 else jnp.asarray(jnp.inf, samples.dtype)
+    return Estimate(jnp.mean(samples), spread / math.sqrt(count), count)
+
+
+def _column_statistics(fn: Callable, params, batch_size: int = 64):
+    """(diagonal, squared column norms) of the Hessian from n HVPs with the unit vectors."""
+    matvec, flat, _ = hessian_operator(fn, params)
+    n = flat.size
+
+    def column(index):
+        column_vector = matvec(jax.nn.one_hot(index, n, dtype=flat.dtype))
+        return column_vector[index], jnp.sum(column_vector**2)
+
+    return jax.lax.map(column, jnp.arange(n), batch_size=min(batch_size, n))
+
+
+def exact_hessian_trace(fn: Callable, params, *, method: str = "auto",
+                        dense_max: int = DENSE_MAX_PARAMETERS):
+    """tr ∇²fn(params) exactly: dense diagonal, or n HVPs with the unit vectors (matrix-free).
+
+    The matrix-free path never stores the Hessian (memory O(n)) but costs n HVPs; for an
+    estimate at a fixed cost use :func:`hutchinson_trace`.
+    """
+    flat, _ = _flat_parameters(params)
+    if resolve_method(method, flat.size, dense_max) == "dense":
+        return jnp.trace(_dense_hessian(fn, params)[0])
+    diagonal, _ = _column_statistics(fn, params)
+    return jnp.sum(diagonal)
+
+
+def hutchinson_trace(fn: Callable, params, *, num_probes: int = 64, key,
+                     distribution: str = "rademacher") -> Estimate:
+    """Hutchinson's estimate ``tr H ≈ mean_i z_iᵀ H z_i`` with its standard error.
+
+    Args:
+      fn, params: as for :func:`top_hessian_eigenpairs`.
+      num_probes: number of probe vectors (>= 2 for a finite standard error).
+      key: PRNG key (required).
+      distribution: "rademacher" (minimum variance among iid-entry probes:
+        ``2(‖H‖_F² - Σ H_ii²)`` per probe) or "gaussian" (``2‖H‖_F²``).
+
+    Returns:
+      :class:`Estimate` (value, standard_error, num_samples).
+
+    References: Hutchinson 1989; Avron & Toledo, J. ACM 58(2), 2011 (variances).
+    """
+    check_choice("distribution", distribution, ("rademacher", "gaussian"))
+    probes = check_int("num_probes", num_probes, minimum=1)
+    matvec, flat, _ = hessian_operator(fn, params)
+    draw = _rademacher if distribution == "rademacher" else (
+        lambda k, shape, dtype: jax.random.normal(k, shape, dtype))
+    vectors = draw(key, (probes, flat.size), flat.dtype)
+    samples = jax.vmap(lambda z: jnp.vdot(z, matvec(z)))(vectors)
+    return _mean_and_standard_error(samples)
+
+
+def hessian_frobenius_norm(fn: Callable, params, *, method: str = "auto",
+                           dense_max: int = DENSE_MAX_PARAMETERS):
+    """‖∇²fn(params)‖_F exactly: dense, or from the n Hessian columns (matrix-free, n HVPs)."""
+    flat, _ = _flat_parameters(params)
+    if resolve_method(method, flat.size, dense_max) == "dense":
+        return jnp.linalg.norm(_dense_hessian(fn, params)[0])
+    _, squared_column_norms = _column_statistics(fn, params)
+    return jnp.sqrt(jnp.sum(squared_column_norms))
+
+
+def effective_dimensionality(fn: Callable, params, z: float = 1.0, *, method: str = "auto",
+                             num_iterations: int = 60, num_probes: int = 8, key=None,
+                             dense_max: int = DENSE_MAX_PARAMETERS):
+    """Effective dimensionality ``N_eff = Σ_i λ_i / (λ_i + z)`` of the Hessian.
+
+    Counts the directions whose curvature exceeds the scale z. Negative eigenvalues (away from
+    a minimum) are clipped at 0: they add no "determined" direction. Exact for the dense path,
+    the SLQ estimate of ``tr f(H)`` for the matrix-free one.
+
+    Args:
+      fn, params: as for :func:`top_hessian_eigenpairs`.
+      z: curvature scale (> 0); Maddox et al. use a prior precision.
+      method, num_iterations, num_probes, key, dense_max: as for :func:`hessian_spectrum`.
+
+    References: MacKay 1992; Maddox, Benton, Wilson 2020, eq. (2).
+    """
+    if isinstance(z, (int, float)) and not z > 0:
+        raise ConfigError("z", z, "a curvature scale > 0")
+    spectrum = hessian_spectrum(fn, params, method=method, num_iterations=num_iterations,
+                                num_probes=num_probes, key=key, dense_max=dense_max)
+
+    def ratio(values):
+        clipped = jnp.maximum(values, 0.0)
+        return clipped / (clipped + z)
+
+    return spectrum.expectation(ratio)
+
+
+__all__ = [
+    "DENSE_MAX_PARAMETERS", "METHODS", "FullBatchLoss", "full_batch_loss", "parameter_count",
+    "resolve_method", "hessian_operator", "lanczos", "LanczosResult", "tridiagonal", "Eigenpairs",
+    "top_hessian_eigenpairs", "top_hessian_eigenvalues", "lambda_max", "eigenvalue_ratio",
+    "Spectrum", "spectral_density", "hessian_spectrum", "Estimate", "exact_hessian_trace",
+    "hutchinson_trace", "hessian_frobenius_norm", "effective_dimensionality",
+]

@@ -1,0 +1,276 @@
+"""Two-layer convolutional ReLU network on signal-plus-noise patches (benign vs harmful overfitting).
+
+References:
+  Chen, Zhang, Kou, Chen, Hsieh, Gu. Why Does Sharpness-Aware Minimization Generalize Better
+  Than SGD? NeurIPS 2023 (arXiv 2310.07269): the data model (one signal patch ``ŷ·μ``, the other
+  patches Gaussian noise orthogonal to μ, labels flipped with probability p), the network
+  ``f(W, x) = F₊₁(W₊₁, x) − F₋₁(W₋₁, x)`` with ``F_j = (1/m) Σ_r Σ_p ReLU(⟨w_{j,r}, x_p⟩)``, the
+  logistic loss, and Gaussian initialization ``N(0, σ0² I)``.
+  Kou, Chen, Chen, Gu. Benign Overfitting in Two-layer ReLU Convolutional Neural Networks.
+  ICML 2023 (arXiv 2303.04145): the same model analysed for gradient descent.
+
+Layout. Parameters are ``{"W": W}`` with ``W`` of shape ``(2, m, d)``: ``W[0]`` are the m filters
+of the +1 output, ``W[1]`` those of the −1 output (the second layer is fixed to ±1/m). An example
+is ``x`` of shape ``(P, d)``; patch 0 is the signal ``ŷ·μ`` (the network sums over patches, so
+the position does not matter), patches 1..P−1 are noise. ``μ = ‖μ‖·e₀``, so the noise covariance
+``σ_p²(I − μμᵀ/‖μ‖²)`` is ``σ_p²`` on coordinates 1..d−1 and 0 on coordinate 0 (by rotation
+invariance of the data model and of the Gaussian initialization this is no loss of generality).
+
+Zero padding. Every array may carry ``d_max ≥ d`` coordinates, the last ``d_max − d`` of them
+zero in the data and in the initial filters. The ReLU network's outputs, losses and gradients
+are then unchanged and the padded coordinates of W stay exactly zero under GD, SGD and SAM
+(their gradient is a sum of data coordinates that are zero), which lets every dimension of a
+phase diagram share one compiled program (``sharp_theory.dynamics.grid``).
+
+Randomness. Data and initialization of a problem with ``seed`` and dimension ``d`` are drawn
+from ``cell_key(seed, d) = fold_in(key(seed), d)``, one independent stream per coordinate, so
+the first d coordinates do not depend on how far the arrays are padded.
+
+Test error. The test set is ``n_test`` fresh examples represented exactly by what the network
+sees of them: the clean label ŷ, the flip, and for each noise patch the pre-activations
+``⟨w_{j,r}, ξ⟩`` of all 2m filters, which are jointly Gaussian with covariance
+``σ_p² W Σ Wᵀ`` (Σ the noise covariance). We store standard normals ``g`` of shape
+``(n_test, P−1, 2m)`` and form ``σ_p · g · (W Σ Wᵀ)^{1/2}``: for every W this is distributed
+exactly as the pre-activations of n_test independent test points, at a memory cost
+independent of d. Test error against the observed labels (Bayes error p) and against the clean
+labels are both reported.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..errors import ConfigError, check_int, check_nonnegative, check_positive
+from .base import Problem
+
+# Fold-in tags of the problem's random streams (distinct from the runner's 0, 1, 2).
+_TAG_LABELS, _TAG_FLIPS, _TAG_NOISE, _TAG_INIT, _TAG_TEST = 101, 102, 103, 104, 105
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvReluLayout:
+    """The static shapes of a conv-ReLU signal/noise problem (hashable: part of a jit key).
+
+    Attributes:
+      n_train: training examples n.
+      n_test: test examples.
+      n_patches: patches per example P (>= 2: one signal, P−1 noise).
+      n_filters: filters per output sign m.
+      d_max: length of every patch array (the dimension d plus zero padding).
+      isotropic: noise covariance σ_p² I instead of σ_p²(I − μμᵀ/‖μ‖²).
+    """
+
+    n_train: int
+    n_test: int
+    n_patches: int
+    n_filters: int
+    d_max: int
+    isotropic: bool = False
+
+
+def network_output(params, x):
+    """``f(W, x) = F₊₁ − F₋₁``, ``F_j = (1/m) Σ_r Σ_p ReLU(⟨w_{j,r}, x_p⟩)`` for a batch x (n, P, d).
+
+    Returns:
+      Array (n,) of outputs.
+
+    References: Chen et al. 2023, Sec. 2 (two-layer CNN with fixed second layer).
+    """
+    weights = params["W"]
+    m = weights.shape[1]
+    pre = jnp.einsum("jrd,npd->njrp", weights, x)
+    per_sign = jnp.sum(jax.nn.relu(pre), axis=(2, 3)) / m
+    return per_sign[:, 0] - per_sign[:, 1]
+
+
+def logistic_objective(params, batch, constants):
+    """Mean logistic loss ``log(1 + exp(−y f(W, x)))`` over the batch."""
+    margins = batch["y"] * network_output(params, batch["x"])
+    return jnp.mean(jax.nn.softplus(-margins))
+
+
+def noise_mask(dim, layout: ConvReluLayout, dtype):
+    """1 on the coordinates that carry noise (1..d−1, or 0..d−1 if isotropic), 0 elsewhere."""
+    index = jnp.arange(layout.d_max)
+    inside = index < dim
+    if not layout.isotropic:
+        inside = inside & (index > 0)
+    return inside.astype(dtype)
+
+
+def _per_coordinate_normals(key, shape, d_max, dtype):
+    """Standard normals of shape (*shape, d_max), coordinate k drawn from ``fold_in(key, k)``.
+
+    The first d coordinates are the same whatever d_max is, so padding never changes the draw.
+    """
+    draws = jax.vmap(lambda k: jax.random.normal(jax.random.fold_in(key, k), shape, dtype))(
+        jnp.arange(d_max))
+    return jnp.moveaxis(draws, 0, -1)
+
+
+def cell_key(seed, dim):
+    """The key of the data and initialization of (seed, dimension): ``fold_in(key(seed), dim)``."""
+    return jax.random.fold_in(jax.random.key(seed), dim)
+
+
+def build_problem(key, dim, signal_strength, noise_std, label_flip, init_std,
+                  layout: ConvReluLayout, dtype=None) -> Problem:
+    """Draw one problem instance; traceable in ``key, dim, signal_strength, ...`` (vmap-able).
+
+    Args:
+      key: the cell key (see :func:`cell_key`).
+      dim: the dimension d (<= layout.d_max); may be a traced integer.
+      signal_strength: ‖μ‖ (> 0).
+      noise_std: σ_p.
+      label_flip: p, the probability that an observed label is the flipped clean label.
+      init_std: σ0 of the Gaussian initialization.
+      layout: the static shapes.
+      dtype: float dtype (default: float64 when x64 is on).
+
+    Returns:
+      A :class:`Problem` with examples ``{"x": (n, P, d_max), "y": (n,)}``, params0
+      ``{"W": (2, m, d_max)}`` and constants ``mu, noise_mask, noise_std, label_flip,
+      clean_labels, test_normals, test_clean_labels, test_flips``.
+    """
+    dtype = jnp.result_type(float) if dtype is None else dtype
+    n, n_test, patches, m = layout.n_train, layout.n_test, layout.n_patches, layout.n_filters
+    mask = noise_mask(dim, layout, dtype)
+    mu = jnp.zeros(layout.d_max, dtype).at[0].set(jnp.asarray(signal_strength, dtype))
+    clean = jax.random.rademacher(jax.random.fold_in(key, _TAG_LABELS), (n,), dtype)
+    flipped = jax.random.bernoulli(jax.random.fold_in(key, _TAG_FLIPS), label_flip, (n,))
+    observed = jnp.where(flipped, -clean, clean)
+    noise = noise_std * _per_coordinate_normals(jax.random.fold_in(key, _TAG_NOISE),
+                                                (n, patches - 1), layout.d_max, dtype) * mask
+    signal = clean[:, None] * mu[None, :]
+    x = jnp.concatenate([signal[:, None, :], noise], axis=1)
+    support = (jnp.arange(layout.d_max) < dim).astype(dtype)
+    weights = init_std * _per_coordinate_normals(jax.random.fold_in(key, _TAG_INIT), (2, m),
+                                                 layout.d_max, dtype) * support
+    test_key = jax.random.fold_in(key, _TAG_TEST)
+    test_clean = jax.random.rademacher(jax.random.fold_in(test_key, 0), (n_test,), dtype)
+    test_flips = jax.random.bernoulli(jax.random.fold_in(test_key, 1), label_flip, (n_test,))
+    test_normals = jax.random.normal(jax.random.fold_in(test_key, 2), (n_test, patches - 1, 2 * m),
+                                     dtype)
+    constants = {
+        "mu": mu, "noise_mask": mask, "noise_std": jnp.asarray(noise_std, dtype),
+        "label_flip": jnp.asarray(label_flip, dtype), "clean_labels": clean,
+        "test_normals": test_normals, "test_clean_labels": test_clean,
+        "test_flips": test_flips.astype(dtype),
+    }
+    return Problem(objective=logistic_objective, params0={"W": weights}, constants=constants,
+                   examples={"x": x, "y": observed}, name="conv_relu_signal_noise")
+
+
+def _test_outputs(params, constants):
+    """Network outputs on the stored test set (see the module docstring) and its clean labels."""
+    weights = params["W"]
+    two_m = 2 * weights.shape[1]
+    m = weights.shape[1]
+    clean = constants["test_clean_labels"]
+    # Signal patch: ⟨w_{j,r}, ŷ μ⟩ = ŷ ‖μ‖ w_{j,r,0} (μ = ‖μ‖ e₀).
+    signal_pre = clean[:, None] * jnp.dot(weights.reshape(two_m, -1), constants["mu"])[None, :]
+    masked = weights.reshape(two_m, -1) * constants["noise_mask"][None, :]
+    gram = masked @ masked.T
+    eigenvalues, eigenvectors = jnp.linalg.eigh(gram)
+    root = (eigenvectors * jnp.sqrt(jnp.clip(eigenvalues, 0.0))[None, :]) @ eigenvectors.T
+    noise_pre = constants["noise_std"] * jnp.einsum("tpk,kl->tpl", constants["test_normals"], root)
+    activations = jax.nn.relu(signal_pre) + jnp.sum(jax.nn.relu(noise_pre), axis=1)
+    per_sign = activations.reshape(-1, 2, m).sum(axis=2) / m
+    return per_sign[:, 0] - per_sign[:, 1], clean
+
+
+def observed_label_test_error(params, problem):
+    """Test error against the observed (noisy) labels; its Bayes optimum is the flip rate p."""
+    outputs, clean = _test_outputs(params, problem.constants)
+    observed = jnp.where(problem.constants["test_flips"] > 0, -clean, clean)
+    return jnp.mean((observed * outputs <= 0).astype(outputs.dtype))
+
+
+def clean_label_test_error(params, problem):
+    """Test error against the clean labels ŷ (0 for a perfect classifier)."""
+    outputs, clean = _test_outputs(params, problem.constants)
+    return jnp.mean((clean * outputs <= 0).astype(outputs.dtype))
+
+
+def training_error(params, problem):
+    """Fraction of training examples misclassified against their observed labels."""
+    batch = problem.examples
+    return jnp.mean((batch["y"] * network_output(params, batch["x"]) <= 0).astype(batch["x"].dtype))
+
+
+def training_loss(params, problem):
+    """The full-data logistic loss."""
+    return problem.loss(params, problem.examples)
+
+
+def check_settings(dim, signal_strength, n_train, n_test, n_patches, n_filters, noise_std,
+                   label_flip, init_std, pad_to=None):
+    """Validate the constructor's settings (ConfigError before any work)."""
+    dim = check_int("dim", dim, minimum=2)
+    check_positive("signal_strength", signal_strength)
+    check_int("n_train", n_train, minimum=1)
+    check_int("n_test", n_test, minimum=1)
+    check_int("n_patches", n_patches, minimum=2)
+    check_int("n_filters", n_filters, minimum=1)
+    check_positive("noise_std", noise_std)
+    check_nonnegative("init_std", init_std)
+    check_nonnegative("label_flip", label_flip)
+    if not float(label_flip) < 0.5:
+        raise ConfigError("label_flip", label_flip, "a probability in [0, 0.5)")
+    if pad_to is not None:
+        check_int("pad_to", pad_to, minimum=dim)
+    return dim
+
+
+def conv_relu_signal_noise(dim: int = 1000, signal_strength: float = 5.0, *, n_train: int = 20,
+                           n_test: int = 1000, n_patches: int = 2, n_filters: int = 10,
+                           noise_std: float = 1.0, label_flip: float = 0.1,
+                           init_std: float = 0.01, isotropic: bool = False, seed: int = 0,
+                           pad_to: int | None = None) -> Problem:
+    """Two-layer conv ReLU network, logistic loss, on the signal/noise patch data.
+
+    Args:
+      dim: patch dimension d (>= 2).
+      signal_strength: ‖μ‖ (> 0).
+      n_train: training examples n (a finite data set: SGD draws shuffled-epoch mini-batches).
+      n_test: test examples used by the test-error observables.
+      n_patches: patches per example P (>= 2).
+      n_filters: filters per output sign m.
+      noise_std: σ_p.
+      label_flip: p in [0, 0.5).
+      init_std: σ0.
+      isotropic: noise covariance σ_p² I instead of σ_p²(I − μμᵀ/‖μ‖²).
+      seed: data and initialization come from ``cell_key(seed, dim)``; run the problem with
+        ``key=jax.random.key(seed)`` to reproduce the matching cell of a grid sweep.
+      pad_to: store every patch with this many coordinates (zero padded; default d).
+
+    Returns:
+      A :class:`Problem`; ``params0 = {"W": (2, m, pad_to or d)}`` is the Gaussian init.
+      Observables: :func:`observed_label_test_error`, :func:`clean_label_test_error`, :func:`training_error`,
+      :func:`training_loss` and ``sharp_theory.measure.signal_noise`` measures.
+
+    References: Chen et al. 2023 (arXiv 2310.07269), Sec. 2 (data model and network).
+    """
+    dim = check_settings(dim, signal_strength, n_train, n_test, n_patches, n_filters, noise_std,
+                         label_flip, init_std, pad_to)
+    if not isinstance(isotropic, bool):
+        raise ConfigError("isotropic", isotropic, "True or False")
+    check_int("seed", seed, minimum=0)
+    layout = ConvReluLayout(int(n_train), int(n_test), int(n_patches), int(n_filters),
+                            int(pad_to or dim), isotropic)
+    return _build_jit(cell_key(seed, dim), jnp.asarray(dim), float(signal_strength),
+                      float(noise_std), float(label_flip), float(init_std), layout)
+
+
+_build_jit = jax.jit(build_problem, static_argnames=("layout", "dtype"))
+
+
+def as_numpy_problem(problem: Problem) -> dict:
+    """The problem's arrays as numpy (for plain-loop baselines and inspection)."""
+    out = {"x": np.asarray(problem.examples["x"]), "y": np.asarray(problem.examples["y"]),
+           "W0": np.asarray(problem.params0["W"])}
+    out.update({name: np.asarray(value) for name, value in problem.constants.items()})
+    return out
