@@ -24,7 +24,7 @@ __version__ = "0.1.0"
 from . import claims, measure, optim, problems, theory  # noqa: E402
 from .dynamics import SweepResult, Trajectory, run, sweep  # noqa: E402
 from .errors import ConfigError  # noqa: E402
-from . import labkit  # noqa: E402
+from . import labkit, plotting  # noqa: E402
 
-__all__ = ["problems", "optim", "measure", "theory", "claims", "labkit", "run", "sweep",
+__all__ = ["problems", "optim", "measure", "theory", "claims", "labkit", "plotting", "run", "sweep",
            "Trajectory", "SweepResult", "ConfigError", "__version__"]

@@ -76,7 +76,7 @@ class Trajectory:
       observed: dict name -> array of shape (*grid, n_records, *value_shape): the observables at
         ``steps`` (``grid`` is empty for :func:`run`, the sweep axes for :func:`sweep`).
       steps: the step indices of the records (0 = initial point).
-      diverged_at: first step whose update produced a non-finite value, -1 if none.
+      diverged_at: first step whose loss or new iterate was not finite, -1 if none.
       grad_evals: gradient evaluations (in batch passes) spent before divergence.
     """
 
@@ -94,8 +94,8 @@ class Trajectory:
         """"ok" or "diverged at step k: ..." (an array of such strings for a sweep)."""
         diverged = np.asarray(self.diverged_at)
         describe = np.vectorize(lambda step: "ok" if step < 0 else
-                                f"diverged at step {step}: non-finite parameters, the last "
-                                f"finite iterate is kept", otypes=[object])
+                                f"diverged at step {step}: the loss or the parameters became "
+                                f"non-finite; the last finite iterate is kept", otypes=[object])
         words = describe(diverged)
         return words.item() if words.ndim == 0 else words
 
@@ -137,7 +137,8 @@ def simulate(problem: Problem, optimizer: Optimizer, params0, key, *, steps: int
         batch = problem.batch(key, step, batch_size, optimizer.replace)
         new_params, new_state, info = optimizer.step(params, state, loss_fn, batch, hparams,
                                                      optimizer_key(key, step))
-        still_ok = (diverged_at < 0) & all_finite(new_params)
+        # A step diverges when its loss (at the current iterate) or its new iterate is not finite.
+        still_ok = (diverged_at < 0) & all_finite(new_params) & jnp.all(jnp.isfinite(info["loss"]))
         diverged_at = jnp.where((diverged_at < 0) & ~still_ok, step.astype(diverged_at.dtype),
                                 diverged_at)
         params = tree_where(still_ok, new_params, params)

@@ -1,10 +1,7 @@
 """One figure style for every lab: consistent colours per optimizer, readable defaults."""
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg") if matplotlib.get_backend().lower() not in ("module://matplotlib_inline.backend_inline",) else None
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 OPTIMIZER_COLORS = {
     "gd": "#333333", "sgd": "#1f77b4", "sam": "#d62728", "usam": "#ff7f0e", "nbar": "#2ca02c",

@@ -117,7 +117,9 @@ class Problem:
             if name not in self.constants:
                 raise ConfigError("constant", name, "one of " + ", ".join(sorted(self.constants)))
         merged = dict(self.constants)
-        merged.update({k: jnp.asarray(v) for k, v in values.items()})
+        # Keep each constant's dtype (and shape): same abstract signature, so no recompilation.
+        merged.update({k: jnp.asarray(v, dtype=jnp.asarray(self.constants[k]).dtype)
+                       for k, v in values.items()})
         return dataclasses.replace(self, constants=merged)
 
 

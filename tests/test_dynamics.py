@@ -1,0 +1,196 @@
+"""run and sweep: recording, reproducibility, divergence, batching, no recompilation."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import sharp_theory as st
+from sharp_theory.dynamics.run import TRACE_COUNT
+from sharp_theory.errors import ConfigError
+
+
+def balancedness(params):
+    return st.measure.balancedness(params)
+
+
+def population_loss(params, problem):
+    return problem.evaluation_loss(params)
+
+
+OBSERVE = {"B": balancedness, "loss": population_loss}
+
+
+def index_problem(n=10):
+    """A data set whose examples are their own indices, to see which examples a batch holds."""
+    return st.problems.from_loss(index_loss, jnp.zeros(1), data={"index": jnp.arange(n)})
+
+
+def index_loss(w, batch):
+    return jnp.mean((w[0] - batch["index"]) ** 2)
+
+
+def test_records_at_stride_and_final_step():
+    problem = st.problems.op_toy(noise=0.5)
+    traj = st.run(problem, st.optim.sam(lr=1e-2, rho=0.1), steps=105, key=jax.random.key(0),
+                  observe=OBSERVE, stride=10)
+    np.testing.assert_array_equal(traj.steps, list(range(0, 101, 10)) + [105])
+    assert traj.observed["B"].shape == (12,)
+    assert traj.observed["B"][0] == pytest.approx(-0.56)
+    # The final record is taken at the final parameters.
+    assert traj.observed["B"][-1] == pytest.approx(float(st.measure.balancedness(traj.params)), abs=0)
+    assert traj.status == "ok"
+    assert float(traj.grad_evals) == 2 * 105
+
+
+def test_same_key_same_run_and_other_key_other_run():
+    problem = st.problems.nop_toy(noise=1.0)
+    optimizer = st.optim.sgd(lr=1e-2)
+    first = st.run(problem, optimizer, steps=50, key=jax.random.key(3), observe=OBSERVE)
+    again = st.run(problem, optimizer, steps=50, key=jax.random.key(3), observe=OBSERVE)
+    other = st.run(problem, optimizer, steps=50, key=jax.random.key(4), observe=OBSERVE)
+    np.testing.assert_array_equal(first.observed["B"], again.observed["B"])
+    assert not np.array_equal(first.observed["B"], other.observed["B"])
+
+
+def test_vector_observables_keep_their_shape():
+    problem = st.problems.lora(layers=4, noise=0.5)
+    traj = st.run(problem, st.optim.sam(lr=1e-2, rho=0.1), steps=20, key=jax.random.key(0),
+                  observe={"B": balancedness}, stride=5)
+    assert traj.observed["B"].shape == (5, 4)
+
+
+def diverging_loss(w, batch):
+    return 10.0 * jnp.sum(w ** 2)
+
+
+def test_divergence_is_marked_not_silently_nan():
+    problem = st.problems.from_loss(diverging_loss, jnp.ones(3))
+    traj = st.run(problem, st.optim.gd(lr=1.0), steps=2000, key=jax.random.key(0), stride=100)
+    # |1 - 20 lr| = 19: the iterate grows 19x per step; its loss overflows float64 after about
+    # log(1e308 / 30) / log(361) = 119 steps.
+    assert traj.diverged and 110 < int(traj.diverged_at) < 130
+    assert traj.status.startswith(f"diverged at step {int(traj.diverged_at)}")
+    assert all(np.all(np.isfinite(leaf)) for leaf in jax.tree.leaves(traj.params))
+    after = traj.steps > int(traj.diverged_at) + 100
+    assert np.all(np.isnan(traj.observed["loss"][after]))
+    assert np.all(np.isfinite(traj.observed["loss"][traj.steps < int(traj.diverged_at)]))
+
+
+def test_sweep_marks_diverging_lanes_and_keeps_the_others():
+    problem = st.problems.from_loss(diverging_loss, jnp.ones(3))
+    result = st.sweep(problem, st.optim.gd(lr=0.01), steps=500, grid={"lr": [0.01, 1.0]})
+    status = result["gd"].status
+    assert status[0, 0] == "ok" and status[1, 0].startswith("diverged at step")
+
+
+def test_sweep_equals_a_loop_of_runs():
+    problem = st.problems.op_toy(noise=0.5)
+    optimizers = {"sgd": st.optim.sgd(lr=1e-2), "sam": st.optim.sam(lr=1e-2, rho=0.1),
+                  "nbar": st.optim.nbar(lr=1e-2, alpha=0.5)}
+    grid = {"noise": [0.0, 0.5, 1.0], "rho": [0.05, 0.2]}
+    result = st.sweep(problem, optimizers, steps=200, seeds=[0, 5], grid=grid, observe=OBSERVE,
+                      stride=50)
+    assert result.axes == ("noise", "rho", "seed") and result.shape == (3, 2, 2)
+    for i, noise in enumerate(grid["noise"]):
+        for j, rho in enumerate(grid["rho"]):
+            for k, seed in enumerate([0, 5]):
+                lane_problem = problem.with_constants(noise=noise)
+                for name, optimizer in optimizers.items():
+                    if "rho" in optimizer.hparams:
+                        optimizer = optimizer.with_hparams(rho=rho)
+                    single = st.run(lane_problem, optimizer, steps=200, key=jax.random.key(seed),
+                                    observe=OBSERVE, stride=50)
+                    np.testing.assert_allclose(result[name].observed["B"][i, j, k],
+                                               single.observed["B"], rtol=1e-12, atol=1e-14)
+                    np.testing.assert_allclose(result[name].params["x"][i, j, k],
+                                               single.params["x"], rtol=1e-12, atol=1e-14)
+
+
+def test_changing_hyperparameter_values_does_not_recompile():
+    problem = st.problems.nop_toy(noise=0.25)
+    run_kwargs = dict(steps=30, key=jax.random.key(0), observe=OBSERVE, stride=10)
+    st.run(problem, st.optim.sam(lr=1e-2, rho=0.1), **run_kwargs)
+    before = TRACE_COUNT["simulate"]
+    for lr, rho in [(2e-2, 0.3), (5e-3, 0.0), (1e-1, 1.0)]:
+        st.run(problem, st.optim.sam(lr=lr, rho=rho), **run_kwargs)
+    st.run(problem.with_constants(noise=2.0), st.optim.sam(lr=1e-2, rho=0.1), **run_kwargs)
+    st.run(st.problems.nop_toy(noise=0.75), st.optim.sam(lr=1e-2, rho=0.1), **run_kwargs)
+    assert TRACE_COUNT["simulate"] == before
+
+    sweep_kwargs = dict(steps=30, seeds=2, observe=OBSERVE, stride=10)
+    st.sweep(problem, st.optim.sam(lr=1e-2, rho=0.1), grid={"rho": [0.1, 0.2, 0.3]}, **sweep_kwargs)
+    before = TRACE_COUNT["simulate"]
+    st.sweep(problem, st.optim.sam(lr=3e-2, rho=0.5), grid={"rho": [0.4, 0.5, 0.9]}, **sweep_kwargs)
+    assert TRACE_COUNT["simulate"] == before
+    # A different optimizer *rule* is a different program: that one must trace.
+    st.sweep(problem, st.optim.usam(lr=1e-2, rho=0.1), grid={"rho": [0.1, 0.2, 0.3]}, **sweep_kwargs)
+    assert TRACE_COUNT["simulate"] > before
+
+
+def test_optimizers_without_a_grid_parameter_are_broadcast():
+    problem = st.problems.op_toy(noise=0.5)
+    result = st.sweep(problem, [st.optim.sgd(lr=1e-2), st.optim.sam(lr=1e-2, rho=0.1)], steps=50,
+                      seeds=2, grid={"rho": [0.1, 0.2, 0.4]}, observe=OBSERVE)
+    sgd_b = result["sgd"].observed["B"]
+    assert sgd_b.shape == result["sam"].observed["B"].shape
+    np.testing.assert_array_equal(sgd_b[0], sgd_b[2])
+    assert not np.array_equal(result["sam"].observed["B"][0], result["sam"].observed["B"][2])
+
+
+def test_shuffled_epochs_visit_every_example_once_per_epoch():
+    problem = index_problem(n=12)
+    key = jax.random.key(7)
+    for epoch in range(3):
+        seen = np.concatenate([np.asarray(problem.batch(key, epoch * 4 + i, 3)["index"])
+                               for i in range(4)])
+        np.testing.assert_array_equal(np.sort(seen), np.arange(12))
+    first_epoch = [np.asarray(problem.batch(key, i, 3)["index"]) for i in range(4)]
+    second_epoch = [np.asarray(problem.batch(key, 4 + i, 3)["index"]) for i in range(4)]
+    assert not all(np.array_equal(a, b) for a, b in zip(first_epoch, second_epoch))
+
+
+def test_batches_with_replacement_and_full_batch():
+    problem = index_problem(n=5)
+    key = jax.random.key(0)
+    draws = np.concatenate([np.asarray(problem.batch(key, s, 4, replace=True)["index"])
+                            for s in range(50)])
+    assert draws.shape == (200,) and set(draws) == set(range(5))
+    np.testing.assert_array_equal(problem.batch(key, 3)["index"], np.arange(5))
+
+
+def test_observables_may_take_the_problem():
+    problem = st.problems.op_toy(noise=0.5)
+    traj = st.run(problem, st.optim.gd(lr=1e-2), steps=10, key=jax.random.key(0),
+                  observe={"loss": population_loss, "x0": lambda params: params["x"][0]})
+    assert traj.observed["loss"].shape == traj.observed["x0"].shape == (11,)
+
+
+@pytest.mark.parametrize("call, parameter", [
+    (lambda p, o: st.run(p, o, steps=0, key=jax.random.key(0)), "steps=0"),
+    (lambda p, o: st.run(p, o, steps=10, stride=0, key=jax.random.key(0)), "stride=0"),
+    (lambda p, o: st.run(p, o, steps=10, key=0), "key=0"),
+    (lambda p, o: st.run(p, o, steps=10, key=jax.random.key(0), params0={"x": jnp.zeros(2), "y": jnp.zeros(3)}), "params0"),
+    (lambda p, o: st.run(p, o, steps=10, key=jax.random.key(0), observe={"B": 3}), "observe['B']"),
+    (lambda p, o: st.sweep(p, o, steps=10, grid={"gamma": [1.0]}), "grid='gamma'"),
+    (lambda p, o: st.sweep(p, o, steps=10, grid={"rho": [-1.0, 0.1]}), "rho"),
+    (lambda p, o: st.sweep(p, o, steps=10, grid={"rho": []}), "grid['rho']"),
+    (lambda p, o: st.sweep(p, o, steps=10, seeds=0), "seeds=0"),
+    (lambda p, o: st.run("not a problem", o, steps=10, key=jax.random.key(0)), "problem"),
+])
+def test_bad_run_and_sweep_arguments(call, parameter):
+    with pytest.raises(ConfigError) as error:
+        call(st.problems.op_toy(), st.optim.sam(lr=1e-2, rho=0.1))
+    assert parameter in str(error.value)
+
+
+def test_problem_constructors_reject_bad_input():
+    with pytest.raises(ConfigError, match="noise=-1"):
+        st.problems.op_toy(noise=-1.0)
+    with pytest.raises(ConfigError, match="y0"):
+        st.problems.op_toy(x0=[1.0, 2.0], y0=[1.0, 2.0, 3.0])
+    with pytest.raises(ConfigError, match="layers=0"):
+        st.problems.lora(layers=0)
+    with pytest.raises(ConfigError, match="data"):
+        st.problems.from_loss(index_loss, jnp.zeros(1), data={"a": jnp.zeros(3), "b": jnp.zeros(4)})
+    with pytest.raises(ConfigError, match="params0"):
+        st.problems.from_loss(index_loss, jnp.array([jnp.nan]))
