@@ -217,8 +217,10 @@ def run(problem: Problem, optimizer: Optimizer, *, steps: int, key, observe=None
     params, observed, diverged_at, grad_evals = _simulate_jit(
         problem, optimizer, params0, key, steps=steps, stride=stride, observables=observables,
         batch_size=batch_size)
-    return Trajectory(params=params, observed=observed, steps=record_steps(steps, stride),
-                      diverged_at=diverged_at, grad_evals=grad_evals, optimizer=optimizer.name,
+    # Records come back to the host as numpy arrays (small, and convenient to index and save).
+    return Trajectory(params=params, observed=jax.tree_util.tree_map(np.asarray, observed),
+                      steps=record_steps(steps, stride), diverged_at=np.asarray(diverged_at),
+                      grad_evals=np.asarray(grad_evals), optimizer=optimizer.name,
                       problem=problem.name)
 
 
