@@ -30,3 +30,5 @@ __all__ += ["sharpness", "spectrum", "Eigenpairs", "Estimate", "Spectrum", "effe
             "spectral_density", "top_hessian_eigenpairs", "top_hessian_eigenvalues",
             "adaptive_sharpness", "average_sharpness", "epsilon_sharpness", "fisher_rao_norm",
             "local_entropy", "m_sharpness", "sam_pac_bayes_bound", "sam_pac_bayes_complexity"]
+from .balance import sam_balancedness_drift  # noqa: E402
+__all__ += ["sam_balancedness_drift"]

@@ -89,9 +89,10 @@ def hyperbolic_entropy(beta, c):
     """
     beta = np.asarray(beta, dtype=float)
     c = _positive_c(c, beta.size)
-    # For |β| ≫ c, √(c² + 4β²) − c cancels badly; this form keeps float64 accuracy.
-    root = np.hypot(c, 2.0 * beta)
-    return float(np.sum(0.5 * beta * np.arcsinh(2.0 * beta / c) - 0.25 * (root - c)))
+    # √(c² + 4β²) − c cancels for |β| ≪ c; 4β² / (√(c² + 4β²) + c) is the same number, exactly
+    # computed.
+    root_minus_c = 4.0 * beta**2 / (np.hypot(c, 2.0 * beta) + c)
+    return float(np.sum(0.5 * beta * np.arcsinh(2.0 * beta / c) - 0.25 * root_minus_c))
 
 
 @dataclasses.dataclass(frozen=True)

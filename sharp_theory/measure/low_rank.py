@@ -155,9 +155,20 @@ def sensing_scaled_trace(params, problem):
                                             problem.constants["D2_squared"])
 
 
-def sensing_scaled_trace_dense(params, problem):
-    """Observable: the scaled trace from the dense Hessian of the full-data loss (the oracle)."""
+def _dense_sensing_scaled_trace(params, problem):
     return scaled_hessian_trace(lambda p: problem.loss(p, problem.examples), params)
+
+
+_dense_sensing_scaled_trace_jit = jax.jit(_dense_sensing_scaled_trace)
+
+
+def sensing_scaled_trace_dense(params, problem):
+    """Observable: the scaled trace from the dense Hessian of the full-data loss (the oracle).
+
+    Compiled once per shape (the problem is a pytree), so repeated calls on new instances of the
+    same shapes are cheap; inside ``st.run`` it is traced into the run as any observable.
+    """
+    return _dense_sensing_scaled_trace_jit(params, problem)
 
 
 def recovery_error(params, problem):

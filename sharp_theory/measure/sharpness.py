@@ -32,6 +32,7 @@ References:
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Callable, NamedTuple
 
@@ -41,7 +42,7 @@ from jax.flatten_util import ravel_pytree
 
 from ..errors import ConfigError, check_int
 from ..optim.sam import split_into_chunks
-from .spectrum import Estimate, _flat_parameters, _mean_and_standard_error
+from .spectrum import Estimate, _flat_parameters, _mean_and_standard_error, callable_tree
 
 BALL_NORMS = (2.0, math.inf)
 
@@ -90,7 +91,7 @@ class WorstCase(NamedTuple):
 
 
 def epsilon_sharpness(fn: Callable, params, rho, *, p: float = 2.0, adaptive: bool = False,
-                      adaptive_offset: float = 0.01, num_steps: int = 20, num_restarts: int = 4,
+                      adaptive_offset: float = 0.01, num_steps: int = 50, num_restarts: int = 4,
                       step_size: float = 1.0, key=None) -> WorstCase:
     """Worst-case ε-sharpness ``max_{‖ε‖_p ≤ ρ} fn(params + ε) - fn(params)``.
 
@@ -125,10 +126,20 @@ def epsilon_sharpness(fn: Callable, params, rho, *, p: float = 2.0, adaptive: bo
     p = _check_ball_norm(p)
     steps = check_int("num_steps", num_steps, minimum=1)
     restarts = check_int("num_restarts", num_restarts, minimum=1)
+    _flat_parameters(params)
+    key = jax.random.key(0) if key is None else key
+    sharpness, perturbation = _epsilon_sharpness(
+        callable_tree(fn), params, rho, adaptive_offset, step_size, key, p=p, adaptive=bool(adaptive),
+        steps=steps, restarts=restarts)
+    return WorstCase(sharpness, perturbation)
+
+
+@functools.partial(jax.jit, static_argnames=("p", "adaptive", "steps", "restarts"))
+def _epsilon_sharpness(fn, params, rho, adaptive_offset, step_size, key, *, p, adaptive, steps,
+                       restarts):
     flat, unravel = _flat_parameters(params)
     n = flat.size
     scale = (jnp.abs(flat) + adaptive_offset) if adaptive else jnp.ones_like(flat)
-    key = jax.random.key(0) if key is None else key
     rho = jnp.asarray(rho, flat.dtype)
 
     def value(delta):
@@ -159,10 +170,9 @@ def epsilon_sharpness(fn: Callable, params, rho, *, p: float = 2.0, adaptive: bo
 
     values, deltas = jax.vmap(ascend)(jax.vmap(start_point)(jnp.arange(restarts)))
     best = jnp.argmax(values)
-    reference = fn(params)
     # Never report less than 0: ε = 0 is always in the ball.
-    sharpness = jnp.maximum(values[best] - reference, 0.0)
-    return WorstCase(sharpness, unravel(scale * deltas[best]))
+    sharpness = jnp.maximum(values[best] - fn(params), 0.0)
+    return sharpness, unravel(scale * deltas[best])
 
 
 def adaptive_sharpness(fn: Callable, params, rho, **options) -> WorstCase:
@@ -202,20 +212,33 @@ def m_sharpness(loss_fn: Callable, params, batch, rho, m: int, **options):
     """
     m = check_int("m", m, minimum=1)
     chunks = split_into_chunks(batch, m)
+    key = options.pop("key", None)
+    key = jax.random.key(0) if key is None else key
+    return _m_sharpness(callable_tree(loss_fn), params, chunks, rho, key,
+                        tuple(sorted(options.items(), key=lambda item: item[0])))
 
+
+@functools.partial(jax.jit, static_argnames=("options",))
+def _m_sharpness(loss_fn, params, chunks, rho, key, options):
     def chunk_sharpness(chunk):
-        return epsilon_sharpness(_ChunkLoss(loss_fn, chunk), params, rho, **options).sharpness
+        return epsilon_sharpness(_ChunkLoss(loss_fn, chunk), params, rho, key=key,
+                                 **dict(options)).sharpness
 
     return jnp.mean(jax.lax.map(chunk_sharpness, chunks))
 
 
-def _gaussian_differences(fn, params, sigma, num_samples, key):
+@functools.partial(jax.jit, static_argnames=("num_samples",))
+def _gaussian_differences_jit(fn, params, sigma, key, *, num_samples):
     flat, unravel = _flat_parameters(params)
     noise = jax.random.normal(key, (num_samples, flat.size), flat.dtype)
     reference = fn(params)
     perturbed = jax.lax.map(lambda z: fn(unravel(flat + sigma * z)), noise,
                             batch_size=min(num_samples, 256))
     return perturbed - reference
+
+
+def _gaussian_differences(fn, params, sigma, num_samples, key):
+    return _gaussian_differences_jit(callable_tree(fn), params, sigma, key, num_samples=num_samples)
 
 
 def average_sharpness(fn: Callable, params, sigma, *, num_samples: int = 256, key) -> Estimate:
@@ -352,7 +375,12 @@ def fisher_rao_norm(loss_fn: Callable, params, batch):
 
     References: Liang, Poggio, Rakhlin, Stokes 2019, Def. 2 (with the empirical Fisher).
     """
-    flat, unravel = ravel_pytree(params)
+    return _fisher_rao_norm(callable_tree(loss_fn), params, batch)
+
+
+@jax.jit
+def _fisher_rao_norm(loss_fn, params, batch):
+    flat, _ = ravel_pytree(params)
 
     def inner_product(example_batch):
         gradient = ravel_pytree(jax.grad(loss_fn)(params, example_batch))[0]

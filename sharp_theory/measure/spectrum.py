@@ -32,7 +32,7 @@ References:
 """
 from __future__ import annotations
 
-import dataclasses
+import functools
 import math
 from typing import Any, Callable, NamedTuple
 
@@ -40,6 +40,7 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
+from .._pytree import pytree_dataclass
 from ..errors import ConfigError, check_choice, check_int
 
 # Parameter count up to which method="auto" uses the dense Hessian (see benchmarks/README.md,
@@ -56,7 +57,7 @@ DEFAULT_LANCZOS_STEPS = 80
 
 # --- plumbing ---------------------------------------------------------------------------------
 
-@dataclasses.dataclass(frozen=True)
+@pytree_dataclass
 class FullBatchLoss:
     """``fn(params) = problem.loss(params, problem.full_batch())`` as a named callable.
 
@@ -88,6 +89,22 @@ def full_batch_loss(problem) -> Callable:
     if not isinstance(problem, Problem):
         raise ConfigError("problem", type(problem).__name__, "a sharp_theory Problem")
     return FullBatchLoss(problem)
+
+
+def callable_tree(fn: Callable):
+    """``fn`` as a pytree so it can be an argument of a jitted function.
+
+    Pytree callables (:class:`FullBatchLoss`, ``jax.tree_util.Partial``) pass through: their
+    arrays are traced arguments and their functions part of the cache key, so a new problem
+    with the same structure reuses the compiled code. Any other callable is wrapped in a
+    ``Partial`` with no arguments (cached by the function's identity: define ``fn`` once and
+    reuse it to avoid recompiling).
+    """
+    if not callable(fn):
+        raise ConfigError("fn", fn, "a callable fn(params) -> scalar")
+    if jax.tree_util.all_leaves([fn]):
+        return jax.tree_util.Partial(fn)
+    return fn
 
 
 def parameter_count(params) -> int:
@@ -264,28 +281,36 @@ def top_hessian_eigenpairs(fn: Callable, params, k: int = 1, *, method: str = "a
     Returns:
       :class:`Eigenpairs` (values descending, vectors as a stacked pytree, residual norms).
     """
-    flat, unravel = _flat_parameters(params)
+    flat, _ = _flat_parameters(params)
     n = flat.size
     k = _check_k(k, n)
     method = resolve_method(method, n, dense_max)
-    if method == "dense":
+    steps = None
+    if method == "matrix_free":
+        steps = num_iterations if num_iterations is not None else min(n, max(DEFAULT_LANCZOS_STEPS, 3 * k))
+        steps = check_int("num_iterations", steps, minimum=k, maximum=n)
+    values, vectors, residuals = _top_eigenpairs(callable_tree(fn), params, _default_key(key),
+                                                 k=k, steps=steps)
+    return Eigenpairs(values, vectors, residuals, method)
+
+
+@functools.partial(jax.jit, static_argnames=("k", "steps"))
+def _top_eigenpairs(fn, params, key, *, k, steps):
+    flat, unravel = _flat_parameters(params)
+    if steps is None:  # dense
         matrix, _, _ = _dense_hessian(fn, params)
         values, vectors = jnp.linalg.eigh(matrix)
         values, vectors = values[::-1][:k], vectors[:, ::-1][:, :k]
         residuals = jnp.linalg.norm(matrix @ vectors - vectors * values, axis=0)
     else:
-        steps = num_iterations if num_iterations is not None else min(n, max(DEFAULT_LANCZOS_STEPS, 3 * k))
-        steps = check_int("num_iterations", steps, minimum=k, maximum=n)
         matvec, _, _ = hessian_operator(fn, params)
-        key = _default_key(key)
-        start = _rademacher(jax.random.fold_in(key, 1), (n,), flat.dtype)
+        start = _rademacher(jax.random.fold_in(key, 1), (flat.size,), flat.dtype)
         result = lanczos(matvec, start, steps, key=key)
         ritz_values, ritz_coefficients = jnp.linalg.eigh(tridiagonal(result))
-        ritz_values, ritz_coefficients = ritz_values[::-1][:k], ritz_coefficients[:, ::-1][:, :k]
+        values, ritz_coefficients = ritz_values[::-1][:k], ritz_coefficients[:, ::-1][:, :k]
         vectors = result.basis.T @ ritz_coefficients
         residuals = jnp.abs(result.betas[-1] * ritz_coefficients[-1, :])
-        values = ritz_values
-    return Eigenpairs(values, jax.vmap(unravel)(vectors.T), residuals, method)
+    return values, jax.vmap(unravel)(vectors.T), residuals
 
 
 def top_hessian_eigenvalues(fn: Callable, params, k: int = 1, **options):
@@ -367,17 +392,39 @@ def spectral_density(fn: Callable, params, *, num_iterations: int = 60, num_prob
     n = flat.size
     steps = check_int("num_iterations", num_iterations, minimum=1, maximum=n)
     probes = check_int("num_probes", num_probes, minimum=1)
-    matvec, _, _ = hessian_operator(fn, params)
-    keys = jax.random.split(key, probes)
+    nodes, weights = _slq(callable_tree(fn), params, key, steps=steps, probes=probes)
+    return Spectrum(nodes, weights, n)
+
+
+@functools.partial(jax.jit, static_argnames=("steps", "probes"))
+def _slq(fn, params, key, *, steps, probes):
+    matvec, flat, _ = hessian_operator(fn, params)
 
     def one_probe(probe_key):
-        start = _rademacher(probe_key, (n,), flat.dtype)
+        start = _rademacher(probe_key, (flat.size,), flat.dtype)
         result = lanczos(matvec, start, steps, key=jax.random.fold_in(probe_key, 7))
         values, coefficients = jnp.linalg.eigh(tridiagonal(result))
         return values, coefficients[0, :] ** 2
 
-    nodes, weights = jax.vmap(one_probe)(keys)
-    return Spectrum(nodes, weights / probes, n)
+    nodes, weights = jax.vmap(one_probe)(jax.random.split(key, probes))
+    return nodes, weights / probes
+
+
+@jax.jit
+def _dense_eigenvalues(fn, params):
+    return jnp.linalg.eigvalsh(_dense_hessian(fn, params)[0])
+
+
+@jax.jit
+def _dense_trace_and_frobenius(fn, params):
+    matrix = _dense_hessian(fn, params)[0]
+    return jnp.trace(matrix), jnp.linalg.norm(matrix)
+
+
+@jax.jit
+def _matrix_free_trace_and_frobenius(fn, params):
+    diagonal, squared_column_norms = _column_statistics(fn, params)
+    return jnp.sum(diagonal), jnp.sqrt(jnp.sum(squared_column_norms))
 
 
 def hessian_spectrum(fn: Callable, params, *, method: str = "auto", num_iterations: int = 60,
@@ -398,8 +445,7 @@ def hessian_spectrum(fn: Callable, params, *, method: str = "auto", num_iteratio
     flat, _ = _flat_parameters(params)
     n = flat.size
     if resolve_method(method, n, dense_max) == "dense":
-        matrix, _, _ = _dense_hessian(fn, params)
-        values = jnp.linalg.eigvalsh(matrix)
+        values = _dense_eigenvalues(callable_tree(fn), params)
         return Spectrum(values[None, :], jnp.full((1, n), 1.0 / n, values.dtype), n)
     return spectral_density(fn, params, num_iterations=min(num_iterations, n),
                             num_probes=num_probes, key=_default_key(key))
@@ -442,9 +488,8 @@ def exact_hessian_trace(fn: Callable, params, *, method: str = "auto",
     """
     flat, _ = _flat_parameters(params)
     if resolve_method(method, flat.size, dense_max) == "dense":
-        return jnp.trace(_dense_hessian(fn, params)[0])
-    diagonal, _ = _column_statistics(fn, params)
-    return jnp.sum(diagonal)
+        return _dense_trace_and_frobenius(callable_tree(fn), params)[0]
+    return _matrix_free_trace_and_frobenius(callable_tree(fn), params)[0]
 
 
 def hutchinson_trace(fn: Callable, params, *, num_probes: int = 64, key,
@@ -465,12 +510,19 @@ def hutchinson_trace(fn: Callable, params, *, num_probes: int = 64, key,
     """
     check_choice("distribution", distribution, ("rademacher", "gaussian"))
     probes = check_int("num_probes", num_probes, minimum=1)
-    matvec, flat, _ = hessian_operator(fn, params)
-    draw = _rademacher if distribution == "rademacher" else (
-        lambda k, shape, dtype: jax.random.normal(k, shape, dtype))
-    vectors = draw(key, (probes, flat.size), flat.dtype)
-    samples = jax.vmap(lambda z: jnp.vdot(z, matvec(z)))(vectors)
+    samples = _hutchinson_samples(callable_tree(fn), params, key, probes=probes,
+                                  distribution=distribution)
     return _mean_and_standard_error(samples)
+
+
+@functools.partial(jax.jit, static_argnames=("probes", "distribution"))
+def _hutchinson_samples(fn, params, key, *, probes, distribution):
+    matvec, flat, _ = hessian_operator(fn, params)
+    if distribution == "rademacher":
+        vectors = _rademacher(key, (probes, flat.size), flat.dtype)
+    else:
+        vectors = jax.random.normal(key, (probes, flat.size), flat.dtype)
+    return jax.vmap(lambda z: jnp.vdot(z, matvec(z)))(vectors)
 
 
 def hessian_frobenius_norm(fn: Callable, params, *, method: str = "auto",
@@ -478,9 +530,8 @@ def hessian_frobenius_norm(fn: Callable, params, *, method: str = "auto",
     """‖∇²fn(params)‖_F exactly: dense, or from the n Hessian columns (matrix-free, n HVPs)."""
     flat, _ = _flat_parameters(params)
     if resolve_method(method, flat.size, dense_max) == "dense":
-        return jnp.linalg.norm(_dense_hessian(fn, params)[0])
-    _, squared_column_norms = _column_statistics(fn, params)
-    return jnp.sqrt(jnp.sum(squared_column_norms))
+        return _dense_trace_and_frobenius(callable_tree(fn), params)[1]
+    return _matrix_free_trace_and_frobenius(callable_tree(fn), params)[1]
 
 
 def effective_dimensionality(fn: Callable, params, z: float = 1.0, *, method: str = "auto",
@@ -513,7 +564,7 @@ def effective_dimensionality(fn: Callable, params, z: float = 1.0, *, method: st
 
 __all__ = [
     "DENSE_MAX_PARAMETERS", "METHODS", "FullBatchLoss", "full_batch_loss", "parameter_count",
-    "resolve_method", "hessian_operator", "lanczos", "LanczosResult", "tridiagonal", "Eigenpairs",
+    "resolve_method", "callable_tree", "hessian_operator", "lanczos", "LanczosResult", "tridiagonal", "Eigenpairs",
     "top_hessian_eigenpairs", "top_hessian_eigenvalues", "lambda_max", "eigenvalue_ratio",
     "Spectrum", "spectral_density", "hessian_spectrum", "Estimate", "exact_hessian_trace",
     "hutchinson_trace", "hessian_frobenius_norm", "effective_dimensionality",

@@ -22,12 +22,12 @@ Rules and papers:
   LookSAM         Liu, Mai, Chen, Hsieh, You. CVPR 2022 (arXiv 2203.02714), Sec. 3.2.
   SSAM            Mi, Shen, Ren, Zhou, Sun, Ji, Tao. NeurIPS 2022 (arXiv 2210.05177), Sec. 3.
   RWP / LPF-SGD   Bisla, Wang, Choromanska. AISTATS 2022 (arXiv 2201.08025) (LPF-SGD);
-                  Li, Zhou, He, Cheng, Huang. TMLR 2024 (arXiv 2404.00357) (RWP, mixed gradient).
+                  Li, Tao, Yan, Lei, Wu, Fang, He, Huang. TMLR 2024 (arXiv 2404.00357) (m-RWP).
   SWA / WASAM     Izmailov, Podoprikhin, Garipov, Vetrov, Wilson. UAI 2018 (arXiv 1803.05407);
                   Kaddour, Liu, Silva, Kusner. NeurIPS 2022 (arXiv 2202.00661) (WASAM).
   RST             Zhao, Zhang, Hu. arXiv 2203.09962 (2022), Alg. 1.
   AE-SAM          Jiang, Yang, Zhang, Kwok. ICLR 2023 (arXiv 2304.14647), Sec. 3.
-  Flat-LoRA       Li, Zhang, Chen, Zhou, Cheng, Huang. arXiv 2409.14396 (2024), Sec. 3.
+  Flat-LoRA       Li, He, Li, Wang, Shang, Huang. ICML 2025 (arXiv 2409.14396), Sec. 3.
   Preconditioned  Singh, Mobahi, Agarwala, Dauphin. arXiv 2502.02407 (2025), Sec. 5
   SAM and         (perturbation ``ρ P⁻¹g/‖P⁻¹g‖`` with Adam's ``P = √v̂ + ε``) and Sec. 4
   Functional-SAM  (``g_FSAM = J_F(w + ε)ᵀ ∇_F ℓ(F(w))``).
@@ -121,21 +121,28 @@ def adaptive_ascent_direction(params, grads, rho, eta):
 
 @dataclasses.dataclass(frozen=True)
 class AdaptiveSAM(StepRule):
-    """ASAM: SAM with the ascent taken in the |w|-rescaled geometry (two gradients per step)."""
+    """ASAM: SAM with the ascent taken in the |w|-rescaled geometry (two gradients per step).
+
+    ``radius`` names the hyperparameter that holds ρ ("rho" by default); a lab can call it
+    "rho_adaptive" so that one sweep gives ASAM its own grid (its ρ is on another scale).
+    """
 
     base: Base = Base()
+    radius: str = "rho"
     grads_per_step = 2.0
     name = "asam"
 
     def step(self, params, state, loss_fn, batch, hparams, key):
         loss, grads = loss_and_gradient(loss_fn, params, batch)
-        perturbation = adaptive_ascent_direction(params, grads, hparams["rho"], hparams["eta"])
+        perturbation = adaptive_ascent_direction(params, grads, hparams[self.radius],
+                                                 hparams["eta"])
         perturbed = _gradient(loss_fn, tree_add(params, perturbation), batch)
         params, state = _descend(self, params, state, perturbed, hparams)
         return params, state, _info(loss, grads, 2.0)
 
 
-def asam(lr, rho, *, eta=0.01, base=None, batch_size=None, replace=False) -> Optimizer:
+def asam(lr, rho, *, eta=0.01, radius_name="rho", base=None, batch_size=None,
+         replace=False) -> Optimizer:
     """Adaptive SAM (Kwon et al. 2021): ``w+ = w - lr·base(∇L(w + ρT²g/‖Tg‖))``, ``T = |w| + η``.
 
     Args:
@@ -143,9 +150,15 @@ def asam(lr, rho, *, eta=0.01, base=None, batch_size=None, replace=False) -> Opt
       rho: radius in the rescaled geometry (>= 0). It is not on SAM's scale: the paper uses
         about 10x SAM's rho because ``‖ε‖ ≈ ρ·|w|``.
       eta: offset η (>= 0; 0.01 in the paper, 0 gives exact rescaling invariance).
+      radius_name: the hyperparameter name of ρ (default "rho"; another name lets a sweep
+        give ASAM a grid of its own next to SAM's "rho").
       base, batch_size, replace: as for :func:`sharp_theory.optim.sam`.
     """
-    return Optimizer(AdaptiveSAM(as_base(base)), make_hparams(lr=lr, rho=rho, eta=eta),
+    if not isinstance(radius_name, str) or not radius_name.isidentifier() or radius_name in (
+            "lr", "eta"):
+        raise ConfigError("radius_name", radius_name, "an identifier other than 'lr' and 'eta'")
+    hparams = make_hparams(lr=lr, eta=eta, **{radius_name: rho})
+    return Optimizer(AdaptiveSAM(as_base(base), radius_name), hparams,
                      _batching(batch_size, replace), replace)
 
 
@@ -561,7 +574,7 @@ class RandomSwitching(StepRule):
         direction = jax.lax.cond(
             use_sam,
             lambda: _gradient(loss_fn, tree_add(params, ascent_direction(grads, hparams["rho"])),
-                                      batch),
+                              batch),
             lambda: grads)
         params, state = _descend(self, params, state, direction, hparams)
         return params, state, _info(loss, grads, jnp.where(use_sam, 2.0, 1.0),
@@ -662,6 +675,16 @@ def ae_sam(lr, rho, *, threshold_scale=1.0, c=0.0, decay=0.9, base=None, batch_s
 
 # --- Flat-LoRA -----------------------------------------------------------------------------------
 
+def _matrix_factor_pairs(params):
+    pairs = factor_pairs(params)
+    for pair in pairs:
+        x, y = pair["x"], pair["y"]
+        if jnp.ndim(x) != 2 or jnp.ndim(y) != 2:
+            raise ConfigError("params", f"factor shapes {jnp.shape(x)}, {jnp.shape(y)}",
+                              "matrix factors x (d1, r), y (d2, r) (st.problems.lora)")
+    return pairs
+
+
 def _merged_perturbation_grad(loss_fn, params, batch, noises):
     """Gradient w.r.t. the factors at ``x yᵀ + ε`` for each pair, without a new loss function.
 
@@ -670,13 +693,10 @@ def _merged_perturbation_grad(loss_fn, params, batch, noises):
     ``(∂L/∂W) y`` and ``(∂L/∂W)ᵀ x`` at the perturbed merged weight. This needs a loss that
     sees each pair only through ``x @ y.T`` (true for ``st.problems.lora``).
     """
-    pairs = factor_pairs(params)
+    pairs = _matrix_factor_pairs(params)
     padded = []
     for pair, noise in zip(pairs, noises):
         x, y = pair["x"], pair["y"]
-        if x.ndim != 2 or y.ndim != 2:
-            raise ConfigError("params", f"factor shapes {x.shape}, {y.shape}",
-                              "matrix factors x (d1, r), y (d2, r) (st.problems.lora)")
         eye = jnp.eye(y.shape[0], dtype=y.dtype)
         padded.append({"x": jnp.concatenate([x, noise], axis=1),
                        "y": jnp.concatenate([y, eye], axis=1)})
@@ -704,7 +724,7 @@ class FlatLoRA(StepRule):
 
     def step(self, params, state, loss_fn, batch, hparams, key):
         sigma = hparams["sigma"]
-        pairs = factor_pairs(params)
+        pairs = _matrix_factor_pairs(params)
         keys = jax.random.split(key, len(pairs))
         noises = []
         for pair, k in zip(pairs, keys):

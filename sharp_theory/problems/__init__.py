@@ -7,3 +7,5 @@ from .matrix_sensing import matrix_sensing  # noqa: E402
 __all__ += ["matrix_sensing"]
 from .diagonal_linear import diagonal_linear  # noqa: E402
 __all__ += ["diagonal_linear"]
+from .matrix_sensing import measurements_of as matrix_sensing_measurements  # noqa: E402
+__all__ += ["matrix_sensing_measurements"]

@@ -13,9 +13,9 @@ unnormalized 1-SAM, and ``ρ_ours = ρ_authors`` for unnormalized n-SAM (both us
 :func:`rho_from_authors` and :func:`authors_optimizer`.
 
 References:
-  Andriushchenko, Flammarion. Towards Understanding Sharpness-Aware Minimization. ICML 2022
-  (arXiv 2206.06232), Sec. 4 (diagonal linear networks); data recipe and update rules as in the
-  authors' code (tml-epfl/understanding-sam, diagonal_linear_nets/diag_nets.py).
+  Andriushchenko, Flammarion. Towards Understanding Sharpness-Aware Minimization. ICML 2022,
+  Sec. 4 (diagonal linear networks); data recipe and update rules as in the authors' code
+  (tml-epfl/understanding-sam, diagonal_linear_nets/diag_nets.py and diag_nets_sam.ipynb).
   Woodworth et al. Kernel and Rich Regimes in Overparametrized Models. COLT 2020 (the
   ``u⊙u − v⊙v`` model and its hyperbolic-entropy implicit bias).
 """
@@ -148,7 +148,10 @@ def diagonal_linear(n: int = 20, n_test: int = 1000, d: int = 30, k: int = 3, se
       X, y, X_test, y_test: your own data instead (all four, finite, matching shapes).
       parametrization: "uv" (β = u⊙v) or "uu-vv" (β = u⊙u − v⊙v).
       init_scale: a > 0; "uv" starts at u = a·1, v = 0; "uu-vv" at u = v = a·1.
-      dtype: float64 (exact checks) or float32.
+      dtype: float64 (exact checks) or float32. For float32 runs with ``usam``, give the
+        optimizer float32 hyperparameters (``dataclasses.replace(opt, hparams={k: v.astype(
+        np.float32) ...})``, as ``sharp-theory run diagonal-net`` does): the core's unnormalized
+        ascent multiplies by the float64 ρ and would promote the parameters.
 
     Returns:
       A Problem with params ``{"u", "v"}``, examples ``{"x": X, "y": y}`` (so SGD and m-SAM see
@@ -218,7 +221,7 @@ def distance_to_target(params, problem):
 
 
 OBSERVABLES = {"train_loss": train_loss, "test_loss": test_set_loss, "c": effective_init,
-               "l1_norm": l1_norm}
+               "l1_norm": l1_norm, "distance_to_theta_star": distance_to_target}
 
 
 # --- the authors' conventions ---------------------------------------------------------------------
@@ -237,8 +240,9 @@ def rho_from_authors(rho_authors, variant: str):
     check_nonnegative("rho_authors", rho_authors)
     check_choice("variant", variant, ("n-sam", "1-sam"))
     factor = 2.0 if variant == "1-sam" else 1.0
-    return factor * np.asarray(rho_authors, dtype=float) if np.ndim(rho_authors) else \
-        factor * float(rho_authors)
+    if np.ndim(rho_authors):
+        return factor * np.asarray(rho_authors, dtype=float)
+    return factor * float(rho_authors)
 
 
 def authors_optimizer(variant: str, lr, rho_authors=0.0):

@@ -59,10 +59,10 @@ def sensing_weights(sensing):
 
     References: Ding et al. 2022, Sec. 3 (the reweighting matrices of the scaled trace).
     """
-    sensing = jnp.asarray(sensing)
+    sensing = np.asarray(sensing, dtype=float)  # numpy: called once per instance, any m
     m, d1, d2 = sensing.shape
-    rows = jnp.einsum("ijl,ikl->jk", sensing, sensing) / (m * d2)
-    cols = jnp.einsum("ijl,ijk->lk", sensing, sensing) / (m * d1)
+    rows = np.einsum("ijl,ikl->jk", sensing, sensing) / (m * d2)
+    cols = np.einsum("ijl,ijk->lk", sensing, sensing) / (m * d1)
     return rows, cols
 
 
@@ -85,6 +85,11 @@ class GaussianFactorInit:
         scale_y = constants["init_scale"] / constants["init_imbalance"]
         return {"x": scale_x * jax.random.normal(key_x, self.shape_x, dtype=dtype),
                 "y": scale_y * jax.random.normal(key_y, self.shape_y, dtype=dtype)}
+
+
+# Compiled per (initializer, shapes): building many instances of one size draws their factors fast.
+_draw_factors = jax.jit(lambda initializer, key, constants: initializer(key, constants),
+                        static_argnums=0)
 
 
 def random_low_rank(d1: int, d2: int, rank: int, rng: np.random.Generator) -> np.ndarray:
@@ -152,8 +157,9 @@ def matrix_sensing(d1: int = 10, d2: int | None = None, *, rank: int = 2, k: int
       seed: integer seed of the instance (numpy Generator for the data, JAX key for the init).
       A, b: your own operator (m, d1, d2) and measurements (m,); with ``b=None`` the measurements
         are ``𝒜(ground_truth) + noise · ξ``.
-      ground_truth: your own M (d1, d2) (default: the random rank-r matrix); used for b when b
-        is not given and by the recovery-error measures.
+      ground_truth: your own M (d1, d2) (default: the random rank-r matrix; with your own A and
+        b and no ground_truth it is unknown and stored as NaN, so recovery errors read NaN); used
+        for b when b is not given and by the recovery-error measures.
 
     Mini-batches of measurements come from the optimizer (``st.optim.sgd(lr, batch_size=...)``).
 
@@ -169,7 +175,8 @@ def matrix_sensing(d1: int = 10, d2: int | None = None, *, rank: int = 2, k: int
     check_nonnegative("noise", noise)
     check_positive("init_scale", init_scale)
     check_positive("init_imbalance", init_imbalance)
-    rng = np.random.default_rng(seed)
+    # Separate streams: the same seed gives the same M (and noise) whatever the operator or m.
+    truth_rng, operator_rng, noise_rng = (np.random.default_rng([seed, stream]) for stream in range(3))
     if A is not None:
         sensing, measured = _check_user_arrays(A, b, ground_truth)
         m, d1, d2 = sensing.shape
@@ -190,25 +197,29 @@ def matrix_sensing(d1: int = 10, d2: int | None = None, *, rank: int = 2, k: int
         else:
             limit = d1 * d2 if operator == "completion" else None
             m = check_int("measurements", measurements, minimum=1, maximum=limit)
-        sensing = sensing_operator(operator, d1, d2, m, rng)
         measured = None
     rank = check_int("rank", rank, minimum=1, maximum=min(d1, d2))
     k = min(d1, d2) if k is None else check_int("k", k, minimum=rank)
-    if ground_truth is None:
-        ground_truth = random_low_rank(d1, d2, rank, rng)
-    else:
+    if ground_truth is not None:
         ground_truth = np.asarray(ground_truth, dtype=float)
         if ground_truth.shape != (d1, d2) or not np.all(np.isfinite(ground_truth)):
             raise ConfigError("ground_truth", ground_truth.shape, f"finite values of shape {(d1, d2)}")
+    elif operator == "user" and measured is not None:
+        ground_truth = np.full((d1, d2), np.nan)  # unknown: recovery errors read NaN, not a guess
+    else:
+        ground_truth = random_low_rank(d1, d2, rank, truth_rng)
+    if operator != "user":  # every argument is checked: now draw the operator
+        sensing = sensing_operator(operator, d1, d2, m, operator_rng)
     if measured is None:
         measured = np.einsum("ijl,jl->i", sensing, ground_truth)
-        measured = measured + noise * rng.standard_normal(m)
+        measured = measured + noise * noise_rng.standard_normal(m)
 
     initializer = GaussianFactorInit((d1, k), (d2, k))
-    rows, cols = sensing_weights(_float(sensing))
-    constants = {"ground_truth": _float(ground_truth), "D1_squared": rows, "D2_squared": cols,
+    rows, cols = sensing_weights(sensing)
+    constants = {"ground_truth": _float(ground_truth), "D1_squared": _float(rows),
+                 "D2_squared": _float(cols),
                  "init_scale": _float(init_scale), "init_imbalance": _float(init_imbalance)}
-    params0 = initializer(jax.random.fold_in(jax.random.key(seed), 1), constants)
+    params0 = _draw_factors(initializer, jax.random.fold_in(jax.random.key(seed), 1), constants)
     return Problem(objective=_sensing_objective, params0=params0, constants=constants,
                    examples={"A": _float(sensing), "b": _float(measured)},
                    initializer=initializer, name=f"matrix_sensing_{operator}")

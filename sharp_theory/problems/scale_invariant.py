@@ -195,14 +195,20 @@ def outer_product(f: Callable, x0, y0) -> Problem:
 
 # --- LoRA-like: W0_l + X_l Y_lᵀ, D layers ------------------------------------------------------
 
+def _stacked_products(params, constants):
+    # One (D, d1, d2) array of merged weights W0_l + X_l Y_lᵀ: vectorized over layers, so the
+    # compiled program does not grow with D.
+    xs = jnp.stack([pair["x"] for pair in params])
+    ys = jnp.stack([pair["y"] for pair in params])
+    return constants["base_weight"] + jnp.einsum("lir,ljr->lij", xs, ys)
+
+
 def _lora_objective(params, batch, constants):
-    total = 0.0
-    for layer, pair in enumerate(params):
-        product = constants["base_weight"][layer] + pair["x"] @ pair["y"].T
-        residuals = jax.vmap(lambda n: _nop_residual(product, _layer(constants, layer), n))(
-            batch["n"][:, layer])
-        total = total + jnp.mean(jnp.sum(jnp.square(residuals), axis=(1, 2)))
-    return total
+    products = _stacked_products(params, constants)  # (D, d1, d2)
+    scales = constants["noise_scales"][None, None, :, None]
+    labels = constants["target"][None] + constants["noise"] * scales * batch["n"]  # (b, D, d1, d2)
+    per_layer = jnp.mean(jnp.sum(jnp.square(products[None] - labels), axis=(2, 3)), axis=0)
+    return jnp.sum(per_layer)
 
 
 def _layer(constants, layer):
@@ -211,11 +217,9 @@ def _layer(constants, layer):
 
 
 def _lora_population(params, constants):
-    total = 0.0
-    for layer, pair in enumerate(params):
-        product = constants["base_weight"][layer] + pair["x"] @ pair["y"].T
-        total = total + jnp.sum(jnp.square(product - constants["target"][layer]))
-    return total + len(params) * _nop_noise_energy(_layer(constants, 0))
+    products = _stacked_products(params, constants)
+    fit = jnp.sum(jnp.square(products - constants["target"]))
+    return fit + len(params) * _nop_noise_energy(_layer(constants, 0))
 
 
 def lora(layers=4, *, noise=0.0, rank=1, target=NOP_TARGET, noise_scales=NOP_NOISE_SCALES,

@@ -19,6 +19,7 @@ References:
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import numpy as np
 
@@ -91,51 +92,78 @@ def _flat_sensing(sensing):
     return sensing.reshape(sensing.shape[0], -1)
 
 
+def _solve_nuclear(rows, measured, d1, d2, solver):
+    """``min ‖Y‖_*`` s.t. ``rows @ vec(Y) = measured`` (row-major vec); returns (Y, value, status)."""
+    import cvxpy as cp
+
+    variable = cp.Variable((d1, d2))
+    # cvxpy's vec is column-major; vec(Yᵀ) column-major = vec(Y) row-major, as rows expects.
+    program = cp.Problem(cp.Minimize(cp.normNuc(variable)),
+                         [rows @ cp.vec(variable.T, order="F") == measured])
+    # Clarabel (interior point) solves these SDPs to ~1e-8; cvxpy's default pick for them can be
+    # SCS at its default eps, whose ~1e-3 errors would read as recovery failures. SCS at a tight
+    # eps is the fallback when Clarabel stops on numerical trouble.
+    attempts = [(solver, {})] if solver else [("CLARABEL", {}),
+                                              ("SCS", {"eps": 1e-10, "max_iters": 200_000})]
+    status = "not solved"
+    for name, options in attempts:
+        try:
+            with warnings.catch_warnings():  # "may be inaccurate" is reported through status
+                warnings.simplefilter("ignore", UserWarning)
+                program.solve(solver=name, **options)
+        except cp.error.SolverError as error:
+            status = f"solver error ({name}): {error}"
+            continue
+        status = str(program.status)
+        if variable.value is not None and status in ("optimal", "optimal_inaccurate"):
+            return np.asarray(variable.value), float(program.value), status
+    return None, float("nan"), status
+
+
 def weighted_nuclear_norm_minimization(sensing, measured, D1=None, D2=None, *,
                                        solver: str | None = None) -> ConvexSolution:
-    """``min ‖D1 X D2‖_*`` subject to ``⟨A_i, X⟩ = b_i`` for all i (cvxpy, default solver Clarabel).
+    """``min ‖D1 X D2‖_*`` subject to ``⟨A_i, X⟩ = b_i`` for all i (cvxpy with Clarabel).
 
-    With D1 = D2 = I this is nuclear-norm minimization (Recht, Fazel, Parrilo 2010).
+    Solved in the variable ``Y = D1 X D2``: ``⟨A_i, X⟩ = ⟨D1⁻¹ A_i D2⁻¹, Y⟩`` for symmetric D's,
+    so the program is plain nuclear-norm minimization with the reweighted operator, and
+    ``X = D1⁻¹ Y D2⁻¹``. With D1 = D2 = I this is nuclear-norm minimization (Recht, Fazel,
+    Parrilo 2010).
 
     Args:
       sensing: A (m, d1, d2).
       measured: b (m,).
-      D1, D2: symmetric weight matrices (default identity).
-      solver: a cvxpy solver name (default "CLARABEL").
+      D1, D2: symmetric positive definite weight matrices (default identity).
+      solver: a cvxpy solver name (default "CLARABEL", then SCS at eps 1e-10 if it fails).
 
     Returns:
       A :class:`ConvexSolution` (an infeasible program, e.g. noisy b with m > d1 d2, is reported
-      through ``status``; ``product`` is then NaN).
+      through ``status``; ``product`` is then NaN). When 𝒜 is injective (m >= d1 d2 and full
+      rank) the only feasible point is found by least squares, without the SDP.
     """
-    import cvxpy as cp
-
-    rows = _flat_sensing(sensing)
-    _, d1, d2 = np.shape(sensing)
+    flat_rows = _flat_sensing(sensing)
+    m, d1, d2 = np.shape(sensing)
     measured = np.asarray(measured, dtype=float)
-    if measured.shape != (rows.shape[0],):
-        raise ConfigError("b", measured.shape, f"shape ({rows.shape[0]},)")
-    variable = cp.Variable((d1, d2))
-    weighted = variable
-    if D1 is not None:
-        weighted = np.asarray(D1, dtype=float) @ weighted
-    if D2 is not None:
-        weighted = weighted @ np.asarray(D2, dtype=float)
-    # cvxpy's vec is column-major; A_i flattened row-major pairs with vec(Xᵀ) = row-major vec(X).
-    constraint = rows @ cp.vec(variable.T, order="F") == measured
-    program = cp.Problem(cp.Minimize(cp.normNuc(weighted)), [constraint])
-    try:
-        # Clarabel (interior point) solves these SDPs to ~1e-8; cvxpy's default pick for them can
-        # be SCS at its default eps, whose ~1e-3 errors would read as recovery failures.
-        program.solve(solver=solver or "CLARABEL")
-    except cp.error.SolverError as error:
-        return ConvexSolution(np.full((d1, d2), np.nan), float("nan"), f"solver error: {error}",
-                              float("nan"))
-    if variable.value is None:
-        return ConvexSolution(np.full((d1, d2), np.nan), float("nan"), str(program.status),
-                              float("nan"))
-    product = np.asarray(variable.value)
-    residual = np.linalg.norm(rows @ product.ravel() - measured) / max(np.linalg.norm(measured), 1.0)
-    return ConvexSolution(product, float(program.value), str(program.status), float(residual))
+    if measured.shape != (m,):
+        raise ConfigError("b", measured.shape, f"shape ({m},)")
+    inverse_1 = np.eye(d1) if D1 is None else np.linalg.inv(np.asarray(D1, dtype=float))
+    inverse_2 = np.eye(d2) if D2 is None else np.linalg.inv(np.asarray(D2, dtype=float))
+    reweighted = np.einsum("jp,ipq,ql->ijl", inverse_1, np.asarray(sensing, dtype=float), inverse_2)
+    rows = reweighted.reshape(m, -1)
+    if m >= d1 * d2 and np.linalg.matrix_rank(rows) == d1 * d2:
+        # 𝒜 is injective: the constraint has one solution (or none, with noise); no SDP needed.
+        weighted = np.linalg.lstsq(rows, measured, rcond=None)[0].reshape(d1, d2)
+        value = float(np.sum(np.linalg.svd(weighted, compute_uv=False)))
+        fits = np.linalg.norm(rows @ weighted.ravel() - measured) <= 1e-8 * max(np.linalg.norm(measured), 1.0)
+        status = "optimal" if fits else "infeasible"
+        if not fits:
+            weighted = None
+    else:
+        weighted, value, status = _solve_nuclear(rows, measured, d1, d2, solver)
+    if weighted is None:
+        return ConvexSolution(np.full((d1, d2), np.nan), float("nan"), status, float("nan"))
+    product = inverse_1 @ weighted @ inverse_2
+    residual = np.linalg.norm(flat_rows @ product.ravel() - measured) / max(np.linalg.norm(measured), 1.0)
+    return ConvexSolution(product, value, status, float(residual))
 
 
 def nuclear_norm_minimization(sensing, measured, *, solver: str | None = None) -> ConvexSolution:
@@ -160,6 +188,10 @@ class FlatSolution:
     scaled_trace: float
     status: str
     residual: float
+
+    @property
+    def solved(self) -> bool:
+        return self.status in ("optimal", "optimal_inaccurate")
 
     @property
     def params(self) -> dict:

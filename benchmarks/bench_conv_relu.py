@@ -1,0 +1,181 @@
+"""Benchmark: the conv-ReLU phase-diagram grid through the compiled sweep vs a plain numpy loop.
+
+The compiled path is :func:`sharp_theory.dynamics.grid.conv_relu_grid` (all cells, both
+optimizers, one program, chunked). The baseline is the loop a researcher writes first: for each
+cell and optimizer, numpy forward/backward passes with hand-written gradients, one run after the
+other, recording the same quantities every ``stride`` steps. The loop is timed on a sample of
+cells spread over all dimensions and extrapolated to the whole grid (said so in the output).
+
+FLOP count (training steps only): one gradient of the network on a batch of B examples costs
+``4 · B · P · d · 2m`` (forward pre-activations and the weight gradient, 2 flops per
+multiply-add); SGD needs one per step, SAM two. "Useful" uses each cell's own d; "executed"
+uses the padded d_max that the compiled program really multiplies.
+
+Run: ``python benchmarks/bench_conv_relu.py [--grid quick|cpu] [--sample N] [--device cpu|gpu]``
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "labs"))
+
+
+def numpy_train(data: dict, *, lr: float, rho: float, batch_size: int, steps: int, stride: int,
+                seed: int, sam: bool) -> dict:
+    """Plain numpy SGD / SAM (same-batch normalized ascent) on one conv-ReLU problem.
+
+    ``data`` is :func:`sharp_theory.problems.conv_relu.as_numpy_problem` of the cell (same data
+    and initialization as the compiled path; mini-batch order comes from numpy, not JAX).
+    Records training loss, observed-label test error and max |ρ| every ``stride`` steps.
+    """
+    x, y, weights = data["x"], data["y"], data["W0"].copy()
+    n, _, d = x.shape
+    m = weights.shape[1]
+    signs = np.array([1.0, -1.0])
+    rng = np.random.default_rng(seed)
+
+    def outputs(w, xb):
+        pre = np.einsum("jrd,npd->njrp", w, xb)
+        return (np.maximum(pre, 0).sum(axis=(2, 3)) / m) @ signs, pre
+
+    def gradient(w, xb, yb):
+        f, pre = outputs(w, xb)
+        margin = yb * f
+        # d/df log(1 + exp(-y f)) = -y sigmoid(-y f), averaged over the batch
+        coef = -yb / (1.0 + np.exp(margin)) / len(yb)
+        active = (pre > 0).astype(x.dtype)
+        weight = coef[:, None, None, None] * active * signs[None, :, None, None] / m
+        return np.einsum("njrp,npd->jrd", weight, xb)
+
+    noise = x[:, 1:, :].reshape(-1, d)
+    basis = np.concatenate([data["mu"][None] / np.linalg.norm(data["mu"]),
+                            noise / np.linalg.norm(noise, axis=1, keepdims=True)])
+
+    def record(w):
+        f, _ = outputs(w, x)
+        loss = np.mean(np.logaddexp(0.0, -y * f))
+        coefficients, *_ = np.linalg.lstsq(basis.T, (w - data["W0"]).reshape(2 * m, d).T,
+                                           rcond=None)
+        rho = coefficients[1:] * np.linalg.norm(noise, axis=1)[:, None]
+        masked = w.reshape(2 * m, d) * data["noise_mask"]
+        values, vectors = np.linalg.eigh(masked @ masked.T)
+        root = (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
+        clean = data["test_clean_labels"]
+        signal_pre = clean[:, None] * (w.reshape(2 * m, d) @ data["mu"])[None]
+        noise_pre = data["noise_std"] * np.einsum("tpk,kl->tpl", data["test_normals"], root)
+        act = np.maximum(signal_pre, 0) + np.maximum(noise_pre, 0).sum(axis=1)
+        test_f = act.reshape(-1, 2, m).sum(axis=2) / m @ signs
+        observed = np.where(data["test_flips"] > 0, -clean, clean)
+        return loss, np.mean(observed * test_f <= 0), np.max(np.abs(rho))
+
+    records = [record(weights)]
+    per_epoch = n // batch_size
+    order = rng.permutation(n)
+    for step in range(steps):
+        if step % per_epoch == 0:
+            order = rng.permutation(n)
+        index = order[(step % per_epoch) * batch_size:(step % per_epoch + 1) * batch_size]
+        xb, yb = x[index], y[index]
+        g = gradient(weights, xb, yb)
+        if sam:
+            norm = np.linalg.norm(g)
+            g = gradient(weights + rho * g / max(norm, np.finfo(float).tiny), xb, yb)
+        weights = weights - lr * g
+        if (step + 1) % stride == 0 or step + 1 == steps:
+            records.append(record(weights))
+    return {"loss": np.array([r[0] for r in records]), "test_error": np.array([r[1] for r in records]),
+            "max_rho": np.array([r[2] for r in records]), "W": weights}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--grid", choices=("quick", "cpu"), default="cpu")
+    parser.add_argument("--sample", type=int, default=16, help="cells timed in the numpy loop")
+    parser.add_argument("--device", choices=("cpu", "gpu"), default=None)
+    args = parser.parse_args(argv)
+
+    import jax
+
+    import sharp_theory as st
+    from sharp_theory.dynamics import grid as grid_module
+    from sharp_theory.problems import conv_relu
+    import machine
+    from benign_overfitting_settings import GRIDS, optimizers_for
+
+    spec = GRIDS[args.grid]
+    optimizers = optimizers_for(spec)
+    kwargs = dict(steps=spec["steps"], repeats=spec["repeats"], stride=spec["stride"],
+                  tau_scaling=spec["tau_scaling"], n_train=spec["n_train"], device=args.device)
+    dims, signals = np.asarray(spec["dims"]), np.asarray(spec["signals"])
+
+    # Compiled grid: the first call compiles; time a second call as well (warm).
+    start = time.perf_counter()
+    result = grid_module.conv_relu_grid(dims, signals, optimizers, **kwargs)
+    cold = time.perf_counter() - start
+    start = time.perf_counter()
+    grid_module.conv_relu_grid(dims, signals, optimizers, **kwargs)
+    warm = time.perf_counter() - start
+    n_cells = result.config["n_cells"]
+
+    # Plain numpy loop on a sample of cells spread over the dimensions, extrapolated.
+    rng = np.random.default_rng(0)
+    cell_dims = np.repeat(dims, signals.size * spec["repeats"])
+    sample = np.sort(rng.choice(n_cells, size=min(args.sample, n_cells), replace=False))
+    loop_seconds = []
+    for cell in sample:
+        d_i, s_i, r_i = np.unravel_index(cell, (dims.size, signals.size, spec["repeats"]))
+        problem = conv_relu.conv_relu_signal_noise(int(dims[d_i]), float(signals[s_i]),
+                                                   seed=int(r_i), n_train=spec["n_train"])
+        data = conv_relu.as_numpy_problem(problem)
+        start = time.perf_counter()
+        for name, optimizer in optimizers.items():
+            rho = float(optimizer.hparams.get("rho", 0.0))
+            if spec["tau_scaling"] == "paper" and "rho" in optimizer.hparams:
+                rho *= float(grid_module.paper_tau_unit(dims[d_i], optimizer.batch_size, 10, 2, 1.0))
+            numpy_train(data, lr=float(optimizer.hparams["lr"]), rho=rho,
+                        batch_size=optimizer.batch_size, steps=spec["steps"],
+                        stride=spec["stride"], seed=int(r_i), sam="rho" in optimizer.hparams)
+        loop_seconds.append(time.perf_counter() - start)
+    # Extrapolate with time ∝ a + b·d fitted on the sample (all runs of a cell together).
+    design = np.stack([np.ones(sample.size), cell_dims[sample]], axis=1)
+    coef, *_ = np.linalg.lstsq(design, np.asarray(loop_seconds), rcond=None)
+    loop_total = float(np.sum(coef[0] + coef[1] * cell_dims))
+
+    m, patches = 10, 2
+    grads_per_step = {name: opt.grads_per_step for name, opt in optimizers.items()}
+    useful = executed = 0.0
+    for name, optimizer in optimizers.items():
+        per_dim = 4 * optimizer.batch_size * patches * 2 * m * grads_per_step[name] * spec["steps"]
+        useful += per_dim * float(np.sum(cell_dims))
+        executed += per_dim * dims.max() * n_cells
+    peak = machine.describe()
+    report = {
+        "grid": args.grid, "cells": n_cells, "optimizers": list(optimizers),
+        "steps": spec["steps"], "dims": [int(dims.min()), int(dims.max()), int(dims.size)],
+        "signals": int(signals.size), "repeats": spec["repeats"],
+        "devices": list(result.devices), "chunk_size": result.config["chunk_size"],
+        "compiled_cold_s": round(cold, 2), "compiled_warm_s": round(warm, 2),
+        "numpy_loop_sampled_cells": int(sample.size),
+        "numpy_loop_sampled_s": round(float(np.sum(loop_seconds)), 2),
+        "numpy_loop_extrapolated_s": round(loop_total, 1),
+        "speedup_cold": round(loop_total / cold, 1), "speedup_warm": round(loop_total / warm, 1),
+        "useful_gflop": round(useful / 1e9, 2), "executed_gflop": round(executed / 1e9, 2),
+        "useful_gflops_per_s_warm": round(useful / warm / 1e9, 3),
+        "executed_gflops_per_s_warm": round(executed / warm / 1e9, 3),
+        "peak_gflops_float64": round(peak["peak_flops_float64_jax"] / 1e9, 2),
+        "fraction_of_peak_executed": round(executed / warm / peak["peak_flops_float64_jax"], 4),
+        "machine": {k: peak[k] for k in ("cpu", "cores", "platform")},
+    }
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,642 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # SAM balances scale-invariant factors (Li, Zhang, He 2024)
+# On `f(xᵀy)` (OP) and `f(xyᵀ)` (NOP) the balancedness `B = ½(‖x‖² − ‖y‖²)` is conserved by
+# gradient flow, but SAM moves it: towards 0 on OP, towards `‖g_x‖ = ‖g_y‖` on NOP, faster
+# when the data are noisier. This lab reproduces the paper's toys (App. A.4: 3-dimensional,
+# `x0 = (0.2, −0.1, 0.3)`, `y0 = −3x0`, fresh noise each step, T = 1e5, η = 1e-4) and checks
+# claims 1–6 of THEORY.md §1:
+#
+# * exact one-step GD identities on real trajectories (claim 1), and SGD's conservation;
+# * Fig. 1a/1b: `|‖x‖² − ‖y‖²|` under SGD and SAM for noise levels α ∈ {0, 0.25, 0.5, 1};
+#   SAM's OP decay against the exact expected rate (Lemma 2 plus its O(ρ²) term);
+#   USAM and m-SAM (1-SAM vs SAM on a batch of 4 fresh draws);
+# * Fig. 2b: BAR (nBAR, oBAR) beside SAM at half the gradient cost;
+# * Lemma 1: exact Hessians of minimizers against `f''(w)(‖x‖² + ‖y‖²)`;
+# * the D-layer LoRA-like problem: SAM's per-layer pull weakens like ρ/√D, BAR's does not;
+# * where SAM collapses to the saddle at 0 (noise α ≥ 1.5 here).
+#
+# Reference: B. Li, L. Zhang, N. He. Implicit Regularization of Sharpness-Aware Minimization for
+# Scale-Invariant Problems. NeurIPS 2024, arXiv:2410.14802.
+
+# %%
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import sharp_theory as st
+import sharp_theory.plotting  # noqa: F401  (st.plotting)
+from sharp_theory.problems.scale_invariant import (expected_squared_gradients,
+                                                   op_sam_expected_log_rate, op_sam_step_factor)
+
+lab = st.labkit.start("balancedness", default_seeds=8, quick_seeds=2)
+
+# Paper settings (App. A.4). Quick mode keeps the horizon t = η·T = 10 with 50x fewer, larger steps.
+STEPS = 2_000 if lab.quick else 100_000
+LR = 5e-3 if lab.quick else 1e-4
+RECORDS = 100 if lab.quick else 200
+STRIDE = STEPS // RECORDS
+NOISE_LEVELS = [0.0, 0.25, 0.5, 1.0]
+RHO_OP, RHO_NOP = 0.2, 0.1
+M_SAM_BATCH = 4
+LAYERS = [1, 4] if lab.quick else [1, 4, 16]
+SADDLE_NOISE = [1.0, 1.25, 1.5, 2.0]
+SEEDS = lab.seeds
+lab.record_config(steps=STEPS, lr=LR, stride=STRIDE, noise_levels=NOISE_LEVELS, rho_op=RHO_OP,
+                  rho_nop=RHO_NOP, m_sam_batch=M_SAM_BATCH, lora_layers=LAYERS,
+                  saddle_noise=SADDLE_NOISE, seeds=SEEDS, dtype="float64")
+measured = {}
+
+
+# %% [markdown]
+# Observables are module-level functions (static arguments of the compiled sweep).
+
+# %%
+def balancedness(params):
+    return st.measure.balancedness(params)
+
+
+def factor_x(params):
+    return params["x"]
+
+
+def factor_y(params):
+    return params["y"]
+
+
+def squared_norm(params):
+    """‖x‖² + ‖y‖² per pair (summed over a layer's rank columns)."""
+    pairs = params if isinstance(params, list) else [params]
+    values = jnp.stack([jnp.sum(p["x"] ** 2) + jnp.sum(p["y"] ** 2) for p in pairs])
+    return values[0] if isinstance(params, dict) else values
+
+
+def population_loss(params, problem):
+    return problem.evaluation_loss(params)
+
+
+OBSERVE = {"B": balancedness, "x": factor_x, "y": factor_y, "loss": population_loss}
+OBSERVE_LORA = {"B": balancedness, "loss": population_loss}
+
+
+def median_abs_final(trajectory, name="B"):
+    """Median over seeds of |final value| (arrays: grid..., seed)."""
+    return np.median(np.abs(trajectory.final(name)), axis=-1)
+
+
+# %% [markdown]
+# ## Claim 1: exact one-step GD identities, checked on trajectories
+# One GD step on `f(xᵀy)` multiplies B by `1 − η²f'²`; on `f(xyᵀ)` it adds
+# `(η²/2)(‖g_x‖² − ‖g_y‖²)`. We run SGD with fresh noise (α = 1) at a large step η = 0.05 (so the
+# O(η²) change is visible), record every iterate, replay each step's noise draw with
+# `problem.batch(key, step)`, and compare. The same replay checks the exact SAM identity on OP,
+# `B+ = (1 − 2ηρ s f̃'/N − η²f̃'²(1 − ρ²/N²)) B` (derived from the update; `s = sign f'`).
+
+# %%
+IDENTITY_STEPS, IDENTITY_LR = (50 if lab.quick else 200), 0.05
+identity_key = jax.random.key(123)
+
+
+def replay(problem, optimizer, key):
+    """Every iterate of a short run, and the batch each step used (replayed from the key)."""
+    trajectory = st.run(problem, optimizer, steps=IDENTITY_STEPS, key=key,
+                        observe={"x": factor_x, "y": factor_y, "B": balancedness}, stride=1)
+    batches = jax.vmap(lambda step: problem.batch(key, step, 1))(jnp.arange(IDENTITY_STEPS))
+    return trajectory.observed, batches
+
+
+def op_derivative(problem, w, batch):
+    """f'(w) of the OP toy's per-batch loss as a function of the product w."""
+    def f(product):
+        labels = problem.constants["target"] + problem.constants["noise"] * batch["n"]
+        return jnp.mean((product - labels) ** 2)
+    return jax.grad(f)(w)
+
+
+@jax.jit
+def op_gd_identity_error(problem, x, y, b_next, batch, lr):
+    fprime = op_derivative(problem, x @ y, batch)
+    return jnp.abs(b_next - (1.0 - lr**2 * fprime**2) * balancedness({"x": x, "y": y}))
+
+
+@jax.jit
+def nop_gd_identity_error(problem, x, y, b_next, batch, lr):
+    params = {"x": x, "y": y}
+    grads = jax.grad(problem.loss)(params, batch)
+    change = lr**2 / 2 * (jnp.sum(grads["x"] ** 2) - jnp.sum(grads["y"] ** 2))
+    return jnp.abs(b_next - (balancedness(params) + change))
+
+
+@jax.jit
+def op_sam_identity_error(problem, x, y, b_next, batch, lr, rho):
+    fprime = op_derivative(problem, x @ y, batch)
+    scale = rho * jnp.sign(fprime) / jnp.sqrt(x @ x + y @ y)
+    fprime_perturbed = op_derivative(problem, (x + scale * y) @ (y + scale * x), batch)
+    factor = op_sam_step_factor(x, y, fprime, fprime_perturbed, lr, rho)
+    return jnp.abs(b_next - factor * balancedness({"x": x, "y": y}))
+
+
+def identity_errors(check, problem, optimizer, *extra):
+    observed, batches = replay(problem, optimizer, identity_key)
+    x, y, b = observed["x"], observed["y"], observed["B"]
+    errors = jax.vmap(check, in_axes=(None, 0, 0, 0, 0) + (None,) * len(extra))(
+        problem, x[:-1], y[:-1], b[1:], batches, *extra)
+    changes = jnp.abs(jnp.diff(b))
+    squared = jnp.sum(x**2, -1) + jnp.sum(y**2, -1)
+    return float(jnp.max(errors)), float(jnp.mean(changes)), float(jnp.max(squared))
+
+
+op_identity = st.problems.op_toy(noise=1.0)
+nop_identity = st.problems.nop_toy(noise=1.0)
+op_error, op_change, op_norm = identity_errors(op_gd_identity_error, op_identity,
+                                               st.optim.sgd(IDENTITY_LR), IDENTITY_LR)
+nop_error, nop_change, nop_norm = identity_errors(nop_gd_identity_error, nop_identity,
+                                                  st.optim.sgd(IDENTITY_LR), IDENTITY_LR)
+sam_error, sam_change, sam_norm = identity_errors(op_sam_identity_error, op_identity,
+                                                  st.optim.sam(IDENTITY_LR, RHO_OP), IDENTITY_LR, RHO_OP)
+
+# float64 round-off of B = ½(‖x‖² − ‖y‖²) is a few eps·(‖x‖² + ‖y‖²) ~ 1e-15 here.
+measured["gd_identity"] = {
+    "steps": IDENTITY_STEPS, "lr": IDENTITY_LR,
+    "op_max_abs_error": op_error, "op_mean_abs_change": op_change,
+    "nop_max_abs_error": nop_error, "nop_mean_abs_change": nop_change,
+    "sam_op_max_abs_error": sam_error, "sam_op_mean_abs_change": sam_change,
+    "max_squared_norm": max(op_norm, nop_norm, sam_norm),
+}
+print(measured["gd_identity"])
+
+# %% [markdown]
+# ## Fig. 1b (OP) and Fig. 2b: SGD, SAM, USAM, nBAR, oBAR on `E(xᵀy − (0.5 + αn))²`
+# **Choosing BAR's α.** BAR moves B by `∓α(‖x‖² + ‖y‖²)` per unit time (η·steps), SAM by
+# Thm 2's `ρ(‖g_x‖² − ‖g_y‖²)/‖g‖`. We set α so the two speeds agree at the start of the run
+# for the middle noise level α_noise = 0.5 (the drift averaged over 4096 noise draws), and decay it
+# with a cosine schedule to 0 at T, as the paper recommends decreasing schedules. A constant α
+# never stops pushing: on the NOP toy without noise it drives ‖x‖ → ∞ (we saw B ≈ 5e3).
+# On OP, nBAR and oBAR choose the same direction (‖g_x‖ = |f'|‖y‖, ‖g_y‖ = |f'|‖x‖), so they
+# coincide up to ties.
+
+
+# %%
+def matched_bar_alpha(problem, rho):
+    """α for BAR: SAM's initial |dB/dt| (Thm 2, mean over 4096 draws) over ‖x0‖² + ‖y0‖²."""
+    draws = problem.batch(jax.random.key(2024), 0, 4096)
+    draws = jax.tree_util.tree_map(lambda n: n[:, None], draws)  # 4096 batches of one draw
+    drift = st.measure.sam_balancedness_drift(problem.loss, problem.params0, draws, rho)
+    speed = float(jnp.abs(drift))
+    return speed / float(squared_norm(problem.params0)), speed
+
+
+op_problem = st.problems.op_toy()
+nop_problem = st.problems.nop_toy()
+ALPHA_OP, SAM_SPEED_OP = matched_bar_alpha(op_problem.with_constants(noise=0.5), RHO_OP)
+ALPHA_NOP, SAM_SPEED_NOP = matched_bar_alpha(nop_problem.with_constants(noise=0.5), RHO_NOP)
+lab.record_config(bar_alpha_op=ALPHA_OP, bar_alpha_nop=ALPHA_NOP, bar_schedule="cosine",
+                  bar_alpha_rule="SAM's initial |dB/dt| at noise 0.5 divided by ‖x0‖²+‖y0‖²")
+print(f"BAR alpha: OP {ALPHA_OP:.4f} (SAM speed {SAM_SPEED_OP:.4f}), "
+      f"NOP {ALPHA_NOP:.4f} (SAM speed {SAM_SPEED_NOP:.4f})")
+
+op_optimizers = {
+    "SGD": st.optim.sgd(LR),
+    f"SAM (ρ={RHO_OP})": st.optim.sam(LR, RHO_OP),
+    f"USAM (ρ={RHO_OP})": st.optim.usam(LR, RHO_OP),
+    "nBAR": st.optim.nbar(LR, ALPHA_OP, schedule="cosine", horizon=STEPS),
+    "oBAR": st.optim.obar(LR, ALPHA_OP, schedule="cosine", horizon=STEPS),
+}
+OP_SAM = f"SAM (ρ={RHO_OP})"
+op_result = st.sweep(op_problem, op_optimizers, steps=STEPS, seeds=SEEDS,
+                     grid={"noise": NOISE_LEVELS}, observe=OBSERVE, stride=STRIDE)
+steps_axis = op_result[OP_SAM].steps
+
+# %% [markdown]
+# m-sharpness on OP: a batch of 4 fresh draws per step; SAM with one ascent for the batch
+# ("n-SAM", m = 4) against 1-SAM (m = 1, one ascent per draw). SGD on the same batches for scale.
+
+# %%
+m_optimizers = {
+    f"SGD (batch {M_SAM_BATCH})": st.optim.sgd(LR, batch_size=M_SAM_BATCH),
+    f"n-SAM (ρ={RHO_OP}, m={M_SAM_BATCH})": st.optim.sam(LR, RHO_OP, batch_size=M_SAM_BATCH),
+    f"1-SAM (ρ={RHO_OP}, m=1)": st.optim.sam(LR, RHO_OP, m=1, batch_size=M_SAM_BATCH),
+}
+m_result = st.sweep(op_problem, m_optimizers, steps=STEPS, seeds=SEEDS, grid={"noise": NOISE_LEVELS},
+                    observe=OBSERVE, stride=STRIDE)
+
+# %% [markdown]
+# ## Fig. 1a: NOP `E‖xyᵀ − (A + αN)‖²_F`, SGD vs SAM (ρ = 0.1) and nBAR
+
+# %%
+nop_optimizers = {"SGD": st.optim.sgd(LR), f"SAM (ρ={RHO_NOP})": st.optim.sam(LR, RHO_NOP),
+                  "nBAR": st.optim.nbar(LR, ALPHA_NOP, schedule="cosine", horizon=STEPS)}
+NOP_SAM = f"SAM (ρ={RHO_NOP})"
+nop_result = st.sweep(nop_problem, nop_optimizers, steps=STEPS, seeds=SEEDS,
+                      grid={"noise": NOISE_LEVELS}, observe=OBSERVE, stride=STRIDE)
+
+
+# %% [markdown]
+# Post-processing: expected gradient norms (exact, `expected_squared_gradients`) along the
+# recorded iterates, and on OP the exact expected SAM decay rate integrated along the run.
+
+# %%
+@jax.jit
+def _expected_gradients_grid(problem, noise_levels, xs, ys):
+    def at(noise, x, y):
+        return expected_squared_gradients({"x": x, "y": y}, problem.with_constants(noise=noise))
+
+    over_records = jax.vmap(at, in_axes=(None, 0, 0))
+    over_seeds = jax.vmap(over_records, in_axes=(None, 0, 0))
+    return jax.vmap(over_seeds, in_axes=(0, 0, 0))(noise_levels, xs, ys)
+
+
+def expected_gradients_along(problem, trajectory, noise_levels):
+    """E‖g_x‖², E‖g_y‖² at every record: arrays (noise, seed, record)."""
+    gx, gy = _expected_gradients_grid(problem, jnp.asarray(noise_levels),
+                                      jnp.asarray(trajectory.observed["x"]),
+                                      jnp.asarray(trajectory.observed["y"]))
+    return np.asarray(gx), np.asarray(gy)
+
+
+def integrate(rate_per_step, steps):
+    """Trapezoid sum of a per-step rate recorded at ``steps`` (last axis)."""
+    return np.sum(0.5 * (rate_per_step[..., 1:] + rate_per_step[..., :-1]) * np.diff(steps), axis=-1)
+
+
+def predicted_sam_op_log_ratio(trajectory, noise_levels, lr, rho):
+    xs, ys = jnp.asarray(trajectory.observed["x"]), jnp.asarray(trajectory.observed["y"])
+
+    def at(noise, x, y):
+        constants = op_problem.with_constants(noise=noise).constants
+        rates = op_sam_expected_log_rate({"x": x, "y": y}, constants, lr, rho)
+        return jnp.stack([rates["total"], rates["first_order"]])
+
+    mapped = jax.jit(jax.vmap(jax.vmap(jax.vmap(at, (None, 0, 0)), (None, 0, 0)), (0, 0, 0)))
+    rates = np.asarray(mapped(jnp.asarray(noise_levels), xs, ys))  # (noise, seed, record, 2)
+    return -integrate(rates[..., 0], trajectory.steps), -integrate(rates[..., 1], trajectory.steps)
+
+
+def relative_log_ratio(trajectory):
+    b = np.abs(np.asarray(trajectory.observed["B"]))
+    return np.log(b[..., -1] / b[..., 0])
+
+
+gd_budget = {}
+for toy, problem, result in (("op", op_problem, op_result), ("nop", nop_problem, nop_result)):
+    gx, gy = expected_gradients_along(problem, result["SGD"], NOISE_LEVELS)
+    # |B_T − B_0| ≤ (η²/2) Σ_t (‖g_x‖² + ‖g_y‖²) exactly; its expectation from the records.
+    budget = 0.5 * LR**2 * integrate(gx + gy, result["SGD"].steps)
+    change = np.abs(result["SGD"].final("B") - np.asarray(result["SGD"].observed["B"])[..., 0])
+    gd_budget[toy] = {"budget": budget, "change": change}
+    measured[f"sgd_{toy}"] = {
+        "noise": NOISE_LEVELS,
+        "median_abs_B_final": median_abs_final(result["SGD"]).tolist(),
+        "B0": float(np.asarray(result["SGD"].observed["B"])[0, 0, 0]),
+        "max_abs_change": np.max(change, axis=-1).tolist(),
+        "min_budget": np.min(budget, axis=-1).tolist(),
+        "max_change_over_budget": float(np.max(change / budget)),
+    }
+
+predicted_total, predicted_first = predicted_sam_op_log_ratio(op_result[OP_SAM], NOISE_LEVELS, LR, RHO_OP)
+measured_log = relative_log_ratio(op_result[OP_SAM])
+measured["sam_op"] = {
+    "noise": NOISE_LEVELS, "rho": RHO_OP,
+    "median_abs_B_final": median_abs_final(op_result[OP_SAM]).tolist(),
+    "median_abs_B_final_sgd": median_abs_final(op_result["SGD"]).tolist(),
+    "median_log_ratio": np.median(measured_log, axis=-1).tolist(),
+    "median_predicted_log_ratio": np.median(predicted_total, axis=-1).tolist(),
+    "median_first_order_log_ratio": np.median(predicted_first, axis=-1).tolist(),
+    "max_relative_error_vs_prediction": float(np.max(np.abs(measured_log / predicted_total - 1))),
+    "identity_max_abs_error": measured["gd_identity"]["sam_op_max_abs_error"],
+    "median_abs_B_final_usam": median_abs_final(op_result[f"USAM (ρ={RHO_OP})"]).tolist(),
+}
+m_names = list(m_optimizers)
+measured["m_sharpness"] = {
+    "noise": NOISE_LEVELS, "batch": M_SAM_BATCH,
+    "median_abs_B_final_sgd": median_abs_final(m_result[m_names[0]]).tolist(),
+    "median_abs_B_final_n_sam": median_abs_final(m_result[m_names[1]]).tolist(),
+    "median_abs_B_final_1_sam": median_abs_final(m_result[m_names[2]]).tolist(),
+}
+
+gx_sam, gy_sam = expected_gradients_along(nop_problem, nop_result[NOP_SAM], NOISE_LEVELS)
+gx_sgd, gy_sgd = expected_gradients_along(nop_problem, nop_result["SGD"], NOISE_LEVELS)
+imbalance_sam = np.abs(gx_sam - gy_sam) / (gx_sam + gy_sam)
+imbalance_sgd = np.abs(gx_sgd - gy_sgd) / (gx_sgd + gy_sgd)
+measured["sam_nop"] = {
+    "noise": NOISE_LEVELS, "rho": RHO_NOP,
+    "B0": float(np.asarray(nop_result[NOP_SAM].observed["B"])[0, 0, 0]),
+    "median_abs_B_final": median_abs_final(nop_result[NOP_SAM]).tolist(),
+    "median_abs_B_final_sgd": median_abs_final(nop_result["SGD"]).tolist(),
+    "median_final_relative_imbalance_sam": np.median(imbalance_sam[..., -1], axis=-1).tolist(),
+    "median_final_relative_imbalance_sgd": np.median(imbalance_sgd[..., -1], axis=-1).tolist(),
+}
+
+# BAR vs SAM: final |B|, final population loss, gradient evaluations.
+bar_rows = {}
+for toy, result, names in (("op", op_result, [OP_SAM, "nBAR", "oBAR", "SGD"]),
+                           ("nop", nop_result, [NOP_SAM, "nBAR", "SGD"])):
+    for name in names:
+        bar_rows[f"{toy}:{name}"] = {
+            "median_abs_B_final": median_abs_final(result[name]).tolist(),
+            "median_final_loss": np.median(result[name].final("loss"), axis=-1).tolist(),
+            "grad_evals_per_run": float(np.asarray(result[name].grad_evals).flat[0]),
+            "diverged_runs": int(np.sum(result[name].diverged)),
+        }
+measured["bar"] = {"noise": NOISE_LEVELS, "alpha_op": ALPHA_OP, "alpha_nop": ALPHA_NOP,
+                   "rows": bar_rows}
+for key, row in bar_rows.items():
+    print(f"{key:>22}: |B_T| {np.round(row['median_abs_B_final'], 5)}  "
+          f"loss {np.round(row['median_final_loss'], 4)}  grad evals {row['grad_evals_per_run']:.0f}")
+
+# %%
+import matplotlib.pyplot as plt  # noqa: E402
+
+NOISE_COLORS = plt.get_cmap("viridis")(np.linspace(0.0, 0.85, len(NOISE_LEVELS)))
+
+
+def plot_gap(ax, steps, trajectory, noise_index, **style):
+    gap = 2.0 * np.abs(np.asarray(trajectory.observed["B"])[noise_index])  # |‖x‖² − ‖y‖²|
+    st.plotting.band(ax, steps, gap, axis=0, log=True, **style)
+
+
+fig, axes = st.plotting.figure(2, 2, width=5.0, height=3.6)
+for row, (toy, result, sam_name, gx_gy) in enumerate(
+        (("OP  f = E(xᵀy − (0.5 + αn))²", op_result, OP_SAM, None),
+         ("NOP  f = E‖xyᵀ − (A + αN)‖²", nop_result, NOP_SAM, (gx_sam, gy_sam, gx_sgd, gy_sgd)))):
+    ax = axes[row][0]
+    for i, noise in enumerate(NOISE_LEVELS):
+        gap = 2.0 * np.abs(np.asarray(result[sam_name].observed["B"])[i])
+        ax.plot(steps_axis, np.median(gap, axis=0), color=NOISE_COLORS[i], label=f"{sam_name}, α={noise}")
+        gap_sgd = 2.0 * np.abs(np.asarray(result["SGD"].observed["B"])[i])
+        ax.plot(steps_axis, np.median(gap_sgd, axis=0), color=NOISE_COLORS[i], linestyle="--",
+                label=f"SGD, α={noise}")
+    ax.set_yscale("log")
+    ax.set_title(f"{toy}\nbalancedness (median of {SEEDS} seeds)")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("|‖x‖² − ‖y‖²|")
+    ax.legend(ncol=2, fontsize=6)
+    ax = axes[row][1]
+    if gx_gy is None:
+        gx_op, gy_op = expected_gradients_along(op_problem, result[sam_name], NOISE_LEVELS)
+        gx_op_sgd, gy_op_sgd = expected_gradients_along(op_problem, result["SGD"], NOISE_LEVELS)
+        gx_gy = (gx_op, gy_op, gx_op_sgd, gy_op_sgd)
+    for i, noise in enumerate(NOISE_LEVELS):
+        ax.plot(steps_axis, np.median(np.abs(gx_gy[0][i] - gx_gy[1][i]), axis=0),
+                color=NOISE_COLORS[i], label=f"{sam_name}, α={noise}")
+        ax.plot(steps_axis, np.median(np.abs(gx_gy[2][i] - gx_gy[3][i]), axis=0),
+                color=NOISE_COLORS[i], linestyle="--", label=f"SGD, α={noise}")
+    ax.set_yscale("log")
+    ax.set_title("gradient imbalance (expected over the noise)")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("|E‖g_x‖² − E‖g_y‖²|")
+    ax.legend(ncol=2, fontsize=6)
+fig.suptitle(f"Fig. 1: SAM balances, SGD does not (η={LR:g}, T={STEPS:,})")
+lab.savefig(fig, "fig1_balancedness")
+
+# %% [markdown]
+# SAM's decay on OP against theory: the measured `log|B_T/B_0|` next to the exact expected rate
+# integrated along the run, and next to Lemma 2's first-order term alone (which misses the
+# `−4ρ²B` part, the only pull left when α = 0 and the fit is exact).
+
+# %%
+fig, axes = st.plotting.figure(1, 2, width=5.0, height=3.6)
+ax = axes[0][0]
+ax.plot(NOISE_LEVELS, -np.median(measured_log, axis=-1), "o-", color=st.plotting.color_for("sam"),
+        label=f"{OP_SAM}: measured")
+ax.plot(NOISE_LEVELS, -np.median(predicted_total, axis=-1), "k--", label="exact expected rate (ours)")
+ax.plot(NOISE_LEVELS, -np.median(predicted_first, axis=-1), ":", color="grey",
+        label="Lemma 2 first-order term only")
+ax.set_xlabel("noise level α")
+ax.set_ylabel("−log(|B_T| / |B_0|)")
+ax.set_title("OP: SAM's balancing, measured vs theory")
+ax.legend()
+ax = axes[0][1]
+for i, (name, result) in enumerate(list(m_result.items()) + [(f"USAM (ρ={RHO_OP})", op_result[f"USAM (ρ={RHO_OP})"]),
+                                                            (OP_SAM + " batch 1", op_result[OP_SAM])]):
+    style = "s--" if name.endswith("batch 1") else "o-"  # batch-1 SAM and 1-SAM overlap: same pull
+    ax.plot(NOISE_LEVELS, median_abs_final(result), style, color=st.plotting.color_for(name.split(" ")[0], i),
+            label=name, markerfacecolor="none" if name.endswith("batch 1") else None)
+ax.set_yscale("log")
+ax.set_xlabel("noise level α")
+ax.set_ylabel("median |B_T|")
+ax.set_title(f"OP: m-sharpness and USAM (T={STEPS:,})")
+ax.legend(fontsize=7)
+lab.savefig(fig, "fig1c_op_rate_msam")
+
+# %% [markdown]
+# ## Fig. 2b: BAR beside SAM
+
+# %%
+fig, axes = st.plotting.figure(1, 3, width=4.2, height=3.4)
+noise_index = NOISE_LEVELS.index(0.5)
+for ax, (title, result, names) in zip(
+        axes[0][:2], ((f"OP, α=0.5", op_result, [OP_SAM, "oBAR", "nBAR", "SGD"]),
+                      (f"NOP, α=0.5", nop_result, [NOP_SAM, "nBAR", "SGD"]))):
+    for name in names:
+        style = {"linestyle": ":"} if name == "nBAR" and result is op_result else {}
+        gap = 2.0 * np.abs(np.asarray(result[name].observed["B"])[noise_index])
+        label = name if "BAR" not in name else f"{name} (α₀={ALPHA_OP if result is op_result else ALPHA_NOP:.3f}, cosine)"
+        ax.plot(steps_axis, np.median(gap, axis=0), color=st.plotting.color_for(name), label=label, **style)
+    ax.set_yscale("log")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("|‖x‖² − ‖y‖²|")
+    ax.set_title(title)
+    ax.legend(fontsize=7)
+ax = axes[0][2]
+labels = list(bar_rows)
+loss_values = [bar_rows[k]["median_final_loss"][noise_index] for k in labels]
+evals = [bar_rows[k]["grad_evals_per_run"] for k in labels]
+colors = [st.plotting.color_for(k.split(":")[1]) for k in labels]
+ax.barh(range(len(labels)), evals, color=colors)
+for i, (value, loss) in enumerate(zip(evals, loss_values)):
+    ax.text(value, i, f" loss {loss:.4f}", va="center", fontsize=7)
+ax.set_yticks(range(len(labels)))
+ax.set_yticklabels(labels, fontsize=7)
+ax.set_xlabel("gradient evaluations per run")
+ax.set_title("cost, and final population loss (α=0.5)")
+ax.set_xlim(0, max(evals) * 1.6)
+fig.suptitle("Fig. 2b: BAR balances like SAM at half the gradient cost")
+lab.savefig(fig, "fig2b_bar")
+
+# %% [markdown]
+# ## Lemma 1: sharpness of minimizers of f(xᵀy) against B
+# Minimizers `x = a·u`, `y = (w/a)·u + β·v` (u ⊥ v unit, `xᵀy = w = 0.5`) of the noiseless OP
+# loss `(xᵀy − 0.5)²` (`f'' = 2`, via `st.problems.scalar_product`) and of `cosh(xᵀy − 0.5)` (`f'' = 1`). The exact Hessian's λ_max
+# (float64, `st.measure.top_hessian_eigenvalue`) against `f''(w)(‖x‖² + ‖y‖²)`. For β = 0
+# (x ∥ y) this is `2f''√(B² + w²)`, smallest at B = 0.
+
+
+# %%
+def cosh_loss(w):
+    return jnp.cosh(w - 0.5)
+
+
+def square_loss(w):
+    return (w - 0.5) ** 2
+
+
+rng = np.random.default_rng(0)
+u = rng.standard_normal(3)
+u /= np.linalg.norm(u)
+v = rng.standard_normal(3)
+v -= (v @ u) * u
+v /= np.linalg.norm(v)
+scales = np.geomspace(0.3, 3.0, 25)
+scales = np.sort(np.append(scales, np.sqrt(0.5)))  # the balanced member for β = 0
+
+
+@jax.jit
+def top_eigenvalues(problem, xs, ys):
+    """Exact λ_max of the Hessian of the problem's loss at each (x, y) (float64, dense)."""
+    def top(x, y):
+        return st.measure.top_hessian_eigenvalue(lambda p: problem.loss(p, None), {"x": x, "y": y})
+    return jax.vmap(top)(xs, ys)
+
+
+lemma_rows = []
+for f_name, curvature, loss in (("(w-0.5)^2", 2.0, square_loss), ("cosh(w-0.5)", 1.0, cosh_loss)):
+    problem = st.problems.scalar_product(loss, u, u)
+    for beta in (0.0, 0.5):
+        xs = jnp.asarray(scales[:, None] * u)
+        ys = jnp.asarray((0.5 / scales)[:, None] * u + beta * v)
+        tops = np.asarray(top_eigenvalues(problem, xs, ys))
+        for x, y, top in zip(xs, ys, tops):
+            params = {"x": x, "y": y}
+            lemma_rows.append((f_name, beta, float(balancedness(params)), float(top),
+                               curvature * float(squared_norm(params))))
+lemma = np.array([(r[1], r[2], r[3], r[4]) for r in lemma_rows])
+relative_errors = np.abs(lemma[:, 2] / lemma[:, 3] - 1)
+parallel = [r for r in lemma_rows if r[0] == "(w-0.5)^2" and r[1] == 0.0]
+argmin_B = min(parallel, key=lambda r: r[3])[2]
+measured["lemma1"] = {
+    "minimizers": len(lemma_rows), "max_relative_error": float(np.max(relative_errors)),
+    "B_at_smallest_top_eigenvalue": float(argmin_B),
+    "smallest_top_eigenvalue": float(min(r[3] for r in parallel)),
+    "closed_form_minimum_2fpp_w": 2.0 * 2.0 * 0.5,
+    "max_parallel_error_vs_sqrt_form": float(max(abs(r[3] - 2 * 2.0 * np.sqrt(r[2]**2 + 0.25)) / r[3]
+                                                 for r in parallel)),
+}
+fig, axes = st.plotting.figure(1, 1, width=5.2, height=3.6)
+ax = axes[0][0]
+for i, (f_name, beta) in enumerate([(f, b) for f in ("(w-0.5)^2", "cosh(w-0.5)") for b in (0.0, 0.5)]):
+    rows = np.array([(r[2], r[3], r[4]) for r in lemma_rows if r[0] == f_name and r[1] == beta])
+    color = plt.get_cmap("tab10")(i)
+    ax.plot(rows[:, 0], rows[:, 2], color=color, label=f"f''(w)(‖x‖²+‖y‖²), f={f_name}, β={beta}")
+    ax.plot(rows[:, 0], rows[:, 1], "o", color=color, markersize=3, label="exact Hessian λ_max")
+ax.set_yscale("log")
+ax.set_xlabel("balancedness B = ½(‖x‖² − ‖y‖²)")
+ax.set_ylabel("λ_max of the Hessian")
+ax.set_title("Lemma 1: balanced minimizers are the flattest")
+ax.legend(fontsize=6)
+lab.savefig(fig, "lemma1_sharpness")
+
+# %% [markdown]
+# ## Multi-layer: D LoRA-like layers `W0 + X_l Y_lᵀ` (noise α = 1)
+# SAM normalizes its ascent by the gradient norm over all layers, so each layer's pull is roughly
+# that of one layer with radius ρ/√D. BAR acts per layer, so D does not matter. As a reference we
+# run SAM on a single NOP layer with ρ/√D.
+
+# %%
+LORA_NOISE = 1.0
+lora_rows = {}
+for layers in lab.progress(LAYERS, "LoRA layers"):
+    problem = st.problems.lora(layers, noise=LORA_NOISE)
+    result = st.sweep(problem, {"SAM": st.optim.sam(LR, RHO_NOP),
+                                "nBAR": st.optim.nbar(LR, ALPHA_NOP, schedule="cosine", horizon=STEPS)},
+                      steps=STEPS, seeds=SEEDS, observe=OBSERVE_LORA, stride=STRIDE)
+    lora_rows[layers] = {name: np.abs(np.asarray(result[name].observed["B"])) for name in ("SAM", "nBAR")}
+reference = st.sweep(nop_problem.with_constants(noise=LORA_NOISE), {"SAM": st.optim.sam(LR, RHO_NOP)},
+                     steps=STEPS, seeds=SEEDS, grid={"rho": [RHO_NOP / np.sqrt(d) for d in LAYERS]},
+                     observe=OBSERVE, stride=STRIDE)
+reference_final = median_abs_final(reference["SAM"])
+measured["lora"] = {
+    "layers": LAYERS, "noise": LORA_NOISE, "rho": RHO_NOP,
+    # per-layer |B_T|, median over seeds and layers
+    "sam_median_abs_B_final": [float(np.median(lora_rows[d]["SAM"][:, -1])) for d in LAYERS],
+    "nbar_median_abs_B_final": [float(np.median(lora_rows[d]["nBAR"][:, -1])) for d in LAYERS],
+    "single_layer_sam_rho_over_sqrt_D": reference_final.tolist(),
+}
+print(measured["lora"])
+fig, axes = st.plotting.figure(1, 2, width=4.8, height=3.6)
+ax = axes[0][0]
+for i, d in enumerate(LAYERS):
+    color = plt.get_cmap("plasma")(i / len(LAYERS))
+    # records axis is after (seed, ...): observed["B"] is (seed, record, layer)
+    ax.plot(steps_axis, 2 * np.median(lora_rows[d]["SAM"], axis=(0, 2)), color=color, label=f"SAM ρ={RHO_NOP}, D={d}")
+    ax.plot(steps_axis, 2 * np.median(lora_rows[d]["nBAR"], axis=(0, 2)), color=color, linestyle="--",
+            label=f"nBAR, D={d}")
+ax.set_yscale("log")
+ax.set_xlabel("iteration")
+ax.set_ylabel("per-layer |‖X‖² − ‖Y‖²| (median)")
+ax.set_title(f"D LoRA-like layers, α={LORA_NOISE}")
+ax.legend(fontsize=6, ncol=2)
+ax = axes[0][1]
+ax.plot(LAYERS, measured["lora"]["sam_median_abs_B_final"], "o-", color=st.plotting.color_for("sam"),
+        label=f"SAM ρ={RHO_NOP} on D layers")
+ax.plot(LAYERS, reference_final, "s--", color="grey", label="SAM ρ/√D on one layer")
+ax.plot(LAYERS, measured["lora"]["nbar_median_abs_B_final"], "^-", color=st.plotting.color_for("nbar"),
+        label="nBAR on D layers")
+ax.set_xscale("log", base=2)
+ax.set_xlabel("number of layers D")
+ax.set_ylabel("per-layer median |B_T|")
+ax.set_title("SAM's pull weakens with D, BAR's does not")
+ax.legend(fontsize=7)
+lab.savefig(fig, "lora_layers")
+
+# %% [markdown]
+# ## Where SAM collapses to the saddle at 0
+# With strong noise SAM's ascent makes the origin (x = y = 0, a saddle of the loss) attractive:
+# the iterates shrink to 0 and stay. We sweep α ∈ {1, 1.25, 1.5, 2} and call a run collapsed when
+# `‖x_T‖² + ‖y_T‖² < 1e-3 (‖x_0‖² + ‖y_0‖²)`.
+
+# %%
+# Same optimizers, observables and grid shape as the Fig. 1 sweeps: the compiled programs are
+# reused, only the noise values change.
+assert len(SADDLE_NOISE) == len(NOISE_LEVELS)
+saddle = {}
+measured["saddle"] = {"noise": SADDLE_NOISE}
+for toy, problem, optimizers, sam_name in (("op", op_problem, op_optimizers, OP_SAM),
+                                           ("nop", nop_problem, nop_optimizers, NOP_SAM)):
+    result = st.sweep(problem, optimizers, steps=STEPS, seeds=SEEDS, grid={"noise": SADDLE_NOISE},
+                      observe=OBSERVE, stride=STRIDE)
+    for name, label in ((sam_name, "sam"), ("SGD", "sgd")):
+        observed = result[name].observed
+        norms = np.sum(np.asarray(observed["x"]) ** 2, -1) + np.sum(np.asarray(observed["y"]) ** 2, -1)
+        saddle[f"{toy}:{label}"] = norms
+        collapsed = norms[..., -1] < 1e-3 * norms[..., 0]
+        measured["saddle"][f"{toy}_{label}_collapsed_fraction"] = np.mean(collapsed, axis=-1).tolist()
+        measured["saddle"][f"{toy}_{label}_median_final_squared_norm"] = np.median(norms[..., -1], -1).tolist()
+print(measured["saddle"])
+fig, axes = st.plotting.figure(1, 2, width=4.6, height=3.4)
+for ax, toy in zip(axes[0], ("op", "nop")):
+    for name, style in (("SAM", "-"), ("SGD", "--")):
+        norms = saddle[f"{toy}:{name.lower()}"]
+        for i, noise in enumerate(SADDLE_NOISE):
+            color = plt.get_cmap("magma")(0.15 + 0.7 * i / len(SADDLE_NOISE))
+            ax.plot(steps_axis, np.median(norms[i], axis=0), style, color=color,
+                    label=f"{name}{' ρ=' + str(RHO_OP if toy == 'op' else RHO_NOP) if name == 'SAM' else ''}, α={noise}")
+    ax.set_yscale("log")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("‖x‖² + ‖y‖²")
+    ax.set_title(f"{toy.upper()}: collapse to the saddle at 0")
+    ax.legend(fontsize=6, ncol=2)
+lab.savefig(fig, "saddle_collapse")
+
+# %%
+lab.save_arrays(
+    steps=steps_axis, noise_levels=np.asarray(NOISE_LEVELS),
+    **{f"op_B_{name.split(' ')[0]}": np.asarray(op_result[name].observed["B"]) for name in op_optimizers},
+    **{f"op_loss_{name.split(' ')[0]}": np.asarray(op_result[name].observed["loss"]) for name in op_optimizers},
+    **{f"nop_B_{name.split(' ')[0]}": np.asarray(nop_result[name].observed["B"]) for name in nop_optimizers},
+    **{f"msam_B_{name.split(' ')[0]}": np.asarray(m_result[name].observed["B"]) for name in m_optimizers},
+    **{f"lora_B_{name}_D{d}": lora_rows[d][name] for d in LAYERS for name in ("SAM", "nBAR")},
+    lemma1=lemma,
+)
+results = lab.finish(measured)

@@ -1,0 +1,262 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Edge of stability: GD at 2/η, SAM at its own edge, USAM's threshold
+# Full-batch gradient descent with step size η is stable on a quadratic only while the top
+# Hessian eigenvalue λ_max stays below 2/η. Cohen et al. (ICLR 2021) observed that on neural
+# networks λ_max *rises* during training (progressive sharpening) until it reaches 2/η, and then
+# hovers there while the loss keeps falling, non-monotonically. This lab reproduces it on their
+# toy (a one-hidden-layer tanh network, width 100, fitted to 20 equispaced points of the Chebyshev
+# polynomial T_4 on [−1, 1] with the squared loss) for three step sizes.
+#
+# For SAM the same argument gives a lower edge: with its normalization frozen at the current
+# gradient norm g, SAM acts like USAM with radius ρ/g, whose limit solves ηλ(1 + ρλ/g) = 2, i.e.
+# λ_SAM(g) = (g/(2ρ))(√(1 + 8ρ/(ηg)) − 1) < 2/η (Agarwala & Dauphin, ICML 2023). We check that
+# SAM's λ_max tracks λ_SAM(‖∇L_t‖). Finally, on quadratics we find USAM's divergence boundary
+# by bisection and compare it with ηλ(1 + ρλ) = 2 (ρ = 0 is GD's 2/λ).
+#
+# What to look at: panel (a) — each curve climbs and flattens at its dashed line 2/η; panel (b)
+# — the loss keeps falling with spikes; panel (c) — SAM's λ_max sits on its dotted edge, far
+# below 2/η; panel (d) — measured USAM boundaries on the predicted curves.
+
+# %%
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import sharp_theory as st
+from sharp_theory.problems.base import Problem
+from sharp_theory.theory import stability
+
+lab = st.labkit.start("edge-of-stability", default_seeds=2, quick_seeds=1)
+
+WIDTH = 100
+INIT_SCALE = 0.5  # N(0, 0.5²) hidden weights and biases; output weights N(0, 1/width)
+EDGES = (20.0, 26.0, 32.0)  # 2/η for the three GD step sizes
+STEPS = 40_000
+STRIDE = 1_000 if lab.quick else 200
+LANCZOS_STEPS = 30  # λ_max along trajectories; checked against dense eigh at the end
+SAM_LR, SAM_RHOS = 0.1, (0.01, 0.03, 0.1)
+USAM_RHOS = (0.0, 0.05, 0.2, 0.5)
+QUADRATIC_SPECTRA = ((1.0, 0.5, 0.2), (4.0, 1.0, 0.3), (10.0, 3.0, 1.0))
+lab.record_config(width=WIDTH, init_scale=INIT_SCALE, target="Chebyshev T_4 on 20 points",
+                  gd_edges=EDGES, steps=STEPS, stride=STRIDE, lanczos_steps=LANCZOS_STEPS,
+                  sam_lr=SAM_LR, sam_rhos=SAM_RHOS, usam_rhos=USAM_RHOS,
+                  quadratic_spectra=QUADRATIC_SPECTRA, seeds=lab.seeds)
+
+
+# %% [markdown]
+# ## The tanh network and its observables
+
+# %%
+def network(params, x):
+    return jnp.tanh(x[:, None] * params["w"] + params["b"]) @ params["v"]
+
+
+def squared_loss(params, batch):
+    return 0.5 * jnp.mean((network(params, batch["x"]) - batch["y"]) ** 2)
+
+
+def initial_params(seed):
+    rng = np.random.default_rng(seed)
+    return {"w": jnp.asarray(INIT_SCALE * rng.standard_normal(WIDTH)),
+            "b": jnp.asarray(INIT_SCALE * rng.standard_normal(WIDTH)),
+            "v": jnp.asarray(rng.standard_normal(WIDTH) / np.sqrt(WIDTH))}
+
+
+inputs = np.linspace(-1.0, 1.0, 20)
+targets = np.polynomial.chebyshev.Chebyshev.basis(4)(inputs)
+problem = st.problems.from_loss(squared_loss, initial_params(0),
+                                data={"x": inputs, "y": targets}, name="tanh-chebyshev")
+
+
+def sharpness(params, problem):
+    return st.measure.lambda_max(st.measure.full_batch_loss(problem), params,
+                                 method="matrix_free", num_iterations=LANCZOS_STEPS)
+
+
+def train_loss(params, problem):
+    return problem.loss(params, problem.full_batch())
+
+
+def gradient_norm(params, problem):
+    gradient = jax.grad(problem.loss)(params, problem.full_batch())
+    return jnp.sqrt(sum(jnp.sum(g**2) for g in jax.tree_util.tree_leaves(gradient)))
+
+
+OBSERVE = {"sharpness": sharpness, "loss": train_loss, "grad_norm": gradient_norm}
+
+
+# %% [markdown]
+# ## GD at three step sizes
+
+# %%
+gd_runs = {}
+for seed in lab.progress(range(lab.seeds), "GD seeds"):
+    for edge in EDGES:
+        traj = st.run(problem, st.optim.gd(2.0 / edge), steps=STEPS, key=jax.random.key(seed),
+                      observe=OBSERVE, stride=STRIDE, params0=initial_params(seed))
+        gd_runs[(seed, edge)] = traj
+steps_recorded = np.asarray(next(iter(gd_runs.values())).steps)
+
+
+def summarize_gd(traj, edge):
+    lam = np.asarray(traj.observed["sharpness"])
+    loss = np.asarray(traj.observed["loss"])
+    reached = np.flatnonzero(lam >= 0.95 * edge)
+    late = lam[len(lam) // 2:]
+    first = int(reached[0]) if reached.size else len(lam) - 1
+    eos_loss = loss[first:]
+    return {"edge": edge, "status": traj.status, "initial_sharpness": float(lam[0]),
+            "max_sharpness": float(lam.max()),
+            "step_edge_reached": int(steps_recorded[first]) if reached.size else None,
+            "late_median_ratio": float(np.median(late) / edge),
+            "late_max_ratio": float(late.max() / edge),
+            "loss_when_edge_reached": float(loss[first]), "final_loss": float(loss[-1]),
+            # EoS losses spike now and then (panel b): judge the trend by the median of the
+            # last 20% of records rather than the single last one.
+            "late_median_loss": float(np.median(loss[-max(1, len(loss) // 5):])),
+            "loss_increases_at_edge": int(np.sum(np.diff(eos_loss) > 0))}
+
+
+gd_summary = [dict(seed=seed, **summarize_gd(traj, edge)) for (seed, edge), traj in gd_runs.items()]
+
+# Lanczos (30 steps) against dense eigh at every final point: the recorded curves are exact.
+dense_check = []
+for (seed, edge), traj in gd_runs.items():
+    fn = st.measure.full_batch_loss(problem)
+    dense = float(st.measure.lambda_max(fn, traj.params, method="dense"))
+    dense_check.append(abs(float(traj.final("sharpness")) - dense) / dense)
+
+# %% [markdown]
+# ## SAM's edge
+
+# %%
+sam_runs = {rho: st.run(problem, st.optim.sam(SAM_LR, rho), steps=STEPS, key=jax.random.key(0),
+                        observe=OBSERVE, stride=STRIDE, params0=initial_params(0))
+            for rho in lab.progress(SAM_RHOS, "SAM radii")}
+sam_summary = []
+for rho, traj in sam_runs.items():
+    lam = np.asarray(traj.observed["sharpness"])
+    edge = stability.sam_edge(np.asarray(traj.observed["grad_norm"]), SAM_LR, rho)
+    late = slice(len(lam) // 10, None)  # after the initial transient (first 10% of the run)
+    sam_summary.append({"rho": rho, "status": traj.status,
+                        "late_median_abs_deviation_from_sam_edge": float(np.median(np.abs(lam[late] / edge[late] - 1))),
+                        "late_max_over_gd_edge": float(lam[late].max() * SAM_LR / 2.0),
+                        "final_sharpness": float(lam[-1]), "final_sam_edge": float(edge[-1]),
+                        "final_loss": float(np.asarray(traj.observed["loss"])[-1])})
+
+
+# %% [markdown]
+# ## USAM's divergence boundary on quadratics (bisection in η)
+
+# %%
+def quadratic_objective(params, batch, constants):
+    return 0.5 * params @ constants["H"] @ params
+
+
+def norm(params):
+    return jnp.linalg.norm(params)
+
+
+def divergence_boundary(quadratic, rho, low, high, steps=3000, iterations=24):
+    optimizer = st.optim.usam(low, rho)
+    for _ in range(iterations):
+        middle = 0.5 * (low + high)
+        traj = st.run(quadratic, optimizer.with_hparams(lr=middle), steps=steps,
+                      key=jax.random.key(0), observe={"norm": norm}, stride=steps)
+        grew = traj.diverged or float(traj.final("norm")) > 1.0  # start has norm 1
+        low, high = (low, middle) if grew else (middle, high)
+    return 0.5 * (low + high)
+
+
+rng = np.random.default_rng(0)
+usam_rows = []
+for spectrum_values in QUADRATIC_SPECTRA:
+    rotation, _ = np.linalg.qr(rng.standard_normal((3, 3)))
+    matrix = rotation @ np.diag(spectrum_values) @ rotation.T
+    start = rng.standard_normal(3)
+    quadratic = Problem(objective=quadratic_objective, params0=jnp.asarray(start / np.linalg.norm(start)),
+                        constants={"H": jnp.asarray(0.5 * (matrix + matrix.T))}, name="quadratic")
+    top = max(spectrum_values)
+    for rho in USAM_RHOS:
+        predicted = 2.0 / (top * (1.0 + rho * top))
+        measured = divergence_boundary(quadratic, rho, 0.5 * predicted, 1.5 * predicted)
+        usam_rows.append({"lambda_max": top, "rho": rho, "predicted_lr": predicted,
+                          "measured_lr": measured,
+                          "relative_error": abs(measured - predicted) / predicted})
+
+# %% [markdown]
+# ## Figure
+
+# %%
+fig, axes = st.plotting.figure(2, 2, width=5.0, height=3.6)
+ax = axes[0, 0]
+for index, edge in enumerate(EDGES):
+    color = st.plotting.color_for("edge", index)
+    ax.plot(steps_recorded, gd_runs[(0, edge)].observed["sharpness"], color=color,
+            label=f"GD, η = 2/{edge:g}")
+    ax.axhline(edge, color=color, linestyle="--", linewidth=1)
+ax.set(title="(a) GD: sharpness rises to 2/η (dashed) and stays", xlabel="step",
+       ylabel="λ_max of the training-loss Hessian")
+ax.legend()
+ax = axes[0, 1]
+for index, edge in enumerate(EDGES):
+    ax.plot(steps_recorded, gd_runs[(0, edge)].observed["loss"], color=st.plotting.color_for("edge", index),
+            label=f"GD, η = 2/{edge:g}")
+ax.set(title="(b) the loss keeps falling, non-monotonically", xlabel="step",
+       ylabel="training loss (MSE / 2)", yscale="log")
+ax.legend()
+ax = axes[1, 0]
+for index, (rho, traj) in enumerate(sam_runs.items()):
+    color = st.plotting.color_for("sam", 0) if index == 0 else st.plotting.color_for("x", index + 3)
+    edge = stability.sam_edge(np.asarray(traj.observed["grad_norm"]), SAM_LR, rho)
+    ax.plot(steps_recorded, traj.observed["sharpness"], color=color, label=f"SAM λ_max, ρ = {rho:g}")
+    ax.plot(steps_recorded, edge, color=color, linestyle=":", linewidth=2,
+            label=f"λ_SAM(‖∇L_t‖), ρ = {rho:g}")
+ax.axhline(2.0 / SAM_LR, color="black", linestyle="--", linewidth=1, label="GD edge 2/η")
+ax.set(title=f"(c) SAM (η = {SAM_LR:g}) hovers at its own edge", xlabel="step",
+       ylabel="λ_max", yscale="log")
+ax.legend(ncol=2, fontsize=7)
+ax = axes[1, 1]
+for index, rho in enumerate(USAM_RHOS):
+    rows = [r for r in usam_rows if r["rho"] == rho]
+    grid = np.geomspace(0.8, 12, 100)
+    color = st.plotting.color_for("usam", 0) if index == 0 else st.plotting.color_for("x", index + 5)
+    ax.plot(grid, 2.0 / (grid * (1 + rho * grid)), color=color, linewidth=1,
+            label=f"ηλ(1+ρλ) = 2, ρ = {rho:g}" + (" (GD)" if rho == 0 else ""))
+    ax.plot([r["lambda_max"] for r in rows], [r["measured_lr"] for r in rows], "o", color=color)
+ax.set(title="(d) USAM diverges exactly past its limit (dots: bisection)",
+       xlabel="λ_max of the quadratic", ylabel="largest stable step size η", xscale="log",
+       yscale="log")
+ax.legend(fontsize=7)
+lab.savefig(fig, "edge_of_stability")
+
+# %%
+lab.save_arrays(steps=steps_recorded, gd_edges=np.asarray(EDGES),
+                gd_sharpness=np.stack([np.asarray(gd_runs[(0, e)].observed["sharpness"]) for e in EDGES]),
+                gd_loss=np.stack([np.asarray(gd_runs[(0, e)].observed["loss"]) for e in EDGES]),
+                sam_rhos=np.asarray(SAM_RHOS),
+                sam_sharpness=np.stack([np.asarray(t.observed["sharpness"]) for t in sam_runs.values()]),
+                sam_grad_norm=np.stack([np.asarray(t.observed["grad_norm"]) for t in sam_runs.values()]),
+                usam_boundaries=np.asarray([[r["lambda_max"], r["rho"], r["predicted_lr"], r["measured_lr"]]
+                                            for r in usam_rows]))
+measured = {
+    "gd_runs": gd_summary,
+    "lanczos_vs_dense_max_relative_error": float(max(dense_check)),
+    "sam_runs": sam_summary, "sam_lr": SAM_LR,
+    "usam_boundaries": usam_rows,
+    "usam_max_relative_error": float(max(r["relative_error"] for r in usam_rows if r["rho"] > 0)),
+    "gd_quadratic_max_relative_error": float(max(r["relative_error"] for r in usam_rows if r["rho"] == 0)),
+}
+results = lab.finish(measured)

@@ -1,0 +1,303 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Loss landscapes around GD and SAM solutions, and which sharpness tracks generalization
+# Foret et al. (ICLR 2021) report that SAM's minima have a much smaller top Hessian eigenvalue
+# λ_max and a smaller ratio λ_max/λ_5 than SGD's, and that m-sharpness with small m correlates
+# better with the generalization gap than full-batch sharpness. This lab trains GD and SAM from
+# the same start on several problems of this package and looks at the landscape around each
+# solution three ways:
+#
+# 1. the loss along the straight line from the GD solution (t = 0) to the SAM solution (t = 1);
+# 2. 2-D slices along two random filter-normalized directions (Li et al., NeurIPS 2018: each
+#    unit's slice of the direction is rescaled to the norm of that unit's weights, so the
+#    picture does not depend on how the weights are scaled) — same directions for GD and SAM;
+# 3. 2-D slices along the top two Hessian eigenvectors of each solution.
+#
+# It then measures every sharpness of ``st.measure`` at both solutions, and on diagonal linear
+# networks ranks a family of solutions (GD, SAM, 1-SAM at several ρ) by m-sharpness (m = 1) and
+# by full-batch sharpness, against their generalization gap (Kendall τ).
+#
+# What to look at: the slices — a SAM solution's low-loss basin (dark) is wider; the numbers
+# table in results.json; the scatter plot — which sharpness orders the gaps.
+
+# %%
+import jax
+import jax.numpy as jnp
+import matplotlib.colors
+import numpy as np
+import scipy.stats
+
+import sharp_theory as st
+
+lab = st.labkit.start("landscape", default_seeds=1, quick_seeds=1)
+
+SLICE_POINTS = 15 if lab.quick else 31
+SLICE_SPAN = 1.0  # slices cover [-1, 1] x [-1, 1] in units of the (normalized) directions
+EIGEN_SPAN = 0.5  # eigenvector slices: unit eigenvectors, ±0.5
+LINE_POINTS = 41
+SHARPNESS_RHO = 0.05
+M_SHARPNESS_RHOS = (0.01, 0.02, 0.05, 0.1, 0.2)
+lab.record_config(slice_points=SLICE_POINTS, slice_span=SLICE_SPAN, eigen_span=EIGEN_SPAN,
+                  sharpness_rho=SHARPNESS_RHO, m_sharpness_training_rhos=M_SHARPNESS_RHOS)
+
+
+# %% [markdown]
+# ## The problems
+# Each case: a problem, GD and SAM settings, and (when the problem has one) a test loss.
+
+# %%
+def tanh_loss(params, batch):
+    prediction = jnp.tanh(batch["x"][:, None] * params["w"] + params["b"]) @ params["v"]
+    return 0.5 * jnp.mean((prediction - batch["y"]) ** 2)
+
+
+def tanh_regression():
+    rng = np.random.default_rng(0)
+    x = np.linspace(-1, 1, 16)
+    y = np.sin(3 * x) + 0.1 * rng.standard_normal(16)
+    params = {"w": jnp.asarray(rng.standard_normal(20)), "b": jnp.asarray(rng.standard_normal(20)),
+              "v": jnp.asarray(rng.standard_normal(20) / np.sqrt(20))}
+    problem = st.problems.from_loss(tanh_loss, params, data={"x": x, "y": y}, name="tanh-regression")
+    grid = np.linspace(-1, 1, 200)
+    test_batch = {"x": jnp.asarray(grid), "y": jnp.asarray(np.sin(3 * grid))}
+    return problem, (lambda p: tanh_loss(p, test_batch))
+
+
+def diagonal_linear_case():
+    problem = st.problems.diagonal_linear()
+    from sharp_theory.problems.diagonal_linear import test_set_loss
+    return problem, (lambda p: test_set_loss(p, problem))
+
+
+def matrix_sensing_case():
+    return st.problems.matrix_sensing(d1=10, rank=2), None
+
+
+def nop_case():
+    return st.problems.nop_toy(noise=0.0), None
+
+
+# name -> (builder, lr, rho, steps); problems another helper is still building are skipped
+# (and listed in results.json) when their constructor is missing or fails.
+CASES = {
+    "tanh-regression (from_loss)": (tanh_regression, 0.05, 0.05, 20_000),
+    "NOP toy f(xyᵀ)": (nop_case, 0.05, 0.1, 20_000),
+    "diagonal linear net": (diagonal_linear_case, 0.1, 0.05, 20_000),
+    "matrix sensing": (matrix_sensing_case, 0.1, 0.05, 20_000),
+}
+problems, skipped = {}, {}
+for name, (builder, lr, rho, steps) in CASES.items():
+    try:
+        problems[name] = builder()
+    except (AttributeError, ImportError, TypeError, ValueError) as error:  # not built (yet)
+        skipped[name] = f"{type(error).__name__}: {error}"
+lab.record_config(cases={name: {"lr": c[1], "rho": c[2], "steps": c[3]} for name, c in CASES.items()},
+                  skipped=skipped)
+
+
+# %% [markdown]
+# ## Train GD and SAM from the same start
+
+# %%
+def train_loss(params, problem):
+    return st.measure.full_batch_loss(problem)(params)
+
+
+solutions = {}
+for name in lab.progress(list(problems), "train"):
+    problem, _ = problems[name]
+    _, lr, rho, steps = CASES[name]
+    runs = st.sweep(problem, {"gd": st.optim.gd(lr), "sam": st.optim.sam(lr, rho)}, steps=steps,
+                    seeds=1, observe={"loss": train_loss}, stride=steps)
+    solutions[name] = {opt: jax.tree_util.tree_map(lambda x: x[0], runs[opt].params) for opt in ("gd", "sam")}
+    solutions[name]["status"] = {opt: str(np.ravel(runs[opt].status)[0]) for opt in ("gd", "sam")}
+
+
+# %% [markdown]
+# ## Sharpness of each solution, by every definition
+
+# %%
+def describe(problem, test_loss, params, key):
+    fn = st.measure.full_batch_loss(problem)
+    top = st.measure.top_hessian_eigenvalues(fn, params, 5)
+    row = {"train_loss": float(fn(params)),
+           "lambda_max": float(top[0]), "lambda_max_over_lambda_5": float(top[0] / top[4]),
+           "trace": float(st.measure.exact_hessian_trace(fn, params)),
+           "frobenius": float(st.measure.hessian_frobenius_norm(fn, params)),
+           "effective_dimensionality": float(st.measure.effective_dimensionality(fn, params, 1.0)),
+           "epsilon_sharpness": float(st.measure.epsilon_sharpness(fn, params, SHARPNESS_RHO).sharpness),
+           "adaptive_sharpness": float(st.measure.adaptive_sharpness(fn, params, SHARPNESS_RHO).sharpness),
+           "average_sharpness": float(st.measure.average_sharpness(fn, params, SHARPNESS_RHO, key=key).value)}
+    if problem.examples is not None:
+        row["one_sharpness"] = float(st.measure.m_sharpness(problem.loss, params, problem.examples,
+                                                            SHARPNESS_RHO, 1))
+        row["fisher_rao_norm"] = float(st.measure.fisher_rao_norm(problem.loss, params, problem.examples))
+    if test_loss is not None:
+        row["test_loss"] = float(test_loss(params))
+    return row
+
+
+table = {name: {opt: describe(*problems[name], solutions[name][opt], jax.random.key(1))
+                for opt in ("gd", "sam")} for name in problems}
+
+
+# %% [markdown]
+# ## 1-D interpolation and 2-D slices
+
+# %%
+def filter_normalized_direction(key, params):
+    """A random direction, each unit's slice rescaled to that unit's weight norm (Li et al. 2018).
+
+    Units are the last-axis slices of arrays with >= 2 axes (an output unit / factor column) and
+    the single entries of vectors (each entry its own unit, as in diagonal networks).
+    """
+    leaves, treedef = jax.tree_util.tree_flatten(params)
+    keys = jax.random.split(key, len(leaves))
+    out = []
+    for leaf_key, leaf in zip(keys, leaves):
+        draw = jax.random.normal(leaf_key, leaf.shape, leaf.dtype)
+        if leaf.ndim >= 2:
+            axes = tuple(range(leaf.ndim - 1))
+            scale = jnp.linalg.norm(leaf, axis=axes, keepdims=True) / jnp.maximum(
+                jnp.linalg.norm(draw, axis=axes, keepdims=True), 1e-30)
+        else:
+            scale = jnp.abs(leaf) / jnp.maximum(jnp.abs(draw), 1e-30)
+        out.append(draw * scale)
+    return jax.tree_util.tree_unflatten(treedef, out)
+
+
+def combine(params, directions, coefficients):
+    return jax.tree_util.tree_map(lambda p, *ds: p + sum(c * d for c, d in zip(coefficients, ds)),
+                                  params, *directions)
+
+
+def slice_losses(fn, params, first, second, span):
+    grid = jnp.linspace(-span, span, SLICE_POINTS)
+    evaluate = jax.jit(jax.vmap(jax.vmap(lambda a, b: fn(combine(params, (first, second), (a, b))),
+                                         in_axes=(None, 0)), in_axes=(0, None)))
+    return np.asarray(grid), np.asarray(evaluate(grid, grid)).T  # rows: second direction
+
+
+line = np.linspace(-0.25, 1.25, LINE_POINTS)
+interpolation, slices = {}, {}
+for index, name in enumerate(problems):
+    problem, test_loss = problems[name]
+    fn = st.measure.full_batch_loss(problem)
+    gd, sam = solutions[name]["gd"], solutions[name]["sam"]
+    along = [combine(gd, (jax.tree_util.tree_map(lambda a, b: b - a, gd, sam),), (t,)) for t in line]
+    interpolation[name] = {"train": [float(fn(p)) for p in along],
+                           "test": [float(test_loss(p)) for p in along] if test_loss else None}
+    key = jax.random.key(100 + index)
+    slices[name] = {}
+    for opt, params in (("gd", gd), ("sam", sam)):
+        # the same random draw for both solutions, normalized to each one's own weights
+        first = filter_normalized_direction(jax.random.fold_in(key, 0), params)
+        second = filter_normalized_direction(jax.random.fold_in(key, 1), params)
+        slices[name][f"{opt}-random"] = slice_losses(fn, params, first, second, SLICE_SPAN)
+        vectors = st.measure.top_hessian_eigenpairs(fn, params, 2).vectors
+        top1 = jax.tree_util.tree_map(lambda v: v[0], vectors)
+        top2 = jax.tree_util.tree_map(lambda v: v[1], vectors)
+        slices[name][f"{opt}-eigen"] = slice_losses(fn, params, top1, top2, EIGEN_SPAN)
+
+# %% [markdown]
+# ## m-sharpness against the generalization gap (diagonal linear networks)
+
+# %%
+gap_study = None
+if "diagonal linear net" in problems:
+    problem, test_loss = problems["diagonal linear net"]
+    _, lr, _, steps = CASES["diagonal linear net"]
+    family = st.sweep(problem, {"sam": st.optim.sam(lr, 0.05), "1-sam": st.optim.sam(lr, 0.05, m=1)},
+                      steps=steps, seeds=1, grid={"rho": [0.0, *M_SHARPNESS_RHOS]},
+                      observe={"loss": train_loss}, stride=steps)
+    fn = st.measure.full_batch_loss(problem)
+    models = []
+    for opt in ("sam", "1-sam"):
+        for i, rho in enumerate([0.0, *M_SHARPNESS_RHOS]):
+            if opt == "1-sam" and rho == 0.0:
+                continue  # identical to GD (the sam lane at ρ = 0)
+            params = jax.tree_util.tree_map(lambda x: x[i, 0], family[opt].params)
+            train = float(fn(params))
+            models.append({"optimizer": "gd" if rho == 0.0 else opt, "rho": rho, "train_loss": train,
+                           "test_loss": float(test_loss(params)),
+                           "gap": float(test_loss(params)) - train,
+                           "one_sharpness": float(st.measure.m_sharpness(problem.loss, params, problem.examples,
+                                                                         SHARPNESS_RHO, 1)),
+                           "full_batch_sharpness": float(st.measure.epsilon_sharpness(fn, params, SHARPNESS_RHO).sharpness),
+                           "lambda_max": float(st.measure.lambda_max(fn, params))})
+    gaps = [m["gap"] for m in models]
+    gap_study = {"models": models,
+                 "kendall_tau_one_sharpness": float(scipy.stats.kendalltau([m["one_sharpness"] for m in models], gaps)[0]),
+                 "kendall_tau_full_batch_sharpness": float(scipy.stats.kendalltau([m["full_batch_sharpness"] for m in models], gaps)[0]),
+                 "kendall_tau_lambda_max": float(scipy.stats.kendalltau([m["lambda_max"] for m in models], gaps)[0])}
+
+# %% [markdown]
+# ## Figures
+
+# %%
+names = list(problems)
+fig, axes = st.plotting.figure(1, len(names), width=3.6, height=3.0)
+for ax, name in zip(axes[0], names):
+    ax.plot(line, interpolation[name]["train"], color="black", label="training loss")
+    if interpolation[name]["test"]:
+        ax.plot(line, interpolation[name]["test"], color="#1f77b4", linestyle="--", label="test loss")
+    ax.axvline(0, color=st.plotting.color_for("gd"), linewidth=1)
+    ax.axvline(1, color=st.plotting.color_for("sam"), linewidth=1)
+    ax.set(title=f"{name}\nGD (t=0) → SAM (t=1)", xlabel="t in (1−t)·w_GD + t·w_SAM",
+           ylabel="loss", yscale="log")
+    ax.legend(fontsize=7)
+lab.savefig(fig, "interpolation")
+
+fig, axes = st.plotting.figure(len(names), 4, width=3.0, height=2.7)
+for row, name in enumerate(names):
+    panels = ("gd-random", "sam-random", "gd-eigen", "sam-eigen")
+    all_values = np.concatenate([np.ravel(slices[name][p][1]) for p in panels])
+    floor = max(np.nanmin(all_values), 1e-12)
+    levels = np.geomspace(floor, max(np.nanpercentile(all_values, 95), floor * 10), 12)
+    for col, panel in enumerate(panels):
+        ax = axes[row, col]
+        grid, values = slices[name][panel]
+        filled = ax.contourf(grid, grid, np.clip(values, levels[0], levels[-1]), levels=levels,
+                             norm=matplotlib.colors.LogNorm(), cmap="viridis")
+        ax.plot(0, 0, "w+", markersize=10)
+        optimizer, kind = panel.split("-")
+        ax.set_title(f"{name}: {optimizer.upper()}, {'random filter-norm.' if kind == 'random' else 'top-2 eigvecs'}",
+                     fontsize=8)
+        ax.set_xlabel("direction 1" if kind == "random" else "along v₁ (unit)")
+        ax.set_ylabel("direction 2" if kind == "random" else "along v₂ (unit)")
+    fig.colorbar(filled, ax=axes[row, 3], label="training loss (log)")
+lab.savefig(fig, "slices")
+
+if gap_study is not None:
+    fig, axes = st.plotting.figure(1, 2, width=4.0, height=3.2)
+    for ax, key, label in ((axes[0, 0], "one_sharpness", "1-sharpness (m = 1)"),
+                           (axes[0, 1], "full_batch_sharpness", "full-batch ε-sharpness (m = n)")):
+        for model in gap_study["models"]:
+            ax.plot(model[key], model["gap"], "o", color=st.plotting.color_for(model["optimizer"]))
+            ax.annotate(f"{model['optimizer']} ρ={model['rho']:g}", (model[key], model["gap"]), fontsize=6)
+        tau = gap_study[f"kendall_tau_{key}"]
+        ax.set(title=f"diagonal net: gap vs {label}\nKendall τ = {tau:.2f}",
+               xlabel=f"{label}, ρ = {SHARPNESS_RHO:g}", ylabel="test − train loss", xscale="log",
+               yscale="log")
+    lab.savefig(fig, "m_sharpness_vs_gap")
+
+# %%
+lab.save_arrays(interpolation_t=line,
+                **{f"interp_{i}": np.asarray(interpolation[n]["train"]) for i, n in enumerate(names)},
+                **{f"slice_{i}_{p.replace('-', '_')}": slices[n][p][1] for i, n in enumerate(names)
+                   for p in slices[n]})
+measured = {"cases": table, "skipped_cases": skipped,
+            "status": {name: solutions[name]["status"] for name in names},
+            "gap_study": gap_study}
+results = lab.finish(measured)

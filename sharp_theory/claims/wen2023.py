@@ -1,0 +1,78 @@
+"""Claims from Wen, Ma, Li, "How Does Sharpness-Aware Minimization Minimize Sharpness?" (ICLR
+2023, arXiv 2211.05729), checked in the sharpness-dynamics lab.
+"""
+from __future__ import annotations
+
+from .base import Claim, Verdict, register, verdict
+
+LAB = "sharpness-dynamics"
+TOY = ("4-D toy L = F1(a,b)·x3² + F2(a,b)·x4² (THEORY.md §5), start (0, 0.5, 0.3, 0.3), "
+       "η = 0.01, ρ = 0.05, 4·10⁵ steps (2·10⁵ in --quick), deterministic full batch of 2 examples")
+
+
+def _check_full_batch(measured) -> Verdict:
+    distance = measured["sam_distance_to_lambda_max_minimizer"]
+    final = measured["final"]["sam"]
+    return verdict(distance < 1e-3 and final["status"] == "ok",
+                   {"distance_to_argmin_lambda_max": distance, "final_a": final["a"],
+                    "final_b": final["b"], "final_lambda_max": final["lambda_max"]},
+                   "full-batch SAM's endpoint within 1e-3 of (a, b) = (1, 0)")
+
+
+def _check_one_sam(measured) -> Verdict:
+    target = measured["trace_minimizer_a"]
+    extrapolated = measured["one_sam_extrapolated_a"]
+    numbers = {"argmin_trace_a": target, "one_sam_a_main_run": measured["final"]["1-sam"]["a"],
+               "one_sam_a_extrapolated_to_eta_0": extrapolated,
+               "one_sam_final_b": measured["final"]["1-sam"]["b"],
+               "largest_last_change": measured["one_sam_last_change"]}
+    ok = (abs(extrapolated - target) < 2e-3 and abs(measured["final"]["1-sam"]["b"]) < 1e-3
+          and measured["one_sam_last_change"] < 1e-4)
+    return verdict(ok, numbers, "1-SAM's converged endpoint a(η), linearly extrapolated to η → 0, "
+                                "within 2e-3 of argmin trace; at η = 0.01 it is O(η) off")
+
+
+def _check_rate(measured) -> Verdict:
+    slopes_lr, slopes_rho = measured["slopes_in_lr"], measured["slopes_in_rho"]
+    numbers = {"slopes_in_eta": slopes_lr, "slopes_in_rho": slopes_rho,
+               "normalized_rate_spread": measured["normalized_rate_spread"]}
+    ok = all(0.85 <= s <= 1.15 for s in slopes_lr) and all(1.8 <= s <= 2.2 for s in slopes_rho)
+    return verdict(ok, numbers, "log-log slopes of the λ_max decrease per step: η in [0.85, 1.15], "
+                                "ρ in [1.8, 2.2]")
+
+
+def _check_theorem_4_8(measured) -> Verdict:
+    cases = measured["theorem_4_8"]
+    error = max(c["relative_error"] for c in cases)
+    alignment = min(c["alignment"] for c in cases)
+    toy_error = abs(measured["toy_radius_measured"] / measured["toy_radius_predicted"] - 1)
+    return verdict(error < 1e-6 and alignment > 1 - 1e-6 and toy_error < 0.02,
+                   {"quadratic_max_relative_error": error, "quadratic_min_alignment": alignment,
+                    "toy_relative_error": toy_error},
+                   "quadratic: ‖x_t‖ within 1e-6 (relative) of ηρλ₁/(2−ηλ₁), |cos(x_t, v₁)| > 1−1e-6; "
+                   "toy: normal distance within 2%")
+
+
+register(Claim(
+    id="wen2023.flow.full_batch_sam_minimizes_lambda_max", paper="wen2023", source="Thm 4.5 / Sec. 4",
+    statement="Near a manifold of minimizers, full-batch SAM drifts along the manifold towards a "
+              "minimizer of the top Hessian eigenvalue λ_max.",
+    regime=TOY, lab=LAB, check=_check_full_batch))
+register(Claim(
+    id="wen2023.flow.one_sam_minimizes_trace", paper="wen2023", source="Thm 5.4 / Sec. 5",
+    statement="1-SAM (each example perturbed along its own gradient) drifts towards a minimizer of "
+              "the trace of the Hessian, in the limit η, ρ → 0.",
+    regime=TOY + "; 1-SAM endpoint for η in {0.02, 0.01, 0.005, 0.0025} at ρ = 0.1, extrapolated "
+                 "to η → 0", lab=LAB, check=_check_one_sam))
+register(Claim(
+    id="wen2023.rate.eta_rho_squared", paper="wen2023", source="Sec. 4 (phase II, O(ηρ²) per step)",
+    statement="In phase II, full-batch SAM lowers λ_max by Θ(ηρ²) per step.",
+    regime="4-D toy, η in {0.005, 0.01, 0.02} × ρ in {0.025, 0.05, 0.1}, time for λ_max to fall "
+           "from 7.5 to 7.0", lab=LAB, check=_check_rate))
+register(Claim(
+    id="wen2023.thm48.limit_radius", paper="wen2023", source="Thm 4.8",
+    statement="On L = ½xᵀHx with ηλ₁ < 1, SAM's iterate aligns with the top eigenvector and "
+              "‖x_t‖ → ηρλ₁/(2 − ηλ₁).",
+    regime="5-D quadratic, λ = (2, 1.2, 0.7, 0.3, 0.1), ηλ₁ in {0.2, 0.5, 0.9}, ρ = 0.1, 6000 "
+           "steps; and the toy's normal directions at its endpoint",
+    lab=LAB, check=_check_theorem_4_8))

@@ -1,0 +1,39 @@
+"""Smoke test: the balancedness lab (Li, Zhang, He 2024) in --quick mode writes every file and
+every claim gets its expected verdict."""
+import json
+
+import numpy as np
+import pytest
+
+from sharp_theory.cli import main
+
+FIGURES = ("fig1_balancedness", "fig1c_op_rate_msam", "fig2b_bar", "lemma1_sharpness",
+           "lora_layers", "saddle_collapse")
+CLAIMS = ("li2024.balancedness.gd_one_step_identity", "li2024.balancedness.gd_conserves",
+          "li2024.balancedness.sam_nop_balances", "li2024.balancedness.sam_op_drives_to_zero",
+          "li2024.balancedness.m_sharpness_stronger", "li2024.balancedness.data_responsive",
+          "li2024.balancedness.lemma1_balanced_is_flattest",
+          "li2024.balancedness.lora_depth_weakens_sam", "li2024.bar.balances_at_half_cost",
+          "li2024.balancedness.saddle_collapse")
+
+
+@pytest.mark.slow
+def test_balancedness_lab_quick(tmp_path):
+    out = tmp_path / "out"
+    assert main(["reproduce", "balancedness", "--quick", "--out", str(out)]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["lab"] == "balancedness" and results["quick"] is True
+    for stem in FIGURES:
+        for suffix in ("png", "svg"):
+            assert (out / f"{stem}.{suffix}").stat().st_size > 0, f"{stem}.{suffix}"
+    assert sorted(results["figures"]) == sorted(FIGURES)
+    with np.load(out / "trajectories.npz") as arrays:
+        assert arrays["op_B_SAM"].shape[:2] == (4, results["seeds"])
+        assert np.all(np.isfinite(arrays["op_B_SAM"]))
+    verdicts = {c["id"]: (c["verdict"], c["expected"]) for c in results["claims"]}
+    assert set(CLAIMS) <= set(verdicts)
+    for claim_id in CLAIMS:
+        verdict, expected = verdicts[claim_id]
+        assert verdict == expected, f"{claim_id}: {verdict} (expected {expected})"
+    # the lab records the settings a reader needs to rerun it
+    assert results["config"]["steps"] == 2_000 and results["config"]["lr"] == 5e-3

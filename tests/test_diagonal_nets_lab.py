@@ -1,0 +1,28 @@
+"""Smoke test of the diagonal-nets lab in --quick mode: every output exists, every claim has its
+expected verdict."""
+import json
+
+import numpy as np
+import pytest
+
+from sharp_theory.cli import main
+
+FIGURES = ("test_loss_vs_rho", "implicit_bias_vs_rho", "loss_curves", "effective_init_over_time",
+           "finetuning", "test_loss_vs_init_scale")
+
+
+@pytest.mark.slow
+def test_lab_quick(tmp_path):
+    out = tmp_path / "out"
+    assert main(["reproduce", "diagonal-nets", "--quick", "--out", str(out)]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["lab"] == "diagonal-nets" and results["quick"] is True
+    assert set(results["figures"]) == set(FIGURES)
+    for name in FIGURES:
+        assert (out / f"{name}.png").stat().st_size > 0 and (out / f"{name}.svg").stat().st_size > 0
+    with np.load(out / "trajectories.npz") as arrays:
+        assert arrays["test_loss_1_sam"].shape == (1, len(results["config"]["rho_grid"]))
+    claims = results["claims"]
+    assert len(claims) == 13
+    for claim in claims:
+        assert claim["verdict"] == claim["expected"], claim

@@ -1,0 +1,29 @@
+"""Smoke run of the "sam-family" lab in --quick mode: outputs exist, every claim as expected."""
+import json
+
+import numpy as np
+import pytest
+
+from sharp_theory.cli import main
+
+
+@pytest.mark.slow
+def test_sam_family_lab_quick(tmp_path):
+    out = tmp_path / "out"
+    assert main(["reproduce", "sam-family", "--quick", "--out", str(out)]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["quick"] is True
+    assert set(results["figures"]) == {"quality_vs_cost", "learning_curves"}
+    for figure in results["figures"]:
+        assert (out / f"{figure}.png").exists() and (out / f"{figure}.svg").exists()
+    arrays = np.load(out / "trajectories.npz")
+    assert "diagonal_linear__sam__quality" in arrays.files
+    summary = results["measured"]["summary"]["diagonal_linear"]
+    # Costs are the rules' own counts: SAM 2 per step, LookSAM-5 1.2, SGD 1.
+    steps = results["config"]["steps"]
+    assert summary["sgd"]["grad_evals"] == steps
+    assert summary["sam"]["grad_evals"] == 2 * steps
+    assert summary["looksam-5"]["grad_evals"] == 1.2 * steps
+    assert len(results["claims"]) >= 10
+    for claim in results["claims"]:
+        assert claim["verdict"] == claim["expected"], claim
