@@ -246,3 +246,19 @@ def test_optimizer_names():
     assert st.optim.usam(lr=1, rho=1).name == "usam"
     assert st.optim.sam(lr=1, rho=1, p=math.inf).name == "sam-linf"
     assert st.optim.sgd(lr=1).name == "sgd"
+
+
+def float32_loss(w, batch):
+    return jnp.sum(w ** 2) + 0.1 * jnp.sum(w ** 4)
+
+
+@pytest.mark.parametrize("optimizer", [
+    st.optim.gd(lr=0.1), st.optim.sam(lr=0.1, rho=0.1), st.optim.usam(lr=0.1, rho=0.1),
+    st.optim.sam(lr=0.1, rho=0.1, p=3.0), st.optim.sam(lr=0.1, rho=0.1, p=math.inf),
+    st.optim.gd(lr=0.1, base=st.optim.adam()),
+], ids=lambda o: o.name)
+def test_float32_problems_stay_float32(optimizer):
+    # Hyperparameters are float64 arrays; they must not promote float32 parameters.
+    problem = st.problems.from_loss(float32_loss, jnp.ones(3, jnp.float32))
+    traj = st.run(problem, optimizer, steps=5, key=KEY)
+    assert traj.params.dtype == jnp.float32 and traj.status == "ok"

@@ -35,7 +35,7 @@ def _l2_sharpness_on_quadratic(matrix, rho):
                                        num_steps=300).sharpness
 
 
-@settings(max_examples=10)
+@settings(max_examples=6)
 @given(seed=st_h.integers(0, 10_000), rho=st_h.floats(0.01, 2.0))
 def test_l2_epsilon_sharpness_of_a_quadratic_is_rho2_lambda_max_over_2(seed, rho):
     matrix = psd_matrix(seed)

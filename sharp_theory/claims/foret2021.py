@@ -7,9 +7,9 @@ from __future__ import annotations
 from .base import Claim, Verdict, register, verdict
 
 LAB = "landscape"
-PROBLEMS = ("GD and SAM from the same start on: a tanh regression (from_loss), the NOP toy, a "
+PROBLEMS = ("GD and SAM from the same start on: a tanh regression net (from_loss), the NOP toy, a "
             "diagonal linear net (n = 20, d = 30) and matrix sensing (10x10, rank 2); 20k "
-            "full-batch steps each")
+            "full-batch steps each (--quick: the tanh net and the diagonal net only)")
 
 
 def _cases(measured):

@@ -54,12 +54,12 @@ def _check_theorem_4_8(measured) -> Verdict:
 
 
 register(Claim(
-    id="wen2023.flow.full_batch_sam_minimizes_lambda_max", paper="wen2023", source="Thm 4.5 / Sec. 4",
+    id="wen2023.flow.full_batch_sam_minimizes_lambda_max", paper="wen2023", source="Sec. 4 (full-batch SAM); theorem number not re-checked",
     statement="Near a manifold of minimizers, full-batch SAM drifts along the manifold towards a "
               "minimizer of the top Hessian eigenvalue λ_max.",
     regime=TOY, lab=LAB, check=_check_full_batch))
 register(Claim(
-    id="wen2023.flow.one_sam_minimizes_trace", paper="wen2023", source="Thm 5.4 / Sec. 5",
+    id="wen2023.flow.one_sam_minimizes_trace", paper="wen2023", source="Sec. 5 (1-SAM); theorem number not re-checked",
     statement="1-SAM (each example perturbed along its own gradient) drifts towards a minimizer of "
               "the trace of the Hessian, in the limit η, ρ → 0.",
     regime=TOY + "; 1-SAM endpoint for η in {0.02, 0.01, 0.005, 0.0025} at ρ = 0.1, extrapolated "

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from ..errors import ConfigError
-from ..tree import global_norm, leading_size, safe_normalize, tree_add, tree_scale
+from ..tree import global_norm, leading_size, safe_normalize, tree_add
 from .base import Base, StepRule, base_step, loss_and_gradient
 
 
@@ -46,7 +46,8 @@ def ascent_direction(grads, rho, p: float = 2.0, normalize: bool = True):
     ``ε = rho · g``. A zero gradient gives a zero perturbation, never NaN.
     """
     if not normalize:
-        return tree_scale(grads, rho)
+        # rho cast to each leaf's dtype: a float64 rho must not promote float32 parameters.
+        return jax.tree_util.tree_map(lambda g: jnp.asarray(rho, g.dtype) * g, grads)
     if p == 2.0:
         return jax.tree_util.tree_map(lambda u: jnp.asarray(rho, u.dtype) * u, safe_normalize(grads))
     if p == math.inf:

@@ -1,0 +1,27 @@
+"""Smoke tests: the three sharpness labs run in --quick mode and every claim meets its expectation."""
+import json
+
+import pytest
+
+from sharp_theory.cli import main
+
+LABS = {
+    "edge-of-stability": ["edge_of_stability"],
+    "sharpness-dynamics": ["sharpness_dynamics", "one_sam_endpoint"],
+    "landscape": ["interpolation", "slices", "m_sharpness_vs_gap"],
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lab", sorted(LABS))
+def test_lab_quick(tmp_path, lab):
+    out = tmp_path / "out"
+    assert main(["reproduce", lab, "--quick", "--out", str(out)]) == 0
+    results = json.loads((out / "results.json").read_text())
+    for figure in LABS[lab]:
+        assert (out / f"{figure}.png").stat().st_size > 0
+        assert (out / f"{figure}.svg").stat().st_size > 0
+    assert (out / "trajectories.npz").stat().st_size > 0
+    assert results["claims"], "the lab registers claims"
+    for claim in results["claims"]:
+        assert claim["verdict"] == claim["expected"], (claim["id"], claim["measured"], claim["detail"])
