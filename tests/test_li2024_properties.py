@@ -201,3 +201,27 @@ def test_op_mean_abs_derivative_against_quadrature():
         value, _ = integrate.quad(lambda n: abs(mean - 2 * noise * n) * stats.norm.pdf(n), -12, 12,
                                   points=[mean / (2 * noise)])
         assert float(moments["mean_abs"]) == pytest.approx(value, rel=1e-9)
+
+
+def test_op_sam_expected_rate_is_the_mean_of_the_exact_step_factor():
+    """E[1 − c] over the noise, c = op_sam_step_factor, equals op_sam_expected_log_rate's total."""
+    from sharp_theory.problems.scale_invariant import op_sam_expected_log_rate
+
+    lr, rho = 1e-2, 0.2
+    for noise, x, y in ((0.0, [0.2, -0.1, 0.3], [-0.6, 0.3, -0.9]),
+                        (0.7, [0.5, 0.2, -0.1], [0.4, 0.3, 0.2]),
+                        (1.5, [0.9, -0.3, 0.2], [0.1, 0.5, -0.4])):
+        problem = st.problems.op_toy(noise=noise, x0=x, y0=y)
+        x, y = problem.params0["x"], problem.params0["y"]
+        n = jax.random.normal(jax.random.key(3), (400_000,), jnp.float64)
+        labels = 0.5 + noise * n
+        fprime = 2 * (x @ y - labels)
+        scale = rho * jnp.sign(fprime) / jnp.sqrt(x @ x + y @ y)
+        x_perturbed = x[None] + scale[:, None] * y[None]  # the SAM ascent point, per draw
+        y_perturbed = y[None] + scale[:, None] * x[None]
+        w_perturbed = jnp.sum(x_perturbed * y_perturbed, axis=1)
+        fprime_perturbed = 2 * (w_perturbed - labels)
+        decrement = 1 - op_sam_step_factor(x, y, fprime, fprime_perturbed, lr, rho)
+        predicted = float(op_sam_expected_log_rate(problem.params0, problem.constants, lr, rho)["total"])
+        standard_error = float(jnp.std(decrement)) / np.sqrt(n.size)
+        assert abs(float(jnp.mean(decrement)) - predicted) <= 5 * standard_error + 1e-15
