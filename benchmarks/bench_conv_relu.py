@@ -107,7 +107,7 @@ def main(argv=None) -> int:
     from sharp_theory.dynamics import grid as grid_module
     from sharp_theory.problems import conv_relu
     import machine
-    from benign_overfitting_settings import GRIDS, optimizers_for
+    GRIDS, optimizers_for = grid_module.PRESETS, grid_module.preset_optimizers
 
     spec = GRIDS[args.grid]
     optimizers = optimizers_for(spec)

@@ -418,11 +418,12 @@ ax.set_ylabel("−log(|B_T| / |B_0|)")
 ax.set_title("OP: SAM's balancing, measured vs theory")
 ax.legend()
 ax = axes[0][1]
-for i, (name, result) in enumerate(list(m_result.items()) + [(f"USAM (ρ={RHO_OP})", op_result[f"USAM (ρ={RHO_OP})"]),
+for i, (name, result) in enumerate(list(m_result.items()) + [(f"USAM (ρ={RHO_OP}) batch 1", op_result[f"USAM (ρ={RHO_OP})"]),
                                                             (OP_SAM + " batch 1", op_result[OP_SAM])]):
-    style = "s--" if name.endswith("batch 1") else "o-"  # batch-1 SAM and 1-SAM overlap: same pull
-    ax.plot(NOISE_LEVELS, median_abs_final(result), style, color=st.plotting.color_for(name.split(" ")[0], i),
-            label=name, markerfacecolor="none" if name.endswith("batch 1") else None)
+    batch_one_sam = name.startswith("SAM")  # batch-1 SAM and 1-SAM overlap: the same pull
+    ax.plot(NOISE_LEVELS, median_abs_final(result), "s--" if batch_one_sam else "o-",
+            color=st.plotting.color_for(name.split(" ")[0], i), label=name,
+            markerfacecolor="none" if batch_one_sam else None)
 ax.set_yscale("log")
 ax.set_xlabel("noise level α")
 ax.set_ylabel("median |B_T|")

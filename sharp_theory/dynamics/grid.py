@@ -483,3 +483,81 @@ def _progress(iterable, progress, total):
     if progress is None:
         progress = sys.stderr.isatty() or bool(os.environ.get("SHARP_THEORY_PROGRESS"))
     return tqdm(iterable, total=total, desc="conv-relu grid (chunks)", disable=not progress)
+
+
+# --- named grids used by the benign-overfitting lab and the benchmark ---------------------------
+
+PRESETS = {
+    # CI: seconds, one small program.
+    "quick": {"dims": [60, 120, 240], "signals": list(np.geomspace(0.5, 6.0, 4)), "repeats": 1,
+              "steps": 40, "stride": 10, "n_train": 20, "lr": 0.1, "batch_size": 10, "tau": 1.0,
+              "tau_scaling": "paper", "taus": [0.0, 1.0]},
+    # The CPU default: 16 × 16 cells × 3 repeats × (SGD, SAM), a few minutes on 2 cores.
+    "cpu": {"dims": [int(round(d)) for d in np.geomspace(100, 1600, 16)],
+            "signals": list(np.geomspace(0.5, 12.0, 16)), "repeats": 3, "steps": 100,
+            "stride": 10, "n_train": 20, "lr": 0.1, "batch_size": 10, "tau": 1.0,
+            "tau_scaling": "paper", "taus": [0.0, 0.25, 0.5, 1.0, 2.0, 4.0]},
+    # The paper-size grid (>= 50 × 50 × 10) for a GPU: `--grid paper --device gpu`.
+    "paper": {"dims": [int(round(d)) for d in np.geomspace(100, 10000, 50)],
+              "signals": list(np.geomspace(0.5, 20.0, 50)), "repeats": 10, "steps": 200,
+              "stride": 20, "n_train": 20, "lr": 0.1, "batch_size": 10, "tau": 1.0,
+              "tau_scaling": "paper", "taus": [0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0]},
+}
+
+
+def preset_optimizers(spec: dict) -> dict:
+    """SGD and SAM (same batch size, learning rate; SAM radius ``spec["tau"]``) for a preset."""
+    from .. import optim
+
+    return {"sgd": optim.sgd(spec["lr"], batch_size=spec["batch_size"]),
+            "sam": optim.sam(spec["lr"], spec["tau"], batch_size=spec["batch_size"])}
+
+
+# --- phase-diagram analysis -----------------------------------------------------------------------
+
+def benign_boundary(mean_error: np.ndarray, signal_strengths, threshold: float) -> np.ndarray:
+    """For each dimension (row), the smallest ‖μ‖ at which the mean test error falls to
+    ``threshold``, by linear interpolation in log ‖μ‖ between the two grid cells around the
+    first crossing from above. NaN for rows that never cross (always above or below).
+
+    Args:
+      mean_error: array (n_dims, n_signals), the mean test error of each cell.
+      signal_strengths: the increasing ‖μ‖ grid.
+      threshold: the error level that separates benign (below) from harmful (above).
+    """
+    logs = np.log(np.asarray(signal_strengths, dtype=float))
+    out = np.full(mean_error.shape[0], np.nan)
+    for row, errors in enumerate(np.asarray(mean_error, dtype=float)):
+        if errors[0] <= threshold:
+            continue  # benign already at the smallest signal: no crossing inside the grid
+        below = np.nonzero(errors <= threshold)[0]
+        if below.size == 0:
+            continue
+        k = below[0]
+        fraction = (errors[k - 1] - threshold) / (errors[k - 1] - errors[k])
+        out[row] = np.exp(logs[k - 1] + fraction * (logs[k] - logs[k - 1]))
+    return out
+
+
+def fit_power_law(dims, boundary, confidence: float = 0.95) -> dict:
+    """Least-squares fit ``log ‖μ‖* = a + slope · log d`` over the finite boundary points.
+
+    Returns:
+      dict slope, intercept, ci_low, ci_high (two-sided Student-t interval for the slope),
+      points (how many boundary points were used); NaNs when fewer than 3 points.
+    """
+    from scipy import stats
+
+    dims = np.asarray(dims, dtype=float)
+    boundary = np.asarray(boundary, dtype=float)
+    keep = np.isfinite(boundary)
+    points = int(keep.sum())
+    if points < 3:
+        return {"slope": float("nan"), "intercept": float("nan"), "ci_low": float("nan"),
+                "ci_high": float("nan"), "points": points}
+    x, y = np.log(dims[keep]), np.log(boundary[keep])
+    fit = stats.linregress(x, y)
+    half = stats.t.ppf(0.5 + confidence / 2, points - 2) * fit.stderr
+    return {"slope": float(fit.slope), "intercept": float(fit.intercept),
+            "ci_low": float(fit.slope - half), "ci_high": float(fit.slope + half),
+            "points": points}

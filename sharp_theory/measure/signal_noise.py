@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
+from ..problems.conv_relu import spd_solve
+
 
 def _noise_patches(problem):
     return problem.examples["x"][:, 1:, :]  # patch 0 is the signal (see problems.conv_relu)
@@ -47,7 +49,7 @@ def signal_noise_coefficients(params, problem):
                              noise_flat / jnp.maximum(noise_norms, tiny)[:, None]], axis=0)
     delta = (params["W"] - problem.params0["W"]).reshape(-1, d)
     gram = basis @ basis.T
-    unit_coefficients = jnp.linalg.solve(gram, basis @ delta.T)  # (1 + n(P−1), 2m)
+    unit_coefficients = spd_solve(gram, basis @ delta.T)  # (1 + n(P−1), 2m)
     residual = jnp.linalg.norm(delta - unit_coefficients.T @ basis)
     # unit coefficient c on μ/‖μ‖ is γ/‖μ‖; on ξ/‖ξ‖ it is ρ/‖ξ‖.
     gamma = unit_coefficients[0] * mu_norm

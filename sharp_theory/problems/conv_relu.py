@@ -30,7 +30,7 @@ Test error. The test set is ``n_test`` fresh examples represented exactly by wha
 sees of them: the clean label ŷ, the flip, and for each noise patch the pre-activations
 ``⟨w_{j,r}, ξ⟩`` of all 2m filters, which are jointly Gaussian with covariance
 ``σ_p² W Σ Wᵀ`` (Σ the noise covariance). We store standard normals ``g`` of shape
-``(n_test, P−1, 2m)`` and form ``σ_p · g · (W Σ Wᵀ)^{1/2}``: for every W this is distributed
+``(n_test, P−1, 2m)`` and form ``σ_p · g · Lᵀ`` with ``L Lᵀ = W Σ Wᵀ`` (Cholesky): for every W this is distributed
 exactly as the pre-activations of n_test independent test points, at a memory cost
 independent of d. Test error against the observed labels (Bayes error p) and against the clean
 labels are both reported.
@@ -164,6 +164,45 @@ def build_problem(key, dim, signal_strength, noise_std, label_flip, init_std,
                    examples={"x": x, "y": observed}, name="conv_relu_signal_noise")
 
 
+def spd_cholesky(matrix, relative_jitter=1e-12):
+    """Lower Cholesky factor of a symmetric positive semi-definite K×K matrix, in plain jnp ops.
+
+    A jitter ``relative_jitter · trace/K`` (plus the smallest normal number) is added to the
+    diagonal so that singular Gram matrices (e.g. a zero initialization) factor without NaN.
+    Written as a loop over columns rather than LAPACK: batched LAPACK calls inside vmapped
+    scans hung on XLA:CPU here (jax 0.10.2) for batches of 24 and more.
+    """
+    size = matrix.shape[-1]
+    tiny = jnp.finfo(matrix.dtype).tiny
+    shift = relative_jitter * jnp.trace(matrix) / size + tiny
+    matrix = matrix + shift * jnp.eye(size, dtype=matrix.dtype)
+    index = jnp.arange(size)
+
+    def column(j, lower):
+        partial = matrix[:, j] - lower @ lower[j]  # only columns < j of ``lower`` are filled
+        diagonal = jnp.sqrt(jnp.maximum(partial[j], tiny))
+        values = jnp.where(index > j, partial / diagonal, 0.0)
+        return lower.at[:, j].set(jnp.where(index == j, diagonal, values))
+
+    return jax.lax.fori_loop(0, size, column, jnp.zeros_like(matrix))
+
+
+def spd_solve(matrix, rhs):
+    """Solve ``matrix · X = rhs`` for a symmetric positive definite matrix (plain jnp ops)."""
+    lower = spd_cholesky(matrix, relative_jitter=0.0)
+    size = matrix.shape[-1]
+
+    def forward(i, y):
+        return y.at[i].set((rhs[i] - lower[i] @ y) / lower[i, i])
+
+    def backward(k, x):
+        i = size - 1 - k
+        return x.at[i].set((y[i] - lower[:, i] @ x) / lower[i, i])
+
+    y = jax.lax.fori_loop(0, size, forward, jnp.zeros_like(rhs))
+    return jax.lax.fori_loop(0, size, backward, jnp.zeros_like(rhs))
+
+
 def _test_outputs(params, constants):
     """Network outputs on the stored test set (see the module docstring) and its clean labels."""
     weights = params["W"]
@@ -173,10 +212,9 @@ def _test_outputs(params, constants):
     # Signal patch: ⟨w_{j,r}, ŷ μ⟩ = ŷ ‖μ‖ w_{j,r,0} (μ = ‖μ‖ e₀).
     signal_pre = clean[:, None] * jnp.dot(weights.reshape(two_m, -1), constants["mu"])[None, :]
     masked = weights.reshape(two_m, -1) * constants["noise_mask"][None, :]
-    gram = masked @ masked.T
-    eigenvalues, eigenvectors = jnp.linalg.eigh(gram)
-    root = (eigenvectors * jnp.sqrt(jnp.clip(eigenvalues, 0.0))[None, :]) @ eigenvectors.T
-    noise_pre = constants["noise_std"] * jnp.einsum("tpk,kl->tpl", constants["test_normals"], root)
+    # Any factor L with L Lᵀ = W Σ Wᵀ gives pre-activations g Lᵀ with the right covariance.
+    factor = spd_cholesky(masked @ masked.T)
+    noise_pre = constants["noise_std"] * jnp.einsum("tpk,lk->tpl", constants["test_normals"], factor)
     activations = jax.nn.relu(signal_pre) + jnp.sum(jax.nn.relu(noise_pre), axis=1)
     per_sign = activations.reshape(-1, 2, m).sum(axis=2) / m
     return per_sign[:, 0] - per_sign[:, 1], clean

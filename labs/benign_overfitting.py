@@ -1,0 +1,213 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Benign vs harmful overfitting: SGD and SAM on a two-layer conv ReLU network
+# Where in (dimension d, signal strength ‖μ‖) does SGD memorize noise and SAM not, and does the
+# boundary follow the theorems? Chen, Zhang, Kou, Chen, Hsieh, Gu (NeurIPS 2023, arXiv
+# 2310.07269): each example has a signal patch ŷ·μ and a Gaussian noise patch, labels are flipped
+# with probability p; the network is `f = F₊₁ − F₋₁`, `F_j = (1/m) Σ_r Σ_p ReLU(⟨w_{j,r}, x_p⟩)`
+# trained on the logistic loss. Thm 3.2: SGD overfits benignly (test error near p) iff
+# `n‖μ‖⁴ ≳ d P⁴ σ_p⁴`, so its boundary is ‖μ‖* ∝ d^{1/4}; Thm 4.1: SAM is benign once
+# ‖μ‖ ≳ 1, nearly independently of d, because its perturbation switches off the ReLUs that
+# would fit noise early in training. Look at: the two heatmaps and their boundary lines, the
+# noise coefficients ρ of a cell where the two optimizers disagree, and test error against τ.
+#
+# Sizes: `--quick` (CI), the CPU default (16 × 16 cells × 3 repeats), `--grid paper`
+# (50 × 50 × 10, for a GPU: `--device gpu`). Every cell is one training run; all cells and both
+# optimizers run as one compiled, chunked, device-sharded program (sharp_theory.dynamics.grid).
+
+# %%
+import os
+import sys
+from pathlib import Path
+
+import jax
+import numpy as np
+import sharp_theory as st
+from sharp_theory.dynamics import grid as phase
+
+lab = st.labkit.start("benign-overfitting", default_seeds=3, quick_seeds=1)
+
+
+def lab_option(name, default=None):
+    """--name VALUE from the CLI (lab.extra), the script's argv, or SHARP_THEORY_<NAME>."""
+    if lab.extra.get(name) is not None:
+        return lab.extra[name]
+    flag = f"--{name}"
+    for i, arg in enumerate(sys.argv):
+        if arg == flag and i + 1 < len(sys.argv):
+            return sys.argv[i + 1]
+        if arg.startswith(flag + "="):
+            return arg.split("=", 1)[1]
+    return os.environ.get(f"SHARP_THEORY_{name.upper()}", default)
+
+
+grid_name = "quick" if lab.quick else lab_option("grid", "cpu")
+device = lab_option("device")
+if grid_name not in phase.PRESETS:
+    raise st.ConfigError("--grid", grid_name, "one of " + ", ".join(phase.PRESETS))
+if device not in (None, "cpu", "gpu"):
+    raise st.ConfigError("--device", device, "'cpu' or 'gpu'")
+spec = dict(phase.PRESETS[grid_name])
+# Repeats per cell: --seeds if given; the paper grid's default (10) replaces the lab default (3).
+spec["repeats"] = spec["repeats"] if (grid_name == "paper" and lab.seeds == 3) else lab.seeds
+label_flip = 0.1
+threshold = label_flip + 0.05
+checkpoint = lab_option("checkpoint")
+if checkpoint is None and grid_name == "paper":
+    checkpoint = str(Path("results") / ".checkpoints" / "benign-overfitting-paper")
+lab.record_config(grid=grid_name, device=device or jax.default_backend(),
+                  devices=[str(d) for d in jax.devices(device) if device] or [str(d) for d in jax.devices()],
+                  label_flip=label_flip, benign_threshold=threshold, checkpoint=checkpoint,
+                  n_filters=10, n_patches=2, noise_std=1.0, init_std=0.01, **spec)
+
+# %% [markdown]
+# ## The phase diagram: every (d, ‖μ‖, repeat) cell, SGD and SAM
+
+# %%
+optimizers = phase.preset_optimizers(spec)
+common = dict(steps=spec["steps"], stride=spec["stride"], n_train=spec["n_train"],
+              label_flip=label_flip, tau_scaling=spec["tau_scaling"], device=device)
+result = phase.conv_relu_grid(spec["dims"], spec["signals"], optimizers, repeats=spec["repeats"],
+                              checkpoint_dir=checkpoint, progress=None, **common)
+dims, signals = result.dims, result.signal_strengths
+mean_error = {name: result.final(name, "test_error").mean(axis=-1) for name in optimizers}
+mean_clean = {name: result.final(name, "clean_test_error").mean(axis=-1) for name in optimizers}
+benign = {name: mean_error[name] <= threshold for name in optimizers}
+boundary = {name: phase.benign_boundary(mean_error[name], signals, threshold) for name in optimizers}
+fit = phase.fit_power_law(dims, boundary["sgd"])
+sam_fit = phase.fit_power_law(dims, boundary["sam"])
+print(f"{result.config['n_cells']} cells x {len(optimizers)} optimizers in {result.wall_time_s:.1f} s "
+      f"on {result.devices}; SGD boundary slope {fit['slope']:.3f} "
+      f"[{fit['ci_low']:.3f}, {fit['ci_high']:.3f}] from {fit['points']} points")
+
+# %%
+fig, axes = st.plotting.figure(1, 2, width=4.6, height=3.8)
+for ax, name in zip(axes[0], ["sgd", "sam"]):
+    image = ax.pcolormesh(dims, signals, mean_error[name].T, shading="nearest", cmap="viridis",
+                          vmin=label_flip * 0.8, vmax=0.5)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.plot(dims, boundary[name], "w.-", label=f"boundary (error = p + 0.05)")
+    if name == "sgd" and np.isfinite(fit["slope"]):
+        ax.plot(dims, np.exp(fit["intercept"]) * dims ** fit["slope"], "r--",
+                label=f"fit ‖μ‖* ∝ d^{fit['slope']:.2f}")
+        middle = np.nanmedian(boundary["sgd"] / dims ** 0.25)
+        ax.plot(dims, middle * dims ** 0.25, "w:", label="reference ∝ d^{1/4}")
+    label = "SGD" if name == "sgd" else f"SAM (τ = {spec['tau']:g}·m√B/(Pσ_p√d))"
+    ax.set_title(f"{label}: mean test error")
+    ax.set_xlabel("dimension d")
+    ax.set_ylabel("signal strength ‖μ‖")
+    ax.legend(loc="upper left", fontsize=7)
+fig.colorbar(image, ax=axes[0].tolist(), label="test error (observed labels; Bayes = p = 0.1)")
+lab.savefig(fig, "phase_diagrams")
+
+# %% [markdown]
+# ## Signal learning γ and noise memorization ρ in one benign and one harmful cell
+# The harmful cell is at the largest d, the largest ‖μ‖ where SGD is still harmful; the benign
+# cell is at the same d with the largest ‖μ‖. Curves: max_r γ and max |ρ| (mean over repeats).
+
+# %%
+last = dims.size - 1
+harmful_rows = np.nonzero(~benign["sgd"][last])[0]
+harmful_index = int(harmful_rows.max()) if harmful_rows.size else 0
+benign_index = signals.size - 1
+fig, axes = st.plotting.figure(1, 3, width=4.0, height=3.2)
+for ax, (cell_name, index) in zip(axes[0][:2], [("benign", benign_index), ("harmful", harmful_index)]):
+    for name in optimizers:
+        color = st.plotting.color_for(name)
+        ax.plot(result.steps, result.observed[name]["max_gamma"][last, index].mean(0), color=color,
+                label=f"{name.upper()} max γ (signal)")
+        ax.plot(result.steps, result.observed[name]["max_rho"][last, index].mean(0), color=color,
+                linestyle="--", label=f"{name.upper()} max |ρ| (noise)")
+    ax.set_title(f"{cell_name} cell: d = {dims[last]}, ‖μ‖ = {signals[index]:.2f}")
+    ax.set_xlabel("step")
+    ax.set_ylabel("coefficient")
+    ax.legend(fontsize=7)
+ax = axes[0][2]
+for name in optimizers:
+    color = st.plotting.color_for(name)
+    active = result.observed[name]["ascent_aligned_active"].mean(axis=(0, 1, 2))
+    at_iterate = result.observed[name]["aligned_active"].mean(axis=(0, 1, 2))
+    ax.plot(result.steps, active, color=color, label=f"{name.upper()} where the gradient is taken")
+    ax.plot(result.steps, at_iterate, color=color, linestyle=":", label=f"{name.upper()} at the iterate")
+ax.set_title("active label-aligned noise ReLUs (all cells)")
+ax.set_xlabel("step")
+ax.set_ylabel("fraction active")
+ax.set_ylim(0, 1)
+ax.legend(fontsize=7)
+lab.savefig(fig, "signal_noise_coefficients")
+
+# %% [markdown]
+# ## Test error against the SAM radius τ at a fixed cell
+# τ = 0 is SGD exactly (SAM with radius 0 is its base rule bit for bit).
+
+# %%
+tau_errors = []
+for tau in lab.progress(spec["taus"], "tau sweep"):
+    one = phase.conv_relu_grid([int(dims[last])], [float(signals[harmful_index])],
+                               {"sam": optimizers["sam"].with_hparams(rho=tau)},
+                               repeats=spec["repeats"], **common)
+    tau_errors.append(one.final("sam", "test_error")[0, 0])
+tau_errors = np.asarray(tau_errors)
+fig, axes = st.plotting.figure(1, 1, width=4.6, height=3.2)
+ax = axes[0][0]
+ax.errorbar(spec["taus"], tau_errors.mean(1), yerr=tau_errors.std(1), color=st.plotting.color_for("sam"),
+            marker="o", capsize=3, label="SAM (mean ± sd over repeats)")
+ax.axhline(label_flip, color="k", linestyle=":", label="Bayes error p")
+ax.set_title(f"d = {dims[last]}, ‖μ‖ = {signals[harmful_index]:.2f}")
+ax.set_xlabel("τ in units of m√B/(Pσ_p√d)")
+ax.set_ylabel("test error (observed labels)")
+ax.legend(fontsize=7)
+lab.savefig(fig, "error_vs_tau")
+
+# %% [markdown]
+# ## The numbers the claims read
+
+# %%
+early = min(2, result.steps.size - 1)
+sgd_rho = result.final("sgd", "max_rho").mean(-1)
+sam_rho = result.final("sam", "max_rho").mean(-1)
+measured = {
+    "grid": grid_name,
+    "sgd_boundary_slope": fit["slope"], "sgd_boundary_slope_ci_low": fit["ci_low"],
+    "sgd_boundary_slope_ci_high": fit["ci_high"], "sgd_boundary_points": fit["points"],
+    "sam_boundary_slope": sam_fit["slope"], "sam_boundary_points": sam_fit["points"],
+    "sgd_boundary": boundary["sgd"], "sam_boundary": boundary["sam"],
+    "sam_contains_sgd_fraction": float(benign["sam"][benign["sgd"]].mean()) if benign["sgd"].any()
+    else float("nan"),
+    "sgd_benign_cells": int(benign["sgd"].sum()), "sam_benign_cells": int(benign["sam"].sum()),
+    "sgd_benign_cells_largest_d": int(benign["sgd"][last].sum()),
+    "sam_benign_cells_largest_d": int(benign["sam"][last].sum()),
+    "max_rho_final_sgd_median": float(np.median(sgd_rho)),
+    "max_rho_final_sam_median": float(np.median(sam_rho)),
+    "rho_smaller_fraction": float(np.mean(sam_rho < sgd_rho)),
+    "early_step": int(result.steps[early]),
+    "early_ascent_active_sgd": float(result.observed["sgd"]["ascent_aligned_active"][..., early].mean()),
+    "early_ascent_active_sam": float(result.observed["sam"]["ascent_aligned_active"][..., early].mean()),
+    "early_iterate_active_sgd": float(result.observed["sgd"]["aligned_active"][..., early].mean()),
+    "early_iterate_active_sam": float(result.observed["sam"]["aligned_active"][..., early].mean()),
+    "final_train_loss_median_sgd": float(np.median(result.final("sgd", "train_loss"))),
+    "final_train_loss_median_sam": float(np.median(result.final("sam", "train_loss"))),
+    "final_train_error_mean_sgd": float(result.final("sgd", "train_error").mean()),
+    "final_train_error_mean_sam": float(result.final("sam", "train_error").mean()),
+    "tau_values": spec["taus"], "tau_test_error_mean": tau_errors.mean(1),
+    "grid_wall_time_s": result.wall_time_s, "grid_devices": list(result.devices),
+    "cells": result.config["n_cells"], "diverged_runs": int(sum(
+        (result.observed[n]["diverged_at"][..., -1] >= 0).sum() for n in optimizers)),
+}
+lab.save_arrays(dims=dims, signals=signals, steps=result.steps, taus=np.asarray(spec["taus"]),
+                tau_test_error=tau_errors,
+                **{f"{name}_{key}": value for name in optimizers
+                   for key, value in result.observed[name].items()})
+results = lab.finish(measured)
