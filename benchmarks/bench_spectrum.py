@@ -53,10 +53,10 @@ def main(argv=None) -> int:
     parser.add_argument("--max-dense", type=int, default=6_000,
                         help="largest parameter count for the dense path (memory/time)")
     parser.add_argument("--lanczos-steps", type=int, default=st.measure.spectrum.DEFAULT_LANCZOS_STEPS)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args(argv)
 
-    widths = [w for w in (9, 27, 45, 91, 181, 364, 545, 909, 1818, 4545, 9091)
+    widths = [w for w in (3, 9, 18, 27, 45, 91, 181, 364, 909, 1818, 4545, 9090)
               if 11 * w <= args.max_params]
     rows = []
     for width in widths:
@@ -84,8 +84,10 @@ def main(argv=None) -> int:
         rows.append(row)
         print(json.dumps(row), flush=True)
 
-    crossover = next((r["parameters"] for r in rows
-                      if "dense_s" in r and r["lanczos_s"] < r["dense_s"]), None)
+    # the smallest size from which on the matrix-free path is faster at every measured size
+    timed = [r for r in rows if "dense_s" in r]
+    crossover = next((r["parameters"] for i, r in enumerate(timed)
+                      if all(s["lanczos_s"] < s["dense_s"] for s in timed[i:])), None)
     print(json.dumps({"crossover_parameters": crossover, "load_average": os.getloadavg(),
                       "cpu_count": os.cpu_count(), "devices": [str(d) for d in jax.devices()],
                       "jax": jax.__version__}))

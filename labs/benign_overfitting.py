@@ -66,8 +66,8 @@ threshold = label_flip + 0.05
 checkpoint = lab_option("checkpoint")
 if checkpoint is None and grid_name == "paper":
     checkpoint = str(Path("results") / ".checkpoints" / "benign-overfitting-paper")
-lab.record_config(grid=grid_name, device=device or jax.default_backend(),
-                  devices=[str(d) for d in jax.devices(device) if device] or [str(d) for d in jax.devices()],
+devices = phase.select_devices(device)  # ConfigError now if, e.g., no GPU is visible
+lab.record_config(grid=grid_name, device=devices[0].platform, devices=[str(d) for d in devices],
                   label_flip=label_flip, benign_threshold=threshold, checkpoint=checkpoint,
                   n_filters=10, n_patches=2, noise_std=1.0, init_std=0.01, **spec)
 

@@ -52,7 +52,8 @@ QUADRATIC_SPECTRA = ((1.0, 0.5, 0.2), (4.0, 1.0, 0.3), (10.0, 3.0, 1.0))
 lab.record_config(width=WIDTH, init_scale=INIT_SCALE, target="Chebyshev T_4 on 20 points",
                   gd_edges=EDGES, steps=STEPS, stride=STRIDE, lanczos_steps=LANCZOS_STEPS,
                   sam_lr=SAM_LR, sam_rhos=SAM_RHOS, usam_rhos=USAM_RHOS,
-                  quadratic_spectra=QUADRATIC_SPECTRA, seeds=lab.seeds)
+                  quadratic_spectra=QUADRATIC_SPECTRA, seeds=lab.seeds,
+                  bisection_iterations=16 if lab.quick else 24)
 
 
 # %% [markdown]
@@ -169,7 +170,10 @@ def norm(params):
     return jnp.linalg.norm(params)
 
 
-def divergence_boundary(quadratic, rho, low, high, steps=3000, iterations=24):
+BISECTION_STEPS = 16 if lab.quick else 24  # bracket [0.5, 1.5]·η*: 2^-16 ≈ 1.5e-5 resolution
+
+
+def divergence_boundary(quadratic, rho, low, high, steps=3000, iterations=BISECTION_STEPS):
     optimizer = st.optim.usam(low, rho)
     for _ in range(iterations):
         middle = 0.5 * (low + high)
@@ -227,6 +231,7 @@ for index, (rho, traj) in enumerate(sam_runs.items()):
 ax.axhline(2.0 / SAM_LR, color="black", linestyle="--", linewidth=1, label="GD edge 2/η")
 ax.set(title=f"(c) SAM (η = {SAM_LR:g}) hovers at its own edge", xlabel="step",
        ylabel="λ_max", yscale="log")
+ax.set_ylim(top=8.0 / SAM_LR)  # room for the legend above the GD edge
 ax.legend(ncol=2, fontsize=7)
 ax = axes[1, 1]
 for index, rho in enumerate(USAM_RHOS):

@@ -107,7 +107,7 @@ trace_minimizer = scipy.optimize.minimize_scalar(
 # %%
 optimizers = {"gd": st.optim.gd(LR), "sam": st.optim.sam(LR, RHO), "1-sam": st.optim.sam(LR, RHO, m=1)}
 runs = {name: st.run(problem, optimizer, steps=STEPS, key=jax.random.key(0), observe=OBSERVE,
-                     stride=STEPS // 400)
+                     stride=STEPS // 2000)
         for name, optimizer in lab.progress(optimizers.items(), "optimizers")}
 steps_recorded = np.asarray(runs["sam"].steps)
 final = {name: {"a": float(t.final("a")), "b": float(t.final("b")),
@@ -208,7 +208,8 @@ ax.clabel(contours, fontsize=6, fmt="λ=%.1f")
 ax.contour(grid_a, grid_b, 2 * (f1 + f2), levels=8, colors="#8c564b", alpha=0.35,
            linewidths=0.8, linestyles="dotted")
 for name, traj in runs.items():
-    ax.plot(traj.observed["a"], traj.observed["b"], color=st.plotting.color_for(name), label=name)
+    ax.plot(traj.observed["a"], traj.observed["b"], color=st.plotting.color_for(name),
+            label=name + (" (stays near the start: no drift)" if name == "gd" else ""))
 ax.plot([1.0], [0.0], "*", color="#d62728", markersize=12, label="argmin λ_max (1, 0)")
 ax.plot([trace_minimizer], [0.0], "*", color="#8c564b", markersize=12,
         label=f"argmin trace ({trace_minimizer:.3f}, 0)")
@@ -219,10 +220,13 @@ ax.legend(fontsize=7, loc="upper right")
 ax = axes[0, 1]
 for name, traj in runs.items():
     color = st.plotting.color_for(name)
-    ax.plot(steps_recorded, traj.observed["lambda_max"], color=color, label=f"{name}: λ_max")
-    ax.plot(steps_recorded, traj.observed["trace"], color=color, linestyle="--", label=f"{name}: trace")
+    # records from the first stride on (log time axis)
+    ax.plot(steps_recorded[1:], np.asarray(traj.observed["lambda_max"])[1:], color=color,
+            label=f"{name}: λ_max")
+    ax.plot(steps_recorded[1:], np.asarray(traj.observed["trace"])[1:], color=color, linestyle="--",
+            label=f"{name}: trace")
 ax.set(title="(b) full-batch SAM lowers λ_max, 1-SAM the trace", xlabel="step",
-       ylabel="Hessian λ_max (solid), trace (dashed)", xscale="symlog")
+       ylabel="Hessian λ_max (solid), trace (dashed)", xscale="log")
 ax.legend(fontsize=7, ncol=2)
 ax = axes[1, 0]
 for j, rho in enumerate(RATE_RHOS):

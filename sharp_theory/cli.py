@@ -47,6 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--quick", action="store_true", help="small sizes (minutes -> seconds)")
     reproduce.add_argument("--out", type=Path, default=None, help="output folder (results/LAB)")
     reproduce.add_argument("--seeds", type=int, default=None, help="number of seeds")
+    reproduce.add_argument("--grid", default=None,
+                           help="grid preset for labs that have several (benign-overfitting: "
+                                "quick, cpu, paper)")
+    reproduce.add_argument("--device", choices=("cpu", "gpu"), default=None,
+                           help="where labs that support it run their grids (default: what JAX finds)")
 
     check = sub.add_parser("check", help="run the labs behind claims and print their verdicts")
     check.add_argument("claims", nargs="*", metavar="CLAIM_ID")
@@ -67,13 +72,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def reproduce_lab(name: str, *, quick: bool, out: Path | None, seeds: int | None) -> dict:
-    """Run lab ``name`` in this process and return its results dict."""
+def reproduce_lab(name: str, *, quick: bool, out: Path | None, seeds: int | None,
+                  extra: dict | None = None) -> dict:
+    """Run lab ``name`` in this process and return its results dict.
+
+    ``extra`` holds lab-specific options (``grid``, ``device``) that the lab reads from
+    ``lab.extra``.
+    """
     path = labkit.lab_path(name)
     out = labkit.check_writable(out or Path("results") / name)
     if seeds is not None:
         check_int("--seeds", seeds, minimum=1)
-    labkit._PENDING.append(labkit.LabSettings(quick=quick, out=out, seeds=seeds))
+    labkit._PENDING.append(labkit.LabSettings(quick=quick, out=out, seeds=seeds, extra=extra or {}))
     active_before = len(labkit._ACTIVE)
     try:
         runpy.run_path(str(path), run_name="__lab__")
@@ -139,7 +149,8 @@ def main(argv=None) -> int:
         if args.command == "list":
             return cmd_list()
         if args.command == "reproduce":
-            reproduce_lab(args.lab, quick=args.quick, out=args.out, seeds=args.seeds)
+            extra = {k: v for k, v in (("grid", args.grid), ("device", args.device)) if v is not None}
+            reproduce_lab(args.lab, quick=args.quick, out=args.out, seeds=args.seeds, extra=extra)
             return 0
         if args.command == "check":
             return cmd_check(args)

@@ -73,8 +73,10 @@ def _bitwise_equal(problem, first, second, steps=STEPS):
 
 SAM_REDUCTIONS = {
     "looksam every=1": lambda b: st.optim.looksam(0.05, 0.1, every=1, base=b),
-    "ssam fisher full mask": lambda b: st.optim.ssam(0.05, 0.1, mask="fisher", sparsity=0.0, base=b),
-    "ssam random full mask": lambda b: st.optim.ssam(0.05, 0.1, mask="random", sparsity=0.0, base=b),
+    "ssam fisher full mask": lambda b: st.optim.ssam(0.05, 0.1, mask="fisher", sparsity=0.0,
+                                                     base=b),
+    "ssam random full mask": lambda b: st.optim.ssam(0.05, 0.1, mask="random", sparsity=0.0,
+                                                     base=b),
     "rst p=1": lambda b: st.optim.rst(0.05, 0.1, switch_prob=1.0, base=b),
     "ae-sam threshold 0": lambda b: st.optim.ae_sam(0.05, 0.1, threshold_scale=0.0, base=b),
     "lets beta=0": lambda b: st.optim.lets(0.05, 0.1, beta=0.0, base=b),
@@ -198,8 +200,8 @@ def _factor_loss(params, batch):
     return jnp.square(jnp.dot(params["x"], params["y"]) - 0.5)
 
 
-_smoothed_jit = jax.jit(lambda p, k, s, draws: smoothed_gradient(_factor_loss, p, None, k, s, draws),
-                        static_argnums=3)
+_smoothed_jit = jax.jit(
+    lambda p, k, s, draws: smoothed_gradient(_factor_loss, p, None, k, s, draws), static_argnums=3)
 
 
 def test_rwp_averaged_gradient_converges_to_smoothed_gradient():

@@ -111,7 +111,8 @@ register(Claim(
 
 
 def _precond(measured):
-    pre, sam_adam = _row(measured, REGRESSION, "precond-sam"), _row(measured, REGRESSION, "sam-adam")
+    pre = _row(measured, REGRESSION, "precond-sam")
+    sam_adam = _row(measured, REGRESSION, "sam-adam")
     adam = _row(measured, REGRESSION, "adam")
     numbers = {"precond_sam_test_loss": pre["quality"], "sam_adam_test_loss": sam_adam["quality"],
                "adam_test_loss": adam["quality"]}
@@ -186,9 +187,9 @@ register(Claim(
     id="li2024flatlora.flat_lora.flatter_than_lora", paper="li2024flatlora", source="Sec. 4",
     statement="Random perturbation of the merged weight (Flat-LoRA) ends at a flatter solution "
               "than LoRA training, at no extra gradient cost.",
-    regime="LoRA-like W0 + X_l Y_lᵀ, 4 layers of 3x3 (2 in --quick), rank 1, noise 0.5, batch 2, lr 0.01, "
-           "3000 steps; least squares in the merged weight", lab=LAB, check=_flat_lora,
-    expected="fail"))
+    regime="LoRA-like W0 + X_l Y_lᵀ, 4 layers of 3x3 (2 in --quick), rank 1, noise 0.5, "
+           "batch 2, lr 0.01, 3000 steps; least squares in the merged weight", lab=LAB,
+    check=_flat_lora, expected="fail"))
 
 
 def _lets_robust(measured):

@@ -556,8 +556,11 @@ def fit_power_law(dims, boundary, confidence: float = 0.95) -> dict:
         return {"slope": float("nan"), "intercept": float("nan"), "ci_low": float("nan"),
                 "ci_high": float("nan"), "points": points}
     x, y = np.log(dims[keep]), np.log(boundary[keep])
-    fit = stats.linregress(x, y)
-    half = stats.t.ppf(0.5 + confidence / 2, points - 2) * fit.stderr
-    return {"slope": float(fit.slope), "intercept": float(fit.intercept),
-            "ci_low": float(fit.slope - half), "ci_high": float(fit.slope + half),
-            "points": points}
+    centred = x - x.mean()
+    slope = float(np.dot(centred, y - y.mean()) / np.dot(centred, centred))
+    intercept = float(y.mean() - slope * x.mean())
+    residuals = y - intercept - slope * x
+    stderr = float(np.sqrt(np.dot(residuals, residuals) / (points - 2) / np.dot(centred, centred)))
+    half = stats.t.ppf(0.5 + confidence / 2, points - 2) * stderr
+    return {"slope": slope, "intercept": intercept, "ci_low": slope - half,
+            "ci_high": slope + half, "points": points}

@@ -32,3 +32,7 @@ __all__ += ["sharpness", "spectrum", "Eigenpairs", "Estimate", "Spectrum", "effe
             "local_entropy", "m_sharpness", "sam_pac_bayes_bound", "sam_pac_bayes_complexity"]
 from .balance import sam_balancedness_drift  # noqa: E402
 __all__ += ["sam_balancedness_drift"]
+from .signal_noise import (aligned_noise_activation_fraction, max_noise_coefficient,  # noqa: E402
+                           max_signal_coefficient, noise_activation_fraction, signal_noise_coefficients)
+__all__ += ["signal_noise_coefficients", "max_noise_coefficient", "max_signal_coefficient",
+            "noise_activation_fraction", "aligned_noise_activation_fraction"]

@@ -43,10 +43,11 @@ from jax.flatten_util import ravel_pytree
 from .._pytree import pytree_dataclass
 from ..errors import ConfigError, check_choice, check_int
 
-# Parameter count up to which method="auto" uses the dense Hessian (see benchmarks/README.md,
-# "Hessian spectrum: dense vs matrix-free (issue 6)": on a 2-core CPU the dense Hessian + eigh is
-# faster up to roughly this size for the top eigenvalue, and exact).
-DENSE_MAX_PARAMETERS = 1000
+# Parameter count up to which method="auto" uses the dense Hessian. benchmarks/bench_spectrum.py
+# ("Hessian spectrum: dense vs matrix-free (issue 6)" in benchmarks/README.md): on a 2-core CPU
+# the dense Hessian + eigh is faster for λ_max below ~200 parameters, the two tie near 300, and
+# Lanczos is 8x faster at 500 and 100x at 1000 (both exact to ~1e-16 there).
+DENSE_MAX_PARAMETERS = 300
 
 METHODS = ("auto", "dense", "matrix_free")
 

@@ -49,7 +49,8 @@ import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
 from ..errors import ConfigError, check_choice, check_int, check_nonnegative
-from ..tree import global_norm, leading_size, safe_normalize, tree_add, tree_scale, tree_squared_norm
+from ..tree import (global_norm, leading_size, safe_normalize, tree_add, tree_scale,
+                    tree_squared_norm)
 from .bar import _rebuild, factor_pairs
 from .base import (Base, Optimizer, StepRule, adam, as_base, base_step, loss_and_gradient,
                    make_hparams)
@@ -64,7 +65,8 @@ def _gradient(loss_fn, params, batch):
 
 def _cost(grad_evals, hvp_evals=0.0):
     dtype = jnp.result_type(float)
-    return {"grad_evals": jnp.asarray(grad_evals, dtype), "hvp_evals": jnp.asarray(hvp_evals, dtype)}
+    return {"grad_evals": jnp.asarray(grad_evals, dtype),
+            "hvp_evals": jnp.asarray(hvp_evals, dtype)}
 
 
 def _info(loss, grads, grad_evals, hvp_evals=0.0, **extra):
@@ -424,8 +426,8 @@ def random_perturbation(lr, sigma, *, draws=1, mix=1.0, scale="absolute", base=N
     check_choice("scale", scale, NOISE_SCALES)
     _check_probability("mix", mix)
     rule = RandomPerturbation(as_base(base), draws, scale)
-    return Optimizer(rule, make_hparams(lr=lr, sigma=sigma, mix=mix), _batching(batch_size, replace),
-                     replace)
+    return Optimizer(rule, make_hparams(lr=lr, sigma=sigma, mix=mix),
+                     _batching(batch_size, replace), replace)
 
 
 def lpf_sgd(lr, sigma, *, draws=8, scale="rows", base=None, batch_size=None, replace=False):
@@ -885,8 +887,8 @@ def _check_model(model):
     try:
         hash(model)
     except TypeError:
-        raise ConfigError("model", type(model).__name__,
-                          "a hashable OutputModel (a frozen dataclass without array fields)") from None
+        raise ConfigError("model", type(model).__name__, "a hashable OutputModel (a frozen "
+                          "dataclass without array fields)") from None
 
 
 def functional_sam(lr, rho, *, model, precondition=False, base=None, batch_size=None,

@@ -9,3 +9,5 @@ from .diagonal_linear import diagonal_linear  # noqa: E402
 __all__ += ["diagonal_linear"]
 from .matrix_sensing import measurements_of as matrix_sensing_measurements  # noqa: E402
 __all__ += ["matrix_sensing_measurements"]
+from .conv_relu import conv_relu_signal_noise  # noqa: E402
+__all__ += ["conv_relu_signal_noise"]

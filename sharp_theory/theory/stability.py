@@ -28,8 +28,6 @@ References:
 """
 from __future__ import annotations
 
-
-
 import numpy as np
 import sympy
 
@@ -158,4 +156,3 @@ __all__ = [
     "derive_sam_two_cycle_radius", "derive_sam_edge", "check_derivations", "CLOSED_FORMS",
     "sam_edge_below_gd_edge",
 ]
-
