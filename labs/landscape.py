@@ -159,6 +159,13 @@ def describe(problem, test_loss, params, key):
 
 table = {name: {opt: describe(*problems[name], solutions[name][opt], jax.random.key(1))
                 for opt in ("gd", "sam")} for name in problems}
+# Foret et al.'s λ_max statements are checked on the squared-loss problems. On the logistic
+# conv-ReLU net every curvature keeps shrinking as the margins grow, so λ_max there mostly
+# measures how far training has gone; its numbers are reported (results.json, paper card), not
+# judged by the claims.
+LOGISTIC_CASES = ("conv-ReLU net",)
+for name in table:
+    table[name]["loss_type"] = "logistic" if name in LOGISTIC_CASES else "squared"
 
 
 # %% [markdown]

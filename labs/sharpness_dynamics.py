@@ -254,7 +254,8 @@ ax.plot(line, np.polyval(fit, line), color=st.plotting.color_for("1-sam"), lines
         label=f"linear fit, a(η→0) = {extrapolated_a:.4f}")
 ax.axhline(trace_minimizer, color="black", linewidth=1, label=f"argmin trace = {trace_minimizer:.4f}")
 ax.set(title=f"1-SAM ends O(η) away from the trace minimizer (ρ = {ONE_SAM_RHO:g})",
-       xlabel="step size η", ylabel="final a")
+       xlabel="step size η", ylabel="coordinate a of the 1-SAM endpoint (b → 0)",
+       xticks=[0.0, 0.005, 0.01, 0.015, 0.02])
 ax.legend(fontsize=8)
 lab.savefig(fig, "one_sam_endpoint")
 

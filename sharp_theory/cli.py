@@ -131,10 +131,12 @@ def cmd_check(args) -> int:
         by_id = {c["id"]: c for c in results["claims"]}
         for claim in selected:
             if claim.lab == lab:
-                rows.append(by_id.get(claim.id) or claim.evaluate(results.get("measured", {})))
+                row = dict(by_id.get(claim.id) or claim.evaluate(results.get("measured", {})))
+                row["quick"] = bool(results.get("quick", args.quick))
+                rows.append(row)
     print()
-    print(labkit.format_claims_table(rows))
-    differing = [r["id"] for r in rows if r["verdict"] != r["expected"]]
+    print(labkit.format_claims_table(rows, quick=any(r["quick"] for r in rows)))
+    differing = [r["id"] for r in rows if not labkit.verdict_matches(r, r["quick"])]
     if differing:
         print(f"\n{len(differing)} claim(s) differ from the expected verdict: " + ", ".join(differing))
         return 1

@@ -219,7 +219,7 @@ class Lab:
         np.savez_compressed(self.staging / "trajectories.npz", **self.arrays)
         write_json_atomic(self.staging / "results.json", self.results)
         self._publish()
-        print(format_claims_table(self.results["claims"]))
+        print(format_claims_table(self.results["claims"], self.quick))
         print(f"{self.name}: wrote {self.out}")
         return _jsonable(self.results)
 
@@ -267,7 +267,19 @@ def format_number(value) -> str:
     return str(value)
 
 
-def format_claims_table(claims: list[dict]) -> str:
+def verdict_matches(claim: dict, quick: bool) -> bool:
+    """Whether a claim's verdict agrees with its expectation.
+
+    A quick run is allowed to be "inconclusive" (sizes too small to judge, said in the claim's
+    detail); it may never contradict the expectation (pass where fail is expected, or fail
+    where pass is expected).
+    """
+    if claim["verdict"] == claim["expected"]:
+        return True
+    return quick and claim["verdict"] == "inconclusive"
+
+
+def format_claims_table(claims: list[dict], quick: bool = False) -> str:
     """A plain-text table: id, verdict (expected), key numbers."""
     if not claims:
         return "(no claims registered for this lab)"
@@ -275,6 +287,11 @@ def format_claims_table(claims: list[dict]) -> str:
     lines = [f"{'claim':<{width}}  {'verdict':<12}  {'expected':<12}  measured"]
     for c in claims:
         numbers = ", ".join(f"{k}={format_number(v)}" for k, v in list(c["measured"].items())[:5])
-        flag = "" if c["verdict"] == c["expected"] else "  <-- differs from expected"
+        if c["verdict"] == c["expected"]:
+            flag = ""
+        elif verdict_matches(c, quick):
+            flag = "  (inconclusive at quick sizes)"
+        else:
+            flag = "  <-- differs from expected"
         lines.append(f"{c['id']:<{width}}  {c['verdict']:<12}  {c['expected']:<12}  {numbers}{flag}")
     return "\n".join(lines)

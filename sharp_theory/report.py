@@ -6,14 +6,14 @@ import json
 from pathlib import Path
 
 from .errors import ConfigError
-from .labkit import format_number
+from .labkit import format_number, verdict_matches
 
 
 def _claim_rows(claims) -> str:
     rows = []
     for c in claims:
         numbers = ", ".join(f"{k} = {format_number(v)}" for k, v in c["measured"].items())
-        ok = c["verdict"] == c["expected"]
+        ok = verdict_matches(c, c.get("quick", False))
         rows.append(
             f"<tr class='{'ok' if ok else 'differs'}'><td><code>{html.escape(c['id'])}</code></td>"
             f"<td>{html.escape(c['statement'])}</td><td><b>{c['verdict']}</b>"
@@ -42,9 +42,10 @@ def build_report(results_dir: Path) -> Path:
             f" {results['seeds']} seeds, {results['wall_time_s']:.1f} s, commit "
             f"{html.escape(str(versions.get('git_commit')))}, jax {html.escape(str(versions.get('jax')))}"
             f"</p>{figures}<table><tr><th>claim</th><th>statement</th><th>verdict</th>"
-            f"<th>measured</th></tr>{_claim_rows(results['claims'])}</table></section>")
-        all_rows.extend(results["claims"])
-    matching = sum(c["verdict"] == c["expected"] for c in all_rows)
+            f"<th>measured</th></tr>{_claim_rows(dict(c, quick=results['quick']) for c in results['claims'])}"
+            f"</table></section>")
+        all_rows.extend(dict(c, quick=results["quick"]) for c in results["claims"])
+    matching = sum(verdict_matches(c, c["quick"]) for c in all_rows)
     page = f"""<!doctype html><html><head><meta charset='utf-8'><title>sharp_theory report</title>
 <style>body{{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em}}
 figure{{display:inline-block;margin:.5em;max-width:560px}} img{{max-width:100%}}

@@ -109,6 +109,16 @@ def test_check_exit_codes_follow_the_verdicts(tiny_lab, monkeypatch, capsys):
     assert main(["check", "--cached", "--out", str(out), "tiny.value.finding"]) == 0
 
 
+def test_inconclusive_is_tolerated_only_at_quick_sizes(tiny_lab, monkeypatch):
+    out = tiny_lab / "results"
+    unsure = Claim(id="tiny.value.unsure", paper="tiny", source="test", statement="needs size",
+                   regime="always", lab="tiny",
+                   check=lambda m: claims.Verdict("inconclusive", {}, "grid too small"))
+    monkeypatch.setitem(claims.REGISTRY, unsure.id, unsure)
+    assert main(["check", "--quick", "--out", str(out), "tiny.value.unsure"]) == 0
+    assert main(["check", "--out", str(out), "tiny.value.unsure"]) == 1
+
+
 def test_report_builds_one_page(tiny_lab):
     out = tiny_lab / "results"
     assert main(["reproduce", "tiny", "--quick", "--out", str(out / "tiny")]) == 0

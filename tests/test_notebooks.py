@@ -31,4 +31,5 @@ def test_lab_runs_as_a_notebook(name, path, tmp_path, monkeypatch):
     for figure in results["figures"]:
         assert (out / f"{figure}.png").exists() and (out / f"{figure}.svg").exists()
     for claim in results["claims"]:
-        assert claim["verdict"] == claim["expected"], claim
+        # Quick sizes may be too small to judge ("inconclusive"), never contradict the claim.
+        assert labkit.verdict_matches(claim, quick=True), claim

@@ -106,6 +106,9 @@ def test_from_loss_problem_and_full_batch_loss():
         values = st.measure.top_hessian_eigenvalues(fn, params0, 5, method=method)
         np.testing.assert_allclose(values, exact[:5], atol=1e-10)
     assert st.measure.eigenvalue_ratio(fn, params0, 5, method="dense") == pytest.approx(exact[0] / exact[4], rel=1e-10)
+    full = st.measure.hessian_spectrum(fn, params0)  # 25 parameters: "auto" is the exact path
+    np.testing.assert_allclose(full.eigenvalues(), exact[::-1], atol=1e-10)
+    assert full.expectation(lambda x: x) == pytest.approx(np.sum(exact), rel=1e-10)
 
 
 def test_exact_trace_and_frobenius_matrix_free_equal_dense():
