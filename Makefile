@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # The flagship labs that `make demo` reproduces into results/.
-DEMO_LABS ?= balancedness
+DEMO_LABS ?= balancedness diagonal-nets matrix-sensing benign-overfitting edge-of-stability
 PYTEST_WORKERS ?= 2
 
 .PHONY: setup demo test clean
