@@ -45,7 +45,7 @@ lab = st.labkit.start("matrix-sensing", default_seeds=10, quick_seeds=3)
 quick = lab.quick
 rank = 2
 trials = lab.seeds  # trials per point of the phase transition and of the gaps
-phase_sizes = (6,) if quick else (8, 12)
+phase_sizes = (6,) if quick else (8, 12, 16)
 phase_factors = (0.5, 0.75, 1.0, 2.0) if quick else (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5)
 gap_size = 6 if quick else 10
 gap_multiples = (2, 8, 32) if quick else (2, 8, 32, 128)  # m = multiple · r (d1 + d2)

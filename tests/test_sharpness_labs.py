@@ -3,6 +3,7 @@ import json
 
 import pytest
 
+from sharp_theory import labkit
 from sharp_theory.cli import main
 
 LABS = {
@@ -24,4 +25,5 @@ def test_lab_quick(tmp_path, lab):
     assert (out / "trajectories.npz").stat().st_size > 0
     assert results["claims"], "the lab registers claims"
     for claim in results["claims"]:
-        assert claim["verdict"] == claim["expected"], (claim["id"], claim["measured"], claim["detail"])
+        # Quick sizes may be too small to judge ("inconclusive"), never contradict the claim.
+        assert labkit.verdict_matches(claim, quick=True), (claim["id"], claim["measured"], claim["detail"])
