@@ -194,3 +194,25 @@ def test_problem_constructors_reject_bad_input():
         st.problems.from_loss(index_loss, jnp.zeros(1), data={"a": jnp.zeros(3), "b": jnp.zeros(4)})
     with pytest.raises(ConfigError, match="params0"):
         st.problems.from_loss(index_loss, jnp.array([jnp.nan]))
+
+
+def quadratic_loss(w, batch):
+    return 0.5 * jnp.sum(jnp.array([3.0, 1.0]) * w ** 2)
+
+
+def test_run_and_sweep_return_the_final_optimizer_state():
+    problem = st.problems.from_loss(quadratic_loss, jnp.array([1.0, -1.0]))
+    lr, beta = 0.1, 0.9
+    traj = st.run(problem, st.optim.gd(lr=lr, base=st.optim.momentum(beta)), steps=7,
+                  key=jax.random.key(0))
+    w, velocity = np.array([1.0, -1.0]), np.zeros(2)
+    for _ in range(7):
+        velocity = np.array([3.0, 1.0]) * w + beta * velocity
+        w = w - lr * velocity
+    np.testing.assert_allclose(traj.state["base"].trace, velocity, rtol=1e-14)
+    assert int(traj.state["count"]) == 7
+    result = st.sweep(problem, st.optim.sam(lr=lr, rho=0.1, base=st.optim.momentum(beta)),
+                      steps=7, seeds=3, grid={"rho": [0.0, 0.1]})
+    trace = result["sam"].state["base"].trace
+    assert trace.shape == (2, 3, 2)
+    np.testing.assert_allclose(trace[0, 1], velocity, rtol=1e-13)

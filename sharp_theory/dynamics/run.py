@@ -78,6 +78,8 @@ class Trajectory:
       steps: the step indices of the records (0 = initial point).
       diverged_at: first step whose loss or new iterate was not finite, -1 if none.
       grad_evals: gradient evaluations (in batch passes) spent before divergence.
+      state: the optimizer state after the last step (momentum buffers, Adam moments, a
+        weight average, a learned radius: whatever the rule keeps).
     """
 
     params: Any
@@ -85,6 +87,7 @@ class Trajectory:
     steps: Any
     diverged_at: Any
     grad_evals: Any
+    state: Any = None
     optimizer: str = static_field(default="")
     problem: str = static_field(default="")
     record_axis: int = static_field(default=0)
@@ -117,10 +120,11 @@ def record_steps(steps: int, stride: int) -> np.ndarray:
 
 
 def simulate(problem: Problem, optimizer: Optimizer, params0, key, *, steps: int, stride: int,
-             observables: tuple[Observable, ...], batch_size=None):
+             observables: tuple[Observable, ...], batch_size=None, return_state: bool = False):
     """The traceable body of :func:`run` (vmapped by :func:`sweep`).
 
-    Returns ``(params, observed, diverged_at, grad_evals)``.
+    Returns ``(params, observed, diverged_at, grad_evals)``, and the final optimizer state as a
+    fifth element when ``return_state`` is True.
     """
     TRACE_COUNT["simulate"] += 1
     batch_size = optimizer.batch_size if batch_size is None else batch_size
@@ -175,11 +179,14 @@ def simulate(problem: Problem, optimizer: Optimizer, params0, key, *, steps: int
         last = observe(carry[0], carry[2] >= 0)
         pieces.append(jax.tree_util.tree_map(lambda x: x[None], last))
     observed = jax.tree_util.tree_map(lambda *xs: jnp.concatenate(xs, axis=0), *pieces)
-    params, _, diverged_at, grad_evals = carry
+    params, state, diverged_at, grad_evals = carry
+    if return_state:
+        return params, observed, diverged_at, grad_evals, state
     return params, observed, diverged_at, grad_evals
 
 
-_simulate_jit = jax.jit(simulate, static_argnames=("steps", "stride", "observables", "batch_size"))
+_simulate_jit = jax.jit(simulate, static_argnames=("steps", "stride", "observables", "batch_size",
+                                                   "return_state"))
 
 
 def check_key(key):
@@ -223,13 +230,13 @@ def run(problem: Problem, optimizer: Optimizer, *, steps: int, key, observe=None
     observables = as_observables(observe)
     params0 = problem.params0 if params0 is None else params0
     _check_params_match(problem.params0, params0)
-    params, observed, diverged_at, grad_evals = _simulate_jit(
+    params, observed, diverged_at, grad_evals, state = _simulate_jit(
         problem, optimizer, params0, key, steps=steps, stride=stride, observables=observables,
-        batch_size=batch_size)
+        batch_size=batch_size, return_state=True)
     # Records come back to the host as numpy arrays (small, and convenient to index and save).
     return Trajectory(params=params, observed=jax.tree_util.tree_map(np.asarray, observed),
                       steps=record_steps(steps, stride), diverged_at=np.asarray(diverged_at),
-                      grad_evals=np.asarray(grad_evals), optimizer=optimizer.name,
+                      grad_evals=np.asarray(grad_evals), state=state, optimizer=optimizer.name,
                       problem=problem.name)
 
 

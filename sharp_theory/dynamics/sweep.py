@@ -144,7 +144,7 @@ def _sweep_body(problem, optimizers, grid_values, keys, params0, *, steps, strid
         def one_run(values, key, optimizer=optimizer):
             run_problem, run_optimizer = _with_values(problem, optimizer, values)
             return simulate(run_problem, run_optimizer, params0, key, steps=steps, stride=stride,
-                            observables=observables, batch_size=batch_size)
+                            observables=observables, batch_size=batch_size, return_state=True)
 
         values = {axis: grid_values[axis] for axis in axis_names}
         results[name] = _vmapped(one_run, axis_names)(values, keys)
@@ -220,12 +220,13 @@ def sweep(problem: Problem, optimizers, *, steps: int, seeds=1, grid: Mapping | 
     for name, own_axes in axes_per_optimizer:
         own = own_axes + ("seed",)
         widen = lambda x, own=own: _broadcast(x, own, all_axes, full_shape)
-        params, observed, diverged_at, grad_evals = raw[name]
+        params, observed, diverged_at, grad_evals, state = raw[name]
         trajectories[name] = Trajectory(
             params=jax.tree_util.tree_map(widen, params),
             observed={k: widen(v) for k, v in observed.items()},
             steps=record_steps(steps, stride), diverged_at=widen(diverged_at),
-            grad_evals=widen(grad_evals), optimizer=named[name].name, problem=problem.name,
+            grad_evals=widen(grad_evals), state=jax.tree_util.tree_map(widen, state),
+            optimizer=named[name].name, problem=problem.name,
             record_axis=len(all_axes))
     coords = {name: arrays[name] for name in axis_names}
     coords["seed"] = np.asarray(seed_list)
