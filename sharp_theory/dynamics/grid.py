@@ -150,9 +150,9 @@ def _cell(dim, signal, seed, optimizer, settings, *, layout, steps, stride, obse
     constants = dict(problem.constants, ascent_radius=jnp.asarray(radius, dtype))
     problem = dataclasses.replace(problem, constants=constants)
     optimizer = dataclasses.replace(optimizer, hparams=hparams)
-    _, observed, diverged_at, _ = simulate(problem, optimizer, problem.params0,
-                                           jax.random.key(seed), steps=steps, stride=stride,
-                                           observables=observables, batch_size=None)
+    _, observed, diverged_at, _, _ = simulate(problem, optimizer, problem.params0,
+                                              jax.random.key(seed), steps=steps, stride=stride,
+                                              observables=observables, batch_size=None)
     observed = dict(observed)
     observed["diverged_at"] = jnp.broadcast_to(diverged_at, observed[observables[0].name].shape)
     return observed

@@ -120,11 +120,11 @@ def record_steps(steps: int, stride: int) -> np.ndarray:
 
 
 def simulate(problem: Problem, optimizer: Optimizer, params0, key, *, steps: int, stride: int,
-             observables: tuple[Observable, ...], batch_size=None, return_state: bool = False):
+             observables: tuple[Observable, ...], batch_size=None):
     """The traceable body of :func:`run` (vmapped by :func:`sweep`).
 
-    Returns ``(params, observed, diverged_at, grad_evals)``, and the final optimizer state as a
-    fifth element when ``return_state`` is True.
+    Returns ``(params, observed, diverged_at, grad_evals, state)`` (``state``: the final optimizer
+    state; a caller that drops it pays nothing, XLA removes unused outputs).
     """
     TRACE_COUNT["simulate"] += 1
     batch_size = optimizer.batch_size if batch_size is None else batch_size
@@ -180,13 +180,10 @@ def simulate(problem: Problem, optimizer: Optimizer, params0, key, *, steps: int
         pieces.append(jax.tree_util.tree_map(lambda x: x[None], last))
     observed = jax.tree_util.tree_map(lambda *xs: jnp.concatenate(xs, axis=0), *pieces)
     params, state, diverged_at, grad_evals = carry
-    if return_state:
-        return params, observed, diverged_at, grad_evals, state
-    return params, observed, diverged_at, grad_evals
+    return params, observed, diverged_at, grad_evals, state
 
 
-_simulate_jit = jax.jit(simulate, static_argnames=("steps", "stride", "observables", "batch_size",
-                                                   "return_state"))
+_simulate_jit = jax.jit(simulate, static_argnames=("steps", "stride", "observables", "batch_size"))
 
 
 def check_key(key):
@@ -232,7 +229,7 @@ def run(problem: Problem, optimizer: Optimizer, *, steps: int, key, observe=None
     _check_params_match(problem.params0, params0)
     params, observed, diverged_at, grad_evals, state = _simulate_jit(
         problem, optimizer, params0, key, steps=steps, stride=stride, observables=observables,
-        batch_size=batch_size, return_state=True)
+        batch_size=batch_size)
     # Records come back to the host as numpy arrays (small, and convenient to index and save).
     return Trajectory(params=params, observed=jax.tree_util.tree_map(np.asarray, observed),
                       steps=record_steps(steps, stride), diverged_at=np.asarray(diverged_at),

@@ -144,7 +144,7 @@ def _sweep_body(problem, optimizers, grid_values, keys, params0, *, steps, strid
         def one_run(values, key, optimizer=optimizer):
             run_problem, run_optimizer = _with_values(problem, optimizer, values)
             return simulate(run_problem, run_optimizer, params0, key, steps=steps, stride=stride,
-                            observables=observables, batch_size=batch_size, return_state=True)
+                            observables=observables, batch_size=batch_size)
 
         values = {axis: grid_values[axis] for axis in axis_names}
         results[name] = _vmapped(one_run, axis_names)(values, keys)
