@@ -6,7 +6,10 @@ float64, 12 values of ρ, optimizers GD, unnormalized n-SAM and unnormalized 1-S
 depend on ρ, so every implementation runs it once: 1 + 12 + 12 = 25 trajectories.
 
 * ``st.sweep``: all 25 trajectories in one compiled, vmapped call; the final train / test loss is
-  recorded (stride = steps), as in the loops. Timed warm (median of 3) and cold (with compilation).
+  recorded (stride = steps), as in the loops. Timed warm (median of 5) and cold (with compilation).
+  By default the sweep splits each optimizer's lanes over one JAX CPU device per core (importing
+  sharp_theory creates them); the same sweep with ``shard=False`` (everything on one core) is
+  timed too, so both ratios are reported.
 * "authors' style": one trajectory at a time, a Python loop over steps with numpy, and for 1-SAM a
   Python loop over the n examples inside each step (the structure of the authors' notebook code;
   written here from the update rules, ρ converted to their convention: ρ_theirs = ρ_ours/2).
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -124,6 +128,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=STEPS)
     args = parser.parse_args()
     steps = args.steps
+    load_before = os.getloadavg()[0]
 
     problem = diagonal_linear(N, N_TEST, D, K, 0, init_scale=INIT_SCALE)
     X, y = np.asarray(problem.examples["x"]), np.asarray(problem.examples["y"])
@@ -132,21 +137,27 @@ def main() -> None:
                   "1-sam": st.optim.usam(LR, 0.1, m=1)}
     observe = {"train_loss": OBSERVABLES["train_loss"], "test_loss": OBSERVABLES["test_loss"]}
 
-    def sweep():
+    def sweep(shard=True):
         result = st.sweep(problem, optimizers, steps=steps, grid={"rho": RHOS}, observe=observe,
-                          stride=steps)
+                          stride=steps, shard=shard)
         jax.block_until_ready(result["1-sam"].params)
         return result
 
-    start = time.perf_counter()
-    result = sweep()
-    cold = time.perf_counter() - start
-    warm_times = []
-    for _ in range(3):
+    def timed(shard):
         start = time.perf_counter()
-        result = sweep()
-        warm_times.append(time.perf_counter() - start)
-    warm = statistics.median(warm_times)
+        result = sweep(shard)
+        cold = time.perf_counter() - start
+        warm_times = []
+        for _ in range(5):
+            start = time.perf_counter()
+            result = sweep(shard)
+            warm_times.append(time.perf_counter() - start)
+        return result, cold, statistics.median(warm_times)
+
+    result_one_core, cold_one_core, warm_one_core = timed(False)
+    result, cold, warm = timed(True)
+    mesh = st.dynamics.lane_mesh(len(RHOS))
+    n_devices = 1 if mesh is None else mesh.devices.size
 
     runs = [("gd", 0.0)] + [(kind, float(rho)) for kind in ("n-sam", "1-sam") for rho in RHOS]
     flops = sum(flops_per_step(kind) for kind, _ in runs) * steps
@@ -173,11 +184,16 @@ def main() -> None:
                    for run, final in finals.items())
 
     diff_vec, diff_auth = max_difference(vec_finals), max_difference(auth_finals)
+    diff_one_core = max(float(np.max(np.abs(np.asarray(result[k].params[p]) -
+                                            np.asarray(result_one_core[k].params[p]))))
+                        for k in optimizers for p in ("u", "v"))
     described = machine.describe()
     peak = described["peak_flops_float64_numpy"]
     report = {
         "machine": described, "steps": steps, "runs": len(runs), "rhos": RHOS.tolist(),
-        "sweep_warm_s": warm, "sweep_cold_s": cold, "vectorized_s": vectorized_total,
+        "sweep_warm_s": warm, "sweep_cold_s": cold, "sweep_devices": n_devices,
+        "sweep_one_core_warm_s": warm_one_core, "sweep_one_core_cold_s": cold_one_core,
+        "max_abs_diff_sharded_vs_one_core": diff_one_core, "vectorized_s": vectorized_total,
         "authors_style_s": authors_total, "authors_style_timed_runs": len(chosen),
         "authors_style_extrapolated": len(chosen) < len(runs),
         "speedup_vs_authors_style": authors_total / warm, "speedup_vs_vectorized": vectorized_total / warm,
@@ -196,17 +212,20 @@ def main() -> None:
 `benchmarks/bench_diagonal_nets.py`: the ρ-grid figure of the diagonal-nets lab — n = 20, d = 30,
 {len(RHOS)} values of ρ, GD + unnormalized n-SAM + unnormalized 1-SAM ({len(runs)} trajectories;
 GD is ρ-independent and run once), {steps} steps, float64 — as one `st.sweep` vs two per-run numpy
-loops. Machine: {described['cpu']}, {described['cores']} cores (shared with other jobs while measured).
+loops. Machine: {described['cpu']}, {described['cores']} cores, load average before the run
+{load_before:.2f}.
 
-| implementation | wall time | speed-up of the sweep | FLOP/s | of float64 peak |
-|---|---|---|---|---|
-| `st.sweep`, warm (median of 3) | {warm:.3f} s | 1 | {flops / warm:.3g} | {flops / warm / peak:.1%} |
-| `st.sweep`, cold (with compilation) | {cold:.2f} s | | | |
-| numpy, vectorized per step | {vectorized_total:.1f} s | {vectorized_total / warm:.0f}× | {flops / vectorized_total:.3g} | {flops / vectorized_total / peak:.2%} |
-| numpy, authors' style (loop over examples) | {authors_total:.1f} s ({note}) | {authors_total / warm:.0f}× | {flops / authors_total:.3g} | {flops / authors_total / peak:.3%} |
+| implementation | wall time | vectorized loop / it | authors' loop / it | FLOP/s | of float64 peak |
+|---|---|---|---|---|---|
+| `st.sweep` on {n_devices} CPU device(s), warm (median of 5) | {warm:.3f} s | {vectorized_total / warm:.0f}× | {authors_total / warm:.0f}× | {flops / warm:.3g} | {flops / warm / peak:.1%} |
+| `st.sweep` on {n_devices} CPU device(s), cold (with compilation) | {cold:.2f} s | | | | |
+| `st.sweep(shard=False)`, one core, warm | {warm_one_core:.3f} s | {vectorized_total / warm_one_core:.0f}× | {authors_total / warm_one_core:.0f}× | {flops / warm_one_core:.3g} | {flops / warm_one_core / peak:.1%} |
+| `st.sweep(shard=False)`, one core, cold | {cold_one_core:.2f} s | | | | |
+| numpy, vectorized per step | {vectorized_total:.1f} s | 1 | | {flops / vectorized_total:.3g} | {flops / vectorized_total / peak:.2%} |
+| numpy, authors' style (loop over examples) | {authors_total:.1f} s ({note}) | | 1 | {flops / authors_total:.3g} | {flops / authors_total / peak:.3%} |
 
 Same numbers: max |Δ(u, v)| vs vectorized {diff_vec:.1e}, vs authors' style {diff_auth:.1e}
-({'OK, <= 1e-9' if ok else 'ABOVE 1e-9'}). Useful FLOPs counted by hand ({flops:.3g} in total; see the
+({'OK, <= 1e-9' if ok else 'ABOVE 1e-9'}); sharded vs one-core sweep {diff_one_core:.1e}. Useful FLOPs counted by hand ({flops:.3g} in total; see the
 script's docstring); peak = best numpy float64 matmul rate {peak:.3g} FLOP/s.
 """)
 

@@ -42,7 +42,7 @@ import jax
 import numpy as np
 
 import sharp_theory as st
-from sharp_theory.measure import implicit_bias
+from sharp_theory.measure import convergence, implicit_bias
 from sharp_theory.problems.diagonal_linear import (OBSERVABLES, diagonal_linear, initial_params,
                                                    sparse_regression_data)
 from sharp_theory.theory import diagonal as diagonal_theory
@@ -368,7 +368,54 @@ print("one-step factor errors:", one_step_errors, "symbolic residuals:", symboli
 print("potential limits: c=1e-12 vs min-l1", max(limit_l1), "; c=1e4 vs min-l2", max(limit_l2))
 
 # %% [markdown]
-# ## 8. Numbers for the claims
+# ## 8. Stochastic SAM's convergence rate (Sec. 5; THEORY.md §2 claim 4)
+# Unnormalized SAM with one-example stochastic gradients (the same example for the ascent and the
+# descent), step η = η₀/√T and radius ρ = ρ₀·T^(-1/4) tuned to the horizon T. The theorem bounds
+# the average over t < T of E‖∇L(w_t)‖² by O(1/√T): √T times the measured average must stay
+# bounded as T grows. SGD with the same steps (ρ = 0) is shown for comparison.
+
+# %%
+RATE_HORIZONS = [100, 400, 1600] if lab.quick else [250, 1000, 4000, 16000]
+RATE_LR0, RATE_RHO0, RATE_SEEDS = 1.0, 0.2, (4 if lab.quick else 8)
+lab.record_config(rate_horizons=RATE_HORIZONS, rate_lr0=RATE_LR0, rate_rho0=RATE_RHO0,
+                  rate_seeds=RATE_SEEDS, rate_batch_size=1)
+problem = diagonal_linear(N, N_TEST, D, K, 0, init_scale=INIT_SCALE)
+
+
+def tuned(name):
+    def make(horizon):
+        lr, rho = convergence.horizon_schedule(horizon, RATE_LR0, RATE_RHO0)
+        return (st.optim.usam(lr, rho, batch_size=1) if name == "usam"
+                else st.optim.sgd(lr, batch_size=1))
+    return make
+
+
+rate_average = {name: convergence.average_squared_gradient_norm(
+                    problem, tuned(name), RATE_HORIZONS, seeds=RATE_SEEDS)
+                for name in ("usam", "sgd")}
+rate_normalized = {name: values * np.sqrt(RATE_HORIZONS) for name, values in rate_average.items()}
+rate_exponents = {name: convergence.rate_exponent(RATE_HORIZONS, values)
+                  for name, values in rate_average.items()}
+# The optimization term 2 (L(w0) - L*) / (eta0 sqrt(T)) of the bound (L* = 0: n < d).
+rate_leading_term = convergence.leading_term(problem, RATE_LR0, RATE_HORIZONS)
+
+fig, axes = st.plotting.figure(1, 1, width=5.5)
+ax = axes[0, 0]
+for index, (name, values) in enumerate(rate_average.items()):
+    ax.plot(RATE_HORIZONS, values, marker="o", color=st.plotting.color_for(name, index),
+            label=f"{name} (slope {rate_exponents[name]:.3f})")
+reference = rate_average["usam"][0] * np.sqrt(RATE_HORIZONS[0] / np.asarray(RATE_HORIZONS))
+ax.plot(RATE_HORIZONS, reference, "k:", label="∝ 1/√T")
+ax.plot(RATE_HORIZONS, rate_leading_term, "k--", lw=1, label="2 L(w₀) / (η₀ √T)")
+ax.set(xscale="log", yscale="log", xlabel="horizon T (steps)",
+       ylabel="(1/T) Σ_{t<T} ‖∇L(w_t)‖², mean of seeds",
+       title=f"Stochastic SAM, η = {RATE_LR0}/√T, ρ = {RATE_RHO0}·T^(-1/4), batch 1")
+ax.legend()
+lab.savefig(fig, "stochastic_rate")
+print("average squared gradient norm:", rate_average, "exponents:", rate_exponents)
+
+# %% [markdown]
+# ## 9. Numbers for the claims
 
 # %%
 # Per data set, over the ρ values where the run interpolates (train loss < 1e-6).
@@ -443,6 +490,14 @@ measured = {
     "one_step_symbolic_residuals_zero": all(residual == 0 for residual in symbolic_residuals.values()),
     "potential_c_1e-12_vs_min_l1": float(max(limit_l1)),
     "potential_c_1e4_vs_min_l2": float(max(limit_l2)),
+    "rate_horizons": RATE_HORIZONS,
+    "rate_usam_average_squared_gradient": rate_average["usam"],
+    "rate_sgd_average_squared_gradient": rate_average["sgd"],
+    "rate_usam_normalized": rate_normalized["usam"],
+    "rate_usam_exponent": rate_exponents["usam"], "rate_sgd_exponent": rate_exponents["sgd"],
+    "rate_leading_term": rate_leading_term,
+    "rate_usam_tail_exponent": convergence.rate_exponent(RATE_HORIZONS[-2:],
+                                                         rate_average["usam"][-2:]),
 }
 
 def array_key(prefix, name):

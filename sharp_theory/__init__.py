@@ -8,9 +8,15 @@ with exact Hessians, to check published claims. Public API::
     traj = st.run(problem, st.optim.sam(lr=1e-4, rho=0.2), steps=10_000,
                   key=jax.random.key(0), observe={"B": st.measure.balancedness}, stride=100)
 
-Importing sharp_theory turns on JAX's float64 support (``jax_enable_x64``) so that exact checks
-can run in float64; arrays keep the dtype you give them. Set ``SHARP_THEORY_X64=0`` before the
-import to leave JAX's default alone.
+Importing sharp_theory changes two JAX settings (each can be turned off before the import):
+
+* float64 support (``jax_enable_x64``) so that exact checks can run in float64; arrays keep the
+  dtype you give them. ``SHARP_THEORY_X64=0`` leaves JAX's default alone.
+* one CPU device per available core (``jax_num_cpu_devices``), so that :func:`sweep` can split
+  its runs over all cores (JAX's default is one CPU device, which runs a sweep on one core).
+  ``SHARP_THEORY_CPU_DEVICES=n`` asks for n devices (1 leaves JAX's default alone). Nothing is
+  changed when JAX has already started its backends, when ``XLA_FLAGS`` forces a host device
+  count, or when ``jax_num_cpu_devices`` was set by you.
 """
 import os as _os
 
@@ -18,6 +24,28 @@ import jax as _jax
 
 if _os.environ.get("SHARP_THEORY_X64", "1") != "0":
     _jax.config.update("jax_enable_x64", True)
+
+
+def _available_cores() -> int:
+    try:
+        return len(_os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return _os.cpu_count() or 1
+
+
+def _one_cpu_device_per_core() -> None:
+    requested = _os.environ.get("SHARP_THEORY_CPU_DEVICES", "").strip()
+    count = int(requested) if requested.isdigit() else _available_cores()
+    forced = "xla_force_host_platform_device_count" in _os.environ.get("XLA_FLAGS", "")
+    if count <= 1 or forced or _jax.config.jax_num_cpu_devices != -1:
+        return
+    try:
+        _jax.config.update("jax_num_cpu_devices", count)
+    except RuntimeError:  # JAX already runs: its device count can no longer change
+        pass
+
+
+_one_cpu_device_per_core()
 
 __version__ = "0.1.0"
 

@@ -8,7 +8,7 @@ import pytest
 from sharp_theory.cli import main
 
 FIGURES = ("test_loss_vs_rho", "implicit_bias_vs_rho", "loss_curves", "effective_init_over_time",
-           "finetuning", "test_loss_vs_init_scale")
+           "finetuning", "test_loss_vs_init_scale", "stochastic_rate")
 
 
 @pytest.mark.slow
@@ -23,6 +23,6 @@ def test_lab_quick(tmp_path):
     with np.load(out / "trajectories.npz") as arrays:
         assert arrays["test_loss_1_sam"].shape == (1, len(results["config"]["rho_grid"]))
     claims = results["claims"]
-    assert len(claims) == 13
+    assert len(claims) == 14
     for claim in claims:
         assert claim["verdict"] == claim["expected"], claim

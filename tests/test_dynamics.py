@@ -216,3 +216,62 @@ def test_run_and_sweep_return_the_final_optimizer_state():
     trace = result["sam"].state["base"].trace
     assert trace.shape == (2, 3, 2)
     np.testing.assert_allclose(trace[0, 1], velocity, rtol=1e-13)
+
+
+SHARDING_SCRIPT = r"""
+import json
+import jax
+import numpy as np
+import sharp_theory as st
+
+problem = st.problems.diagonal_linear(8, 50, 6, 2, 0, init_scale=0.3)
+optimizers = {"gd": st.optim.gd(0.2), "1-sam": st.optim.usam(0.2, 0.05, m=1),
+              "sgd": st.optim.sgd(0.2, batch_size=2)}
+kwargs = dict(steps=40, stride=20, seeds=[1, 4], grid={"rho": [0.0, 0.05, 0.1, 0.2]},
+              observe={"loss": lambda p, prob: prob.evaluation_loss(p)})
+sharded = st.sweep(problem, optimizers, **kwargs)
+single = st.sweep(problem, optimizers, shard=False, **kwargs)
+same = all(np.array_equal(np.asarray(a), np.asarray(b), equal_nan=True)
+           for name in optimizers
+           for a, b in zip(jax.tree_util.tree_leaves((sharded[name].params, sharded[name].observed,
+                                                      sharded[name].diverged_at)),
+                           jax.tree_util.tree_leaves((single[name].params, single[name].observed,
+                                                      single[name].diverged_at))))
+lane = st.run(problem, st.optim.usam(0.2, 0.1, m=1), steps=40, stride=20, key=jax.random.key(4),
+              observe=kwargs["observe"])
+lane_error = float(np.max(np.abs(sharded["1-sam"].params["u"][2, 1] - lane.params["u"])))
+print(json.dumps({"devices": len(jax.devices()), "mesh": st.dynamics.lane_mesh(8).devices.size,
+                  "bitwise_equal": same, "lane_error": lane_error,
+                  "shape": list(sharded["gd"].observed["loss"].shape)}))
+"""
+
+
+def _run_script(script, **env_vars):
+    import json
+    import os
+    import subprocess
+    import sys
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env.update(env_vars, JAX_PLATFORMS="cpu")
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_sharded_sweep_equals_unsharded_bit_for_bit():
+    # Three devices for 8 lanes (and 2 for GD): the padding path is exercised.
+    report = _run_script(SHARDING_SCRIPT, SHARP_THEORY_CPU_DEVICES="3")
+    assert report["devices"] == 3 and report["mesh"] == 3
+    assert report["bitwise_equal"] is True
+    assert report["lane_error"] <= 1e-13
+    assert report["shape"] == [4, 2, 3]
+
+
+def test_cpu_device_count_follows_the_environment():
+    script = "import json, jax, sharp_theory; print(json.dumps({'devices': len(jax.devices())}))"
+    assert _run_script(script, SHARP_THEORY_CPU_DEVICES="1") == {"devices": 1}
+    assert _run_script(script, SHARP_THEORY_CPU_DEVICES="2") == {"devices": 2}
+    # An explicit XLA host-device count wins over ours.
+    assert _run_script(script, SHARP_THEORY_CPU_DEVICES="2",
+                       XLA_FLAGS="--xla_force_host_platform_device_count=5") == {"devices": 5}

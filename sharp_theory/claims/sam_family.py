@@ -11,7 +11,7 @@ mechanism), no claim is registered; the card says why.
 """
 from __future__ import annotations
 
-from .base import Claim, register, verdict
+from .base import Claim, Verdict, register, verdict
 
 LAB = "sam-family"
 REGRESSION = "diagonal_linear"
@@ -114,17 +114,28 @@ def _precond(measured):
     pre = _row(measured, REGRESSION, "precond-sam")
     sam_adam = _row(measured, REGRESSION, "sam-adam")
     adam = _row(measured, REGRESSION, "adam")
+    pre_seeds, sam_seeds = pre["quality_seeds"], sam_adam["quality_seeds"]
     numbers = {"precond_sam_test_loss": pre["quality"], "sam_adam_test_loss": sam_adam["quality"],
-               "adam_test_loss": adam["quality"]}
-    return verdict(pre["quality"] <= sam_adam["quality"], numbers,
-                   "tuned preconditioned SAM vs tuned SAM, both with an Adam base (lr 0.01)")
+               "adam_test_loss": adam["quality"], "precond_sam_seeds": pre_seeds,
+               "sam_adam_seeds": sam_seeds}
+    detail = ("tuned preconditioned SAM vs tuned SAM, both with an Adam base (lr 0.01), seed by "
+              "seed: pass if every seed of the former beats every seed of the latter, fail if the "
+              "reverse")
+    if max(pre_seeds) < min(sam_seeds):
+        return Verdict("pass", numbers, detail)
+    if max(sam_seeds) < min(pre_seeds):
+        return Verdict("fail", numbers, detail)
+    # Both runs are chaotic near the minimum (last-bit differences grow to O(1) by step 3000), so
+    # the medians' order follows the seeds and the rounding, not the method.
+    return Verdict("inconclusive", numbers, detail + "; the seeds' test losses overlap")
 
 
 register(Claim(
     id="singh2025.precond_sam.beats_sam_with_adam", paper="singh2025", source="Sec. 5",
     statement="Preconditioning SAM's perturbation by Adam's second moments improves on SAM "
               "with the same Adam base.",
-    regime=_EFFICIENT_REGIME.replace("lr 0.05", "Adam lr 0.01"), lab=LAB, check=_precond))
+    regime=_EFFICIENT_REGIME.replace("lr 0.05", "Adam lr 0.01"), lab=LAB, check=_precond,
+    expected="inconclusive"))
 
 
 def _lpf(measured):

@@ -183,7 +183,35 @@ def simulate(problem: Problem, optimizer: Optimizer, params0, key, *, steps: int
     return params, observed, diverged_at, grad_evals, state
 
 
-_simulate_jit = jax.jit(simulate, static_argnames=("steps", "stride", "observables", "batch_size"))
+# XLA:CPU hands reductions to the YNNPACK library by default. Our runs are long scans of small
+# steps whose reductions are small (m-SAM's average over 20 examples, x_kᵀβ over 30 weights), and
+# there the library call costs more than the loop XLA emits itself: the diagonal-nets ρ grid
+# sweep on one core takes 0.195 s with these options and 0.40 s without (benchmarks/README.md);
+# the balancedness sweep and the matrix-sensing runs are unchanged; st.sweep on conv-ReLU nets
+# (reductions over d >= 200) is 3-12% slower. The conv-ReLU phase-diagram grid keeps XLA's defaults.
+CPU_COMPILER_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_DOT"}
+
+
+class cpu_tuned_jit:
+    """``jax.jit(fn, static_argnames=...)`` compiled with :data:`CPU_COMPILER_OPTIONS` when JAX's
+    default backend is the CPU.
+
+    The backend is looked up at the first call, not at import: looking it up starts JAX's
+    backends, after which the CPU device count can no longer be set.
+    """
+
+    def __init__(self, fn, static_argnames):
+        self.fn, self.static_argnames, self.compiled = fn, tuple(static_argnames), None
+
+    def __call__(self, *args, **kwargs):
+        if self.compiled is None:
+            options = CPU_COMPILER_OPTIONS if jax.default_backend() == "cpu" else None
+            self.compiled = jax.jit(self.fn, static_argnames=self.static_argnames,
+                                    compiler_options=options)
+        return self.compiled(*args, **kwargs)
+
+
+_simulate_jit = cpu_tuned_jit(simulate, ("steps", "stride", "observables", "batch_size"))
 
 
 def check_key(key):

@@ -2,6 +2,16 @@
 
 Every grid value is an argument of the compiled program (a pytree leaf), never a constant baked
 into it, so a second sweep with other values of the same shapes reuses the compilation.
+
+Each optimizer is vmapped over its grid axes and the seeds, and the longest of those axes is
+divided among every device of JAX's default platform with ``jax.shard_map``: on a CPU machine
+importing sharp_theory makes one JAX device per core (see ``sharp_theory/__init__``), so a sweep
+uses all cores; on a GPU machine the runs are spread over the GPUs. That axis is padded to a
+multiple of the device count by repeating its last entry; the padding is dropped before anything
+is returned. Sharded and unsharded sweeps agree bit for bit on the problems the
+tests compare; in general XLA may fuse a program vmapped over fewer lanes differently, so they
+agree to rounding (which chaotic dynamics amplify): a result is repeatable bit for bit on the
+same machine with the same device count.
 """
 from __future__ import annotations
 
@@ -11,11 +21,13 @@ from typing import Mapping, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh, PartitionSpec
 
 from ..errors import ConfigError, check_int
 from ..optim.base import Optimizer, validate_hparam
 from ..problems.base import Problem
-from .run import Trajectory, _check_params_match, as_observables, record_steps, simulate
+from .run import (Trajectory, _check_params_match, as_observables, cpu_tuned_jit, record_steps,
+                  simulate)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,7 +139,11 @@ def _with_values(problem: Problem, optimizer: Optimizer, values: dict):
 
 
 def _vmapped(fn, axis_names):
-    """vmap ``fn(values, key)`` over keys (innermost), then over each named grid axis."""
+    """vmap ``fn(values, key)`` over keys (innermost), then over each named grid axis.
+
+    Nested rather than flattened on purpose: a computation that does not depend on an axis stays
+    unbatched along it (the fresh-noise draws of a seed are made once, not once per grid value).
+    """
     mapped = jax.vmap(fn, in_axes=(None, 0))
     for name in reversed(axis_names):
         spec = {n: (0 if n == name else None) for n in axis_names}
@@ -135,24 +151,59 @@ def _vmapped(fn, axis_names):
     return mapped
 
 
-def _sweep_body(problem, optimizers, grid_values, keys, params0, *, steps, stride, observables,
-                batch_size, axes_per_optimizer):
+_SPLIT = "lanes"
+
+
+def _sweep_body(problem, optimizers, values, keys, params0, *, steps, stride, observables,
+                batch_size, plan, mesh):
+    """Every optimizer over its grid axes and seeds (split over ``mesh``'s devices if given).
+
+    ``plan`` holds ``(name, own_axes, split)``: the grid axes the optimizer depends on and the
+    position in ``own_axes + ("seed",)`` of the axis divided among the devices.
+    """
     results = {}
-    for name, axis_names in axes_per_optimizer:
-        optimizer = optimizers[name]
+    for name, own_axes, split in plan:
+        def run_grid(values, keys, problem, optimizer, params0, own_axes=own_axes):
+            def one_run(lane_values, key):
+                run_problem, run_optimizer = _with_values(problem, optimizer, lane_values)
+                return simulate(run_problem, run_optimizer, params0, key, steps=steps,
+                                stride=stride, observables=observables, batch_size=batch_size)
+            return _vmapped(one_run, own_axes)(values, keys)
 
-        def one_run(values, key, optimizer=optimizer):
-            run_problem, run_optimizer = _with_values(problem, optimizer, values)
-            return simulate(run_problem, run_optimizer, params0, key, steps=steps, stride=stride,
-                            observables=observables, batch_size=batch_size)
-
-        values = {axis: grid_values[axis] for axis in axis_names}
-        results[name] = _vmapped(one_run, axis_names)(values, keys)
+        if mesh is not None:
+            axes = own_axes + ("seed",)
+            split_axis = PartitionSpec(_SPLIT)
+            value_specs = {a: split_axis if axes[split] == a else PartitionSpec() for a in own_axes}
+            key_spec = split_axis if axes[split] == "seed" else PartitionSpec()
+            run_grid = jax.shard_map(
+                run_grid, mesh=mesh,
+                in_specs=(value_specs, key_spec, PartitionSpec(), PartitionSpec(), PartitionSpec()),
+                out_specs=PartitionSpec(*([None] * split + [_SPLIT])), check_vma=False)
+        results[name] = run_grid(values[name], keys[name], problem, optimizers[name], params0)
     return results
 
 
-_sweep_jit = jax.jit(_sweep_body, static_argnames=("steps", "stride", "observables", "batch_size",
-                                                   "axes_per_optimizer"))
+_STATIC = ("steps", "stride", "observables", "batch_size", "plan", "mesh")
+_sweep_jit = cpu_tuned_jit(_sweep_body, _STATIC)
+
+
+def lane_mesh(n_lanes: int, shard: bool = True) -> Mesh | None:
+    """A one-axis mesh over the default platform's devices (at most ``n_lanes`` of them).
+
+    None when sharding is off or only one device would be used.
+    """
+    devices = jax.devices()
+    count = min(len(devices), n_lanes) if shard else 1
+    if count <= 1:
+        return None
+    return Mesh(np.asarray(devices[:count]), (_SPLIT,))
+
+
+def _padded(array, multiple: int):
+    """``array`` with its first axis padded to a multiple of ``multiple`` (last entry repeated)."""
+    length = array.shape[0]
+    index = np.minimum(np.arange(-(-length // multiple) * multiple), length - 1)
+    return array[index]
 
 
 def _broadcast(array, own_axes, all_axes, full_shape):
@@ -172,7 +223,7 @@ def _broadcast(array, own_axes, all_axes, full_shape):
 
 def sweep(problem: Problem, optimizers, *, steps: int, seeds=1, grid: Mapping | None = None,
           observe=None, stride: int = 1, batch_size: int | None = None,
-          params0=None) -> SweepResult:
+          params0=None, shard: bool = True) -> SweepResult:
     """Run every optimizer over a grid of values and seeds in one compiled, vmapped call.
 
     Args:
@@ -185,6 +236,8 @@ def sweep(problem: Problem, optimizers, *, steps: int, seeds=1, grid: Mapping | 
         a problem constant ("noise", ...). The grid is the product of the axes, in order. An
         optimizer without a hyperparameter (SGD and "rho") is run once and broadcast along it.
       observe, stride, batch_size, params0: as for :func:`run`.
+      shard: split each optimizer's lanes over all devices of JAX's default platform (default);
+        False runs every lane on the first device.
 
     Returns:
       A :class:`SweepResult`; arrays have leading shape (len(grid[a]) for a in grid) + (n_seeds,).
@@ -204,22 +257,45 @@ def sweep(problem: Problem, optimizers, *, steps: int, seeds=1, grid: Mapping | 
     params0 = problem.params0 if params0 is None else params0
     _check_params_match(problem.params0, params0)
 
+    if not isinstance(shard, bool):
+        raise ConfigError("shard", shard, "True or False")
+
     axis_names = tuple(arrays)
     axes_per_optimizer = tuple(
         (name, tuple(a for a in axis_names if a in opt.hparams or a in problem.constants))
         for name, opt in named.items())
-    keys = jnp.stack([jax.random.key(seed) for seed in seed_list])
-    grid_values = {name: jnp.asarray(values) for name, values in arrays.items()}
-    raw = _sweep_jit(problem, named, grid_values, keys, params0, steps=steps, stride=stride,
-                     observables=observables, batch_size=batch_size,
-                     axes_per_optimizer=axes_per_optimizer)
+    # Key data in numpy, so padding the seed axis is a host-side gather.
+    seed_key_data = np.asarray(jax.random.key_data(
+        jnp.stack([jax.random.key(seed) for seed in seed_list])))
+    shapes = {name: tuple(len(arrays[a]) for a in own) + (len(seed_list),)
+              for name, own in axes_per_optimizer}
+    mesh = lane_mesh(max(max(shape) for shape in shapes.values()), shard)
+    multiple = 1 if mesh is None else mesh.devices.size
+    plan, values, keys = [], {}, {}
+    for name, own_axes in axes_per_optimizer:
+        # Divide the longest of the optimizer's axes (grid axes and seeds) among the devices.
+        split = int(np.argmax(shapes[name]))
+        axes = own_axes + ("seed",)
+        values[name] = {a: (_padded(arrays[a], multiple) if axes[split] == a else arrays[a])
+                        for a in own_axes}
+        key_data = _padded(seed_key_data, multiple) if axes[split] == "seed" else seed_key_data
+        keys[name] = jax.random.wrap_key_data(key_data)
+        plan.append((name, own_axes, split))
+    raw = _sweep_jit(problem, named, values, keys, params0, steps=steps, stride=stride,
+                     observables=observables, batch_size=batch_size, plan=tuple(plan), mesh=mesh)
 
     all_axes = axis_names + ("seed",)
     full_shape = tuple(len(arrays[a]) for a in axis_names) + (len(seed_list),)
     trajectories = {}
     for name, own_axes in axes_per_optimizer:
         own = own_axes + ("seed",)
-        widen = lambda x, own=own: _broadcast(x, own, all_axes, full_shape)
+
+        def widen(x, own=own, shape=shapes[name]):
+            # Drop the padding (only the split axis has any), then broadcast along the grid axes
+            # this optimizer does not depend on.
+            x = np.asarray(x)[tuple(slice(0, n) for n in shape)]
+            return _broadcast(x, own, all_axes, full_shape)
+
         params, observed, diverged_at, grad_evals, state = raw[name]
         trajectories[name] = Trajectory(
             params=jax.tree_util.tree_map(widen, params),

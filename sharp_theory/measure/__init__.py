@@ -36,3 +36,6 @@ from .signal_noise import (aligned_noise_activation_fraction, max_noise_coeffici
                            max_signal_coefficient, noise_activation_fraction, signal_noise_coefficients)
 __all__ += ["signal_noise_coefficients", "max_noise_coefficient", "max_signal_coefficient",
             "noise_activation_fraction", "aligned_noise_activation_fraction"]
+from . import convergence  # noqa: E402
+from .convergence import average_squared_gradient_norm, squared_gradient_norm  # noqa: E402
+__all__ += ["convergence", "average_squared_gradient_norm", "squared_gradient_norm"]

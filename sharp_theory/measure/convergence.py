@@ -1,0 +1,97 @@
+"""Convergence rates of stochastic methods: the average squared gradient norm over a horizon.
+
+Non-convex convergence theorems bound ``(1/T) Σ_{t<T} E‖∇L(w_t)‖²`` when the step size and the
+SAM radius are tuned to the horizon T (Andriushchenko & Flammarion 2022, Sec. 5: unnormalized
+SAM with stochastic gradients, step ∝ 1/√T and ρ ∝ T^(-1/4), rate O(1/√T)). The functions here
+measure that average on a problem for several horizons, so the exponent can be compared with the
+theorem's: run each horizon as one :func:`sharp_theory.sweep` over seeds, record ‖∇L(w_t)‖² at
+every step, average over steps and seeds.
+
+References:
+  Andriushchenko, Flammarion. Towards Understanding Sharpness-Aware Minimization. ICML 2022,
+  Sec. 5 (convergence of SAM with stochastic gradients for smooth non-convex objectives).
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..errors import ConfigError, check_int, check_positive
+
+
+def squared_gradient_norm(params, problem):
+    """``‖∇L(w)‖²`` of the problem's reporting loss (full data, or the closed-form population).
+
+    Args:
+      params: parameters (any pytree).
+      problem: a :class:`sharp_theory.problems.Problem`.
+
+    Returns:
+      A scalar array.
+    """
+    gradient = jax.grad(problem.evaluation_loss)(params)
+    return sum(jnp.sum(jnp.square(leaf)) for leaf in jax.tree_util.tree_leaves(gradient))
+
+
+def horizon_schedule(horizon: int, lr0: float, rho0: float) -> tuple[float, float]:
+    """The step size ``lr0/√T`` and SAM radius ``rho0·T^(-1/4)`` for horizon T (THEORY.md §2,
+    claim 4)."""
+    return lr0 / np.sqrt(horizon), rho0 / horizon ** 0.25
+
+
+def leading_term(problem, lr0: float, horizons: Sequence[int], minimum_loss: float = 0.0) -> np.ndarray:
+    """``2 (L(w0) − L*) / (lr0 √T)`` for each horizon T: the optimization term of the standard
+    non-convex bound for step ``lr0/√T``; the noise and perturbation terms only add to it.
+
+    Args:
+      problem: the Problem (its ``params0`` is w0; its reporting loss is L).
+      lr0: the step-size constant.
+      horizons: step counts T.
+      minimum_loss: L* (0 for problems that can be fitted exactly).
+    """
+    check_positive("lr0", lr0)
+    gap = float(problem.evaluation_loss(problem.params0)) - minimum_loss
+    return 2.0 * gap / (lr0 * np.sqrt(np.asarray(horizons, float)))
+
+
+def average_squared_gradient_norm(problem, make_optimizer: Callable, horizons: Sequence[int], *,
+                                  seeds: int = 8) -> np.ndarray:
+    """``(1/T) Σ_{t<T} ‖∇L(w_t)‖²`` averaged over seeds, for each horizon T.
+
+    Args:
+      problem: a Problem with a finite data set or a population loss.
+      make_optimizer: ``horizon -> Optimizer`` (the step size / radius tuned to that horizon, e.g.
+        with :func:`horizon_schedule`).
+      horizons: increasing positive step counts.
+      seeds: independent runs per horizon (their batch draws differ).
+
+    Returns:
+      float64 array, one average per horizon (NaN where any run diverged).
+    """
+    horizons = [check_int("horizons", h, minimum=1) for h in horizons]
+    if not horizons:
+        raise ConfigError("horizons", horizons, "a non-empty list of positive step counts")
+    seeds = check_int("seeds", seeds, minimum=1)
+    from ..dynamics import sweep
+
+    averages = []
+    for horizon in horizons:
+        result = sweep(problem, {"run": make_optimizer(horizon)}, steps=horizon, seeds=seeds,
+                       observe={"squared_gradient_norm": squared_gradient_norm}, stride=1)
+        trajectory = result["run"]
+        values = np.asarray(trajectory.observed["squared_gradient_norm"])[..., :-1]  # t < T
+        diverged = np.any(np.asarray(trajectory.diverged_at) >= 0)
+        averages.append(float("nan") if diverged else float(np.mean(values)))
+    return np.asarray(averages)
+
+
+def rate_exponent(horizons: Sequence[int], averages: Sequence[float]) -> float:
+    """The least-squares slope of ``log average`` against ``log T`` (−0.5 for a 1/√T rate)."""
+    horizons, averages = np.asarray(horizons, float), np.asarray(averages, float)
+    if horizons.size < 2 or not np.all(np.isfinite(averages)) or np.any(averages <= 0):
+        return float("nan")
+    check_positive("horizons", float(np.min(horizons)))
+    return float(np.polyfit(np.log(horizons), np.log(averages), 1)[0])
