@@ -152,7 +152,10 @@ def test_zero_padding_leaves_outputs_gradients_and_training_unchanged(extra, sig
 GRID_ARGS = dict(steps=6, stride=3, repeats=2, observe=OBSERVE, n_test=200, n_train=6,
                  n_filters=3, tau_scaling="paper", progress=False)
 GRID_OPTIMIZERS = {"sgd": st.optim.sgd(0.2, batch_size=3), "sam": st.optim.sam(0.2, 0.8, batch_size=3)}
-DIMS, SIGNALS = [9, 16], [0.7, 2.5, 4.0]
+# Six cells per d and chunks of five: chunk 0 holds only d = 9 cells (padded to 16 on the ladder
+# 32, 16, 8, ...), chunk 1 mixes d = 9 and d = 32 (padded to 32). (d > 7 = n_train (P - 1) + 1
+# keeps the signal/noise decomposition well posed.)
+DIMS, SIGNALS = [9, 32], [0.7, 2.5, 4.0]
 
 
 @pytest.fixture(scope="module")
@@ -160,16 +163,23 @@ def reference_grid():
     return phase.conv_relu_grid(DIMS, SIGNALS, GRID_OPTIMIZERS, chunk_size=5, **GRID_ARGS)
 
 
-def test_grid_cell_equals_a_single_run(reference_grid):
+@pytest.mark.parametrize("signal_index", [1, 2])  # cell 3 is in chunk 0 (padded to 16), cell 5 in chunk 1 (32)
+def test_grid_cell_equals_a_single_run(reference_grid, signal_index):
     assert reference_grid.complete and reference_grid.observed["sam"]["max_rho"].shape == (2, 3, 2, 3)
-    dim, signal, repeat = 9, 2.5, 1  # padded to 16 inside the grid
+    dim, signal, repeat = 9, SIGNALS[signal_index], 1
     problem = cr.conv_relu_signal_noise(dim, signal, seed=repeat, n_test=200, n_train=6, n_filters=3)
     tau = 0.8 * float(phase.paper_tau_unit(dim, 3, 3, 2, 1.0))
     run = st.run(problem, st.optim.sam(0.2, tau, batch_size=3), steps=6, stride=3,
                  key=jax.random.key(repeat), observe=OBSERVE)
     for name in OBSERVE:
-        np.testing.assert_allclose(reference_grid.observed["sam"][name][0, 1, repeat],
+        np.testing.assert_allclose(reference_grid.observed["sam"][name][0, signal_index, repeat],
                                    np.asarray(run.observed[name]), rtol=1e-10, atol=1e-13)
+
+
+def test_padding_ladder():
+    assert [phase.padded_dimension(d, 1600) for d in (100, 101, 200, 201, 800, 801, 1600)] == \
+        [100, 200, 200, 400, 800, 1600, 1600]
+    assert [phase.padded_dimension(d, 16) for d in (2, 4, 5, 8, 9, 16)] == [2, 4, 8, 8, 16, 16]
 
 
 def test_interrupted_sweep_resumes_to_identical_results(tmp_path, reference_grid):
