@@ -35,7 +35,10 @@ def _available_cores() -> int:
 
 def _one_cpu_device_per_core() -> None:
     requested = _os.environ.get("SHARP_THEORY_CPU_DEVICES", "").strip()
-    count = int(requested) if requested.isdigit() else _available_cores()
+    if requested and not (requested.isdigit() and int(requested) >= 1):
+        raise ValueError(f"SHARP_THEORY_CPU_DEVICES={requested!r}: expected a positive integer "
+                         "(the number of JAX CPU devices; 1 leaves JAX's default alone)")
+    count = int(requested) if requested else _available_cores()
     forced = "xla_force_host_platform_device_count" in _os.environ.get("XLA_FLAGS", "")
     if count <= 1 or forced or _jax.config.jax_num_cpu_devices != -1:
         return

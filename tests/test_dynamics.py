@@ -272,6 +272,13 @@ def test_cpu_device_count_follows_the_environment():
     script = "import json, jax, sharp_theory; print(json.dumps({'devices': len(jax.devices())}))"
     assert _run_script(script, SHARP_THEORY_CPU_DEVICES="1") == {"devices": 1}
     assert _run_script(script, SHARP_THEORY_CPU_DEVICES="2") == {"devices": 2}
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, SHARP_THEORY_CPU_DEVICES="two")
+    out = subprocess.run([sys.executable, "-c", "import sharp_theory"], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0 and "SHARP_THEORY_CPU_DEVICES='two'" in out.stderr
     # An explicit XLA host-device count wins over ours.
     assert _run_script(script, SHARP_THEORY_CPU_DEVICES="2",
                        XLA_FLAGS="--xla_force_host_platform_device_count=5") == {"devices": 5}
