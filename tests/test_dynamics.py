@@ -282,3 +282,37 @@ def test_cpu_device_count_follows_the_environment():
     # An explicit XLA host-device count wins over ours.
     assert _run_script(script, SHARP_THEORY_CPU_DEVICES="2",
                        XLA_FLAGS="--xla_force_host_platform_device_count=5") == {"devices": 5}
+
+
+def random_start(key):
+    """A random initialization for the OP toy (module level: one function object, one compile)."""
+    first, second = jax.random.split(key)
+    return {"x": jax.random.normal(first, (3,)), "y": jax.random.normal(second, (3,))}
+
+
+def test_random_initialization_per_seed():
+    problem = st.problems.op_toy(noise=0.5)
+    start = {"x0": lambda p: p["x"][0], "y0": lambda p: p["y"][0]}
+    result = st.sweep(problem, st.optim.sam(lr=1e-2, rho=0.1), steps=30, seeds=[0, 3],
+                      grid={"rho": [0.05, 0.2]}, observe=start, stride=10, init=random_start)
+    x0 = result["sam"].observed["x0"][..., 0]                  # (rho, seed) at step 0
+    assert x0[0, 0] == x0[1, 0] and x0[0, 1] == x0[1, 1]       # same seed, same start
+    assert x0[0, 0] != x0[0, 1]                                # other seed, other start
+    single = st.run(problem, st.optim.sam(lr=1e-2, rho=0.2), steps=30, key=jax.random.key(3),
+                    observe=start, stride=10, init=random_start)
+    np.testing.assert_allclose(result["sam"].observed["x0"][1, 1], single.observed["x0"],
+                               rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(result["sam"].params["x"][1, 1], single.params["x"],
+                               rtol=1e-12, atol=1e-14)
+
+
+def test_bad_random_initialization_is_rejected():
+    problem = st.problems.op_toy(noise=0.5)
+    optimizer = st.optim.gd(lr=1e-2)
+    with pytest.raises(ConfigError, match="init"):
+        st.run(problem, optimizer, steps=5, key=jax.random.key(0), init=random_start,
+               params0=problem.params0)
+    with pytest.raises(ConfigError, match="init"):
+        st.sweep(problem, optimizer, steps=5, init=lambda key: {"x": jnp.ones(2), "y": jnp.ones(3)})
+    with pytest.raises(ConfigError, match="init"):
+        st.run(problem, optimizer, steps=5, key=jax.random.key(0), init="normal")

@@ -14,7 +14,7 @@ import numpy as np
 
 from .._pytree import pytree_dataclass, static_field
 from ..errors import ConfigError, check_int
-from ..problems.base import Problem, optimizer_key
+from ..problems.base import Problem, init_key, optimizer_key
 from ..optim.base import Optimizer
 from ..tree import all_finite, tree_where
 
@@ -226,7 +226,7 @@ def check_key(key):
 
 
 def run(problem: Problem, optimizer: Optimizer, *, steps: int, key, observe=None, stride: int = 1,
-        params0=None, batch_size: int | None = None) -> Trajectory:
+        params0=None, batch_size: int | None = None, init=None) -> Trajectory:
     """Run one trajectory of ``optimizer`` on ``problem``.
 
     Args:
@@ -239,6 +239,10 @@ def run(problem: Problem, optimizer: Optimizer, *, steps: int, key, observe=None
       stride: record every ``stride`` steps (>= 1); the initial and final points are recorded.
       params0: initial parameters (default ``problem.params0``).
       batch_size: override the optimizer's batch size.
+      init: ``fn(key) -> params``, a random initialization drawn from this run's key (the key
+        ``problems.base.init_key(key)``, independent of the batch and optimizer keys); not
+        together with ``params0``. The same function given to :func:`sweep` gives lane s the
+        same start as ``run(..., key=jax.random.key(s), init=fn)``.
 
     Returns:
       A :class:`Trajectory` with ``.params``, ``.observed``, ``.steps``, ``.status``.
@@ -253,6 +257,9 @@ def run(problem: Problem, optimizer: Optimizer, *, steps: int, key, observe=None
         check_int("batch_size", batch_size, minimum=1)
     check_key(key)
     observables = as_observables(observe)
+    check_init(init, params0, problem)
+    if init is not None:
+        params0 = init(init_key(key))
     params0 = problem.params0 if params0 is None else params0
     _check_params_match(problem.params0, params0)
     params, observed, diverged_at, grad_evals, state = _simulate_jit(
@@ -265,13 +272,30 @@ def run(problem: Problem, optimizer: Optimizer, *, steps: int, key, observe=None
                       problem=problem.name)
 
 
-def _check_params_match(reference, params):
+def check_init(init, params0, problem: Problem) -> None:
+    """``init`` must be a callable ``fn(key) -> params`` shaped like the problem's parameters
+    (checked with ``jax.eval_shape``, nothing is computed), and not given with ``params0``."""
+    if init is None:
+        return
+    if not callable(init):
+        raise ConfigError("init", init, "a function key -> params")
+    if params0 is not None:
+        raise ConfigError("init", "given with params0", "either params0 or init, not both")
+    try:
+        shapes = jax.eval_shape(init, jax.random.key(0))
+    except Exception as error:  # any failure of the user's function, reported as bad input
+        raise ConfigError("init", getattr(init, "__name__", init),
+                          f"a function key -> params (calling it failed: {error})") from None
+    _check_params_match(problem.params0, shapes, name="init")
+
+
+def _check_params_match(reference, params, name: str = "params0"):
     if reference is None:
         return
     ref_struct = jax.tree_util.tree_structure(reference)
     struct = jax.tree_util.tree_structure(params)
     if ref_struct != struct:
-        raise ConfigError("params0", str(struct), f"the problem's structure {ref_struct}")
+        raise ConfigError(name, str(struct), f"the problem's structure {ref_struct}")
     for a, b in zip(jax.tree_util.tree_leaves(reference), jax.tree_util.tree_leaves(params)):
         if jnp.shape(a) != jnp.shape(b):
-            raise ConfigError("params0", f"shape {jnp.shape(b)}", f"shape {jnp.shape(a)}")
+            raise ConfigError(name, f"shape {jnp.shape(b)}", f"shape {jnp.shape(a)}")

@@ -26,8 +26,9 @@ from jax.sharding import Mesh, PartitionSpec
 from ..errors import ConfigError, check_int
 from ..optim.base import Optimizer, validate_hparam
 from ..problems.base import Problem
-from .run import (Trajectory, _check_params_match, as_observables, cpu_tuned_jit, record_steps,
-                  simulate)
+from ..problems.base import init_key
+from .run import (Trajectory, _check_params_match, as_observables, check_init, cpu_tuned_jit,
+                  record_steps, simulate)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,7 +156,7 @@ _SPLIT = "lanes"
 
 
 def _sweep_body(problem, optimizers, values, keys, params0, *, steps, stride, observables,
-                batch_size, plan, mesh):
+                batch_size, plan, mesh, init):
     """Every optimizer over its grid axes and seeds (split over ``mesh``'s devices if given).
 
     ``plan`` holds ``(name, own_axes, split)``: the grid axes the optimizer depends on and the
@@ -166,7 +167,8 @@ def _sweep_body(problem, optimizers, values, keys, params0, *, steps, stride, ob
         def run_grid(values, keys, problem, optimizer, params0, own_axes=own_axes):
             def one_run(lane_values, key):
                 run_problem, run_optimizer = _with_values(problem, optimizer, lane_values)
-                return simulate(run_problem, run_optimizer, params0, key, steps=steps,
+                start = params0 if init is None else init(init_key(key))
+                return simulate(run_problem, run_optimizer, start, key, steps=steps,
                                 stride=stride, observables=observables, batch_size=batch_size)
             return _vmapped(one_run, own_axes)(values, keys)
 
@@ -183,7 +185,7 @@ def _sweep_body(problem, optimizers, values, keys, params0, *, steps, stride, ob
     return results
 
 
-_STATIC = ("steps", "stride", "observables", "batch_size", "plan", "mesh")
+_STATIC = ("steps", "stride", "observables", "batch_size", "plan", "mesh", "init")
 _sweep_jit = cpu_tuned_jit(_sweep_body, _STATIC)
 
 
@@ -223,7 +225,7 @@ def _broadcast(array, own_axes, all_axes, full_shape):
 
 def sweep(problem: Problem, optimizers, *, steps: int, seeds=1, grid: Mapping | None = None,
           observe=None, stride: int = 1, batch_size: int | None = None,
-          params0=None, shard: bool = True) -> SweepResult:
+          params0=None, shard: bool = True, init=None) -> SweepResult:
     """Run every optimizer over a grid of values and seeds in one compiled, vmapped call.
 
     Args:
@@ -238,6 +240,9 @@ def sweep(problem: Problem, optimizers, *, steps: int, seeds=1, grid: Mapping | 
       observe, stride, batch_size, params0: as for :func:`run`.
       shard: split each optimizer's lanes over all devices of JAX's default platform (default);
         False runs every lane on the first device.
+      init: ``fn(key) -> params``: each seed draws its own initialization (as in :func:`run`;
+        the same start for every grid value of that seed). ``fn`` is part of the compiled
+        program: pass the same function object to reuse the compilation.
 
     Returns:
       A :class:`SweepResult`; arrays have leading shape (len(grid[a]) for a in grid) + (n_seeds,).
@@ -254,6 +259,7 @@ def sweep(problem: Problem, optimizers, *, steps: int, seeds=1, grid: Mapping | 
         raise ConfigError("grid", type(grid).__name__, "a dict name -> values")
     arrays = _grid_arrays(grid, problem, named)
     observables = as_observables(observe)
+    check_init(init, params0, problem)
     params0 = problem.params0 if params0 is None else params0
     _check_params_match(problem.params0, params0)
 
@@ -282,7 +288,8 @@ def sweep(problem: Problem, optimizers, *, steps: int, seeds=1, grid: Mapping | 
         keys[name] = jax.random.wrap_key_data(key_data)
         plan.append((name, own_axes, split))
     raw = _sweep_jit(problem, named, values, keys, params0, steps=steps, stride=stride,
-                     observables=observables, batch_size=batch_size, plan=tuple(plan), mesh=mesh)
+                     observables=observables, batch_size=batch_size, plan=tuple(plan), mesh=mesh,
+                     init=init)
 
     all_axes = axis_names + ("seed",)
     full_shape = tuple(len(arrays[a]) for a in axis_names) + (len(seed_list),)

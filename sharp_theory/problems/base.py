@@ -30,6 +30,11 @@ def optimizer_key(key, step):
     return jax.random.fold_in(jax.random.fold_in(key, 2), step)
 
 
+def init_key(key):
+    """Key for a run's random initialization (``run``/``sweep`` with ``init=``)."""
+    return jax.random.fold_in(key, 3)
+
+
 @pytree_dataclass
 class Problem:
     """A differentiable objective with its data and initialization.
