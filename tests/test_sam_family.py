@@ -399,6 +399,17 @@ def test_lets_moves_its_radius_and_keeps_it_nonnegative():
     assert float(info["hvp_evals"]) == 0.5
 
 
+def test_runs_and_sweeps_add_up_hessian_vector_products():
+    # LETS reports 0.5 Hessian-vector products per step; SAM none.
+    lets = st.run(REGRESSION, st.optim.lets(0.05, 0.05, beta=5.0), steps=8, key=jax.random.key(0))
+    assert float(lets.hvp_evals) == 4.0 and float(lets.grad_evals) > 0
+    sam = st.run(REGRESSION, st.optim.sam(0.05, 0.05), steps=8, key=jax.random.key(0))
+    assert float(sam.hvp_evals) == 0.0 and float(sam.grad_evals) == 16.0
+    swept = st.sweep(REGRESSION, {"lets": st.optim.lets(0.05, 0.05, beta=5.0)}, steps=8, seeds=2,
+                     grid={"rho": [0.01, 0.05]})
+    np.testing.assert_array_equal(swept["lets"].hvp_evals, np.full((2, 2), 4.0))
+
+
 @pytest.mark.parametrize("make", [
     lambda: st.optim.ssam(0.1, 0.1, sparsity=1.0),
     lambda: st.optim.ssam(0.1, 0.1, mask="magnitude"),

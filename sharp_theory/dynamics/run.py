@@ -78,6 +78,8 @@ class Trajectory:
       steps: the step indices of the records (0 = initial point).
       diverged_at: first step whose loss or new iterate was not finite, -1 if none.
       grad_evals: gradient evaluations (in batch passes) spent before divergence.
+      hvp_evals: Hessian-vector products spent before divergence (the ``info["hvp_evals"]`` a
+        step rule reports; 0 for rules that use none).
       state: the optimizer state after the last step (momentum buffers, Adam moments, a
         weight average, a learned radius: whatever the rule keeps).
     """
@@ -88,6 +90,7 @@ class Trajectory:
     diverged_at: Any
     grad_evals: Any
     state: Any = None
+    hvp_evals: Any = None
     optimizer: str = static_field(default="")
     problem: str = static_field(default="")
     record_axis: int = static_field(default=0)
@@ -123,7 +126,8 @@ def simulate(problem: Problem, optimizer: Optimizer, params0, key, *, steps: int
              observables: tuple[Observable, ...], batch_size=None):
     """The traceable body of :func:`run` (vmapped by :func:`sweep`).
 
-    Returns ``(params, observed, diverged_at, grad_evals, state)`` (``state``: the final optimizer
+    Returns ``(params, observed, diverged_at, costs, state)`` (``costs``: dict with the
+    ``grad_evals`` and ``hvp_evals`` spent before divergence; ``state``: the final optimizer
     state; a caller that drops it pays nothing, XLA removes unused outputs).
     """
     TRACE_COUNT["simulate"] += 1
@@ -137,7 +141,7 @@ def simulate(problem: Problem, optimizer: Optimizer, params0, key, *, steps: int
         return {name: jnp.where(diverged, jnp.nan, value) for name, value in values.items()}
 
     def one_step(carry, step_and_batch):
-        params, state, diverged_at, grad_evals = carry
+        params, state, diverged_at, costs = carry
         step, batch = step_and_batch
         new_params, new_state, info = optimizer.step(params, state, loss_fn, batch, hparams,
                                                      optimizer_key(key, step))
@@ -147,8 +151,9 @@ def simulate(problem: Problem, optimizer: Optimizer, params0, key, *, steps: int
                                 diverged_at)
         params = tree_where(still_ok, new_params, params)
         state = tree_where(still_ok, new_state, state)
-        grad_evals = grad_evals + jnp.where(still_ok, info["grad_evals"], 0.0).astype(grad_evals.dtype)
-        return (params, state, diverged_at, grad_evals), None
+        costs = {name: total + jnp.where(still_ok, info.get(name, 0.0), 0.0).astype(total.dtype)
+                 for name, total in costs.items()}
+        return (params, state, diverged_at, costs), None
 
     def advance(carry, first_step, count):
         steps_ = first_step + jnp.arange(count)
@@ -164,7 +169,8 @@ def simulate(problem: Problem, optimizer: Optimizer, params0, key, *, steps: int
         return carry
 
     state0 = optimizer.init(params0)
-    carry = (params0, state0, jnp.asarray(-1, jnp.int32), jnp.asarray(0.0))
+    costs = {"grad_evals": jnp.asarray(0.0), "hvp_evals": jnp.asarray(0.0)}
+    carry = (params0, state0, jnp.asarray(-1, jnp.int32), costs)
     first = observe(params0, jnp.asarray(False))
     n_chunks, remainder = divmod(steps, stride)
 
@@ -179,8 +185,8 @@ def simulate(problem: Problem, optimizer: Optimizer, params0, key, *, steps: int
         last = observe(carry[0], carry[2] >= 0)
         pieces.append(jax.tree_util.tree_map(lambda x: x[None], last))
     observed = jax.tree_util.tree_map(lambda *xs: jnp.concatenate(xs, axis=0), *pieces)
-    params, state, diverged_at, grad_evals = carry
-    return params, observed, diverged_at, grad_evals, state
+    params, state, diverged_at, costs = carry
+    return params, observed, diverged_at, costs, state
 
 
 # XLA:CPU hands reductions to the YNNPACK library by default. Our runs are long scans of small
@@ -262,13 +268,14 @@ def run(problem: Problem, optimizer: Optimizer, *, steps: int, key, observe=None
         params0 = init(init_key(key))
     params0 = problem.params0 if params0 is None else params0
     _check_params_match(problem.params0, params0)
-    params, observed, diverged_at, grad_evals, state = _simulate_jit(
+    params, observed, diverged_at, costs, state = _simulate_jit(
         problem, optimizer, params0, key, steps=steps, stride=stride, observables=observables,
         batch_size=batch_size)
     # Records come back to the host as numpy arrays (small, and convenient to index and save).
     return Trajectory(params=params, observed=jax.tree_util.tree_map(np.asarray, observed),
                       steps=record_steps(steps, stride), diverged_at=np.asarray(diverged_at),
-                      grad_evals=np.asarray(grad_evals), state=state, optimizer=optimizer.name,
+                      grad_evals=np.asarray(costs["grad_evals"]), state=state,
+                      hvp_evals=np.asarray(costs["hvp_evals"]), optimizer=optimizer.name,
                       problem=problem.name)
 
 

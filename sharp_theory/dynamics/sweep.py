@@ -303,12 +303,13 @@ def sweep(problem: Problem, optimizers, *, steps: int, seeds=1, grid: Mapping | 
             x = np.asarray(x)[tuple(slice(0, n) for n in shape)]
             return _broadcast(x, own, all_axes, full_shape)
 
-        params, observed, diverged_at, grad_evals, state = raw[name]
+        params, observed, diverged_at, costs, state = raw[name]
         trajectories[name] = Trajectory(
             params=jax.tree_util.tree_map(widen, params),
             observed={k: widen(v) for k, v in observed.items()},
             steps=record_steps(steps, stride), diverged_at=widen(diverged_at),
-            grad_evals=widen(grad_evals), state=jax.tree_util.tree_map(widen, state),
+            grad_evals=widen(costs["grad_evals"]), state=jax.tree_util.tree_map(widen, state),
+            hvp_evals=widen(costs["hvp_evals"]),
             optimizer=named[name].name, problem=problem.name,
             record_axis=len(all_axes))
     coords = {name: arrays[name] for name in axis_names}
