@@ -240,9 +240,13 @@ same = all(np.array_equal(np.asarray(a), np.asarray(b), equal_nan=True)
 lane = st.run(problem, st.optim.usam(0.2, 0.1, m=1), steps=40, stride=20, key=jax.random.key(4),
               observe=kwargs["observe"])
 lane_error = float(np.max(np.abs(sharded["1-sam"].params["u"][2, 1] - lane.params["u"])))
+# Arrays committed to one device (device_put) must be accepted by a sharded sweep.
+committed = jax.device_put(lane.params, jax.devices()[0])
+onward = st.sweep(problem, optimizers, steps=5, seeds=[1, 4], params0=committed)
 print(json.dumps({"devices": len(jax.devices()), "mesh": st.dynamics.lane_mesh(8).devices.size,
                   "bitwise_equal": same, "lane_error": lane_error,
-                  "shape": list(sharded["gd"].observed["loss"].shape)}))
+                  "shape": list(sharded["gd"].observed["loss"].shape),
+                  "continued_from_committed_params": bool(np.all(onward["gd"].status == "ok"))}))
 """
 
 
@@ -266,6 +270,7 @@ def test_sharded_sweep_equals_unsharded_bit_for_bit():
     assert report["bitwise_equal"] is True
     assert report["lane_error"] <= 1e-13
     assert report["shape"] == [4, 2, 3]
+    assert report["continued_from_committed_params"] is True
 
 
 def test_cpu_device_count_follows_the_environment():

@@ -21,7 +21,7 @@ from typing import Mapping, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh, PartitionSpec
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from ..errors import ConfigError, check_int
 from ..optim.base import Optimizer, validate_hparam
@@ -287,6 +287,11 @@ def sweep(problem: Problem, optimizers, *, steps: int, seeds=1, grid: Mapping | 
         key_data = _padded(seed_key_data, multiple) if axes[split] == "seed" else seed_key_data
         keys[name] = jax.random.wrap_key_data(key_data)
         plan.append((name, own_axes, split))
+    if mesh is not None:
+        # Arrays committed to one device (a previous run's params, device_put data) must be
+        # copied to every device of the mesh first; jit would refuse the mix.
+        everywhere = NamedSharding(mesh, PartitionSpec())
+        problem, named, params0 = jax.device_put((problem, named, params0), everywhere)
     raw = _sweep_jit(problem, named, values, keys, params0, steps=steps, stride=stride,
                      observables=observables, batch_size=batch_size, plan=tuple(plan), mesh=mesh,
                      init=init)
