@@ -1,8 +1,5 @@
 """The benchmarks' hand-written baselines compute what the library computes (a benchmark that
 times a different algorithm would report a meaningless ratio)."""
-import importlib.util
-from pathlib import Path
-
 import jax
 import numpy as np
 import pytest
@@ -10,20 +7,9 @@ import pytest
 import sharp_theory as st
 from sharp_theory.problems.diagonal_linear import diagonal_linear
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def load_benchmark(name):
-    import sys
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 @pytest.mark.parametrize("kind", ["gd", "n-sam", "1-sam"])
-def test_diagonal_net_loops_match_the_library(kind):
+def test_diagonal_net_loops_match_the_library(kind, load_benchmark):
     bench = load_benchmark("bench_diagonal_nets")
     problem = diagonal_linear(12, 10, 15, 3, 2, init_scale=0.3)
     X, y = np.asarray(problem.examples["x"]), np.asarray(problem.examples["y"])

@@ -1,5 +1,4 @@
 """Conv-ReLU signal/noise problem, its measures, and the phase-diagram grid (issue 5)."""
-import importlib.util
 import json
 import os
 import subprocess
@@ -229,11 +228,9 @@ def test_sharded_grid_equals_unsharded_bit_for_bit():
     assert report == {"devices": 4, "sharded": True, "unsharded": False, "bitwise_equal": True}
 
 
-def test_numpy_loop_baseline_matches_the_compiled_path():
+def test_numpy_loop_baseline_matches_the_compiled_path(load_benchmark):
     """The benchmark's hand-written numpy SAM (full batch) equals st.run with autodiff."""
-    spec = importlib.util.spec_from_file_location("bench_conv_relu", ROOT / "benchmarks" / "bench_conv_relu.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_benchmark("bench_conv_relu")
     problem = small_problem(dim=20, signal=1.5, seed=4)
     data = cr.as_numpy_problem(problem)
     out = bench.numpy_train(data, lr=0.3, rho=0.4, batch_size=6, steps=10, stride=5, seed=0, sam=True)

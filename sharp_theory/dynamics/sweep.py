@@ -25,8 +25,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from ..errors import ConfigError, check_int
 from ..optim.base import Optimizer, validate_hparam
-from ..problems.base import Problem
-from ..problems.base import init_key
+from ..problems.base import Problem, init_key
 from .run import (Trajectory, _check_params_match, as_observables, check_init, cpu_tuned_jit,
                   record_steps, simulate)
 

@@ -16,10 +16,10 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from ..errors import ConfigError, check_int, check_positive
+from ..tree import tree_squared_norm
 
 
 def squared_gradient_norm(params, problem):
@@ -32,8 +32,7 @@ def squared_gradient_norm(params, problem):
     Returns:
       A scalar array.
     """
-    gradient = jax.grad(problem.evaluation_loss)(params)
-    return sum(jnp.sum(jnp.square(leaf)) for leaf in jax.tree_util.tree_leaves(gradient))
+    return tree_squared_norm(jax.grad(problem.evaluation_loss)(params))
 
 
 def horizon_schedule(horizon: int, lr0: float, rho0: float) -> tuple[float, float]:
@@ -83,15 +82,16 @@ def average_squared_gradient_norm(problem, make_optimizer: Callable, horizons: S
                        observe={"squared_gradient_norm": squared_gradient_norm}, stride=1)
         trajectory = result["run"]
         values = np.asarray(trajectory.observed["squared_gradient_norm"])[..., :-1]  # t < T
-        diverged = np.any(np.asarray(trajectory.diverged_at) >= 0)
-        averages.append(float("nan") if diverged else float(np.mean(values)))
+        averages.append(float("nan") if np.any(trajectory.diverged) else float(np.mean(values)))
     return np.asarray(averages)
 
 
 def rate_exponent(horizons: Sequence[int], averages: Sequence[float]) -> float:
     """The least-squares slope of ``log average`` against ``log T`` (−0.5 for a 1/√T rate)."""
     horizons, averages = np.asarray(horizons, float), np.asarray(averages, float)
-    if horizons.size < 2 or not np.all(np.isfinite(averages)) or np.any(averages <= 0):
+    if horizons.size < 2:
         return float("nan")
     check_positive("horizons", float(np.min(horizons)))
+    if not np.all(np.isfinite(averages)) or np.any(averages <= 0):
+        return float("nan")
     return float(np.polyfit(np.log(horizons), np.log(averages), 1)[0])
