@@ -36,7 +36,9 @@ import numpy as np
 import sharp_theory as st
 from sharp_theory.dynamics import grid as phase
 
-lab = st.labkit.start("benign-overfitting", default_seeds=3, quick_seeds=1)
+lab = st.labkit.start("benign-overfitting", default_seeds=3, quick_seeds=1,
+                      options={"grid": tuple(phase.PRESETS), "device": ("cpu", "gpu")},
+                      quick_options={"grid": "quick"})
 
 
 def lab_option(name, default=None):
@@ -63,12 +65,12 @@ spec = dict(phase.PRESETS[grid_name])
 spec["repeats"] = spec["repeats"] if (grid_name == "paper" and lab.seeds == 3) else lab.seeds
 label_flip = 0.1
 threshold = label_flip + 0.05
-checkpoint = lab_option("checkpoint")
-if checkpoint is None and grid_name == "paper":
-    checkpoint = str(Path("results") / ".checkpoints" / "benign-overfitting-paper")
+# Finished chunks of the grid are saved with the lab's other stages (OUT/.checkpoints), so an
+# interrupted run resumes where it stopped.
+checkpoint = lab.checkpoint_folder("phase-grid")
 devices = phase.select_devices(device)  # ConfigError now if, e.g., no GPU is visible
 lab.record_config(grid=grid_name, device=devices[0].platform, devices=[str(d) for d in devices],
-                  label_flip=label_flip, benign_threshold=threshold, checkpoint=checkpoint,
+                  label_flip=label_flip, benign_threshold=threshold,
                   n_filters=10, n_patches=2, noise_std=1.0, init_std=0.01, **spec)
 
 # %% [markdown]

@@ -1,7 +1,10 @@
 """The ``sharp-theory`` command: list | reproduce LAB | check [CLAIM..] | report | run PROBLEM.
 
 Bad input is reported in one line naming the parameter, the value and the valid range, with exit
-code 2, before any work starts and without writing anything.
+code 2, before any work starts and without writing anything. Ctrl-C / SIGTERM end the command
+within a moment with one line and exit code 130 / 143 (sharp_theory.interrupts); a rerun of the
+same ``reproduce`` resumes from the completed stages (sharp_theory.checkpoints). Output folders
+are only ever written when they are new, empty or ours (sharp_theory.outputs).
 """
 from __future__ import annotations
 
@@ -13,8 +16,23 @@ import runpy
 import sys
 from pathlib import Path
 
-from . import labkit
-from .errors import ConfigError, check_int
+from . import interrupts, labkit
+from .errors import ConfigError
+from .outputs import OutputFolder
+
+# Measured with `time sharp-theory reproduce LAB --quick` on an idle 2-core machine (README).
+QUICK_TIME = "10 s to 1 min"
+
+ENVIRONMENT = """environment variables:
+  SHARP_THEORY_CPU_DEVICES=n  JAX CPU devices (default: one per core; 1 = JAX's default)
+  SHARP_THEORY_X64=0          keep JAX's float32 default (sharp_theory turns on float64)
+  SHARP_THEORY_PROGRESS=1     progress bars even when stderr is not a terminal
+  SHARP_THEORY_LABS=DIR       run lab scripts from DIR instead of the repository's labs/
+  SHARP_THEORY_QUICK=1, SHARP_THEORY_OUT=DIR, SHARP_THEORY_SEEDS=N, SHARP_THEORY_GRID=NAME,
+  SHARP_THEORY_DEVICE=cpu|gpu  the same settings for a lab run inside a notebook
+
+exit codes: 0 done / verdicts as expected, 1 a verdict differs from its expectation,
+2 bad input (one line on stderr, nothing written), 130 / 143 interrupted by SIGINT / SIGTERM"""
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -38,15 +56,28 @@ def _commands() -> dict:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="sharp-theory",
-                           description="Reproduce and check published claims about SAM.")
+                           description="Reproduce and check published claims about SAM.",
+                           epilog=ENVIRONMENT,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     sub.add_parser("list", help="labs and claims")
 
-    reproduce = sub.add_parser("reproduce", help="run a lab: figures, results.json, trajectories.npz")
+    reproduce = sub.add_parser(
+        "reproduce", help="run a lab: figures, results.json, trajectories.npz",
+        epilog="OUT must be new, empty, or a folder sharp-theory wrote: files we did not write "
+               "are never replaced or deleted. Completed stages are saved in OUT/.checkpoints "
+               "while the lab runs; rerunning an interrupted command resumes from them.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     reproduce.add_argument("lab", metavar="LAB")
-    reproduce.add_argument("--quick", action="store_true", help="small sizes (minutes -> seconds)")
-    reproduce.add_argument("--out", type=Path, default=None, help="output folder (results/LAB)")
-    reproduce.add_argument("--seeds", type=int, default=None, help="number of seeds")
+    reproduce.add_argument("--quick", action="store_true",
+                           help=f"small sizes for CI and class ({QUICK_TIME} per lab on 2 cores)")
+    reproduce.add_argument("--out", type=Path, default=None,
+                           help="output folder (default results/LAB)")
+    reproduce.add_argument("--seeds", type=int, default=None,
+                           help=f"number of seeds, 1..{labkit.MAX_SEEDS} (default: the lab's)")
+    reproduce.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
+                           help="resume an interrupted run from OUT/.checkpoints (default); "
+                                "--no-resume starts from zero")
     reproduce.add_argument("--grid", default=None,
                            help="grid preset for labs that have several (benign-overfitting: "
                                 "quick, cpu, paper)")
@@ -54,12 +85,16 @@ def build_parser() -> argparse.ArgumentParser:
                            help="where labs that support it run their grids (default: what JAX finds)")
 
     check = sub.add_parser("check", help="run the labs behind claims and print their verdicts")
-    check.add_argument("claims", nargs="*", metavar="CLAIM_ID")
-    check.add_argument("--quick", action="store_true")
+    check.add_argument("claims", nargs="*", metavar="CLAIM",
+                       help="claim ids, paper keys (li2024) or lab names (balancedness); "
+                            "default: every claim")
+    check.add_argument("--quick", action="store_true", help="small sizes (a claim may then be "
+                       "inconclusive, never contradict its expectation)")
     check.add_argument("--out", type=Path, default=Path("results"),
                        help="folder for the labs' results (one subfolder per lab)")
     check.add_argument("--cached", action="store_true",
-                       help="use existing OUT/LAB/results.json instead of re-running the lab")
+                       help="use existing OUT/LAB/results.json instead of re-running the lab "
+                            "(a missing one is an error)")
 
     report = sub.add_parser("report", help="one HTML page with every lab's figures and claims")
     report.add_argument("--out", type=Path, default=Path("results"))
@@ -73,17 +108,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def reproduce_lab(name: str, *, quick: bool, out: Path | None, seeds: int | None,
-                  extra: dict | None = None) -> dict:
+                  extra: dict | None = None, resume: bool = True) -> dict:
     """Run lab ``name`` in this process and return its results dict.
 
-    ``extra`` holds lab-specific options (``grid``, ``device``) that the lab reads from
-    ``lab.extra``.
+    ``extra`` holds lab-specific options (``grid``, ``device``) that the lab declares and reads
+    from ``lab.extra``. ``resume`` loads the stages a previous run of the same command saved.
     """
     path = labkit.lab_path(name)
-    out = labkit.check_writable(out or Path("results") / name)
-    if seeds is not None:
-        check_int("--seeds", seeds, minimum=1)
-    labkit._PENDING.append(labkit.LabSettings(quick=quick, out=out, seeds=seeds, extra=extra or {}))
+    labkit.check_seeds(seeds)
+    OutputFolder.inspect(out or Path("results") / name, name)  # refuse before importing JAX
+    labkit._PENDING.append(labkit.LabSettings(quick=quick, out=out, seeds=seeds,
+                                              extra=extra or {}, resume=resume))
     active_before = len(labkit._ACTIVE)
     try:
         runpy.run_path(str(path), run_name="__lab__")
@@ -97,6 +132,26 @@ def reproduce_lab(name: str, *, quick: bool, out: Path | None, seeds: int | None
     if not started or started[-1].results is None:
         raise RuntimeError(f"lab {name!r} did not call lab.finish(); nothing was written")
     return started[-1].results
+
+
+def select_claims(selectors) -> list:
+    """Claims named by id, paper key or lab name (all claims when ``selectors`` is empty)."""
+    from .claims import all_claims
+
+    claims = all_claims()
+    if not selectors:
+        return claims
+    labs = labkit.available_labs()
+    chosen: dict = {}
+    for selector in selectors:
+        found = [c for c in claims if selector in (c.id, c.paper, c.lab)]
+        if not found:
+            papers = sorted({c.paper for c in claims})
+            raise ConfigError("claim", selector, "a claim id, a paper key (" + ", ".join(papers) +
+                              ") or a lab name (" + ", ".join(sorted(labs)) + "); "
+                              "`sharp-theory list` shows the claim ids")
+        chosen.update((c.id, c) for c in found)
+    return sorted(chosen.values(), key=lambda c: c.id)
 
 
 def cmd_list() -> int:
@@ -113,22 +168,23 @@ def cmd_list() -> int:
 
 
 def cmd_check(args) -> int:
-    from .claims import all_claims, get
-
-    selected = [get(cid) for cid in args.claims] if args.claims else all_claims()
+    selected = select_claims(args.claims)
     labs_needed = sorted({claim.lab for claim in selected})
     for lab in labs_needed:
         labkit.lab_path(lab)  # unknown lab -> clear error before any work
-    labkit.check_writable(args.out)
+    cached = {}
+    for lab in labs_needed:  # every input is checked before the first lab runs
+        if args.cached:
+            cached[lab] = labkit.read_results(args.out / lab / "results.json")
+        else:
+            OutputFolder.inspect(args.out / lab, lab)
     rows = []
     for lab in labs_needed:
-        out = args.out / lab
-        cached = out / "results.json"
-        if args.cached and cached.exists():
-            results = json.loads(cached.read_text())
+        if args.cached:
+            results = cached[lab]
         else:
-            results = reproduce_lab(lab, quick=args.quick, out=out, seeds=None)
-        by_id = {c["id"]: c for c in results["claims"]}
+            results = reproduce_lab(lab, quick=args.quick, out=args.out / lab, seeds=None)
+        by_id = {c["id"]: c for c in results["claims"] if isinstance(c, dict) and "id" in c}
         for claim in selected:
             if claim.lab == lab:
                 row = dict(by_id.get(claim.id) or claim.evaluate(results.get("measured", {})))
@@ -145,6 +201,10 @@ def cmd_check(args) -> int:
 
 
 def main(argv=None) -> int:
+    """The console entry point. Called without ``argv`` (the real command line) it also takes
+    over SIGINT/SIGTERM (see sharp_theory.interrupts); tests pass ``argv`` and keep theirs."""
+    if argv is None:
+        interrupts.install()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -152,7 +212,8 @@ def main(argv=None) -> int:
             return cmd_list()
         if args.command == "reproduce":
             extra = {k: v for k, v in (("grid", args.grid), ("device", args.device)) if v is not None}
-            reproduce_lab(args.lab, quick=args.quick, out=args.out, seeds=args.seeds, extra=extra)
+            reproduce_lab(args.lab, quick=args.quick, out=args.out, seeds=args.seeds, extra=extra,
+                          resume=args.resume)
             return 0
         if args.command == "check":
             return cmd_check(args)
@@ -165,8 +226,11 @@ def main(argv=None) -> int:
         if args.command == "run":
             return _commands()[args.problem].main(args)
     except ConfigError as error:
-        print(f"sharp-theory: error: {error}", file=sys.stderr)
+        print(f"sharp-theory: error: {str(error).splitlines()[0]}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # only reached when main() was called with argv (no watcher)
+        print("sharp-theory: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
     return 2
 
 

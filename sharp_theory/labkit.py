@@ -14,17 +14,17 @@ import datetime
 import json
 import os
 import platform
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from . import checkpoints, interrupts
 from .errors import ConfigError, check_int
+from .outputs import OutputFolder, write_text_atomic
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -62,47 +62,86 @@ def lab_path(name: str) -> Path:
     return labs[name]
 
 
+MAX_SEEDS = 1000  # the seeds of a lab run side by side in memory; more is a typo, not a plan
+
+
 @dataclasses.dataclass
 class LabSettings:
+    """How a lab is run.
+
+    Attributes:
+      quick: small sizes (CI, classroom).
+      out: the output folder (default ``results/LAB``).
+      seeds: number of seeds (default: the lab's own).
+      extra: lab-specific options (``grid``, ``device``), checked against what the lab declares.
+      resume: load the stages a previous, interrupted run of the same command saved in
+        ``OUT/.checkpoints`` (False discards them and starts from zero).
+      checkpoints: save completed stages at all (notebooks do not: cells may be rerun out of
+        order, so "the k-th call" would not name the same computation).
+    """
+
     quick: bool = False
     out: Path | None = None
     seeds: int | None = None
     extra: dict = dataclasses.field(default_factory=dict)
+    resume: bool = True
+    checkpoints: bool = True
 
 
 _PENDING: list[LabSettings] = []  # set by the CLI around runpy
 
 
-def check_writable(out: Path) -> Path:
-    """Fail (before any work) if ``out`` could not be created and written."""
-    out = Path(out).expanduser().absolute()
-    probe = out
-    while not probe.exists():
-        if probe.parent == probe:
-            break
-        probe = probe.parent
-    if probe.exists() and not probe.is_dir():
-        raise ConfigError("--out", str(out), f"a directory path ({probe} is a file)")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise ConfigError("--out", str(out), f"a writable location ({probe} is not writable)")
-    return out
+def check_seeds(seeds) -> int | None:
+    """``--seeds``: None (the lab's default) or an integer in [1, MAX_SEEDS]."""
+    if seeds is None:
+        return None
+    return check_int("--seeds", seeds, minimum=1, maximum=MAX_SEEDS)
 
 
-def _settings_from_argv(name: str) -> LabSettings:
+def _settings_from_argv(name: str, options: dict) -> LabSettings:
     parser = argparse.ArgumentParser(prog=f"labs/{name}.py")
     parser.add_argument("--quick", action="store_true", help="small sizes (CI)")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--seeds", type=int, default=None)
+    parser.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True)
+    for option in options:
+        parser.add_argument(f"--{option}", default=None)
     args, _ = parser.parse_known_args()
-    return LabSettings(quick=args.quick, out=args.out, seeds=args.seeds)
+    extra = {option: getattr(args, option) for option in options
+             if getattr(args, option) is not None}
+    return LabSettings(quick=args.quick, out=args.out, seeds=args.seeds, extra=extra,
+                       resume=args.resume)
 
 
-def _settings_from_env() -> LabSettings:
+def _settings_from_env(options: dict) -> LabSettings:
     quick = os.environ.get("SHARP_THEORY_QUICK", "0").lower() in ("1", "true", "yes")
     out = os.environ.get("SHARP_THEORY_OUT")
     seeds = os.environ.get("SHARP_THEORY_SEEDS")
-    return LabSettings(quick=quick, out=Path(out) if out else None,
-                       seeds=int(seeds) if seeds else None)
+    if seeds:
+        try:
+            seeds = int(seeds)
+        except ValueError:
+            raise ConfigError("SHARP_THEORY_SEEDS", seeds, f"an integer in [1, {MAX_SEEDS}]") from None
+    extra = {option: os.environ[f"SHARP_THEORY_{option.upper()}"] for option in options
+             if os.environ.get(f"SHARP_THEORY_{option.upper()}")}
+    return LabSettings(quick=quick, out=Path(out) if out else None, seeds=seeds or None,
+                       extra=extra, resume=False, checkpoints=False)
+
+
+def check_options(name: str, settings: LabSettings, options: dict, quick_options: dict) -> None:
+    """Refuse options the lab does not have, values outside their choices, and values that
+    contradict ``--quick`` (ConfigError: one line, before any work)."""
+    for option, value in settings.extra.items():
+        if option not in options:
+            takes = ", ".join(f"--{o}" for o in options) or "no options besides --quick/--seeds"
+            raise ConfigError(f"--{option}", value, f"no --{option} for lab {name!r} (it takes "
+                              f"{takes})")
+        choices = options[option]
+        if choices is not None and value not in choices:
+            raise ConfigError(f"--{option}", value, "one of " + ", ".join(map(str, choices)))
+        if settings.quick and option in quick_options and value != quick_options[option]:
+            raise ConfigError(f"--{option}", value, f"{quick_options[option]!r} or no --{option} "
+                              f"with --quick (--quick uses --{option} {quick_options[option]})")
 
 
 def _in_notebook() -> bool:
@@ -149,36 +188,60 @@ def _jsonable(value: Any):
 
 
 def write_json_atomic(path: Path, payload: dict) -> None:
-    path = Path(path)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as handle:
-        json.dump(_jsonable(payload), handle, indent=2, allow_nan=False)
-        temporary = handle.name
-    os.replace(temporary, path)
+    """Write ``payload`` as JSON (NaN as null, infinities as strings), atomically."""
+    write_text_atomic(path, json.dumps(_jsonable(payload), indent=2, allow_nan=False))
 
 
 class Lab:
-    """A running lab: collects figures and arrays in a staging folder, then publishes atomically."""
+    """A running lab: collects figures and arrays in a staging folder inside its output folder,
+    saves its expensive stages for a resumed run, and publishes everything at the end."""
 
-    def __init__(self, name: str, settings: LabSettings, default_seeds: int, quick_seeds: int):
+    def __init__(self, name: str, settings: LabSettings, default_seeds: int, quick_seeds: int,
+                 options: dict | None = None, quick_options: dict | None = None):
         self.name = name
         self.quick = bool(settings.quick)
-        if settings.seeds is not None:
-            check_int("--seeds", settings.seeds, minimum=1)
+        check_seeds(settings.seeds)
+        check_options(name, settings, options or {}, quick_options or {})
         self.seeds = settings.seeds or (quick_seeds if self.quick else default_seeds)
-        self.out = check_writable(settings.out or Path("results") / name)
-        self.extra = settings.extra
+        self.extra = dict(settings.extra)
+        if self.quick:
+            self.extra.update(quick_options or {})
         self.config: dict = {}
         self.figures: list[str] = []
         self.arrays: dict[str, np.ndarray] = {}
         self.started = time.time()
         self.started_at = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-        self.out.parent.mkdir(parents=True, exist_ok=True)
-        self.staging = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.tmp-", dir=self.out.parent))
         self.results: dict | None = None
+        # Everything above is checked; from here on we write (into a folder we own only).
+        self.output = OutputFolder.claim(settings.out or Path("results") / name, name)
+        self.out = self.output.path
+        self._cleanup = interrupts.register(self.abort)
+        self.staging = self.output.open_staging()
+        self.stages: checkpoints.StageStore | None = None
+        self._previous_store = None
+        if settings.checkpoints:
+            script = available_labs().get(name)
+            key = checkpoints.fingerprint(
+                {"lab": name, "quick": self.quick, "seeds": self.seeds, "extra": self.extra},
+                extra_files=[script] if script else [])
+            self.stages = checkpoints.StageStore.open(self.output.checkpoints, key,
+                                                      resume=settings.resume)
+            saved = self.stages.saved()
+            if saved:
+                print(f"{name}: resuming: {saved} completed stage(s) in {self.stages.folder}",
+                      file=sys.stderr)
+            self._previous_store = checkpoints.activate(self.stages)
 
     def record_config(self, **config) -> None:
         """Record the settings of this run (sizes, step sizes, grids) in results.json."""
         self.config.update(config)
+
+    def checkpoint_folder(self, name: str) -> Path | None:
+        """A folder for a stage that checkpoints itself (the conv-ReLU grid's chunks), inside
+        this run's saved stages; None when the run does not resume."""
+        if self.stages is None:
+            return None
+        return self.stages.folder / name
 
     def savefig(self, fig, name: str) -> None:
         """Save a matplotlib figure as ``name.png`` and ``name.svg``."""
@@ -196,14 +259,15 @@ class Lab:
             self.arrays[key] = np.asarray(value)
 
     def progress(self, iterable, desc: str, total: int | None = None):
-        """A progress bar over ``iterable`` (quiet when not attached to a terminal)."""
+        """A progress bar over ``iterable`` (shown on a terminal, in a notebook, or when
+        ``SHARP_THEORY_PROGRESS=1``)."""
         from tqdm.auto import tqdm
 
         disable = not (sys.stderr.isatty() or _in_notebook()) and not os.environ.get("SHARP_THEORY_PROGRESS")
         return tqdm(iterable, desc=f"{self.name}: {desc}", total=total, disable=disable)
 
     def finish(self, measured: dict) -> dict:
-        """Evaluate this lab's claims on ``measured``, write everything, publish atomically.
+        """Evaluate this lab's claims on ``measured``, write everything, publish it.
 
         Returns the results dict (also written as results.json).
         """
@@ -213,44 +277,85 @@ class Lab:
         self.results = {
             "lab": self.name, "quick": self.quick, "seeds": self.seeds, "config": self.config,
             "versions": versions(), "started": self.started_at,
-            "wall_time_s": round(time.time() - self.started, 3), "measured": measured,
-            "claims": claims, "figures": self.figures,
+            "wall_time_s": round(time.time() - self.started, 3),
+            "resumed_stages": 0 if self.stages is None else self.stages.loaded,
+            "measured": measured, "claims": claims, "figures": self.figures,
         }
         np.savez_compressed(self.staging / "trajectories.npz", **self.arrays)
         write_json_atomic(self.staging / "results.json", self.results)
-        self._publish()
+        self.output.publish()
+        self._close()
         print(format_claims_table(self.results["claims"], self.quick))
         print(f"{self.name}: wrote {self.out}")
         return _jsonable(self.results)
 
-    def _publish(self) -> None:
-        old = None
-        if self.out.exists():
-            old = self.out.parent / f".{self.out.name}.old-{os.getpid()}"
-            os.replace(self.out, old)
-        os.replace(self.staging, self.out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-
     def abort(self) -> None:
-        """Remove the staging folder (nothing half-written is left behind)."""
-        shutil.rmtree(self.staging, ignore_errors=True)
+        """Remove the staging folder (nothing half-written is left behind); completed stages
+        stay in ``OUT/.checkpoints`` for a rerun to resume from."""
+        self.output.abort()
+        self._close()
+
+    def _close(self) -> None:
+        interrupts.unregister(self._cleanup)
+        if self.stages is not None and checkpoints.active_store() is self.stages:
+            checkpoints.activate(self._previous_store)
 
 
-def start(name: str, *, default_seeds: int = 4, quick_seeds: int = 2) -> Lab:
-    """Start lab ``name`` with settings from the CLI, the script's argv, or the environment."""
+def start(name: str, *, default_seeds: int = 4, quick_seeds: int = 2,
+          options: dict | None = None, quick_options: dict | None = None) -> Lab:
+    """Start lab ``name`` with settings from the CLI, the script's argv, or the environment.
+
+    Args:
+      name: the lab's name (its file stem with '-').
+      default_seeds, quick_seeds: seeds of a full and of a ``--quick`` run.
+      options: the lab's own options, name -> allowed values (None: any string), e.g.
+        ``{"grid": ("quick", "cpu", "paper"), "device": ("cpu", "gpu")}``; any other option
+        is refused.
+      quick_options: the values ``--quick`` implies (``{"grid": "quick"}``); another value
+        given with ``--quick`` is refused.
+
+    Returns:
+      The running :class:`Lab`. Every setting is checked before the output folder is touched.
+    """
+    options = dict(options or {})
     if _PENDING:
         settings = _PENDING[-1]
     elif _in_notebook():
-        settings = _settings_from_env()
+        settings = _settings_from_env(options)
     else:
-        settings = _settings_from_argv(name)
-    lab = Lab(name, settings, default_seeds, quick_seeds)
+        settings = _settings_from_argv(name, options)
+    lab = Lab(name, settings, default_seeds, quick_seeds, options, quick_options)
     _ACTIVE.append(lab)
     return lab
 
 
 _ACTIVE: list[Lab] = []
+
+
+def read_results(path: Path, parameter: str = "--cached") -> dict:
+    """A lab's results.json, or a one-line ConfigError if it is missing or not ours."""
+    if not path.is_file():
+        raise ConfigError(parameter, str(path), "an existing results.json (run `sharp-theory "
+                          "reproduce LAB --out DIR` first, or drop --cached)")
+    try:
+        results = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise ConfigError(parameter, str(path), f"a readable results.json written by sharp-theory "
+                          f"({type(error).__name__}: {str(error).splitlines()[0][:80]})") from None
+    required = {"lab": str, "quick": bool, "claims": list, "measured": dict}
+    wrong = [key for key, kind in required.items() if not isinstance(results.get(key), kind)] \
+        if isinstance(results, dict) else list(required)
+    if not wrong:
+        claim_keys = {"id": str, "verdict": str, "expected": str, "statement": str, "measured": dict}
+        if not all(isinstance(c, dict) and all(isinstance(c.get(k), t) for k, t in claim_keys.items())
+                   for c in results["claims"]):
+            wrong = ["well-formed claims"]
+        if not all(isinstance(f, str) for f in results.get("figures", [])):
+            wrong.append("a list of figure names")
+    if wrong:
+        raise ConfigError(parameter, str(path), "a results.json written by sharp-theory (it lacks "
+                          + ", ".join(wrong) + ")")
+    return results
 
 
 def format_number(value) -> str:

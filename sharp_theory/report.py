@@ -6,7 +6,10 @@ import json
 from pathlib import Path
 
 from .errors import ConfigError
-from .labkit import format_number, verdict_matches
+from .labkit import format_number, read_results, verdict_matches
+from .outputs import write_text_atomic
+
+GENERATOR = "<meta name='generator' content='sharp-theory report'>"
 
 
 def _claim_rows(claims) -> str:
@@ -30,23 +33,27 @@ def build_report(results_dir: Path) -> Path:
         raise ConfigError("--out", str(results_dir),
                           "a folder holding LAB/results.json (run `sharp-theory reproduce LAB`)")
     sections, all_rows = [], []
+    target = results_dir / "index.html"
+    if target.exists() and not _ours(target):
+        raise ConfigError("--out", str(results_dir), f"a folder whose index.html sharp-theory "
+                          f"wrote ({target} is someone else's; choose another --out)")
     for path in found:
-        results = json.loads(path.read_text())
+        results = read_results(path, "--out")
         lab = results["lab"]
         figures = "\n".join(
             f"<figure><img src='{html.escape(lab)}/{html.escape(name)}.png' alt='{html.escape(name)}'>"
-            f"<figcaption>{html.escape(name)}</figcaption></figure>" for name in results["figures"])
+            f"<figcaption>{html.escape(name)}</figcaption></figure>" for name in results.get("figures", []))
         versions = results.get("versions", {})
         sections.append(
             f"<section><h2>{html.escape(lab)}</h2><p>{'quick run' if results['quick'] else 'full run'},"
-            f" {results['seeds']} seeds, {results['wall_time_s']:.1f} s, commit "
+            f" {results.get('seeds')} seeds, {format_number(results.get('wall_time_s'))} s, commit "
             f"{html.escape(str(versions.get('git_commit')))}, jax {html.escape(str(versions.get('jax')))}"
             f"</p>{figures}<table><tr><th>claim</th><th>statement</th><th>verdict</th>"
             f"<th>measured</th></tr>{_claim_rows(dict(c, quick=results['quick']) for c in results['claims'])}"
             f"</table></section>")
         all_rows.extend(dict(c, quick=results["quick"]) for c in results["claims"])
     matching = sum(verdict_matches(c, c["quick"]) for c in all_rows)
-    page = f"""<!doctype html><html><head><meta charset='utf-8'><title>sharp_theory report</title>
+    page = f"""<!doctype html><html><head><meta charset='utf-8'>{GENERATOR}<title>sharp_theory report</title>
 <style>body{{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em}}
 figure{{display:inline-block;margin:.5em;max-width:560px}} img{{max-width:100%}}
 table{{border-collapse:collapse;width:100%;font-size:90%}} td,th{{border:1px solid #ccc;padding:4px;vertical-align:top}}
@@ -54,8 +61,14 @@ tr.differs{{background:#fdd}} tr.ok td:nth-child(3){{color:#060}}</style></head>
 <h1>sharp_theory report</h1><p>{matching} of {len(all_rows)} claims match their expected verdict.</p>
 <table><tr><th>claim</th><th>statement</th><th>verdict</th><th>measured</th></tr>{_claim_rows(all_rows)}</table>
 {''.join(sections)}</body></html>"""
-    target = results_dir / "index.html"
-    tmp = target.with_suffix(".html.tmp")
-    tmp.write_text(page)
-    tmp.replace(target)
+    write_text_atomic(target, page)
     return target
+
+
+def _ours(page: Path) -> bool:
+    """Whether ``page`` is a report sharp-theory wrote (this version or an earlier one)."""
+    try:
+        head = page.read_text(errors="replace")[:2000]
+    except OSError:
+        return False
+    return GENERATOR in head or "<title>sharp_theory report</title>" in head

@@ -49,7 +49,9 @@ def test_reproduce_writes_figures_results_and_trajectories(tiny_lab):
     out = tiny_lab / "results" / "tiny"
     assert main(["reproduce", "tiny", "--quick", "--out", str(out)]) == 0
     assert {p.name for p in out.iterdir()} == {"line.png", "line.svg", "results.json",
-                                               "trajectories.npz"}
+                                               "trajectories.npz", ".sharp-theory.json"}
+    marker = json.loads((out / ".sharp-theory.json").read_text())
+    assert marker["files"] == ["line.png", "line.svg", "results.json", "trajectories.npz"]
     results = json.loads((out / "results.json").read_text())
     assert results["lab"] == "tiny" and results["quick"] is True and results["seeds"] == 1
     assert results["config"] == {"size": 4}
@@ -78,8 +80,8 @@ def test_a_failing_lab_leaves_nothing_behind(tiny_lab, monkeypatch):
     monkeypatch.setenv("TINY_EXPLODE", "1")
     with pytest.raises(RuntimeError, match="half-way"):
         main(["reproduce", "tiny", "--out", str(out)])
-    assert not out.exists()
-    assert list(out.parent.iterdir()) == []
+    # The folders this run created (results/ and results/tiny) are gone again.
+    assert not out.parent.exists()
 
 
 def test_a_failing_rerun_keeps_the_previous_results(tiny_lab, monkeypatch):

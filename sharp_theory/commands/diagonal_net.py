@@ -59,16 +59,40 @@ def load_data(path: Path) -> dict:
     if not path.is_file():
         raise ConfigError("--data", str(path), "an existing .npz file")
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        loaded = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise ConfigError("--data", str(path), f"a readable .npz file ({error})") from None
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        raise ConfigError("--data", str(path), "an .npz file with arrays X, y, X_test, y_test "
+                          "(this is a single .npy array; save all four with numpy.savez)")
+    try:
+        with loaded as archive:
             arrays = {key: archive[key] for key in ("X", "y", "X_test", "y_test")
                       if key in archive.files}
-    except (OSError, ValueError, zipfile.BadZipFile) as error:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
         raise ConfigError("--data", str(path), f"a readable .npz file ({error})") from None
     missing = [key for key in ("X", "y", "X_test", "y_test") if key not in arrays]
     if missing:
         raise ConfigError("--data", f"{path} lacks {', '.join(missing)}",
                           "an .npz file with keys X, y, X_test, y_test")
     return check_regression_data(**arrays)
+
+
+def check_fits_float32(path: Path, data: dict) -> None:
+    """Refuse data whose initial loss or gradient would overflow float32 (the run would report
+    "diverged at step 0" for what is a units problem, not a dynamics one)."""
+    from ..errors import ConfigError
+
+    largest = float(np.finfo(np.float32).max)
+    X, y = data["X"].astype(np.float64), data["y"].astype(np.float64)
+    # At the initialization beta is small, so loss ~ mean(y^2)/2 and gradient ~ X^T y / n.
+    initial_loss = float(np.mean(y ** 2) / 2)
+    initial_gradient = float(np.max(np.abs(X.T @ y)) / len(y))
+    worst = max(float(np.max(np.abs(X))), float(np.max(np.abs(y))), initial_loss, initial_gradient)
+    if not worst < largest:
+        raise ConfigError("--data", str(path), f"data whose loss and gradient fit in float32 (their "
+                          f"largest entry is about {worst:.3g} > {largest:.3g}): rescale X and y, "
+                          f"or pass --x64")
 
 
 def validate(args, n_examples: int | None = None) -> None:
@@ -78,6 +102,8 @@ def validate(args, n_examples: int | None = None) -> None:
     check_positive("--init-scale", args.init_scale)
     check_positive("--lr", args.lr)
     check_int("--steps", args.steps, minimum=1)
+    from ..dynamics.run import check_step_memory
+    check_step_memory(args.steps, args.steps, lanes=1, parameter="--steps")  # stride = steps
     check_int("--seed", args.seed, minimum=0)
     sam_family = args.optimizer in ("sam", "usam")
     if args.batch_size is not None:
@@ -124,6 +150,8 @@ def main(args) -> int:
     from ..problems.diagonal_linear import OBSERVABLES, diagonal_linear
 
     dtype = np.float64 if args.x64 else np.float32
+    if not args.x64:
+        check_fits_float32(args.data, data)
     problem = diagonal_linear(**data, parametrization=args.parametrization,
                               init_scale=args.init_scale, dtype=dtype)
     optimizer = build_optimizer(args)

@@ -60,6 +60,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from ..errors import ConfigError, check_choice, check_int, check_positive
 from ..optim.base import Optimizer
+from ..outputs import CRITICAL, honour_umask
 from ..problems import conv_relu
 from ..measure import signal_noise
 from .run import as_observables, record_steps, simulate
@@ -244,14 +245,17 @@ def _fingerprint(payload: dict) -> str:
 
 
 def _write_atomic(path: Path, writer) -> None:
-    with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".tmp") as handle:
-        temporary = handle.name
-    try:
-        writer(temporary)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
+    # CRITICAL: an interrupt waits for the rename instead of leaving a temporary file behind.
+    with CRITICAL:
+        with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".tmp") as handle:
+            temporary = handle.name
+        try:
+            writer(temporary)
+            honour_umask(Path(temporary))
+            os.replace(temporary, path)
+        finally:
+            if os.path.exists(temporary):
+                os.remove(temporary)
 
 
 def _save_chunk(path: Path, arrays: dict) -> None:

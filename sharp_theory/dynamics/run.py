@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import os
 from typing import Any, Callable, Mapping
 
 import jax
@@ -13,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._pytree import pytree_dataclass, static_field
+from ..checkpoints import resumable
 from ..errors import ConfigError, check_int
 from ..problems.base import Problem, init_key, optimizer_key
 from ..optim.base import Optimizer
@@ -220,6 +222,34 @@ class cpu_tuned_jit:
 _simulate_jit = cpu_tuned_jit(simulate, ("steps", "stride", "observables", "batch_size"))
 
 
+def physical_memory_bytes() -> int:
+    """This machine's physical memory (a large default where the OS does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, OSError, ValueError):
+        return 1 << 40
+
+
+def check_step_memory(steps: int, stride: int, lanes: int, parameter: str = "steps") -> None:
+    """Refuse, before anything is allocated, a run whose per-stride arrays cannot fit in memory.
+
+    Each stride of a run holds its step indices (and, with a sampler, its batches) as arrays of
+    length ``min(stride, steps)`` per lane; 16 bytes per step and lane is a lower bound. A run
+    that needs more than half of the machine's memory for them would fail (or swap) part way,
+    so it is a ConfigError naming ``parameter``.
+    """
+    needed = 16 * min(stride, steps) * lanes
+    available = physical_memory_bytes() // 2
+    if needed > available:
+        limit = max(1, available // (16 * lanes))
+        culprit, value = (parameter, steps) if stride >= steps else ("stride", stride)
+        raise ConfigError(culprit, value, f"at most {limit:,} {'steps' if stride >= steps else ''}"
+                          f"{'' if stride >= steps else 'steps between records'} with "
+                          f"{lanes} lane(s) on this machine ({min(stride, steps):,} would hold "
+                          f"about {needed / 2**30:,.0f} GiB of step data; it has "
+                          f"{2 * available / 2**30:,.0f} GiB)")
+
+
 def check_key(key):
     """Require a JAX PRNG key (typed ``jax.random.key`` or raw ``PRNGKey``)."""
     if isinstance(key, (int, np.integer)) or key is None:
@@ -231,6 +261,7 @@ def check_key(key):
     return key
 
 
+@resumable  # inside `sharp-theory reproduce`, a saved stage of the lab (sharp_theory.checkpoints)
 def run(problem: Problem, optimizer: Optimizer, *, steps: int, key, observe=None, stride: int = 1,
         params0=None, batch_size: int | None = None, init=None) -> Trajectory:
     """Run one trajectory of ``optimizer`` on ``problem``.
@@ -259,6 +290,7 @@ def run(problem: Problem, optimizer: Optimizer, *, steps: int, key, observe=None
         raise ConfigError("optimizer", type(optimizer).__name__, "a sharp_theory Optimizer")
     steps = check_int("steps", steps, minimum=1)
     stride = check_int("stride", stride, minimum=1)
+    check_step_memory(steps, stride, lanes=1)
     if batch_size is not None:
         check_int("batch_size", batch_size, minimum=1)
     check_key(key)

@@ -23,11 +23,12 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from ..checkpoints import resumable
 from ..errors import ConfigError, check_int
 from ..optim.base import Optimizer, validate_hparam
 from ..problems.base import Problem, init_key
-from .run import (Trajectory, _check_params_match, as_observables, check_init, cpu_tuned_jit,
-                  record_steps, simulate)
+from .run import (Trajectory, _check_params_match, as_observables, check_init,
+                  check_step_memory, cpu_tuned_jit, record_steps, simulate)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -222,6 +223,7 @@ def _broadcast(array, own_axes, all_axes, full_shape):
     return np.broadcast_to(array, tuple(full_shape) + array.shape[len(all_axes):])
 
 
+@resumable  # inside `sharp-theory reproduce`, a saved stage of the lab (sharp_theory.checkpoints)
 def sweep(problem: Problem, optimizers, *, steps: int, seeds=1, grid: Mapping | None = None,
           observe=None, stride: int = 1, batch_size: int | None = None,
           params0=None, shard: bool = True, init=None) -> SweepResult:
@@ -257,6 +259,8 @@ def sweep(problem: Problem, optimizers, *, steps: int, seeds=1, grid: Mapping | 
     if grid is not None and not isinstance(grid, Mapping):
         raise ConfigError("grid", type(grid).__name__, "a dict name -> values")
     arrays = _grid_arrays(grid, problem, named)
+    n_lanes = len(seed_list) * int(np.prod([len(v) for v in arrays.values()], dtype=np.int64))
+    check_step_memory(steps, stride, lanes=n_lanes * len(named))
     observables = as_observables(observe)
     check_init(init, params0, problem)
     params0 = problem.params0 if params0 is None else params0

@@ -78,6 +78,9 @@ def check_regression_data(X, y, X_test, y_test, dtype=np.float64) -> dict:
     for name, value in (("X", X), ("y", y), ("X_test", X_test), ("y_test", y_test)):
         if value is None:
             raise ConfigError(name, None, "an array (X, y, X_test and y_test are all required)")
+        if np.iscomplexobj(value):
+            raise ConfigError(name, f"complex array of dtype {np.asarray(value).dtype}",
+                              "a real-valued array (the imaginary part would be lost)")
         try:
             array = np.asarray(value, dtype=float)
         except (TypeError, ValueError):

@@ -1,0 +1,267 @@
+"""Output folders we can trust: we write only into folders we own and delete only files we wrote.
+
+A lab's output folder (``--out DIR``) holds a marker, ``.sharp-theory.json``, listing the files
+sharp_theory wrote there. A folder is ours when it is new, empty, carries the marker, or was
+written by an earlier version (its ``results.json`` names the lab and lists its figures). Anything
+else is refused before any work starts, so a user's files (``--out .``, ``--out my_project``) are
+never replaced. Inside our folder a run stages its files in ``.staging-PID/``, keeps resumable
+stages in ``.checkpoints/``, and publishes by renaming each staged file into place (results.json
+last), then deletes the files of the previous run that this run no longer writes.
+
+Every file and folder honours the umask (``tempfile`` alone would create them 0600 / 0700).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+
+from .errors import ConfigError
+
+MARKER = ".sharp-theory.json"
+STAGING_PREFIX = ".staging-"
+CHECKPOINTS = ".checkpoints"
+
+# Held while files are renamed into place or a checkpoint is written, so that an interrupt
+# (sharp_theory.interrupts) waits for the few milliseconds it takes instead of cutting it short.
+CRITICAL = threading.RLock()
+_UMASK: int | None = None
+
+
+def current_umask() -> int:
+    """The process umask (read once: reading it means setting it)."""
+    global _UMASK
+    if _UMASK is None:
+        _UMASK = os.umask(0o022)
+        os.umask(_UMASK)
+    return _UMASK
+
+
+def honour_umask(path: Path) -> None:
+    """Give a file made by ``tempfile`` the mode an ordinary ``open`` would have given it."""
+    base = 0o777 if Path(path).is_dir() else 0o666
+    os.chmod(path, base & ~current_umask())
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder, then rename."""
+    path = Path(path)
+    with CRITICAL:
+        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, prefix=".",
+                                         suffix=".tmp") as handle:
+            handle.write(text)
+            temporary = Path(handle.name)
+        try:
+            honour_umask(temporary)
+            os.replace(temporary, path)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
+
+
+def _read_marker(folder: Path) -> dict | None:
+    try:
+        marker = json.loads((folder / MARKER).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(marker, dict) or marker.get("written_by") != "sharp-theory":
+        return None
+    files = marker.get("files")
+    if not isinstance(files, list) or not all(isinstance(f, str) and "/" not in f for f in files):
+        return None
+    return marker
+
+
+def _legacy_files(folder: Path, lab: str) -> list[str] | None:
+    """Files an earlier version of sharp_theory wrote (before the marker), or None."""
+    try:
+        results = json.loads((folder / "results.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(results, dict) or results.get("lab") != lab:
+        return None
+    figures = results.get("figures") or []
+    if not all(isinstance(name, str) for name in figures):
+        return None
+    return (["results.json", "trajectories.npz"] + [f"{n}.png" for n in figures] +
+            [f"{n}.svg" for n in figures])
+
+
+def _ours(name: str) -> bool:
+    return name in (MARKER, CHECKPOINTS) or name.startswith(STAGING_PREFIX)
+
+
+@dataclasses.dataclass
+class OutputFolder:
+    """A lab's output folder, checked and claimed before any work.
+
+    Attributes:
+      path: the folder (absolute).
+      lab: the lab's name (recorded in the marker).
+      created: the folders this run created (the output folder and any missing parents,
+        innermost first); an aborted run removes them again if it left nothing worth keeping.
+      previous_files: the files of the previous run (listed in the marker).
+    """
+
+    path: Path
+    lab: str
+    created: tuple = ()
+    previous_files: tuple = ()
+    staging: Path | None = None
+
+    @classmethod
+    def inspect(cls, out, lab: str, parameter: str = "--out") -> tuple[Path, bool, list[str]]:
+        """Check, without writing anything, that ``out`` is a folder we may write.
+
+        Returns:
+          (absolute path, whether it must be created, the files a previous run wrote there).
+
+        Raises:
+          ConfigError: ``out`` is a file, lies under a file, or holds files that sharp_theory
+            did not write (the message names some of them).
+        """
+        path = Path(out).expanduser().absolute()
+        if path.exists() and not path.is_dir():
+            raise ConfigError(parameter, str(out), f"a folder path ({path} is a file)")
+        probe = path
+        while not probe.exists() and probe.parent != probe:
+            probe = probe.parent
+        if not probe.is_dir():
+            raise ConfigError(parameter, str(out), f"a folder path ({probe} is a file)")
+        if not os.access(probe, os.W_OK | os.X_OK):
+            raise ConfigError(parameter, str(out), f"a writable location ({probe} is not writable)")
+        if not path.exists():
+            return path, True, []
+        try:
+            entries = sorted(p.name for p in path.iterdir())
+        except OSError as error:
+            raise ConfigError(parameter, str(out), f"a readable folder ({error.strerror})") from None
+        marker = _read_marker(path)
+        if marker is not None:
+            previous = list(marker["files"])
+        else:
+            previous = _legacy_files(path, lab) or []
+        foreign = [e for e in entries if not _ours(e) and e not in previous]
+        if foreign:
+            raise ConfigError(parameter, str(out), _refusal(foreign, lab))
+        if any((path / name).is_dir() for name in previous):
+            raise ConfigError(parameter, str(out), "a folder whose listed results are files")
+        return path, False, previous
+
+    @classmethod
+    def claim(cls, out, lab: str, parameter: str = "--out") -> "OutputFolder":
+        """:meth:`inspect` ``out``, then create it and mark it as ours.
+
+        Raises:
+          ConfigError: as :meth:`inspect`, or the folder cannot be created or written (the
+            reason in words, e.g. "Permission denied", "No such file or directory" for /proc).
+        """
+        path, must_create, previous = cls.inspect(out, lab, parameter)
+        created = []
+        probe = path
+        while must_create and not probe.exists():
+            created.append(probe)
+            probe = probe.parent
+        folder = cls(path, lab, tuple(created), tuple(previous))
+        try:
+            for new in reversed(created):
+                new.mkdir()
+            folder._write_marker(previous)
+        except OSError as error:
+            folder.abort()
+            raise ConfigError(parameter, str(out), f"a folder that can be created and written "
+                              f"({error.strerror or error})") from None
+        return folder
+
+    def _write_marker(self, files) -> None:
+        write_text_atomic(self.path / MARKER, json.dumps(
+            {"written_by": "sharp-theory", "lab": self.lab, "files": sorted(files)}, indent=1))
+
+    def open_staging(self) -> Path:
+        """A fresh staging folder inside ``path`` for this run's files."""
+        self.remove_stale_staging()
+        self.staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-",
+                                             dir=self.path))
+        honour_umask(self.staging)
+        return self.staging
+
+    def remove_stale_staging(self) -> None:
+        """Staging folders of runs killed without a chance to clean up (SIGKILL, power loss)."""
+        for entry in self.path.glob(STAGING_PREFIX + "*"):
+            pid = entry.name[len(STAGING_PREFIX):].split("-", 1)[0]
+            if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+                shutil.rmtree(entry, ignore_errors=True)
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / CHECKPOINTS
+
+    def publish(self) -> list[str]:
+        """Move the staged files into place (results.json last); returns their names.
+
+        The previous run's files that this run did not write again are deleted; nothing else is.
+        """
+        if self.staging is None:
+            raise RuntimeError("publish() before open_staging()")
+        with CRITICAL:
+            names = sorted(p.name for p in self.staging.iterdir())
+            if any((self.staging / n).is_dir() for n in names):
+                raise RuntimeError(f"a lab staged a folder in {self.staging}; only files are published")
+            # List the union first: a crash half-way through still leaves every file ours.
+            self._write_marker(set(names) | set(self.previous_files))
+            for name in sorted(names, key=lambda n: n == "results.json"):
+                os.replace(self.staging / name, self.path / name)
+            for name in set(self.previous_files) - set(names):
+                (self.path / name).unlink(missing_ok=True)
+            self._write_marker(names)
+            self.previous_files = tuple(names)
+            self.staging.rmdir()
+            self.staging = None
+            shutil.rmtree(self.checkpoints, ignore_errors=True)
+        return names
+
+    def abort(self) -> None:
+        """Remove this run's staging folder; remove the folder itself if this run created it
+        and it holds nothing but our marker (checkpoints are kept for a resumed run)."""
+        with CRITICAL:
+            if self.staging is not None:
+                shutil.rmtree(self.staging, ignore_errors=True)
+                self.staging = None
+            if not self.created:
+                return
+            try:
+                left = {p.name for p in self.path.iterdir()}
+            except OSError:
+                left = set()
+            if self.checkpoints.is_dir() and not any(self.checkpoints.rglob("*.pkl")) and \
+                    not any(self.checkpoints.rglob("*.npz")):
+                shutil.rmtree(self.checkpoints, ignore_errors=True)
+                left.discard(CHECKPOINTS)
+            if left <= {MARKER}:
+                (self.path / MARKER).unlink(missing_ok=True)
+                for folder in self.created:  # innermost first; stops at a non-empty one
+                    try:
+                        folder.rmdir()
+                    except OSError:
+                        break
+
+
+def _refusal(foreign: list[str], lab: str) -> str:
+    shown = ", ".join(repr(name) for name in foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+    return (f"a new or empty folder, or one sharp-theory wrote (it holds {len(foreign)} "
+            f"entr{'y' if len(foreign) == 1 else 'ies'} sharp-theory did not write: {shown}); "
+            f"choose a fresh path such as results/{lab}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
