@@ -20,8 +20,8 @@ from . import interrupts, labkit
 from .errors import ConfigError
 from .outputs import OutputFolder
 
-# Measured with `time sharp-theory reproduce LAB --quick` on an idle 2-core machine (README).
-QUICK_TIME = "10 s to 1 min"
+# Measured per lab on 2 cores (README, "How long --quick takes").
+QUICK_TIME = "0.5 to 2 min"
 
 ENVIRONMENT = """environment variables:
   SHARP_THEORY_CPU_DEVICES=n  JAX CPU devices (default: one per core; 1 = JAX's default)
