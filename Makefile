@@ -1,4 +1,5 @@
-# Two front-door commands: `make demo` and `make test`. Both create/update .venv first.
+# Two front-door commands: `make demo` and `make test`. Both create/update .venv first, from the
+# exact versions in requirements.lock. `make test-min` checks the lowest declared versions.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -7,12 +8,19 @@ STAMP := $(VENV)/.installed
 DEMO_LABS ?= balancedness diagonal-nets matrix-sensing benign-overfitting edge-of-stability
 PYTEST_WORKERS ?= 2
 
-.PHONY: setup demo test clean
+MIN_VENV := .venv-min
+# What test-min runs under the lowest versions: import + README example, the CLI, one quick lab,
+# and the packaging checks.
+MIN_TESTS ?= tests/test_readme.py tests/test_cli.py tests/test_packaging.py \
+	"tests/test_sharpness_labs.py::test_lab_quick[edge-of-stability]"
 
-$(STAMP): pyproject.toml
+.PHONY: setup demo test test-min lock clean
+
+$(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
 
@@ -27,5 +35,23 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -q
 
+# A fresh venv with the lowest declared versions (requirements-min.txt); installing sharp_theory
+# into it must not change any of them; then a fast subset of the tests runs there.
+test-min:
+	rm -rf $(MIN_VENV)
+	$(PYTHON) -m venv $(MIN_VENV)
+	$(MIN_VENV)/bin/python -m pip install --quiet -r requirements-min.txt "pytest>=8.0" "hypothesis>=6.100"
+	$(MIN_VENV)/bin/python -m pip freeze --exclude-editable > $(MIN_VENV)/before.txt
+	$(MIN_VENV)/bin/python -m pip install --quiet -e .
+	$(MIN_VENV)/bin/python -m pip freeze --exclude-editable > $(MIN_VENV)/after.txt
+	@diff $(MIN_VENV)/before.txt $(MIN_VENV)/after.txt || \
+	  (echo "installing sharp_theory changed the versions above" >&2; exit 1)
+	MPLBACKEND=Agg $(MIN_VENV)/bin/python -m pytest -q -p no:cacheprovider $(MIN_TESTS)
+
+# Regenerate requirements.lock from pyproject.toml, keeping the versions it already pins
+# (add --upgrade to move them). Needs uv: `pip install uv`.
+lock:
+	uv pip compile pyproject.toml --extra dev --extra notebooks --python-version 3.11 -o requirements.lock
+
 clean:
-	rm -rf $(VENV) results .pytest_cache .hypothesis
+	rm -rf $(VENV) $(MIN_VENV) results .pytest_cache .hypothesis
