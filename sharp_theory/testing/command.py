@@ -73,7 +73,7 @@ def _check(args) -> None:
 
 
 def _replay(args, chosen) -> int:
-    from .claim import ClaimError, values_from_json
+    from .decorator import ClaimError, values_from_json
     from .runner import replay
 
     if len(chosen) != 1:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError
-from .claim import Claim, encode_value
+from .decorator import Claim, encode_value
 from .runner import FuzzResult
 
 

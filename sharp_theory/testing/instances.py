@@ -283,7 +283,7 @@ def build_matrix_sensing(*, d1: int, d2: int, r: int, m: int | None, operator: s
                                        "operator": operator, "seed": int(seed)}, problem, facts)
 
 
-def matrix_sensings(d1=(2, 3, 4), d2=(2, 3, 4), r=(1, 2), *, operator="identity", m=None):
+def matrix_sensings(d1=(2, 3), d2=(2, 3), r=(1, 2), *, operator="identity", m=None):
     """Matrix-sensing instances (d1, d2, r from small sets, r <= min(d1, d2); ``m`` a tuple of
     measurement counts or None for the library's default).
 

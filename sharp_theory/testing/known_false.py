@@ -21,7 +21,7 @@ from hypothesis import assume
 from hypothesis import strategies as hs
 
 import sharp_theory as st
-from sharp_theory.testing.claim import claim
+from sharp_theory.testing.decorator import claim
 from sharp_theory.testing.instances import quadratics
 
 SADDLE_STEPS = 200

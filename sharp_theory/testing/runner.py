@@ -23,7 +23,7 @@ import time
 import numpy as np
 
 from ..errors import ConfigError, check_int
-from .claim import Claim, ClaimError, as_slack, format_values, values_to_json
+from .decorator import Claim, ClaimError, as_slack, format_values, values_to_json
 
 CHUNK = 200            # hypothesis examples per search chunk
 KEPT_PASSING = 4096    # passing instances remembered as anchors for the boundary step
