@@ -298,3 +298,22 @@ def test_instance_strategies_reject_bad_ranges():
         instances.quadratics(dims=(1,), saddle_curvature=(0.5, 1.0))
     with pytest.raises(st.ConfigError, match="instance family"):
         instances.build_instance("nope", {})
+
+
+def test_readme_fuzz_example_is_falsified_as_the_readme_says(tmp_path, capsys):
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("## Fuzz your own bounds", 1)[1]
+    example = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    path = write(tmp_path, example)
+    code, out, _ = run_cli(capsys, "fuzz", f"{path}::sam_reaches_the_minimizer", "--json",
+                           "--budget-s", "30")
+    result = json.loads(out)
+    assert code == 1 and result["verdict"] == "falsified"
+    values = result["counterexample"]
+    eigenvalue = values["quad"]["spec"]["eigenvalues"][0]
+    product = values["lr"] * eigenvalue
+    assert len(values["quad"]["spec"]["eigenvalues"]) == 1
+    assert values["rho"] == pytest.approx(1e-6 * (2 - product) / product, rel=1e-6)

@@ -185,7 +185,8 @@ def format_values(values: dict) -> str:
 # --- values <-> JSON (exact for floats: repr round-trips a float64) -----------------------------
 
 def encode_value(value: Any):
-    """A drawn value as JSON: numbers, strings, lists, and instances as their family and spec."""
+    """A drawn value as JSON: numbers, strings, lists, numpy arrays (with their dtype), and
+    instances as their family and spec. Floats are written exactly (repr round-trips)."""
     from .instances import Instance
 
     if isinstance(value, Instance):
@@ -195,7 +196,7 @@ def encode_value(value: Any):
     if isinstance(value, (list, tuple)):
         return [encode_value(v) for v in value]
     if isinstance(value, np.ndarray):
-        return encode_value(value.tolist())
+        return {"array": value.tolist(), "dtype": str(value.dtype)}
     if isinstance(value, (np.floating, np.integer, np.bool_)):
         return value.item()
     if value is None or isinstance(value, (bool, int, float, str)):
@@ -211,6 +212,8 @@ def decode_value(value: Any):
     if isinstance(value, dict):
         if set(value) == {"instance", "spec"}:
             return build_instance(value["instance"], value["spec"])
+        if set(value) == {"array", "dtype"}:
+            return np.asarray(value["array"], dtype=value["dtype"])
         return {k: decode_value(v) for k, v in value.items()}
     if isinstance(value, list):
         return [decode_value(v) for v in value]

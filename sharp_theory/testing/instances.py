@@ -17,8 +17,8 @@ Example::
         quad.problem, quad.facts["lambda_max"], quad.facts["minimizer"]
 
 References:
-  Li, Zhang, He. Enhancing sharpness-aware optimization through variance suppression /
-    balancedness (NeurIPS 2024): f(xᵀy), f(xyᵀ) and B = ½(‖x‖² − ‖y‖²).
+  Li, Zhang, He. Implicit regularization of sharpness-aware minimization for scale-invariant
+    problems (NeurIPS 2024, arXiv 2410.14802): f(xᵀy), f(xyᵀ) and B = ½(‖x‖² − ‖y‖²).
   Andriushchenko & Flammarion. Towards understanding sharpness-aware minimization (ICML 2022):
     diagonal linear networks on sparse regression.
   Ding, Drusvyatskiy, Fazel, Harchaoui. Flat minima generalize for low-rank matrix recovery

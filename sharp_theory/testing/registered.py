@@ -9,8 +9,9 @@ The file imports the library as a user would (``import sharp_theory as st``), so
 example of how to write claims.
 
 References:
-  Li, Zhang, He. Enhancing sharpness-aware optimization through balancedness (NeurIPS 2024,
-    arXiv 2410.14802): GD's one-step balancedness identities, SAM's drift, Lemma 1.
+  Li, Zhang, He. Implicit regularization of sharpness-aware minimization for scale-invariant
+    problems (NeurIPS 2024, arXiv 2410.14802): GD's one-step balancedness identities, SAM's
+    drift, Lemma 1.
   Andriushchenko & Flammarion. Towards understanding sharpness-aware minimization (ICML 2022):
     the diagonal-net one-step factors of c = u² − v² (derived in sharp_theory.theory.diagonal).
   Cohen et al. Gradient descent on neural networks typically occurs at the edge of stability
@@ -243,11 +244,11 @@ def _one_step(problem, optimizer):
 
 
 def _factor_slack(net, optimizer, factor):
-    """1e-12 − max_i |c+_i − factor_i c_i| / (u+_i² + v+_i²) after one step from (u_0, v_0)."""
+    """1e-11 − max_i |c+_i − factor_i c_i| / (u+_i² + v+_i²) after one step from (u_0, v_0)."""
     new = _one_step(net.problem, optimizer)
     u, v = np.asarray(new["u"]), np.asarray(new["v"])
     error = np.max(np.abs((u**2 - v**2) - factor * net.facts["c0"]) / (u**2 + v**2))
-    return 1e-12 - float(error)
+    return 1e-11 - float(error)
 
 
 @claim(net=diagonal_nets(), lr=hs.floats(0.01, 0.5))

@@ -15,6 +15,7 @@ seconds or ``max_examples`` instances are spent.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import shlex
@@ -22,8 +23,9 @@ import time
 
 import numpy as np
 
+from .. import checkpoints
 from ..errors import ConfigError, check_int
-from .decorator import Claim, ClaimError, as_slack, format_values, values_to_json
+from .decorator import Claim, ClaimError, _source_file, as_slack, format_values, values_to_json
 
 CHUNK = 200            # hypothesis examples per search chunk
 KEPT_PASSING = 4096    # passing instances remembered as anchors for the boundary step
@@ -103,6 +105,11 @@ class _Violation(AssertionError):
     """Raised inside the search at a negative slack (hypothesis then shrinks the draw)."""
 
 
+class _OutOfTime(BaseException):
+    """Ends a search chunk at the budget. A BaseException, so hypothesis stops at once instead
+    of treating it as a failure to shrink (as it would an Exception) or drawing on."""
+
+
 class _Search:
     """Counters and memory of one search (private, mutable by design: hypothesis calls back)."""
 
@@ -119,15 +126,19 @@ class _Search:
     def out_of_time(self) -> bool:
         return not self.found and time.monotonic() > self.deadline
 
+    def stop_if_out_of_time(self) -> None:
+        if self.out_of_time():
+            raise _OutOfTime()
+
     def keep_passing(self, values: dict) -> None:
         if len(self.passing) < KEPT_PASSING:
             self.passing.append(values)
 
     def one(self, values: dict) -> None:
-        from hypothesis import assume, target
+        from hypothesis import target
         from hypothesis.errors import UnsatisfiedAssumption
 
-        assume(not self.out_of_time())
+        self.stop_if_out_of_time()
         self.last_values, self.in_claim = values, True
         try:
             raw = self.claim.fn(**values)
@@ -148,7 +159,7 @@ class _Search:
     def many(self, draws: list) -> None:
         from hypothesis import assume, target
 
-        assume(not self.out_of_time())
+        self.stop_if_out_of_time()
         keys = list(self.claim.strategies)
         self.last_values, self.in_claim = draws[0], True
         stacked = {k: np.stack([np.asarray(d[k]) for d in draws]) for k in keys}
@@ -216,13 +227,30 @@ def fuzz(claim: Claim, *, budget_s: float | None = 60.0, seed: int = 0,
       max_examples: stop after this many hypothesis examples (None: the budget decides; with
         neither, the claim's own ``max_examples``).
       replay_target: how the replay command names the claim (``FILE::NAME`` or
-        ``--registered NAME``).
+        ``--registered NAME``; default: the file that defines the claim's function).
       refine_boundary: move the shrunk counterexample to the boundary (see module docstring).
 
     Returns:
       A :class:`FuzzResult`. Never raises for a failing or broken claim: errors (the claim
       raised, returned NaN, or never satisfied its regime) are verdict "error".
     """
+    with _no_saved_stages():
+        return _fuzz(claim, budget_s=budget_s, seed=seed, max_examples=max_examples,
+                     replay_target=replay_target, refine_boundary=refine_boundary)
+
+
+@contextlib.contextmanager
+def _no_saved_stages():
+    """Inside ``sharp-theory reproduce`` each st.run call is a saved stage (sharp_theory.
+    checkpoints); the thousands of runs of a search are not stages: switch the store off."""
+    previous = checkpoints.activate(None)
+    try:
+        yield
+    finally:
+        checkpoints.activate(previous)
+
+
+def _fuzz(claim: Claim, *, budget_s, seed, max_examples, replay_target, refine_boundary):
     from hypothesis.errors import Unsatisfiable
 
     if budget_s is not None and not (budget_s > 0 and math.isfinite(budget_s)):
@@ -251,6 +279,8 @@ def fuzz(claim: Claim, *, budget_s: float | None = 60.0, seed: int = 0,
                 break
         except _Violation:
             pass
+        except _OutOfTime:
+            break
         except ClaimError as error:
             failure = error
         except Exception as error:  # the user's claim (or a strategy) raised: report, don't crash
@@ -280,7 +310,7 @@ def fuzz(claim: Claim, *, budget_s: float | None = 60.0, seed: int = 0,
         counterexample, boundary = refine_to_boundary(claim, counterexample, search.passing)
     slack, in_regime = claim.evaluate(counterexample)
     slack = float(slack)
-    target = replay_target or f"FILE::{claim.name}"
+    target = replay_target or f"{_source_file(claim.fn)}::{claim.name}"
     replay = f"sharp-theory fuzz {target} --replay {shlex.quote(values_to_json(counterexample))}"
     return FuzzResult(verdict="falsified", counterexample=counterexample, slack=slack,
                       elapsed_s=time.monotonic() - started, replay=replay, boundary=boundary,
@@ -351,7 +381,8 @@ def replay(claim: Claim, values: dict) -> float:
       ClaimError: the values are outside the claim's regime, the slack is NaN, or it raised.
     """
     try:
-        slack, in_regime = claim.evaluate(values)
+        with _no_saved_stages():
+            slack, in_regime = claim.evaluate(values)
     except ClaimError:
         raise
     except Exception as error:
