@@ -317,3 +317,16 @@ def test_readme_fuzz_example_is_falsified_as_the_readme_says(tmp_path, capsys):
     product = values["lr"] * eigenvalue
     assert len(values["quad"]["spec"]["eigenvalues"]) == 1
     assert values["rho"] == pytest.approx(1e-6 * (2 - product) / product, rel=1e-6)
+
+
+def test_a_claim_that_is_not_reproducible_is_an_error_not_a_counterexample():
+    calls = []
+
+    @st.testing.claim(a=hs.floats(0.0, 1.0))
+    def flips(a):
+        """Negative only on its first evaluations (a stand-in for an unseeded claim)."""
+        calls.append(a)
+        return -1.0 if len(calls) < 3 else 1.0
+
+    result = st.testing.fuzz(flips.claim, max_examples=20, budget_s=None)
+    assert result.verdict == "error" and ("reproducible" in result.error or "Flaky" in result.error)

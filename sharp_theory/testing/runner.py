@@ -117,6 +117,7 @@ class _Search:
         self.claim, self.deadline = claim, deadline
         self.valid = self.rejected = 0
         self.found = False
+        self.timed_out = False
         self.in_claim = False
         self.last_values: dict | None = None
         self.last_slack: float | None = None
@@ -251,7 +252,7 @@ def _no_saved_stages():
 
 
 def _fuzz(claim: Claim, *, budget_s, seed, max_examples, replay_target, refine_boundary):
-    from hypothesis.errors import Unsatisfiable
+    from hypothesis.errors import Flaky, Unsatisfiable
 
     if budget_s is not None and not (budget_s > 0 and math.isfinite(budget_s)):
         raise ConfigError("budget_s", budget_s, "a finite number of seconds > 0")
@@ -280,9 +281,14 @@ def _fuzz(claim: Claim, *, budget_s, seed, max_examples, replay_target, refine_b
         except _Violation:
             pass
         except _OutOfTime:
+            search.timed_out = True
             break
         except ClaimError as error:
             failure = error
+        except Flaky:
+            failure = ClaimError(f"claim {claim.name} is not reproducible: it failed once at "
+                                 f"{format_values(search.last_values or {})} and not when repeated; "
+                                 "make it deterministic (explicit keys and seeds)")
         except Exception as error:  # the user's claim (or a strategy) raised: report, don't crash
             where = (f"at {format_values(search.last_values)}" if search.in_claim and
                      search.last_values is not None else "while drawing its values")
@@ -300,16 +306,26 @@ def _fuzz(claim: Claim, *, budget_s, seed, max_examples, replay_target, refine_b
                           error=str(failure), **common)
     if not search.found:
         if search.valid == 0:
+            reason = (f"evaluated no instance within --budget-s {budget_s:g} (give it more time)"
+                      if search.timed_out and search.rejected == 0 else
+                      f"never satisfied its assume(...) in {search.rejected} draws: widen the "
+                      "strategies or the regime")
             return FuzzResult(verdict="error", counterexample=None, slack=None, elapsed_s=elapsed,
-                              error=f"claim {claim.name} never satisfied its assume(...) in "
-                                    f"{search.rejected} draws: widen the strategies or the regime",
-                              **common)
+                              error=f"claim {claim.name} {reason}", **common)
         return FuzzResult(verdict="holds", counterexample=None, slack=None, elapsed_s=elapsed, **common)
     counterexample, boundary = dict(search.last_values), None
     if refine_boundary:
         counterexample, boundary = refine_to_boundary(claim, counterexample, search.passing)
     slack, in_regime = claim.evaluate(counterexample)
     slack = float(slack)
+    if not (in_regime and slack < 0):  # the replay path must see the violation the search saw
+        return FuzzResult(verdict="error", counterexample=counterexample, slack=slack,
+                          elapsed_s=time.monotonic() - started,
+                          error=f"claim {claim.name} is not reproducible: slack "
+                                f"{search.last_slack!r} in the search, {slack!r} (in regime: "
+                                f"{in_regime}) when re-evaluated at "
+                                f"{format_values(counterexample)}; make it deterministic "
+                                "(explicit keys and seeds)", **common)
     target = replay_target or f"{_source_file(claim.fn)}::{claim.name}"
     replay = f"sharp-theory fuzz {target} --replay {shlex.quote(values_to_json(counterexample))}"
     return FuzzResult(verdict="falsified", counterexample=counterexample, slack=slack,
