@@ -21,7 +21,6 @@ import numpy as np
 
 from ..errors import ConfigError, check_int
 
-RESERVED = ("max_examples", "vectorized", "batch", "seed")
 
 
 class ClaimError(Exception):
