@@ -22,9 +22,10 @@ import importlib
 
 # Imported on first use, so that `sharp-theory --help` does not pay for hypothesis.
 _EXPORTS = {"claim": "decorator", "Claim": "decorator", "ClaimError": "decorator",
-            "values_to_json": "decorator", "values_from_json": "decorator", "fuzz": "runner", "FuzzResult": "runner",
-            "replay": "runner", "refine_to_boundary": "runner", "load_file": "files",
-            "registered_claims": "files", "save_counterexample": "files"}
+            "values_to_json": "decorator", "values_from_json": "decorator",
+            "fuzz": "runner", "FuzzResult": "runner", "replay": "runner",
+            "refine_to_boundary": "runner",
+            "load_file": "files", "registered_claims": "files", "save_counterexample": "files"}
 _MODULES = ("instances", "registered", "known_false", "decorator", "runner", "files", "command")
 
 __all__ = ["instances", *_EXPORTS]
