@@ -58,4 +58,13 @@ from .errors import ConfigError  # noqa: E402
 from . import labkit, plotting  # noqa: E402
 
 __all__ = ["problems", "optim", "measure", "theory", "claims", "labkit", "plotting", "run", "sweep",
-           "Trajectory", "SweepResult", "ConfigError", "__version__"]
+           "Trajectory", "SweepResult", "ConfigError", "testing", "__version__"]
+
+
+def __getattr__(name):
+    """``st.testing`` (the claim fuzzer) is imported on first use: it needs hypothesis."""
+    if name == "testing":
+        import importlib
+
+        return importlib.import_module(".testing", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -99,6 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="one HTML page with every lab's figures and claims")
     report.add_argument("--out", type=Path, default=Path("results"))
 
+    from .testing import command as fuzz_command  # noqa: E402 (imports hypothesis lazily)
+
+    fuzz = sub.add_parser("fuzz", help=fuzz_command.HELP, epilog=fuzz_command.EPILOG,
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+    fuzz_command.add_arguments(fuzz)
+
     run = sub.add_parser("run", help="a single run on your own data")
     run_sub = run.add_subparsers(dest="problem", required=True, parser_class=OneLineParser)
     for name, module in _commands().items():
@@ -200,6 +206,13 @@ def cmd_check(args) -> int:
     return 0
 
 
+def cmd_fuzz(args) -> int:
+    """``sharp-theory fuzz``: property-based search for counterexamples to claimed bounds."""
+    from .testing import command as fuzz_command
+
+    return fuzz_command.main(args)
+
+
 def main(argv=None) -> int:
     """The console entry point. Called without ``argv`` (the real command line) it also takes
     over SIGINT/SIGTERM (see sharp_theory.interrupts); tests pass ``argv`` and keep theirs."""
@@ -225,6 +238,8 @@ def main(argv=None) -> int:
             return 0
         if args.command == "run":
             return _commands()[args.problem].main(args)
+        if args.command == "fuzz":
+            return cmd_fuzz(args)
     except ConfigError as error:
         print(f"sharp-theory: error: {str(error).splitlines()[0]}", file=sys.stderr)
         return 2

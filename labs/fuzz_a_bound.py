@@ -1,0 +1,184 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Fuzz a bound: from a statement on paper to a falsified or surviving claim
+# You have written down a bound and want to know, in minutes, whether it survives every
+# instance of its regime. This guide takes one statement that sounds right — "full-batch SAM
+# converges to the minimizer of a positive-definite quadratic" — writes it as a **claim** (a
+# function that returns its *slack*: ≥ 0 the bound holds on that instance, < 0 it is violated),
+# lets `st.testing.fuzz` search for a counterexample, reads the shrunk counterexample next to the
+# boundary where the statement stops being true, and then fixes the statement with the theory
+# (SAM settles on a 2-cycle of radius ηρλ/(2 − ηλ): Bartlett, Long & Bousquet 2023; Wen, Ma & Li
+# 2023, Thm 4.8) until the fuzzer no longer finds anything.
+#
+# The same claims run from a shell — `sharp-theory fuzz my_bounds.py::NAME --budget-s 60` — and
+# as ordinary pytest tests. What to look at: the counterexample's ρ against the closed-form
+# boundary ρ*, and the figure of the slack against ρ with the boundary marked.
+
+# %%
+import time
+
+import jax
+import matplotlib.pyplot as plt
+import numpy as np
+from hypothesis import assume
+from hypothesis import strategies as hs
+
+import sharp_theory as st
+from sharp_theory.testing import instances
+
+lab = st.labkit.start("fuzz-a-bound", default_seeds=1, quick_seeds=1)
+BUDGET_S = 20.0 if lab.quick else 60.0
+STEPS = 1000
+TOLERANCE = 1e-6
+KEY = jax.random.key(0)
+lab.record_config(budget_s=BUDGET_S, steps=STEPS, tolerance=TOLERANCE)
+MEASURED = {}
+
+# %% [markdown]
+# ## 1. The statement as a claim
+# The regime goes into the strategies (spectrum in [0.5, 2], dimension 1 to 4, ρ ∈ [0, 0.5]) and
+# into `assume` (ηλ_max < 1). `instances.quadratics` draws a quadratic ½xᵀHx and hands over the
+# facts a bound needs (λ_max, the minimizer); dimensions come from a small set, so each shape is
+# compiled once. The slack is the tolerance minus the distance to the minimizer after 1000 steps.
+
+
+# %%
+def iterate(params):
+    """Observable: the iterate (module level, so the compiled program is reused)."""
+    return params
+
+
+def final_distance(quad, optimizer):
+    trajectory = st.run(quad.problem, optimizer, steps=STEPS, key=KEY, observe={"x": iterate},
+                        stride=STEPS)
+    return float(np.linalg.norm(trajectory.final("x") - quad.facts["minimizer"]))
+
+
+@st.testing.claim(rho=hs.floats(0.0, 0.5), lr=hs.floats(0.1, 0.45),
+                  quad=instances.quadratics(dims=(1, 2, 3, 4), eigenvalues=(0.5, 2.0),
+                                            start_scale=(0.1, 1.0)))
+def sam_reaches_the_minimizer(rho, lr, quad):
+    """Full-batch SAM on a positive-definite quadratic ends within 1e-6 of the minimizer."""
+    assume(lr * quad.facts["lambda_max"] < 1)
+    return TOLERANCE - final_distance(quad, st.optim.sam(lr, rho))
+
+
+# %% [markdown]
+# ## 2. Fuzz it
+# `hypothesis.target(-slack)` steers the search towards violations; the first violation is shrunk
+# (smallest dimension, simplest numbers), then one value is bisected against the nearest value
+# where the claim held, so the counterexample sits at the boundary.
+
+# %%
+started = time.perf_counter()
+# replay_target: how the replay command names the claim; in your project, FILE::NAME of the file
+# that holds it (here a notebook, so we name the file you would put it in).
+found = st.testing.fuzz(sam_reaches_the_minimizer.claim, budget_s=BUDGET_S, seed=0,
+                        replay_target="my_bounds.py::sam_reaches_the_minimizer")
+print(found.describe())
+values = found.counterexample
+product = values["lr"] * values["quad"].facts["lambda_max"]
+rho_boundary = TOLERANCE * (2.0 - product) / product  # radius ηρλ/(2 − ηλ) equals the tolerance
+print(f"closed-form boundary rho* = {rho_boundary!r}; counterexample rho = {values['rho']!r} "
+      f"(relative gap {abs(values['rho'] / rho_boundary - 1):.2e})")
+MEASURED["sam_statement"] = {
+    "verdict": found.verdict, "seconds": round(time.perf_counter() - started, 2),
+    "examples": found.examples, "slack": found.slack,
+    "dimension": len(values["quad"].facts["eigenvalues"]),
+    "rho": values["rho"], "rho_boundary": rho_boundary,
+    "relative_gap": abs(values["rho"] / rho_boundary - 1), "replay": found.replay}
+
+# %% [markdown]
+# The replay command re-evaluates exactly this counterexample (a shell line you can paste into
+# a bug report); in Python it is `st.testing.replay`, and it gives the same float, bit for bit.
+
+# %%
+replayed = st.testing.replay(sam_reaches_the_minimizer.claim, values)
+print(replayed, replayed == found.slack)
+MEASURED["sam_statement"]["replay_identical"] = bool(replayed == found.slack)
+
+# %% [markdown]
+# ## 3. Where exactly does the statement stop being true?
+# The slack along ρ at the counterexample's η and quadratic, with the closed-form boundary ρ*:
+# the statement holds for ρ < ρ* (and trivially at ρ = 0, where SAM is GD) and fails beyond.
+
+# %%
+rhos = np.linspace(0.0, 4 * rho_boundary, 41)
+slacks = [sam_reaches_the_minimizer(rho=float(r), lr=values["lr"], quad=values["quad"]) for r in rhos]
+fig, ax = plt.subplots(figsize=(6, 3.5))
+ax.plot(rhos, slacks, marker=".", label="slack of the claim")
+ax.axhline(0.0, color="k", lw=0.8)
+ax.axvline(rho_boundary, color="C3", ls="--", label="ρ* from ηρλ/(2 − ηλ) = 1e-6")
+ax.plot([values["rho"]], [found.slack], "x", color="C3", ms=10, label="fuzzer's counterexample")
+ax.set_xlabel("ρ")
+ax.set_ylabel("1e-6 − ‖x_T − x*‖")
+ax.legend(fontsize=8)
+ax.set_title("SAM does not reach the minimizer once its 2-cycle exceeds the tolerance")
+lab.savefig(fig, "slack_along_rho")
+lab.save_arrays(rhos=rhos, slacks=np.asarray(slacks))
+
+# %% [markdown]
+# ## 4. Fix the statement with the theory, and fuzz again
+# The corrected bound: SAM ends within the 2-cycle radius ηρλ_max/(2 − ηλ_max) of the minimizer
+# (plus the tolerance). Same regime, same budget: the fuzzer now finds nothing.
+
+
+# %%
+@st.testing.claim(rho=hs.floats(0.0, 0.5), lr=hs.floats(0.1, 0.45),
+                  quad=instances.quadratics(dims=(1, 2, 3, 4), eigenvalues=(0.5, 2.0),
+                                            start_scale=(0.1, 1.0)))
+def sam_stays_within_its_two_cycle(rho, lr, quad):
+    """Full-batch SAM on a positive-definite quadratic ends within ηρλ/(2 − ηλ) + 1e-6 of the
+    minimizer."""
+    top = quad.facts["lambda_max"]
+    assume(lr * top < 1)
+    radius = lr * rho * top / (2.0 - lr * top)
+    return radius + TOLERANCE - final_distance(quad, st.optim.sam(lr, rho))
+
+
+survived = st.testing.fuzz(sam_stays_within_its_two_cycle.claim, budget_s=BUDGET_S / 2, seed=0,
+                           replay_target="my_bounds.py::sam_stays_within_its_two_cycle")
+print(survived.describe())
+MEASURED["corrected_statement"] = {"verdict": survived.verdict, "examples": survived.examples,
+                                   "min_slack": survived.min_slack}
+
+# %% [markdown]
+# ## 5. A second false statement: USAM escapes saddles
+# "Unnormalized SAM started near the strict saddle of a quadratic moves away from it" is false
+# once ρ exceeds 1/μ, μ = |λ| of the negative direction: the multiplier 1 + ημ(1 − ρμ) of that
+# direction drops below 1 and the saddle attracts (Kim, Park, Choi & Lee, "Stability analysis of
+# sharpness-aware minimization"). The library's own version of the statement lives in
+# `sharp_theory/testing/known_false.py`.
+
+# %%
+from sharp_theory.testing import known_false  # noqa: E402
+
+saddle = st.testing.fuzz(known_false.usam_escapes_saddle.claim, budget_s=BUDGET_S, seed=0,
+                        replay_target="sharp_theory/testing/known_false.py::usam_escapes_saddle")
+print(saddle.describe())
+gap = known_false.usam_boundary_gap(saddle.counterexample)
+print(f"|rho * mu - 1| = {gap:.2e}")
+MEASURED["usam_statement"] = {"verdict": saddle.verdict, "examples": saddle.examples,
+                              "rho_mu_gap": gap,
+                              "dimension": len(saddle.counterexample["quad"].facts["eigenvalues"])}
+
+# %% [markdown]
+# ## 6. In your own project
+# Put the claims in a file and run `sharp-theory fuzz my_bounds.py` (every claim) or
+# `sharp-theory fuzz my_bounds.py::NAME --budget-s 60 --seed 0 --json --save found/`; exit 0
+# holds, 1 falsified, 2 bad input. Name a claim `test_*` and pytest runs it in your CI.
+# `sharp-theory fuzz --registered` fuzzes the bounds and identities of our own theory.
+
+# %%
+results = lab.finish(MEASURED)

@@ -1,0 +1,25 @@
+"""Smoke test: the fuzz-a-bound guide runs in --quick mode, falsifies the SAM statement at the
+closed-form boundary, replays it bit for bit, and the corrected statement survives."""
+import json
+
+import pytest
+
+from sharp_theory.cli import main
+
+
+@pytest.mark.slow
+def test_fuzz_a_bound_lab_quick(tmp_path):
+    out = tmp_path / "out"
+    assert main(["reproduce", "fuzz-a-bound", "--quick", "--out", str(out)]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["figures"] == ["slack_along_rho"]
+    for suffix in ("png", "svg"):
+        assert (out / f"slack_along_rho.{suffix}").stat().st_size > 0
+    measured = results["measured"]
+    sam = measured["sam_statement"]
+    assert sam["verdict"] == "falsified" and sam["dimension"] == 1 and sam["replay_identical"]
+    assert sam["relative_gap"] < 1e-6
+    assert measured["corrected_statement"]["verdict"] == "holds"
+    assert measured["corrected_statement"]["examples"] >= 100
+    usam = measured["usam_statement"]
+    assert usam["verdict"] == "falsified" and usam["rho_mu_gap"] < 1e-9 and usam["dimension"] == 2
