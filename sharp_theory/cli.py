@@ -220,6 +220,7 @@ def main(argv=None) -> int:
         interrupts.install()
     parser = build_parser()
     args = parser.parse_args(argv)
+    interrupts.say_resumable(args.command in ("reproduce", "check"))
     try:
         if args.command == "list":
             return cmd_list()

@@ -24,6 +24,7 @@ from .outputs import CRITICAL
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _CLEANUPS: list[Callable[[], None]] = []
 _INSTALLED = False
+_RESUMABLE = False
 
 
 def register(cleanup: Callable[[], None]) -> Callable[[], None]:
@@ -37,6 +38,13 @@ def unregister(cleanup: Callable[[], None]) -> None:
         _CLEANUPS.remove(cleanup)
 
 
+def say_resumable(resumable: bool = True) -> None:
+    """Whether the interrupt line should tell the user that a rerun resumes (``reproduce``,
+    ``check``) or just that the command stopped (``fuzz``, ``run``, ...)."""
+    global _RESUMABLE
+    _RESUMABLE = resumable
+
+
 def install(prog: str = "sharp-theory") -> None:
     """Route SIGINT/SIGTERM to the watcher thread (from the main thread of a command-line entry
     point; not for library use: it changes the whole process)."""
@@ -46,7 +54,10 @@ def install(prog: str = "sharp-theory") -> None:
     read_end, write_end = os.pipe()
     os.set_blocking(write_end, False)
     for signum in SIGNALS:
-        signal.signal(signum, _ignore_in_python)
+        # A signal ignored when we started stays ignored: a shell starts background jobs with
+        # SIGINT ignored so that Ctrl-C at the terminal does not reach them.
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            signal.signal(signum, _ignore_in_python)
     signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
     threading.Thread(target=_watch, args=(read_end, prog), name="sharp-theory-interrupts",
                      daemon=True).start()
@@ -74,6 +85,7 @@ def _watch(read_end: int, prog: str) -> None:
             sys.stdout.flush()
         except Exception:  # noqa: BLE001
             pass
-        os.write(2, f"{prog}: interrupted by {name}; completed stages are kept, rerun the same "
-                    f"command to resume\n".encode())
+        advice = ("; completed stages are kept, rerun the same command to resume"
+                  if _RESUMABLE else "")
+        os.write(2, f"{prog}: interrupted by {name}{advice}\n".encode())
         os._exit(128 + signum)
