@@ -175,6 +175,25 @@ lab.savefig(fig, "error_vs_tau")
 # ## The numbers the claims read
 
 # %%
+# Thm 4.1's premise: the network overfits, i.e. fits the noisy training labels. A cell is "in the
+# premise" for an optimizer when its final training error on the observed (noisy) labels is 0 in
+# every repeat; benign vs harmful is judged for SAM only in cells where both SGD and SAM overfit.
+fits = {name: (result.final(name, "train_error") == 0).all(axis=-1) for name in optimizers}
+premise = fits["sgd"] & fits["sam"]
+judged = premise & benign["sgd"]
+premise_numbers = {
+    "sgd_overfits_fraction": float(fits["sgd"].mean()),
+    "sam_overfits_fraction": float(fits["sam"].mean()),
+    "sam_train_error_mean": float(result.final("sam", "train_error").mean()),
+    "premise_cells": int(premise.sum()),
+    "premise_sgd_benign_cells": int(judged.sum()),
+    "premise_sam_benign_where_sgd_benign": (float(benign["sam"][judged].mean()) if judged.any()
+                                            else float("nan")),
+    "premise_sgd_benign_cells_largest_d": int((premise & benign["sgd"])[last].sum()),
+    "premise_sam_benign_cells_largest_d": int((premise & benign["sam"])[last].sum()),
+}
+print("Thm 4.1 premise (train error 0 on noisy labels):", premise_numbers)
+
 early = min(2, result.steps.size - 1)
 sgd_rho = result.final("sgd", "max_rho").mean(-1)
 sam_rho = result.final("sam", "max_rho").mean(-1)
@@ -203,6 +222,7 @@ measured = {
     "final_train_error_mean_sam": float(result.final("sam", "train_error").mean()),
     "tau_values": spec["taus"], "tau_test_error_mean": tau_errors.mean(1),
     "grid_wall_time_s": result.wall_time_s, "grid_devices": list(result.devices),
+    **premise_numbers,
     "cells": result.config["n_cells"], "diverged_runs": int(sum(
         (result.observed[n]["diverged_at"][..., -1] >= 0).sum() for n in optimizers)),
 }
