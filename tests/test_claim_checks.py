@@ -264,3 +264,12 @@ def test_d_a_missing_number_fails_a_full_run_and_is_inconclusive_in_a_quick_one(
     with pytest.raises(LabDidNotMeasure):
         _judge(claim, mutated)
     assert claim.judge(mutated, quick=True).verdict == "inconclusive"
+
+
+def test_every_registered_claim_is_reported_in_a_paper_card():
+    from pathlib import Path
+
+    cards = "".join(path.read_text() for path in (Path(__file__).resolve().parent.parent
+                                                   / "papers").glob("*.md"))
+    missing = [claim.id for claim in CLAIMS if f"`{claim.id}`" not in cards]
+    assert not missing, f"claims without a row in papers/*.md: {missing}"

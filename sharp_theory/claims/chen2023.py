@@ -44,12 +44,15 @@ def _boundary_slope(measured: dict, *, quick) -> Verdict:
     numbers = {"slope": slope, "ci_low": low, "ci_high": high, "boundary_points": points,
                "predicted": PREDICTED_SLOPE}
     outside = max(low - PREDICTED_SLOPE, PREDICTED_SLOPE - high, 0.0)
-    return judge(Threshold("distance of 1/4 outside the 95% CI of the slope", outside, "<=", 0.0),
-                 numbers, "95% CI of the fitted slope of log ‖μ‖* against log d contains 1/4, and "
-                 "is narrow enough (half-width < 1/4) to tell d^0 from d^(1/2)",
-                 also=[Threshold("CI half-width", (high - low) / 2, "<", SLOPE_CI_HALF_WIDTH),
-                       Threshold("boundary points", points, ">=", MIN_BOUNDARY_POINTS),
-                       _no_divergence(measured)])
+    decisive = Threshold("distance of 1/4 outside the 95% CI of the slope", outside, "<=", 0.0)
+    # Too few points, or a CI that holds both d^0 and d^(1/2), cannot confirm or refute 1/4.
+    if points < MIN_BOUNDARY_POINTS or (high - low) / 2 >= SLOPE_CI_HALF_WIDTH:
+        return inconclusive(numbers, f"{points} boundary points, 95% CI [{low:.3g}, {high:.3g}]: "
+                            "needs >= 4 points and a half-width < 1/4 to tell d^0 from d^(1/2)",
+                            decisive)
+    return judge(decisive, numbers, "95% CI of the fitted slope of log ‖μ‖* against log d contains "
+                 "1/4, and is narrow enough (half-width < 1/4) to tell d^0 from d^(1/2)",
+                 also=[_no_divergence(measured)])
 
 
 def _sam_overfits(measured: dict, *, quick) -> Verdict:
