@@ -278,8 +278,8 @@ def test_claim_checks_can_pass_fail_and_abstain():
                            "sgd_boundary_slope_ci_high": 0.7}, quick=False)["verdict"] == "inconclusive"
     assert slope.evaluate(base, quick=True)["verdict"] == "inconclusive"
     region = get("chen2023.benign_overfitting.sam_region_contains_sgd")
-    numbers = {"premise_cells": 40, "premise_sgd_benign_cells": 20, "sam_overfits_fraction": 0.5,
-               "sam_contains_sgd_fraction": 1.0, "premise_sam_benign_where_sgd_benign": 1.0,
+    numbers = {"premise_cells": 40, "premise_sgd_benign_cells": 20, "premise_tau": 0.1,
+               "premise_sam_overfits_fraction": 0.9, "premise_sam_benign_where_sgd_benign": 1.0,
                "premise_sgd_benign_cells_largest_d": 1, "premise_sam_benign_cells_largest_d": 3,
                "diverged_runs": 0}
     assert region.evaluate(numbers, quick=False)["verdict"] == "pass"

@@ -210,7 +210,8 @@ def _check_m_sharpness(measured, *, quick):
 register(Claim(
     id="li2024.balancedness.m_sharpness_stronger", paper=PAPER, source="Thm 3 (m-sharpness)",
     statement="With m-sharpness the pull on B uses the mean of the chunks' |f'|, which is at least "
-              "|mean f'|: 1-SAM balances more than SAM on the whole batch.",
+              "|mean f'|: 1-SAM balances more than SAM on the whole batch (median |B_T| smaller at "
+              "every noise level α > 0).",
     regime="OP toy, batch of 4 fresh draws, ρ = 0.2, noise α ∈ {0.25, 0.5, 1} (at α = 0 all "
            "draws agree and the two coincide)", lab=LAB, check=_check_m_sharpness))
 

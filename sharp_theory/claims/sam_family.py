@@ -24,7 +24,15 @@ BROKEN = 1e-2  # a violation this large is not rounding
 
 
 def _row(measured, problem, variant):
-    return measured["summary"][problem][variant]
+    """The tuned row of ``variant``; every seed at its tuned knob value must have finished.
+
+    The row's numbers are medians over the seeds that did not diverge; reading the per-seed
+    results (a diverged seed's is NaN) makes the verdict inconclusive instead of judging the
+    survivors only.
+    """
+    row = measured["summary"][problem][variant]
+    finite_values(row["quality_seeds"], f"{problem}.{variant}.quality_seeds")
+    return row
 
 
 def _matches_sam_cheaper(variant, max_cost_ratio):
