@@ -279,21 +279,14 @@ def verdict_matches(claim: dict, quick: bool) -> bool:
     return quick and claim["verdict"] == "inconclusive"
 
 
-def format_decisive(claim: dict) -> str:
-    """"name = value (pass if < threshold)" for a claim row with a decisive number, else ""."""
-    decisive = claim.get("decisive")
-    if not decisive:
-        return ""
-    return (f"{decisive['name']} = {format_number(decisive['value'])} "
-            f"(pass if {decisive['relation']} {format_number(decisive['threshold'])})")
-
-
 def format_claims_table(claims: list[dict], quick: bool = False) -> str:
     """A plain-text table: id, verdict (expected), the decisive number against its threshold.
 
-    Under each row: the decisive number and threshold (or, without one, the first numbers) and,
-    for a verdict that is not a plain pass/fail, the reason in words.
+    A claim without a decisive number (an ad-hoc one, or one that could not get that far) shows
+    its first numbers instead; an inconclusive verdict gets a second line with the reason.
     """
+    from .claims.base import format_decisive
+
     if not claims:
         return "(no claims registered for this lab)"
     width = max(len(c["id"]) for c in claims)

@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 from .errors import ConfigError
-from .labkit import format_decisive, format_number, verdict_matches
+from .claims.base import format_decisive
+from .labkit import format_number, verdict_matches
 
 
 def _claim_rows(claims) -> str:

@@ -157,6 +157,15 @@ def verdict(condition: bool, measured: dict, detail: str = "") -> Verdict:
     return Verdict("pass" if bool(condition) else "fail", measured, detail)
 
 
+def format_decisive(row: dict) -> str:
+    """"name = value (pass if < threshold)" for a results.json claim row, "" without a decisive."""
+    decisive = row.get("decisive")
+    if not decisive:
+        return ""
+    return (f"{decisive['name']} = {float(decisive['value']):.4g} "
+            f"(pass if {decisive['relation']} {float(decisive['threshold']):.4g})")
+
+
 # --- fail-closed helpers -----------------------------------------------------------------------------
 
 def finite_values(values, name: str = "value") -> list[float]:
