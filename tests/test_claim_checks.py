@@ -104,6 +104,15 @@ def test_a_missing_number_is_an_error_of_the_lab_at_full_size_and_inconclusive_w
     assert outcome.verdict == "inconclusive" and "measured.runs" in outcome.detail
 
 
+def test_a_zero_denominator_is_inconclusive():
+    def check(measured, *, quick):
+        ratio = float(measured["a"]) / float(measured["b"])
+        return judge(Threshold("ratio", ratio, "<", 1.0), {"ratio": ratio})
+
+    assert _claim(check).judge({"a": 1.0, "b": 0.0}, quick=False).verdict == "inconclusive"
+    assert _claim(check).judge({"a": 1.0, "b": 2.0}, quick=False).verdict == "pass"
+
+
 def test_judge_requires_every_side_condition():
     main = Threshold("main", 0.5, "<", 1.0)
     assert judge(main, {}).verdict == "pass"

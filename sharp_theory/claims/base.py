@@ -458,6 +458,9 @@ class Claim:
         except NonFiniteMeasurement as error:
             return Verdict("inconclusive", {}, f"a number the check needs is NaN, infinite or "
                                                f"missing (null): {error}")
+        except ZeroDivisionError:  # a measured denominator is exactly 0: the ratio is undefined
+            return Verdict("inconclusive", {}, "a ratio the check forms has a measured "
+                                               "denominator of 0")
         numbers = _unwrap(outcome.measured)
         outcome = dataclasses.replace(outcome, measured=numbers)
         for path, value in log.leaves.items():
