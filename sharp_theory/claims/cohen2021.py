@@ -10,7 +10,8 @@ References:
 """
 from __future__ import annotations
 
-from .base import Claim, Threshold, Verdict, finite_max, finite_min, judge, register
+from .base import (Claim, MissingMeasurement, Threshold, Verdict, finite_max, finite_min, judge,
+                   register)
 
 LAB = "edge-of-stability"
 TOY = ("full-batch GD on a one-hidden-layer tanh network (width 100) fitted to 20 points of the "
@@ -26,8 +27,8 @@ QUADRATIC_TOLERANCE = 5e-3  # bisection in η resolves the boundary to ~1e-5; 5e
 
 def _gd_runs(measured):
     runs = measured["gd_runs"]
-    if not len(runs):
-        raise KeyError("gd_runs")
+    if not len(runs):  # an empty list is a lab that measured nothing
+        raise MissingMeasurement("measured.gd_runs (empty)")
     return runs
 
 

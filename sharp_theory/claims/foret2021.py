@@ -8,7 +8,8 @@ the narrowed one, with its numbers, as an expected failure.
 """
 from __future__ import annotations
 
-from .base import Claim, Threshold, Verdict, finite, finite_max, inconclusive, judge, register
+from .base import (Claim, MissingMeasurement, Threshold, Verdict, finite, finite_max, inconclusive,
+                   judge, register)
 
 LAB = "landscape"
 PROBLEMS = ("squared-loss problems: GD and SAM from the same start on a tanh regression net "
@@ -36,7 +37,7 @@ def _judge_lambda_max(measured, quick, loss_type, detail):
     if not cases:
         if quick:
             return inconclusive({}, f"no {loss_type}-loss problem in this quick run")
-        raise KeyError(f"cases with loss_type {loss_type}")
+        raise MissingMeasurement(f"measured.cases with loss_type {loss_type}")
     ratios = _lambda_max_ratios(cases)
     worst = finite_max(list(ratios.values()), "λ_max ratio")
     return judge(Threshold("max over problems of λ_max(SAM)/λ_max(GD)", worst, "<", SMALLER),
