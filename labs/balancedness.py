@@ -304,6 +304,56 @@ for toy, problem, result in (("op", op_problem, op_result), ("nop", nop_problem,
         "max_change_over_budget": float(np.max(change / budget)),
     }
 
+# %% [markdown]
+# **Conservation as η → 0 (Thm 1).** The per-step change of B is O(η²), so over a fixed time
+# t = η·T = 10 the total change is O(η): on a log-log grid of η the median |B_T − B_0| should have
+# slope 1 (slope 0 would mean B is not conserved as η → 0; slope 2 a per-step change of O(η³)). We
+# fit the slope over (η, seed) points with its 95% CI for each toy and noise level, and report
+# |B_T − B_0|/|B_0| at the lab's η. (The one-step identity alone bounds |ΔB| by construction and
+# cannot fail; this measurement can.)
+
+# %%
+import scipy.stats  # noqa: E402
+
+CONSERVATION_LRS = [2e-2, 1e-2] if lab.quick else [4e-3, 2e-3, 1e-3, 5e-4]  # plus the lab's η
+CONSERVATION_TIME = STEPS * LR  # η·T of every run of the lab
+
+
+def sgd_abs_change(problem, lr):
+    """|B_T − B_0| of SGD at step size lr over time η·T = CONSERVATION_TIME: (noise, seed)."""
+    steps = int(round(CONSERVATION_TIME / lr))
+    result = st.sweep(problem, {"SGD": st.optim.sgd(lr)}, steps=steps, seeds=SEEDS,
+                      grid={"noise": NOISE_LEVELS}, observe={"B": balancedness},
+                      stride=max(1, steps // 10))["SGD"]
+    b = np.asarray(result.observed["B"])
+    return np.abs(b[..., -1] - b[..., 0])
+
+
+def log_log_slope(lrs, changes):
+    """OLS slope of log|ΔB| on log η over (η, seed) points and its 95% CI (t distribution)."""
+    x = np.repeat(np.log(lrs), changes.shape[-1])
+    y = np.log(changes).reshape(-1)
+    fit = scipy.stats.linregress(x, y)
+    half = scipy.stats.t.ppf(0.975, len(x) - 2) * fit.stderr
+    return float(fit.slope), float(fit.slope - half), float(fit.slope + half)
+
+
+conservation = {"lrs": CONSERVATION_LRS + [LR], "time": CONSERVATION_TIME, "noise": NOISE_LEVELS}
+for toy, problem, result in (("op", op_problem, op_result), ("nop", nop_problem, nop_result)):
+    lab_change = np.abs(result["SGD"].final("B") - np.asarray(result["SGD"].observed["B"])[..., 0])
+    changes = np.stack([sgd_abs_change(problem, lr) for lr in CONSERVATION_LRS] + [lab_change])
+    fits = [log_log_slope(np.asarray(conservation["lrs"]), changes[:, i]) for i in range(len(NOISE_LEVELS))]
+    b0 = abs(float(np.asarray(result["SGD"].observed["B"])[0, 0, 0]))
+    conservation[toy] = {
+        "median_abs_change": np.median(changes, axis=-1).tolist(),  # (lr, noise)
+        "slope": [f[0] for f in fits], "slope_ci_low": [f[1] for f in fits],
+        "slope_ci_high": [f[2] for f in fits], "abs_B0": b0,
+        "relative_change_at_lab_lr": (np.max(lab_change, axis=-1) / b0).tolist(),
+    }
+measured["sgd_conservation"] = conservation
+print("conservation slopes:", {toy: conservation[toy]["slope"] for toy in ("op", "nop")})
+
+# %%
 predicted_total, predicted_first = predicted_sam_op_log_ratio(op_result[OP_SAM], NOISE_LEVELS, LR, RHO_OP)
 measured_log = relative_log_ratio(op_result[OP_SAM])
 measured["sam_op"] = {
@@ -314,6 +364,8 @@ measured["sam_op"] = {
     "median_predicted_log_ratio": np.median(predicted_total, axis=-1).tolist(),
     "median_first_order_log_ratio": np.median(predicted_first, axis=-1).tolist(),
     "max_relative_error_vs_prediction": float(np.max(np.abs(measured_log / predicted_total - 1))),
+    # Lemma 2's leading term alone, as the paper states it (no O(ρ²) correction): per noise level.
+    "relative_error_vs_first_order": np.max(np.abs(measured_log / predicted_first - 1), axis=-1).tolist(),
     "identity_max_abs_error": measured["gd_identity"]["sam_op_max_abs_error"],
     "median_abs_B_final_usam": median_abs_final(op_result[f"USAM (ρ={RHO_OP})"]).tolist(),
 }
@@ -349,8 +401,46 @@ for toy, result, names in (("op", op_result, [OP_SAM, "nBAR", "oBAR", "SGD"]),
             "grad_evals_per_run": float(np.asarray(result[name].grad_evals).flat[0]),
             "diverged_runs": int(np.sum(result[name].diverged)),
         }
+
+
+def counted_gradient_evaluations(problem, optimizer, steps=4):
+    """Backward passes through ``problem.loss`` per step, counted by a wrapper around the loss.
+
+    Independent of the rules' own ``grad_evals`` counters: the wrapper is a custom VJP whose
+    backward pass increments a Python counter; the steps run eagerly (``jax.disable_jit``) so each
+    gradient the rule takes is one call of the backward pass.
+    """
+    calls = {"backward": 0}
+
+    @jax.custom_vjp
+    def counted_loss(params, batch):
+        return problem.loss(params, batch)
+
+    def forward(params, batch):
+        return jax.vjp(problem.loss, params, batch)
+
+    def backward(pullback, cotangent):
+        calls["backward"] += 1
+        return pullback(cotangent)
+
+    counted_loss.defvjp(forward, backward)
+    params, state, key = problem.params0, optimizer.init(problem.params0), jax.random.key(7)
+    with jax.disable_jit():
+        for step in range(steps):
+            params, state, _ = optimizer.step(params, state, counted_loss, problem.batch(key, step, 1),
+                                              optimizer.hparams, jax.random.fold_in(key, step))
+    return calls["backward"] / steps
+
+
+counted = {f"op:{name}": counted_gradient_evaluations(op_problem.with_constants(noise=0.5),
+                                                      op_optimizers[name])
+           for name in (OP_SAM, "nBAR", "oBAR", "SGD")}
+counted.update({f"nop:{name}": counted_gradient_evaluations(nop_problem.with_constants(noise=0.5),
+                                                            nop_optimizers[name])
+                for name in (NOP_SAM, "nBAR", "SGD")})
 measured["bar"] = {"noise": NOISE_LEVELS, "alpha_op": ALPHA_OP, "alpha_nop": ALPHA_NOP,
-                   "rows": bar_rows}
+                   "rows": bar_rows,
+                   "counted_gradient_evaluations_per_step": counted}
 for key, row in bar_rows.items():
     print(f"{key:>22}: |B_T| {np.round(row['median_abs_B_final'], 5)}  "
           f"loss {np.round(row['median_final_loss'], 4)}  grad evals {row['grad_evals_per_run']:.0f}")

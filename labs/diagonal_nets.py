@@ -355,7 +355,8 @@ for trial in range(5 if lab.quick else 20):
         # c = u² − v² is a difference: its rounding error scales with u² + v², not with |c|.
         error = np.max(np.abs((u_next**2 - v_next**2) - factors[name] * (u**2 - v**2))
                        / (u_next**2 + v_next**2))
-        one_step_errors[name] = max(one_step_errors[name], float(error))
+        # np.max, not max: max(0.0, nan) is 0.0 and would hide a NaN step.
+        one_step_errors[name] = float(np.max([one_step_errors[name], float(error)]))
 
 limit_l1, limit_l2 = [], []
 for seed in DATA_SEEDS:
@@ -488,8 +489,8 @@ measured = {
     "init_scale_one_sam_best_test_loss": scale_test["1-sam (best ρ)"],
     "one_step_max_relative_error": one_step_errors,
     "one_step_symbolic_residuals_zero": all(residual == 0 for residual in symbolic_residuals.values()),
-    "potential_c_1e-12_vs_min_l1": float(max(limit_l1)),
-    "potential_c_1e4_vs_min_l2": float(max(limit_l2)),
+    "potential_c_1e-12_vs_min_l1": float(np.max(limit_l1)),  # np.max propagates a NaN
+    "potential_c_1e4_vs_min_l2": float(np.max(limit_l2)),
     "rate_horizons": RATE_HORIZONS,
     "rate_usam_average_squared_gradient": rate_average["usam"],
     "rate_sgd_average_squared_gradient": rate_average["sgd"],

@@ -193,7 +193,7 @@ def cmd_check(args) -> int:
         by_id = {c["id"]: c for c in results["claims"] if isinstance(c, dict) and "id" in c}
         for claim in selected:
             if claim.lab == lab:
-                row = dict(by_id.get(claim.id) or claim.evaluate(results.get("measured", {})))
+                row = claim.evaluate(results.get("measured", {}), quick=bool(results.get("quick", args.quick)))
                 row["quick"] = bool(results.get("quick", args.quick))
                 rows.append(row)
     print()

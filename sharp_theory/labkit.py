@@ -273,7 +273,7 @@ class Lab:
         """
         from .claims import claims_for_lab
 
-        claims = [claim.evaluate(measured) for claim in claims_for_lab(self.name)]
+        claims = [claim.evaluate(measured, quick=self.quick) for claim in claims_for_lab(self.name)]
         self.results = {
             "lab": self.name, "quick": self.quick, "seeds": self.seeds, "config": self.config,
             "versions": versions(), "started": self.started_at,
@@ -385,18 +385,27 @@ def verdict_matches(claim: dict, quick: bool) -> bool:
 
 
 def format_claims_table(claims: list[dict], quick: bool = False) -> str:
-    """A plain-text table: id, verdict (expected), key numbers."""
+    """A plain-text table: id, verdict (expected), the decisive number against its threshold.
+
+    A claim without a decisive number (an ad-hoc one, or one that could not get that far) shows
+    its first numbers instead; an inconclusive verdict gets a second line with the reason.
+    """
+    from .claims.base import format_decisive
+
     if not claims:
         return "(no claims registered for this lab)"
     width = max(len(c["id"]) for c in claims)
-    lines = [f"{'claim':<{width}}  {'verdict':<12}  {'expected':<12}  measured"]
+    lines = [f"{'claim':<{width}}  {'verdict':<12}  {'expected':<12}  decisive number (threshold)"]
     for c in claims:
-        numbers = ", ".join(f"{k}={format_number(v)}" for k, v in list(c["measured"].items())[:5])
+        shown = format_decisive(c) or ", ".join(
+            f"{k}={format_number(v)}" for k, v in list(c["measured"].items())[:5])
         if c["verdict"] == c["expected"]:
             flag = ""
         elif verdict_matches(c, quick):
             flag = "  (inconclusive at quick sizes)"
         else:
             flag = "  <-- differs from expected"
-        lines.append(f"{c['id']:<{width}}  {c['verdict']:<12}  {c['expected']:<12}  {numbers}{flag}")
+        lines.append(f"{c['id']:<{width}}  {c['verdict']:<12}  {c['expected']:<12}  {shown}{flag}")
+        if c["verdict"] == "inconclusive" and c.get("detail"):
+            lines.append(f"{'':<{width}}    why: {c['detail']}")
     return "\n".join(lines)

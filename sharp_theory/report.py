@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from .errors import ConfigError
+from .claims.base import format_decisive
 from .labkit import format_number, read_results, verdict_matches
 from .outputs import write_text_atomic
 
@@ -21,6 +22,7 @@ def _claim_rows(claims) -> str:
             f"<tr class='{'ok' if ok else 'differs'}'><td><code>{html.escape(c['id'])}</code></td>"
             f"<td>{html.escape(c['statement'])}</td><td><b>{c['verdict']}</b>"
             f"{'' if ok else ' (expected ' + c['expected'] + ')'}</td>"
+            f"<td>{html.escape(format_decisive(c) or '(none)')}</td>"
             f"<td>{html.escape(numbers)}</td></tr>")
     return "\n".join(rows)
 
@@ -49,7 +51,7 @@ def build_report(results_dir: Path) -> Path:
             f" {results.get('seeds')} seeds, {format_number(results.get('wall_time_s'))} s, commit "
             f"{html.escape(str(versions.get('git_commit')))}, jax {html.escape(str(versions.get('jax')))}"
             f"</p>{figures}<table><tr><th>claim</th><th>statement</th><th>verdict</th>"
-            f"<th>measured</th></tr>{_claim_rows(dict(c, quick=results['quick']) for c in results['claims'])}"
+            f"<th>decisive number (threshold)</th><th>measured</th></tr>{_claim_rows(dict(c, quick=results['quick']) for c in results['claims'])}"
             f"</table></section>")
         all_rows.extend(dict(c, quick=results["quick"]) for c in results["claims"])
     matching = sum(verdict_matches(c, c["quick"]) for c in all_rows)
@@ -59,7 +61,7 @@ figure{{display:inline-block;margin:.5em;max-width:560px}} img{{max-width:100%}}
 table{{border-collapse:collapse;width:100%;font-size:90%}} td,th{{border:1px solid #ccc;padding:4px;vertical-align:top}}
 tr.differs{{background:#fdd}} tr.ok td:nth-child(3){{color:#060}}</style></head><body>
 <h1>sharp_theory report</h1><p>{matching} of {len(all_rows)} claims match their expected verdict.</p>
-<table><tr><th>claim</th><th>statement</th><th>verdict</th><th>measured</th></tr>{_claim_rows(all_rows)}</table>
+<table><tr><th>claim</th><th>statement</th><th>verdict</th><th>decisive number (threshold)</th><th>measured</th></tr>{_claim_rows(all_rows)}</table>
 {''.join(sections)}</body></html>"""
     write_text_atomic(target, page)
     return target

@@ -269,18 +269,29 @@ def test_power_law_fit_recovers_the_exponent(slope, intercept, noise, seed):
 def test_claim_checks_can_pass_fail_and_abstain():
     slope = get("chen2023.benign_overfitting.sgd_boundary_quarter_power")
     base = {"sgd_boundary_slope": 0.27, "sgd_boundary_slope_ci_low": 0.2,
-            "sgd_boundary_slope_ci_high": 0.34, "sgd_boundary_points": 12}
-    assert slope.evaluate(base)["verdict"] == "pass"
-    assert slope.evaluate({**base, "sgd_boundary_slope_ci_low": 0.3})["verdict"] == "fail"
-    assert slope.evaluate({**base, "sgd_boundary_points": 2})["verdict"] == "inconclusive"
-    assert slope.evaluate({**base, "grid": "quick"})["verdict"] == "inconclusive"
+            "sgd_boundary_slope_ci_high": 0.34, "sgd_boundary_points": 12, "diverged_runs": 0}
+    assert slope.evaluate(base, quick=False)["verdict"] == "pass"
+    assert slope.evaluate({**base, "sgd_boundary_slope_ci_low": 0.3}, quick=False)["verdict"] == "fail"
+    assert slope.evaluate({**base, "sgd_boundary_points": 2}, quick=False)["verdict"] == "inconclusive"
+    # A CI of width 1 contains both d^0 and d^(1/2): it cannot tell them apart, so never a pass.
+    assert slope.evaluate({**base, "sgd_boundary_slope_ci_low": -0.2,
+                           "sgd_boundary_slope_ci_high": 0.7}, quick=False)["verdict"] == "inconclusive"
+    assert slope.evaluate(base, quick=True)["verdict"] == "inconclusive"
     region = get("chen2023.benign_overfitting.sam_region_contains_sgd")
-    numbers = {"sam_contains_sgd_fraction": 1.0, "sgd_benign_cells_largest_d": 3,
-               "sam_benign_cells_largest_d": 9, "sgd_benign_cells": 50, "sam_benign_cells": 120}
-    assert region.evaluate(numbers)["verdict"] == "pass"
-    assert region.evaluate({**numbers, "sam_benign_cells_largest_d": 3})["verdict"] == "fail"
+    numbers = {"premise_cells": 40, "premise_sgd_benign_cells": 20, "premise_tau": 0.1,
+               "premise_sam_overfits_fraction": 0.9, "premise_sam_benign_where_sgd_benign": 1.0,
+               "premise_sgd_benign_cells_largest_d": 1, "premise_sam_benign_cells_largest_d": 3,
+               "diverged_runs": 0}
+    assert region.evaluate(numbers, quick=False)["verdict"] == "pass"
+    assert region.evaluate({**numbers, "premise_sam_benign_cells_largest_d": 1},
+                           quick=False)["verdict"] == "fail"
+    # Outside the theorem's premise (SAM does not fit the noisy labels) nothing is judged.
+    assert region.evaluate({**numbers, "premise_sgd_benign_cells": 2},
+                           quick=False)["verdict"] == "inconclusive"
     relus = get("chen2023.benign_overfitting.sam_switches_off_noise_relus")
     early = {"early_ascent_active_sgd": 0.55, "early_ascent_active_sam": 0.05,
-             "early_iterate_active_sgd": 0.55, "early_iterate_active_sam": 0.8, "early_step": 20}
-    assert relus.evaluate(early)["verdict"] == "pass"
-    assert relus.evaluate({**early, "early_ascent_active_sam": 0.6})["verdict"] == "fail"
+             "early_iterate_active_sgd": 0.55, "early_iterate_active_sam": 0.8, "early_step": 20,
+             "diverged_runs": 0}
+    assert relus.evaluate(early, quick=False)["verdict"] == "pass"
+    assert relus.evaluate({**early, "early_ascent_active_sam": 0.6}, quick=False)["verdict"] == "fail"
+    assert relus.evaluate({**early, "diverged_runs": 3}, quick=False)["verdict"] == "fail"

@@ -18,7 +18,7 @@ def test_benign_overfitting_lab_quick(tmp_path):
     assert arrays["sgd_test_error"].shape[:3] == (3, 4, 1)
     assert results["measured"]["grid"] == "quick" and results["measured"]["diverged_runs"] == 0
     claims = {c["id"]: c for c in results["claims"]}
-    assert len(claims) == 4
+    assert len(claims) == 5
     for claim in claims.values():
         # The quick grid is too small to judge a phase diagram: the checks abstain and say so.
         assert claim["verdict"] == "inconclusive" and "quick" in claim["detail"]

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from sharp_theory.cli import main
+from sharp_theory.labkit import verdict_matches
 
 FIGURES = ("test_loss_vs_rho", "implicit_bias_vs_rho", "loss_curves", "effective_init_over_time",
            "finetuning", "test_loss_vs_init_scale", "stochastic_rate")
@@ -23,6 +24,7 @@ def test_lab_quick(tmp_path):
     with np.load(out / "trajectories.npz") as arrays:
         assert arrays["test_loss_1_sam"].shape == (1, len(results["config"]["rho_grid"]))
     claims = results["claims"]
-    assert len(claims) == 14
+    assert len(claims) == 15
     for claim in claims:
-        assert claim["verdict"] == claim["expected"], claim
+        # Quick sizes may abstain (said in the detail), never contradict the expectation.
+        assert verdict_matches(claim, quick=True), claim

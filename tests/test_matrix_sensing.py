@@ -285,30 +285,30 @@ def test_claim_checks_pass_and_fail_on_the_right_numbers():
     identity = {"identity_str_vs_4_nuclear_rel_error": 1e-15, "identity_flat_balancedness_gap": 1e-16,
                 "identity_min_excess_over_G": 0.5, "identity_G_draws": 5, "identity_flat_str": 5.0}
     claim = get("ding2024.identity.flat_is_balanced")
-    assert claim.check(identity).verdict == "pass"
-    assert claim.check({**identity, "identity_min_excess_over_G": -1e-6}).verdict == "fail"
+    assert claim.check(identity, quick=False).verdict == "pass"
+    assert claim.check({**identity, "identity_min_excess_over_G": -1e-6}, quick=False).verdict == "fail"
 
     phase = {"phase_measurements": [10, 20, 40, 60], "phase_flat_success_rate": [0, 0, 1, 1],
              "phase_d1": 6, "phase_d2": 6, "phase_rank": 2}
     claim = get("ding2024.sensing.flat_minima_recover")
-    assert claim.check(phase).verdict == "pass"
-    assert claim.check({**phase, "phase_flat_success_rate": [0.2, 0, 1, 1]}).verdict == "fail"
-    assert claim.check({**phase, "phase_flat_success_rate": [0, 0, 1, 0.7]}).verdict == "fail"
+    assert claim.check(phase, quick=False).verdict == "pass"
+    assert claim.check({**phase, "phase_flat_success_rate": [0.2, 0, 1, 1]}, quick=False).verdict == "fail"
+    assert claim.check({**phase, "phase_flat_success_rate": [0, 0, 1, 0.7]}, quick=False).verdict == "fail"
 
     gaps = {"gap_measurements": [10, 40, 160], "phase_flat_balancedness_gap_median": [0.1, 0.05, 0.02],
             "phase_flat_norm_gap_median": [1e-3, 3e-4, 1e-4]}
     claim = get("ding2024.sensing.flat_nearly_balanced")
-    assert claim.check(gaps).verdict == "pass"
-    assert claim.check({**gaps, "phase_flat_norm_gap_median": [1e-3, 9e-4, 8e-4]}).verdict == "fail"
+    assert claim.check(gaps, quick=False).verdict == "pass"
+    assert claim.check({**gaps, "phase_flat_norm_gap_median": [1e-3, 9e-4, 8e-4]}, quick=False).verdict == "fail"
 
     dynamics = {"dynamics_str_gd": 80.0, "dynamics_str_sam": 7.5, "dynamics_str_flattest": 5.3,
                 "dynamics_loss_gd": 1e-30, "dynamics_loss_sam": 5e-5}
     claim = get("ding2024.dynamics.sam_flatter_than_gd")
-    assert claim.check(dynamics).verdict == "pass"
-    assert claim.check({**dynamics, "dynamics_loss_sam": 0.8}).verdict == "fail"
-    assert claim.check({**dynamics, "dynamics_str_sam": 50.0}).verdict == "fail"
+    assert claim.check(dynamics, quick=False).verdict == "pass"
+    assert claim.check({**dynamics, "dynamics_loss_sam": 0.8}, quick=False).verdict == "fail"
+    assert claim.check({**dynamics, "dynamics_str_sam": 50.0}, quick=False).verdict == "fail"
 
     closed = {"str_closed_form_max_rel_difference": 1e-15, "str_closed_form_points": 4}
     claim = get("ding2024.str.closed_form")
-    assert claim.check(closed).verdict == "pass"
-    assert claim.check({**closed, "str_closed_form_max_rel_difference": 1e-6}).verdict == "fail"
+    assert claim.check(closed, quick=False).verdict == "pass"
+    assert claim.check({**closed, "str_closed_form_max_rel_difference": 1e-6}, quick=False).verdict == "fail"

@@ -6,6 +6,7 @@ import pytest
 
 from sharp_theory.claims import claims_for_lab
 from sharp_theory.cli import main
+from sharp_theory.labkit import verdict_matches
 
 
 @pytest.mark.slow
@@ -19,8 +20,9 @@ def test_matrix_sensing_lab_quick(tmp_path):
             assert (out / f"{stem}.{suffix}").stat().st_size > 0
     arrays = np.load(out / "trajectories.npz")
     assert "dynamics_steps" in arrays and "gap_values" in arrays
-    verdicts = {claim["id"]: (claim["verdict"], claim["expected"]) for claim in results["claims"]}
-    assert set(verdicts) == {claim.id for claim in claims_for_lab("matrix-sensing")}
-    assert len(verdicts) == 5
-    for claim_id, (verdict, expected) in verdicts.items():
-        assert verdict == expected, (claim_id, verdict)
+    claims = {claim["id"]: claim for claim in results["claims"]}
+    assert set(claims) == {claim.id for claim in claims_for_lab("matrix-sensing")}
+    assert len(claims) == 7
+    for claim in claims.values():
+        # Quick sizes may abstain (said in the detail), never contradict the expectation.
+        assert verdict_matches(claim, quick=True), (claim["id"], claim["verdict"], claim["detail"])
