@@ -470,7 +470,7 @@ lab.savefig(fig, "fig2b_bar")
 # ## Lemma 1: sharpness of minimizers of f(xᵀy) against B
 # Minimizers `x = a·u`, `y = (w/a)·u + β·v` (u ⊥ v unit, `xᵀy = w = 0.5`) of the noiseless OP
 # loss `(xᵀy − 0.5)²` (`f'' = 2`, via `st.problems.scalar_product`) and of `cosh(xᵀy − 0.5)` (`f'' = 1`). The exact Hessian's λ_max
-# (float64, `st.measure.top_hessian_eigenvalue`) against `f''(w)(‖x‖² + ‖y‖²)`. For β = 0
+# (float64, `st.measure.lambda_max`) against `f''(w)(‖x‖² + ‖y‖²)`. For β = 0
 # (x ∥ y) this is `2f''√(B² + w²)`, smallest at B = 0.
 
 
@@ -497,7 +497,8 @@ scales = np.sort(np.append(scales, np.sqrt(0.5)))  # the balanced member for β 
 def top_eigenvalues(problem, xs, ys):
     """Exact λ_max of the Hessian of the problem's loss at each (x, y) (float64, dense)."""
     def top(x, y):
-        return st.measure.top_hessian_eigenvalue(lambda p: problem.loss(p, None), {"x": x, "y": y})
+        return st.measure.lambda_max(lambda p: problem.loss(p, None), {"x": x, "y": y},
+                                     method="dense")
     return jax.vmap(top)(xs, ys)
 
 

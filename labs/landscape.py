@@ -76,7 +76,7 @@ def tanh_regression():
 
 def diagonal_linear_case():
     problem = st.problems.diagonal_linear()
-    from sharp_theory.problems.diagonal_linear import test_set_loss
+    from sharp_theory.problems.diagonal import test_set_loss
     return problem, (lambda p: test_set_loss(p, problem))
 
 
@@ -142,7 +142,7 @@ def describe(problem, test_loss, params, key):
     top = st.measure.top_hessian_eigenvalues(fn, params, 5)
     row = {"train_loss": float(fn(params)),
            "lambda_max": float(top[0]), "lambda_max_over_lambda_5": float(top[0] / top[4]),
-           "trace": float(st.measure.exact_hessian_trace(fn, params)),
+           "trace": float(st.measure.hessian_trace(fn, params)),
            "frobenius": float(st.measure.hessian_frobenius_norm(fn, params)),
            "effective_dimensionality": float(st.measure.effective_dimensionality(fn, params, 1.0)),
            "epsilon_sharpness": float(st.measure.epsilon_sharpness(fn, params, SHARPNESS_RHO).sharpness),

@@ -79,7 +79,7 @@ def lambda_max(params, problem):
 
 
 def trace(params, problem):
-    return st.measure.exact_hessian_trace(st.measure.full_batch_loss(problem), params, method="dense")
+    return st.measure.hessian_trace(st.measure.full_batch_loss(problem), params, method="dense")
 
 
 def coordinate_a(params):

@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 
 from .errors import ConfigError, check_int
+from .output import progress, write_atomic
+from .version import __version__
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -123,7 +125,6 @@ def versions() -> dict:
     import scipy
     import sympy
 
-    from . import __version__
     return {"python": platform.python_version(), "jax": jax.__version__,
             "jaxlib": getattr(jax.lib, "__version__", None) or jax.__version__,
             "numpy": np.__version__, "scipy": scipy.__version__, "sympy": sympy.__version__,
@@ -149,11 +150,9 @@ def _jsonable(value: Any):
 
 
 def write_json_atomic(path: Path, payload: dict) -> None:
-    path = Path(path)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as handle:
-        json.dump(_jsonable(payload), handle, indent=2, allow_nan=False)
-        temporary = handle.name
-    os.replace(temporary, path)
+    """Write ``payload`` (made JSON-safe) to ``path`` atomically (:func:`output.write_atomic`)."""
+    text = json.dumps(_jsonable(payload), indent=2, allow_nan=False)
+    write_atomic(path, lambda temporary: Path(temporary).write_text(text))
 
 
 class Lab:
@@ -197,10 +196,7 @@ class Lab:
 
     def progress(self, iterable, desc: str, total: int | None = None):
         """A progress bar over ``iterable`` (quiet when not attached to a terminal)."""
-        from tqdm.auto import tqdm
-
-        disable = not (sys.stderr.isatty() or _in_notebook()) and not os.environ.get("SHARP_THEORY_PROGRESS")
-        return tqdm(iterable, desc=f"{self.name}: {desc}", total=total, disable=disable)
+        return progress(iterable, f"{self.name}: {desc}", total)
 
     def finish(self, measured: dict) -> dict:
         """Evaluate this lab's claims on ``measured``, write everything, publish atomically.

@@ -14,7 +14,7 @@ from hypothesis import strategies as hst
 
 import sharp_theory as st
 from sharp_theory.claims import get
-from sharp_theory.dynamics import grid as phase
+from sharp_theory.studies import phase_diagram as phase
 from sharp_theory.measure import signal_noise as sn
 from sharp_theory.problems import conv_relu as cr
 
@@ -201,7 +201,7 @@ def test_interrupted_sweep_resumes_to_identical_results(tmp_path, reference_grid
 
 SHARDING_SCRIPT = """
 import json, numpy as np, jax, sharp_theory as st
-from sharp_theory.dynamics import grid as phase
+from sharp_theory.studies import phase_diagram as phase
 from sharp_theory.problems import conv_relu as cr
 from sharp_theory.measure import signal_noise as sn
 observe = {"train_loss": cr.training_loss, "test_error": cr.observed_label_test_error,

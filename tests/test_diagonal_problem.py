@@ -6,9 +6,9 @@ import pytest
 
 import sharp_theory as st
 from sharp_theory.errors import ConfigError
-from sharp_theory.problems.diagonal_linear import (OBSERVABLES, authors_optimizer, diagonal_linear,
-                                                   initial_params, rho_from_authors,
-                                                   sparse_regression_data)
+from sharp_theory.problems.diagonal import (OBSERVABLES, diagonal_linear, initial_params,
+                                                   rho_from_authors, sparse_regression_data)
+from sharp_theory.studies.diagonal_nets import authors_optimizer
 
 KEY = jax.random.key(0)
 
@@ -131,7 +131,7 @@ def test_authors_printed_numbers_are_reproduced():
 
 
 def test_initial_params_for_a_sweep_over_scales_reuse_one_compilation():
-    from sharp_theory.dynamics.run import TRACE_COUNT
+    from sharp_theory.dynamics.trajectory import TRACE_COUNT
 
     problem = diagonal_linear(n=6, n_test=3, d=5, k=2)
     runs = []

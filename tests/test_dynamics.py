@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import sharp_theory as st
-from sharp_theory.dynamics.run import TRACE_COUNT
+from sharp_theory.dynamics.trajectory import TRACE_COUNT
 from sharp_theory.errors import ConfigError
 
 

@@ -20,7 +20,7 @@ Zero padding. Every array may carry ``d_max ≥ d`` coordinates, the last ``d_ma
 zero in the data and in the initial filters. The ReLU network's outputs, losses and gradients
 are then unchanged and the padded coordinates of W stay exactly zero under GD, SGD and SAM
 (their gradient is a sum of data coordinates that are zero), which lets every dimension of a
-phase diagram share one compiled program (``sharp_theory.dynamics.grid``).
+phase diagram share one compiled program (``sharp_theory.studies.phase_diagram``).
 
 Randomness. Data and initialization of a problem with ``seed`` and dimension ``d`` are drawn
 from ``cell_key(seed, d) = fold_in(key(seed), d)``, one independent stream per coordinate, so

@@ -10,7 +10,7 @@ Conventions (our ρ versus the authors' code): our 1-SAM ascent for example k is
 ``ℓ_k = ½(x_kᵀβ − y_k)²``; the authors' code writes the ascent with the un-halved squared residual,
 i.e. ``ρ_authors · ∇(x_kᵀβ − y_k)² = 2ρ_authors·∇ℓ_k``. So ``ρ_ours = 2·ρ_authors`` for
 unnormalized 1-SAM, and ``ρ_ours = ρ_authors`` for unnormalized n-SAM (both use ∇L). See
-:func:`rho_from_authors` and :func:`authors_optimizer`.
+:func:`rho_from_authors` (and :func:`sharp_theory.studies.diagonal_nets.authors_optimizer`).
 
 References:
   Andriushchenko, Flammarion. Towards Understanding Sharpness-Aware Minimization. ICML 2022,
@@ -247,21 +247,3 @@ def rho_from_authors(rho_authors, variant: str):
     if np.ndim(rho_authors):
         return factor * np.asarray(rho_authors, dtype=float)
     return factor * float(rho_authors)
-
-
-def authors_optimizer(variant: str, lr, rho_authors=0.0):
-    """Our optimizer that runs the authors' update ``variant`` with their (γ, ρ).
-
-    "gd" → ``gd(lr)``; "sgd" → one uniformly drawn example per step (with replacement, as their
-    ``np.random.randint``); "n-sam" → ``usam(lr, ρ)``; "1-sam" → ``usam(lr, 2ρ, m=1)``.
-    """
-    from .. import optim
-
-    check_choice("variant", variant, AUTHORS_VARIANTS)
-    if variant == "gd":
-        return optim.gd(lr)
-    if variant == "sgd":
-        return optim.sgd(lr, batch_size=1, replace=True)
-    if variant == "n-sam":
-        return optim.usam(lr, rho_from_authors(rho_authors, "n-sam"))
-    return optim.usam(lr, rho_from_authors(rho_authors, "1-sam"), m=1)

@@ -18,6 +18,7 @@ from typing import Callable, Sequence
 import jax
 import numpy as np
 
+from ..dynamics import sweep
 from ..errors import ConfigError, check_int, check_positive
 from ..tree import tree_squared_norm
 
@@ -74,8 +75,6 @@ def average_squared_gradient_norm(problem, make_optimizer: Callable, horizons: S
     if not horizons:
         raise ConfigError("horizons", horizons, "a non-empty list of positive step counts")
     seeds = check_int("seeds", seeds, minimum=1)
-    from ..dynamics import sweep
-
     averages = []
     for horizon in horizons:
         result = sweep(problem, {"run": make_optimizer(horizon)}, steps=horizon, seeds=seeds,

@@ -5,7 +5,7 @@ What it does, and why:
 
 * Every cell (d, ‖μ‖, repeat) draws its own data and initialization inside the compiled program
   (:func:`sharp_theory.problems.conv_relu.build_problem`) and trains with
-  :func:`sharp_theory.dynamics.run.simulate` — the same body as ``st.run`` — vmapped over cells.
+  :func:`sharp_theory.dynamics.trajectory.simulate` — the same body as ``st.run`` — vmapped over cells.
   Cell (d, ‖μ‖, seed) therefore equals ``st.run(conv_relu_signal_noise(d, ‖μ‖, seed=seed), opt,
   key=jax.random.key(seed))`` (tests check this).
 * Dimensions share programs by zero padding: a cell of dimension d has zeros beyond d, which
@@ -46,9 +46,6 @@ import dataclasses
 import hashlib
 import json
 import math
-import os
-import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Mapping
@@ -58,11 +55,14 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from .. import optim
+from ..dynamics.trajectory import as_observables, record_steps, simulate
 from ..errors import ConfigError, check_choice, check_int, check_positive
-from ..optim.base import Optimizer
-from ..problems import conv_relu
 from ..measure import signal_noise
-from .run import as_observables, record_steps, simulate
+from ..optim.base import Optimizer
+from ..output import progress as progress_bar
+from ..output import write_atomic
+from ..problems import conv_relu
 
 _AXIS = "cells"
 _FORMAT_VERSION = 2  # 2: chunks padded to their ladder size (rounding differs from 1)
@@ -243,17 +243,6 @@ def _fingerprint(payload: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
-def _write_atomic(path: Path, writer) -> None:
-    with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".tmp") as handle:
-        temporary = handle.name
-    try:
-        writer(temporary)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-
-
 def _save_chunk(path: Path, arrays: dict) -> None:
     flat = {f"{opt}/{name}": value for opt, values in arrays.items() for name, value in values.items()}
 
@@ -261,7 +250,7 @@ def _save_chunk(path: Path, arrays: dict) -> None:
         with open(temporary, "wb") as handle:
             np.savez(handle, **flat)
 
-    _write_atomic(path, write)
+    write_atomic(path, write)
 
 
 def _load_chunk(path: Path) -> dict:
@@ -435,7 +424,7 @@ def conv_relu_grid(dims, signal_strengths, optimizers: Mapping[str, Optimizer], 
             for opt in optimizers}
     loaded = computed = 0
     complete = True
-    for index in _progress(range(n_chunks), progress, n_chunks):
+    for index in progress_bar(range(n_chunks), "conv-relu grid (chunks)", n_chunks, progress):
         lo, hi = index * chunk_size, min(n_cells, (index + 1) * chunk_size)
         path = None if checkpoint is None else checkpoint / f"chunk_{index:06d}.npz"
         if path is not None and path.exists():
@@ -497,16 +486,8 @@ def _open_checkpoint(folder: Path, payload: dict, chunk_size: int) -> int:
     if jax.process_index() == 0:
         text = json.dumps({"fingerprint": fingerprint, "chunk_size": chunk_size,
                            "settings": payload}, indent=1, default=str)
-        _write_atomic(manifest, lambda temporary: Path(temporary).write_text(text))
+        write_atomic(manifest, lambda temporary: Path(temporary).write_text(text))
     return chunk_size
-
-
-def _progress(iterable, progress, total):
-    from tqdm.auto import tqdm
-
-    if progress is None:
-        progress = sys.stderr.isatty() or bool(os.environ.get("SHARP_THEORY_PROGRESS"))
-    return tqdm(iterable, total=total, desc="conv-relu grid (chunks)", disable=not progress)
 
 
 # --- named grids used by the benign-overfitting lab and the benchmark ---------------------------
@@ -531,8 +512,6 @@ PRESETS = {
 
 def preset_optimizers(spec: dict) -> dict:
     """SGD and SAM (same batch size, learning rate; SAM radius ``spec["tau"]``) for a preset."""
-    from .. import optim
-
     return {"sgd": optim.sgd(spec["lr"], batch_size=spec["batch_size"]),
             "sam": optim.sam(spec["lr"], spec["tau"], batch_size=spec["batch_size"])}
 

@@ -267,7 +267,7 @@ def run(problem: Problem, optimizer: Optimizer, *, steps: int, key, observe=None
     if init is not None:
         params0 = init(init_key(key))
     params0 = problem.params0 if params0 is None else params0
-    _check_params_match(problem.params0, params0)
+    check_params_match(problem.params0, params0)
     params, observed, diverged_at, costs, state = _simulate_jit(
         problem, optimizer, params0, key, steps=steps, stride=stride, observables=observables,
         batch_size=batch_size)
@@ -293,10 +293,10 @@ def check_init(init, params0, problem: Problem) -> None:
     except Exception as error:  # any failure of the user's function, reported as bad input
         raise ConfigError("init", getattr(init, "__name__", init),
                           f"a function key -> params (calling it failed: {error})") from None
-    _check_params_match(problem.params0, shapes, name="init")
+    check_params_match(problem.params0, shapes, name="init")
 
 
-def _check_params_match(reference, params, name: str = "params0"):
+def check_params_match(reference, params, name: str = "params0"):
     if reference is None:
         return
     ref_struct = jax.tree_util.tree_structure(reference)
