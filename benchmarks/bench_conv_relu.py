@@ -118,9 +118,10 @@ def main(argv=None) -> int:
     # Compiled grid recording the same three quantities as the loop below; the first call
     # compiles, a second call is timed warm. Then the lab's eight default observables, warm.
     from sharp_theory.measure import signal_noise
-    matched = {"train_loss": conv_relu.training_loss,
-               "test_error": conv_relu.observed_label_test_error,
-               "max_rho": signal_noise.max_noise_coefficient}
+    matched = st.observables.all_of_params_and_problem(
+        {"train_loss": conv_relu.training_loss,
+         "test_error": conv_relu.observed_label_test_error,
+         "max_rho": signal_noise.max_noise_coefficient})
     start = time.perf_counter()
     result = grid_module.conv_relu_grid(dims, signals, optimizers, observe=matched, **kwargs)
     cold = time.perf_counter() - start

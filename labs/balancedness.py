@@ -37,6 +37,7 @@ import numpy as np
 
 import sharp_theory as st
 import sharp_theory.plotting  # noqa: F401  (st.plotting)
+from sharp_theory.observables import of_params, of_params_and_problem
 from sharp_theory.problems.scale_invariant import (expected_squared_gradients,
                                                    op_sam_expected_log_rate, op_sam_step_factor)
 
@@ -86,8 +87,9 @@ def population_loss(params, problem):
     return problem.evaluation_loss(params)
 
 
-OBSERVE = {"B": balancedness, "x": factor_x, "y": factor_y, "loss": population_loss}
-OBSERVE_LORA = {"B": balancedness, "loss": population_loss}
+OBSERVE = {"B": of_params(balancedness), "x": of_params(factor_x), "y": of_params(factor_y),
+           "loss": of_params_and_problem(population_loss)}
+OBSERVE_LORA = {"B": of_params(balancedness), "loss": of_params_and_problem(population_loss)}
 
 
 def median_abs_final(trajectory, name="B"):
@@ -111,7 +113,7 @@ identity_key = jax.random.key(123)
 def replay(problem, optimizer, key):
     """Every iterate of a short run, and the batch each step used (replayed from the key)."""
     trajectory = st.run(problem, optimizer, steps=IDENTITY_STEPS, key=key,
-                        observe={"x": factor_x, "y": factor_y, "B": balancedness}, stride=1)
+                        observe={"x": of_params(factor_x), "y": of_params(factor_y), "B": of_params(balancedness)}, stride=1)
     batches = jax.vmap(lambda step: problem.batch(key, step, 1))(jnp.arange(IDENTITY_STEPS))
     return trajectory.observed, batches
 

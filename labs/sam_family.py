@@ -47,6 +47,7 @@ import numpy as np
 
 import sharp_theory as st
 import sharp_theory.plotting  # noqa: F401  (st.plotting is not imported by sharp_theory itself)
+from sharp_theory.observables import of_params, of_params_and_problem
 
 diag_module = importlib.import_module("sharp_theory.problems.diagonal")
 conv_module = importlib.import_module("sharp_theory.problems.conv_relu")
@@ -288,7 +289,8 @@ for setting in SETTINGS:
 GRID = {"rho": RHO_GRID, "asam.rho": ASAM_GRID, "sigma": SIGMA_GRID, "lam": LAM_GRID}
 SWEEPS = {}
 for setting in lab.progress(SETTINGS, "problems"):
-    observe = {"quality": setting.quality, "loss": evaluation_loss, "balance": setting.balance}
+    observe = {"quality": of_params_and_problem(setting.quality),
+               "loss": of_params_and_problem(evaluation_loss), "balance": of_params(setting.balance)}
     named = variants(setting)
     knobs = {knob for _, knob in named.values() if knob}
     SWEEPS[setting.key] = st.sweep(setting.problem, {k: v[0] for k, v in named.items()},

@@ -17,7 +17,7 @@ def population_loss(params, problem):
     return problem.evaluation_loss(params)
 
 
-OBSERVE = {"B": balancedness, "loss": population_loss}
+OBSERVE = {"B": st.observables.of_params(balancedness), "loss": st.observables.of_params_and_problem(population_loss)}
 
 
 def index_problem(n=10):
@@ -55,7 +55,7 @@ def test_same_key_same_run_and_other_key_other_run():
 def test_vector_observables_keep_their_shape():
     problem = st.problems.lora(layers=4, noise=0.5)
     traj = st.run(problem, st.optim.sam(lr=1e-2, rho=0.1), steps=20, key=jax.random.key(0),
-                  observe={"B": balancedness}, stride=5)
+                  observe={"B": st.observables.of_params(balancedness)}, stride=5)
     assert traj.observed["B"].shape == (5, 4)
 
 
@@ -161,7 +161,8 @@ def test_batches_with_replacement_and_full_batch():
 def test_observables_may_take_the_problem():
     problem = st.problems.op_toy(noise=0.5)
     traj = st.run(problem, st.optim.gd(lr=1e-2), steps=10, key=jax.random.key(0),
-                  observe={"loss": population_loss, "x0": lambda params: params["x"][0]})
+                  observe={"loss": st.observables.of_params_and_problem(population_loss),
+                           "x0": st.observables.of_params(lambda params: params["x"][0])})
     assert traj.observed["loss"].shape == traj.observed["x0"].shape == (11,)
 
 
@@ -228,7 +229,7 @@ problem = st.problems.diagonal_linear(8, 50, 6, 2, 0, init_scale=0.3)
 optimizers = {"gd": st.optim.gd(0.2), "1-sam": st.optim.usam(0.2, 0.05, m=1),
               "sgd": st.optim.sgd(0.2, batch_size=2)}
 kwargs = dict(steps=40, stride=20, seeds=[1, 4], grid={"rho": [0.0, 0.05, 0.1, 0.2]},
-              observe={"loss": lambda p, prob: prob.evaluation_loss(p)})
+              observe={"loss": st.observables.of_params_and_problem(lambda p, prob: prob.evaluation_loss(p))})
 sharded = st.sweep(problem, optimizers, **kwargs)
 single = st.sweep(problem, optimizers, shard=False, **kwargs)
 same = all(np.array_equal(np.asarray(a), np.asarray(b), equal_nan=True)
@@ -297,7 +298,7 @@ def random_start(key):
 
 def test_random_initialization_per_seed():
     problem = st.problems.op_toy(noise=0.5)
-    start = {"x0": lambda p: p["x"][0], "y0": lambda p: p["y"][0]}
+    start = st.observables.all_of_params({"x0": lambda p: p["x"][0], "y0": lambda p: p["y"][0]})
     result = st.sweep(problem, st.optim.sam(lr=1e-2, rho=0.1), steps=30, seeds=[0, 3],
                       grid={"rho": [0.05, 0.2]}, observe=start, stride=10, init=random_start)
     x0 = result["sam"].observed["x0"][..., 0]                  # (rho, seed) at step 0

@@ -363,7 +363,7 @@ def _flat(params):
 
 def test_swa_average_is_the_mean_of_the_iterates():
     inner = st.optim.gd(0.05)
-    iterates = st.run(REGRESSION, inner, steps=6, key=jax.random.key(0), observe={"w": _flat})
+    iterates = st.run(REGRESSION, inner, steps=6, key=jax.random.key(0), observe={"w": st.observables.of_params(_flat)})
     expected = np.mean(np.asarray(iterates.observed["w"])[2:], axis=0)  # after steps 2..6
     averaged = st.run(REGRESSION, st.optim.swa(inner, start=2), steps=6, key=jax.random.key(0))
     np.testing.assert_allclose(_flat(averaged.params), expected, rtol=1e-13)
@@ -380,7 +380,7 @@ def test_swa_average_is_the_mean_of_the_iterates():
 
 def test_swa_every_k_takes_every_kth_iterate():
     inner = st.optim.gd(0.05)
-    iterates = st.run(REGRESSION, inner, steps=9, key=jax.random.key(0), observe={"w": _flat})
+    iterates = st.run(REGRESSION, inner, steps=9, key=jax.random.key(0), observe={"w": st.observables.of_params(_flat)})
     expected = np.mean(np.asarray(iterates.observed["w"])[[3, 6, 9]], axis=0)
     averaged = st.run(REGRESSION, st.optim.swa(inner, start=3, every=3), steps=9,
                       key=jax.random.key(0))

@@ -174,8 +174,8 @@ def test_lambda_max_is_traceable_inside_a_run():
     matrix = random_symmetric(2, n=4, shift=0.0)
     problem = st.problems.from_loss(lambda w, batch: 0.5 * w @ matrix @ w + 0.1 * jnp.sum(w**4),
                                     jnp.ones(4))
-    observe = {"lanczos": lambda w: spectrum.lambda_max(lambda v: problem.loss(v, None), w,
-                                                        method="matrix_free", num_iterations=4)}
+    observe = {"lanczos": st.observables.of_params(lambda w: spectrum.lambda_max(
+        lambda v: problem.loss(v, None), w, method="matrix_free", num_iterations=4))}
     traj = st.run(problem, st.optim.gd(0.05), steps=20, key=jax.random.key(0), observe=observe,
                   stride=10)
     exact = st.measure.lambda_max(lambda v: problem.loss(v, None), traj.params, method="dense")

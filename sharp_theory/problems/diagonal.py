@@ -27,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..errors import ConfigError, check_choice, check_int, check_nonnegative, check_positive
+from ..observables import all_of_params_and_problem
 from .base import Problem
 
 PARAMETRIZATIONS = ("uv", "uu-vv")
@@ -224,8 +225,10 @@ def distance_to_target(params, problem):
     return jnp.linalg.norm(beta(params, problem) - problem.constants["theta_star"])
 
 
-OBSERVABLES = {"train_loss": train_loss, "test_loss": test_set_loss, "c": effective_init,
-               "l1_norm": l1_norm, "distance_to_theta_star": distance_to_target}
+OBSERVABLES = all_of_params_and_problem(
+    {"train_loss": train_loss, "test_loss": test_set_loss, "c": effective_init,
+     "l1_norm": l1_norm, "distance_to_theta_star": distance_to_target})
+"""The diagonal net's observables for ``st.run``/``st.sweep`` (signature ``(params, problem, state)``)."""
 
 
 # --- the authors' conventions ---------------------------------------------------------------------

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from .. import optim
 from ..errors import check_choice
-from ..problems.diagonal_linear import AUTHORS_VARIANTS, rho_from_authors
+from ..problems.diagonal import AUTHORS_VARIANTS, rho_from_authors
 
 
 def authors_optimizer(variant: str, lr, rho_authors=0.0):

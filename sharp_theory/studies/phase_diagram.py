@@ -59,6 +59,7 @@ from .. import optim
 from ..dynamics.trajectory import as_observables, record_steps, simulate
 from ..errors import ConfigError, check_choice, check_int, check_positive
 from ..measure import signal_noise
+from ..observables import RunState, all_of_params_and_problem
 from ..optim.base import Optimizer
 from ..output import progress as progress_bar
 from ..output import write_atomic
@@ -68,14 +69,22 @@ _AXIS = "cells"
 _FORMAT_VERSION = 2  # 2: chunks padded to their ladder size (rounding differs from 1)
 
 
-def ascent_point_noise_activation(params, problem):
+def ascent_point_noise_activation(params, problem, state: RunState):
     """Fraction of label-aligned noise ReLUs active where the optimizer takes its gradient.
 
     For SAM that is the ascent point ``W + τ ∇L/‖∇L‖`` (full-batch gradient as a proxy for the
-    mini-batch one), for SGD/GD (τ = 0) the iterate itself. τ is read from the problem constant
-    ``ascent_radius`` (set per optimizer by :func:`conv_relu_grid`; 0 when absent).
+    mini-batch one), for SGD/GD (τ = 0) the iterate itself. τ is the run's own radius, the
+    optimizer's ``rho`` hyperparameter (0 when it has none).
+
+    Args:
+      params: the network's parameters ``{"W": ...}``.
+      problem: a conv-ReLU problem.
+      state: the run state (its ``hparams`` hold ρ).
+
+    Returns:
+      A scalar fraction in [0, 1].
     """
-    radius = problem.constants.get("ascent_radius", jnp.asarray(0.0))
+    radius = state.hparams.get("rho", jnp.asarray(0.0))
     grads = jax.grad(problem.loss)(params, problem.examples)
     norm = jnp.linalg.norm(grads["W"])
     tiny = jnp.finfo(grads["W"].dtype).tiny
@@ -84,13 +93,14 @@ def ascent_point_noise_activation(params, problem):
 
 
 DEFAULT_OBSERVABLES = {
-    "train_loss": conv_relu.training_loss,
-    "train_error": conv_relu.training_error,
-    "test_error": conv_relu.observed_label_test_error,
-    "clean_test_error": conv_relu.clean_label_test_error,
-    "max_rho": signal_noise.max_noise_coefficient,
-    "max_gamma": signal_noise.max_signal_coefficient,
-    "aligned_active": signal_noise.aligned_noise_activation_fraction,
+    **all_of_params_and_problem({
+        "train_loss": conv_relu.training_loss,
+        "train_error": conv_relu.training_error,
+        "test_error": conv_relu.observed_label_test_error,
+        "clean_test_error": conv_relu.clean_label_test_error,
+        "max_rho": signal_noise.max_noise_coefficient,
+        "max_gamma": signal_noise.max_signal_coefficient,
+        "aligned_active": signal_noise.aligned_noise_activation_fraction}),
     "ascent_aligned_active": ascent_point_noise_activation,
 }
 
@@ -142,16 +152,12 @@ def _cell(dim, signal, seed, optimizer, settings, *, layout, steps, stride, obse
     problem = conv_relu.build_problem(key, dim, signal, settings["noise_std"],
                                       settings["label_flip"], settings["init_std"], layout, dtype)
     hparams = dict(optimizer.hparams)
-    radius = jnp.asarray(0.0, dtype)
-    if "rho" in hparams:
-        radius = hparams["rho"]
-        if tau_scaling == "paper":
-            batch = optimizer.batch_size or layout.n_train
-            radius = radius * paper_tau_unit(dim.astype(dtype), batch, layout.n_filters,
-                                             layout.n_patches, settings["noise_std"])
+    if "rho" in hparams and tau_scaling == "paper":
+        # The radius scales with the cell's dimension; observables read it from the run state.
+        batch = optimizer.batch_size or layout.n_train
+        radius = hparams["rho"] * paper_tau_unit(dim.astype(dtype), batch, layout.n_filters,
+                                                 layout.n_patches, settings["noise_std"])
         hparams["rho"] = radius.astype(optimizer.hparams["rho"].dtype)
-    constants = dict(problem.constants, ascent_radius=jnp.asarray(radius, dtype))
-    problem = dataclasses.replace(problem, constants=constants)
     optimizer = dataclasses.replace(optimizer, hparams=hparams)
     _, observed, diverged_at, _, _ = simulate(problem, optimizer, problem.params0,
                                               jax.random.key(seed), steps=steps, stride=stride,
@@ -327,7 +333,7 @@ def conv_relu_grid(dims, signal_strengths, optimizers: Mapping[str, Optimizer], 
         model and network (as for ``conv_relu_signal_noise``).
       tau_scaling: "constant" (SAM's ``rho`` is τ itself) or "paper" (τ = rho · m√B/(Pσ_p√d),
         the scale of Chen et al. 2023, Thm 4.1).
-      observe: dict name -> fn(params, problem) (default :data:`DEFAULT_OBSERVABLES`).
+      observe: dict name -> fn(params, problem, state) (default :data:`DEFAULT_OBSERVABLES`).
       chunk_size: cells per compiled call (default: as many as ``memory_budget_bytes`` allows).
       memory_budget_bytes: memory for one chunk (default 1 GiB on CPU, a quarter of the device
         memory on GPU).
