@@ -6,7 +6,8 @@ with exact Hessians, to check published claims. Public API (pinned by tests/test
     import sharp_theory as st
     problem = st.problems.op_toy(noise=0.5)
     traj = st.run(problem, st.optim.sam(lr=1e-4, rho=0.2), steps=10_000,
-                  key=jax.random.key(0), observe={"B": st.measure.balancedness}, stride=100)
+                  key=jax.random.key(0), stride=100,
+                  observe={"B": st.observables.of_params(st.measure.balancedness)})
 
 Importing sharp_theory changes two JAX settings (each can be turned off before the import):
 

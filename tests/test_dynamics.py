@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 import sharp_theory as st
-from sharp_theory.dynamics.trajectory import TRACE_COUNT
 from sharp_theory.errors import ConfigError
 
 
@@ -106,25 +105,25 @@ def test_sweep_equals_a_loop_of_runs():
                                                single.params["x"], rtol=1e-12, atol=1e-14)
 
 
-def test_changing_hyperparameter_values_does_not_recompile():
+def test_changing_hyperparameter_values_does_not_recompile(simulation_traces):
     problem = st.problems.nop_toy(noise=0.25)
     run_kwargs = dict(steps=30, key=jax.random.key(0), observe=OBSERVE, stride=10)
     st.run(problem, st.optim.sam(lr=1e-2, rho=0.1), **run_kwargs)
-    before = TRACE_COUNT["simulate"]
+    before = simulation_traces()
     for lr, rho in [(2e-2, 0.3), (5e-3, 0.0), (1e-1, 1.0)]:
         st.run(problem, st.optim.sam(lr=lr, rho=rho), **run_kwargs)
     st.run(problem.with_constants(noise=2.0), st.optim.sam(lr=1e-2, rho=0.1), **run_kwargs)
     st.run(st.problems.nop_toy(noise=0.75), st.optim.sam(lr=1e-2, rho=0.1), **run_kwargs)
-    assert TRACE_COUNT["simulate"] == before
+    assert simulation_traces() == before
 
     sweep_kwargs = dict(steps=30, seeds=2, observe=OBSERVE, stride=10)
     st.sweep(problem, st.optim.sam(lr=1e-2, rho=0.1), grid={"rho": [0.1, 0.2, 0.3]}, **sweep_kwargs)
-    before = TRACE_COUNT["simulate"]
+    before = simulation_traces()
     st.sweep(problem, st.optim.sam(lr=3e-2, rho=0.5), grid={"rho": [0.4, 0.5, 0.9]}, **sweep_kwargs)
-    assert TRACE_COUNT["simulate"] == before
+    assert simulation_traces() == before
     # A different optimizer *rule* is a different program: that one must trace.
     st.sweep(problem, st.optim.usam(lr=1e-2, rho=0.1), grid={"rho": [0.1, 0.2, 0.3]}, **sweep_kwargs)
-    assert TRACE_COUNT["simulate"] > before
+    assert simulation_traces() > before
 
 
 def test_optimizers_without_a_grid_parameter_are_broadcast():

@@ -15,7 +15,7 @@ PACKAGE_ROOT = Path(__file__).resolve().parent.parent / "sharp_theory"
 
 # Layer of each top-level module or subpackage of sharp_theory (higher may import lower).
 LAYERS = {
-    "_pytree": 0, "errors": 0, "tree": 0, "output": 0, "version": 0,
+    "_pytree": 0, "errors": 0, "tree": 0, "output": 0, "version": 0, "observables": 0,
     "problems": 1, "optim": 1, "theory": 1,
     "dynamics": 2,
     "measure": 3,

@@ -22,7 +22,7 @@ def radius(params, problem, state: RunState):
 
 
 def recorded_step(params, problem, state: RunState):
-    return state.step
+    return state.step.astype(jnp.float64)  # records read NaN after divergence: a float
 
 
 def test_an_observable_reads_the_lanes_hyperparameters_and_the_step():

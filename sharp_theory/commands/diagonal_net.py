@@ -121,7 +121,8 @@ def main(args) -> int:
     import jax
 
     from ..dynamics import run
-    from ..problems.diagonal import OBSERVABLES, diagonal_linear
+    from ..problems.diagonal import (OBSERVABLES, diagonal_linear, effective_init, l1_norm,
+                                     test_set_loss, train_loss)
 
     dtype = np.float64 if args.x64 else np.float32
     problem = diagonal_linear(**data, parametrization=args.parametrization,
@@ -141,10 +142,10 @@ def main(args) -> int:
     if trajectory.diverged:
         # The observables read NaN after divergence; report the last finite iterate instead.
         params = trajectory.params
-        summary.update(train_loss=float(OBSERVABLES["train_loss"](params, problem)),
-                       test_loss=float(OBSERVABLES["test_loss"](params, problem)),
-                       l1_norm=float(OBSERVABLES["l1_norm"](params, problem)),
-                       effective_init_mean=float(np.mean(OBSERVABLES["c"](params, problem))))
+        summary.update(train_loss=float(train_loss(params, problem)),
+                       test_loss=float(test_set_loss(params, problem)),
+                       l1_norm=float(l1_norm(params, problem)),
+                       effective_init_mean=float(np.mean(effective_init(params, problem))))
     if args.json:
         print(json.dumps({k: (v if not isinstance(v, float) or math.isfinite(v) else None)
                           for k, v in summary.items()}))

@@ -18,11 +18,6 @@ from ..problems.base import Problem, init_key, optimizer_key
 from ..optim.base import Optimizer
 from ..tree import all_finite, tree_where
 
-# Incremented each time the simulation is traced: tests use it to prove that changing a
-# hyperparameter value reuses the compiled program.
-TRACE_COUNT = {"simulate": 0}
-
-
 @dataclasses.dataclass(frozen=True)
 class Observable:
     """A named observable recorded along a trajectory, called as ``fn(params, problem, state)``.
@@ -138,7 +133,6 @@ def simulate(problem: Problem, optimizer: Optimizer, params0, key, *, steps: int
     ``grad_evals`` and ``hvp_evals`` spent before divergence; ``state``: the final optimizer
     state; a caller that drops it pays nothing, XLA removes unused outputs).
     """
-    TRACE_COUNT["simulate"] += 1
     batch_size = optimizer.batch_size if batch_size is None else batch_size
     hparams = optimizer.hparams
     loss_fn = problem.loss_function()

@@ -313,7 +313,7 @@ def _top_eigenpairs(fn, params, key, *, k, steps):
         matrix, _, _ = _dense_hessian(fn, params)
         values, vectors = jnp.linalg.eigh(matrix)
         values, vectors = values[::-1][:k], vectors[:, ::-1][:, :k]
-        residuals = jnp.linalg.norm(matrix @ vectors - vectors * values, axis=0)
+        residuals = jnp.linalg.norm(matrix @ vectors - vectors * values[None, :], axis=0)
     else:
         matvec, _, _ = hessian_operator(fn, params)
         start = _rademacher(jax.random.fold_in(key, 1), (flat.size,), flat.dtype)
