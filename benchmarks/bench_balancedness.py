@@ -67,7 +67,7 @@ def final_balancedness(params):
 def time_sweep(problem, named, noise_levels):
     start = time.perf_counter()
     result = st.sweep(problem, named, steps=STEPS, seeds=SEEDS, grid={"noise": noise_levels},
-                      observe={"B": final_balancedness}, stride=STEPS)
+                      observe={"B": st.observables.of_params(final_balancedness)}, stride=STEPS)
     jax.block_until_ready([result[name].params for name in named])
     return result, time.perf_counter() - start
 

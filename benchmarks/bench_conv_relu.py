@@ -1,6 +1,6 @@
 """Benchmark: the conv-ReLU phase-diagram grid through the compiled sweep vs a plain numpy loop.
 
-The compiled path is :func:`sharp_theory.dynamics.grid.conv_relu_grid` (all cells, both
+The compiled path is :func:`sharp_theory.studies.phase_diagram.conv_relu_grid` (all cells, both
 optimizers, one program, chunked). The baseline is the loop a researcher writes first: for each
 cell and optimizer, numpy forward/backward passes with hand-written gradients, one run after the
 other, recording the same quantities every ``stride`` steps. The loop is timed on a sample of
@@ -104,7 +104,7 @@ def main(argv=None) -> int:
     import jax
 
     import sharp_theory as st
-    from sharp_theory.dynamics import grid as grid_module
+    from sharp_theory.studies import phase_diagram as grid_module
     from sharp_theory.problems import conv_relu
     import machine
     GRIDS, optimizers_for = grid_module.PRESETS, grid_module.preset_optimizers
@@ -118,9 +118,10 @@ def main(argv=None) -> int:
     # Compiled grid recording the same three quantities as the loop below; the first call
     # compiles, a second call is timed warm. Then the lab's eight default observables, warm.
     from sharp_theory.measure import signal_noise
-    matched = {"train_loss": conv_relu.training_loss,
-               "test_error": conv_relu.observed_label_test_error,
-               "max_rho": signal_noise.max_noise_coefficient}
+    matched = st.observables.all_of_params_and_problem(
+        {"train_loss": conv_relu.training_loss,
+         "test_error": conv_relu.observed_label_test_error,
+         "max_rho": signal_noise.max_noise_coefficient})
     start = time.perf_counter()
     result = grid_module.conv_relu_grid(dims, signals, optimizers, observe=matched, **kwargs)
     cold = time.perf_counter() - start
@@ -158,7 +159,10 @@ def main(argv=None) -> int:
     loop_total = float(np.sum(coef[0] + coef[1] * cell_dims))
 
     m, patches = 10, 2
-    grads_per_step = {name: opt.grads_per_step for name, opt in optimizers.items()}
+    # Gradients per step as measured by a one-step run (info["grad_evals"]; SGD 1, SAM 2).
+    probe = st.problems.conv_relu_signal_noise(int(dims.min()), 1.0, seed=0)
+    grads_per_step = {name: float(st.run(probe, opt, steps=1, key=jax.random.key(0)).grad_evals)
+                      for name, opt in optimizers.items()}
     useful = executed = 0.0
     padded_dims = np.array([grid_module.padded_dimension(int(d), int(dims.max())) for d in cell_dims])
     for name, optimizer in optimizers.items():

@@ -47,7 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import machine  # noqa: E402
 
 import sharp_theory as st  # noqa: E402
-from sharp_theory.problems.diagonal_linear import OBSERVABLES, diagonal_linear  # noqa: E402
+from sharp_theory.problems.diagonal import OBSERVABLES, diagonal_linear  # noqa: E402
 
 N, N_TEST, D, K = 20, 1000, 30, 3
 STEPS = 10_000

@@ -51,7 +51,8 @@ def measure(d: int, k: int, steps: int, stride: int) -> dict:
     optimizer = st.optim.sam(0.01, 0.05)
     row = {"d": d, "k": k, "n": k * 2 * d, "m": 3 * 2 * 2 * d}
     for name, observer in OBSERVERS.items():
-        observe = {"loss": lm.training_loss} if observer is None else {"str": observer}
+        observe = ({"loss": st.observables.of_params_and_problem(lm.training_loss)} if observer is None
+                   else {"str": st.observables.of_params_and_problem(observer)})
 
         def go():
             return st.run(problem, optimizer, steps=steps, key=jax.random.key(0), observe=observe,

@@ -37,6 +37,7 @@ import numpy as np
 
 import sharp_theory as st
 import sharp_theory.plotting  # noqa: F401  (st.plotting)
+from sharp_theory.observables import of_params, of_params_and_problem
 from sharp_theory.problems.scale_invariant import (expected_squared_gradients,
                                                    op_sam_expected_log_rate, op_sam_step_factor)
 
@@ -86,8 +87,9 @@ def population_loss(params, problem):
     return problem.evaluation_loss(params)
 
 
-OBSERVE = {"B": balancedness, "x": factor_x, "y": factor_y, "loss": population_loss}
-OBSERVE_LORA = {"B": balancedness, "loss": population_loss}
+OBSERVE = {"B": of_params(balancedness), "x": of_params(factor_x), "y": of_params(factor_y),
+           "loss": of_params_and_problem(population_loss)}
+OBSERVE_LORA = {"B": of_params(balancedness), "loss": of_params_and_problem(population_loss)}
 
 
 def median_abs_final(trajectory, name="B"):
@@ -111,7 +113,7 @@ identity_key = jax.random.key(123)
 def replay(problem, optimizer, key):
     """Every iterate of a short run, and the batch each step used (replayed from the key)."""
     trajectory = st.run(problem, optimizer, steps=IDENTITY_STEPS, key=key,
-                        observe={"x": factor_x, "y": factor_y, "B": balancedness}, stride=1)
+                        observe={"x": of_params(factor_x), "y": of_params(factor_y), "B": of_params(balancedness)}, stride=1)
     batches = jax.vmap(lambda step: problem.batch(key, step, 1))(jnp.arange(IDENTITY_STEPS))
     return trajectory.observed, batches
 
@@ -560,7 +562,7 @@ lab.savefig(fig, "fig2b_bar")
 # ## Lemma 1: sharpness of minimizers of f(xᵀy) against B
 # Minimizers `x = a·u`, `y = (w/a)·u + β·v` (u ⊥ v unit, `xᵀy = w = 0.5`) of the noiseless OP
 # loss `(xᵀy − 0.5)²` (`f'' = 2`, via `st.problems.scalar_product`) and of `cosh(xᵀy − 0.5)` (`f'' = 1`). The exact Hessian's λ_max
-# (float64, `st.measure.top_hessian_eigenvalue`) against `f''(w)(‖x‖² + ‖y‖²)`. For β = 0
+# (float64, `st.measure.lambda_max`) against `f''(w)(‖x‖² + ‖y‖²)`. For β = 0
 # (x ∥ y) this is `2f''√(B² + w²)`, smallest at B = 0.
 
 
@@ -587,7 +589,8 @@ scales = np.sort(np.append(scales, np.sqrt(0.5)))  # the balanced member for β 
 def top_eigenvalues(problem, xs, ys):
     """Exact λ_max of the Hessian of the problem's loss at each (x, y) (float64, dense)."""
     def top(x, y):
-        return st.measure.top_hessian_eigenvalue(lambda p: problem.loss(p, None), {"x": x, "y": y})
+        return st.measure.lambda_max(lambda p: problem.loss(p, None), {"x": x, "y": y},
+                                     method="dense")
     return jax.vmap(top)(xs, ys)
 
 

@@ -24,7 +24,7 @@
 #
 # Sizes: `--quick` (CI), the CPU default (16 × 16 cells × 3 repeats), `--grid paper`
 # (50 × 50 × 10, for a GPU: `--device gpu`). Every cell is one training run; all cells and both
-# optimizers run as one compiled, chunked, device-sharded program (sharp_theory.dynamics.grid).
+# optimizers run as one compiled, chunked, device-sharded program (sharp_theory.studies.phase_diagram).
 
 # %%
 import os
@@ -34,7 +34,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import sharp_theory as st
-from sharp_theory.dynamics import grid as phase
+from sharp_theory.studies import phase_diagram as phase
 
 lab = st.labkit.start("benign-overfitting", default_seeds=3, quick_seeds=1,
                       options={"grid": tuple(phase.PRESETS), "device": ("cpu", "gpu")},

@@ -42,8 +42,9 @@ import jax
 import numpy as np
 
 import sharp_theory as st
-from sharp_theory.measure import convergence, implicit_bias
-from sharp_theory.problems.diagonal_linear import (OBSERVABLES, diagonal_linear, initial_params,
+from sharp_theory.measure import implicit_bias
+from sharp_theory.studies import convergence
+from sharp_theory.problems.diagonal import (OBSERVABLES, diagonal_linear, initial_params,
                                                    sparse_regression_data)
 from sharp_theory.theory import diagonal as diagonal_theory
 

@@ -35,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import sharp_theory as st
+from sharp_theory.observables import of_params, of_params_and_problem
 from sharp_theory.problems.base import Problem
 from sharp_theory.theory import stability
 
@@ -95,7 +96,8 @@ def gradient_norm(params, problem):
     return jnp.sqrt(sum(jnp.sum(g**2) for g in jax.tree_util.tree_leaves(gradient)))
 
 
-OBSERVE = {"sharpness": sharpness, "loss": train_loss, "grad_norm": gradient_norm}
+OBSERVE = {"sharpness": of_params_and_problem(sharpness), "loss": of_params_and_problem(train_loss),
+           "grad_norm": of_params_and_problem(gradient_norm)}
 
 
 # %% [markdown]
@@ -178,7 +180,7 @@ def divergence_boundary(quadratic, rho, low, high, steps=3000, iterations=BISECT
     for _ in range(iterations):
         middle = 0.5 * (low + high)
         traj = st.run(quadratic, optimizer.with_hparams(lr=middle), steps=steps,
-                      key=jax.random.key(0), observe={"norm": norm}, stride=steps)
+                      key=jax.random.key(0), observe={"norm": of_params(norm)}, stride=steps)
         grew = traj.diverged or float(traj.final("norm")) > 1.0  # start has norm 1
         low, high = (low, middle) if grew else (middle, high)
     return 0.5 * (low + high)

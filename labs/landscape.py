@@ -39,6 +39,7 @@ import numpy as np
 import scipy.stats
 
 import sharp_theory as st
+from sharp_theory.observables import of_params_and_problem
 
 lab = st.labkit.start("landscape", default_seeds=1, quick_seeds=1)
 
@@ -76,7 +77,7 @@ def tanh_regression():
 
 def diagonal_linear_case():
     problem = st.problems.diagonal_linear()
-    from sharp_theory.problems.diagonal_linear import test_set_loss
+    from sharp_theory.problems.diagonal import test_set_loss
     return problem, (lambda p: test_set_loss(p, problem))
 
 
@@ -128,7 +129,7 @@ for name in lab.progress(list(problems), "train"):
     problem, _ = problems[name]
     _, lr, rho, steps = CASES[name]
     runs = st.sweep(problem, {"gd": st.optim.gd(lr), "sam": st.optim.sam(lr, rho)}, steps=steps,
-                    seeds=1, observe={"loss": train_loss}, stride=steps)
+                    seeds=1, observe={"loss": of_params_and_problem(train_loss)}, stride=steps)
     solutions[name] = {opt: jax.tree_util.tree_map(lambda x: x[0], runs[opt].params) for opt in ("gd", "sam")}
     solutions[name]["status"] = {opt: str(np.ravel(runs[opt].status)[0]) for opt in ("gd", "sam")}
 
@@ -142,7 +143,7 @@ def describe(problem, test_loss, params, key):
     top = st.measure.top_hessian_eigenvalues(fn, params, 5)
     row = {"train_loss": float(fn(params)),
            "lambda_max": float(top[0]), "lambda_max_over_lambda_5": float(top[0] / top[4]),
-           "trace": float(st.measure.exact_hessian_trace(fn, params)),
+           "trace": float(st.measure.hessian_trace(fn, params)),
            "frobenius": float(st.measure.hessian_frobenius_norm(fn, params)),
            "effective_dimensionality": float(st.measure.effective_dimensionality(fn, params, 1.0)),
            "epsilon_sharpness": float(st.measure.epsilon_sharpness(fn, params, SHARPNESS_RHO).sharpness),
@@ -236,7 +237,7 @@ if "diagonal linear net" in problems:
     _, lr, _, steps = CASES["diagonal linear net"]
     family = st.sweep(problem, {"sam": st.optim.sam(lr, 0.05), "1-sam": st.optim.sam(lr, 0.05, m=1)},
                       steps=steps, seeds=1, grid={"rho": [0.0, *M_SHARPNESS_RHOS]},
-                      observe={"loss": train_loss}, stride=steps)
+                      observe={"loss": of_params_and_problem(train_loss)}, stride=steps)
     fn = st.measure.full_batch_loss(problem)
     models = []
     for opt in ("sam", "1-sam"):

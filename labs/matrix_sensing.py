@@ -37,6 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import sharp_theory as st
+from sharp_theory.observables import of_params, of_params_and_problem
 from sharp_theory.claims.ding2024 import SUCCESS_THRESHOLD
 from sharp_theory.measure import low_rank as low_rank_measures
 from sharp_theory.theory import low_rank as low_rank_theory
@@ -182,8 +183,10 @@ def balancedness_gap(params):
     return low_rank_measures.factor_balancedness_gap(params)
 
 
-observe = {"str": low_rank_measures.sensing_scaled_trace, "loss": low_rank_measures.training_loss,
-           "recovery_error": low_rank_measures.recovery_error, "balancedness_gap": balancedness_gap}
+observe = {"str": of_params_and_problem(low_rank_measures.sensing_scaled_trace),
+           "loss": of_params_and_problem(low_rank_measures.training_loss),
+           "recovery_error": of_params_and_problem(low_rank_measures.recovery_error),
+           "balancedness_gap": of_params(balancedness_gap)}
 optimizers = {
     "gd": st.optim.gd(dynamics["lr"]),
     "sam": st.optim.sam(dynamics["lr"], dynamics["rho"]),

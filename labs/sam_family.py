@@ -47,8 +47,9 @@ import numpy as np
 
 import sharp_theory as st
 import sharp_theory.plotting  # noqa: F401  (st.plotting is not imported by sharp_theory itself)
+from sharp_theory.observables import of_params, of_params_and_problem
 
-diag_module = importlib.import_module("sharp_theory.problems.diagonal_linear")
+diag_module = importlib.import_module("sharp_theory.problems.diagonal")
 conv_module = importlib.import_module("sharp_theory.problems.conv_relu")
 
 lab = st.labkit.start("sam-family", default_seeds=3, quick_seeds=2)
@@ -143,11 +144,11 @@ def evaluation_loss(params, problem):
 
 def lambda_max(params, problem):
     """λ_max of the problem's evaluation loss (population loss for the toys, train loss else)."""
-    return st.measure.top_hessian_eigenvalue(problem.evaluation_loss, params)
+    return st.measure.lambda_max(problem.evaluation_loss, params, method="dense")
 
 
 def hessian_trace(params, problem):
-    return st.measure.hessian_trace(problem.evaluation_loss, params)
+    return st.measure.hessian_trace(problem.evaluation_loss, params, method="dense")
 
 
 def diag_test_loss(params, problem):
@@ -249,7 +250,7 @@ def variants(setting: Setting) -> dict:
     out = {
         "sgd": (st.optim.sgd(lr, **b) if setting.batch_size else st.optim.gd(lr), None),
         "sam": (st.optim.sam(lr, 0.1, **b), "rho"),
-        "asam": (st.optim.asam(lr, 1.0, radius_name="rho_adaptive", **b), "rho_adaptive"),
+        "asam": (st.optim.asam(lr, 1.0, **b), "asam.rho"),
         "looksam-5": (st.optim.looksam(lr, 0.1, every=5, **b), "rho"),
         "ssam-fisher": (st.optim.ssam(lr, 0.1, mask="fisher", **b), "rho"),
         "ssam-random": (st.optim.ssam(lr, 0.1, mask="random", **b), "rho"),
@@ -285,10 +286,11 @@ for setting in SETTINGS:
 # ## One sweep per problem
 
 # %%
-GRID = {"rho": RHO_GRID, "rho_adaptive": ASAM_GRID, "sigma": SIGMA_GRID, "lam": LAM_GRID}
+GRID = {"rho": RHO_GRID, "asam.rho": ASAM_GRID, "sigma": SIGMA_GRID, "lam": LAM_GRID}
 SWEEPS = {}
 for setting in lab.progress(SETTINGS, "problems"):
-    observe = {"quality": setting.quality, "loss": evaluation_loss, "balance": setting.balance}
+    observe = {"quality": of_params_and_problem(setting.quality),
+               "loss": of_params_and_problem(evaluation_loss), "balance": of_params(setting.balance)}
     named = variants(setting)
     knobs = {knob for _, knob in named.values() if knob}
     SWEEPS[setting.key] = st.sweep(setting.problem, {k: v[0] for k, v in named.items()},
@@ -504,7 +506,7 @@ def rescaling_violation(direction, instances=200, seed=0):
     return float(jnp.max(jax.jit(jax.vmap(one))(xs, ys, cs)))
 
 
-ascent = st.optim.variants.adaptive_ascent_direction
+ascent = st.optim.adaptive_ascent_direction
 INVARIANCE = {
     "asam_eta0": rescaling_violation(lambda p, g: ascent(p, g, 0.1, 0.0)),
     "asam_eta001": rescaling_violation(lambda p, g: ascent(p, g, 0.1, 0.01)),

@@ -35,6 +35,7 @@ import numpy as np
 import scipy.optimize
 
 import sharp_theory as st
+from sharp_theory.observables import of_params, of_params_and_problem
 from sharp_theory.problems.base import Problem
 from sharp_theory.theory import stability
 
@@ -79,7 +80,7 @@ def lambda_max(params, problem):
 
 
 def trace(params, problem):
-    return st.measure.exact_hessian_trace(st.measure.full_batch_loss(problem), params, method="dense")
+    return st.measure.hessian_trace(st.measure.full_batch_loss(problem), params, method="dense")
 
 
 def coordinate_a(params):
@@ -94,8 +95,9 @@ def normal_distance(params):
     return jnp.linalg.norm(params[2:])
 
 
-OBSERVE = {"a": coordinate_a, "b": coordinate_b, "lambda_max": lambda_max, "trace": trace,
-           "normal_distance": normal_distance}
+OBSERVE = {"a": of_params(coordinate_a), "b": of_params(coordinate_b),
+           "lambda_max": of_params_and_problem(lambda_max), "trace": of_params_and_problem(trace),
+           "normal_distance": of_params(normal_distance)}
 
 trace_minimizer = scipy.optimize.minimize_scalar(
     lambda a: (a - 1.0) ** 2 - 2.0 * np.exp(-((a + 1.0) ** 2) / 2.0), bounds=(-1, 2),
@@ -124,7 +126,7 @@ toy_radius = stability.wen_ma_li_limit_norm(LR, RHO, final["sam"]["lambda_max"])
 # %%
 rate_sweep = st.sweep(problem, {"sam": st.optim.sam(LR, RHO)}, steps=RATE_STEPS, seeds=1,
                       grid={"lr": list(RATE_LRS), "rho": list(RATE_RHOS)},
-                      observe={"lambda_max": lambda_max}, stride=10)
+                      observe={"lambda_max": of_params_and_problem(lambda_max)}, stride=10)
 rate_curves = np.asarray(rate_sweep["sam"].observed["lambda_max"])[:, :, 0, :]
 rate_steps = np.arange(rate_curves.shape[-1]) * 10
 
@@ -153,7 +155,7 @@ normalized_rates = rates / (np.asarray(RATE_LRS)[:, None] * np.asarray(RATE_RHOS
 
 # %%
 one_sam = st.sweep(problem, {"1-sam": st.optim.sam(0.01, ONE_SAM_RHO, m=1)}, steps=ONE_SAM_STEPS,
-                   seeds=1, grid={"lr": list(ONE_SAM_LRS)}, observe={"a": coordinate_a},
+                   seeds=1, grid={"lr": list(ONE_SAM_LRS)}, observe={"a": of_params(coordinate_a)},
                    stride=ONE_SAM_STEPS // 8)
 one_sam_a = np.asarray(one_sam["1-sam"].observed["a"])[:, 0, :]
 one_sam_final = one_sam_a[:, -1]
@@ -185,7 +187,7 @@ theorem_curves = {}
 for product in (0.2, 0.5, 0.9):
     lr = product / eigenvalues[0]
     traj = st.run(quadratic, st.optim.sam(lr, 0.1), steps=6000, key=jax.random.key(0),
-                  observe={"norm": norm}, stride=20)
+                  observe={"norm": of_params(norm)}, stride=20)
     limit = float(stability.wen_ma_li_limit_norm(lr, 0.1, eigenvalues[0]))
     alignment = abs(float(jnp.dot(traj.params, rotation[:, 0]))) / float(jnp.linalg.norm(traj.params))
     theorem_cases.append({"eta_lambda1": product, "rho": 0.1, "predicted_norm": limit,

@@ -1,12 +1,13 @@
 """sharp_theory: a theory simulator for sharpness-aware minimization.
 
 Small models whose behaviour is known exactly, run under GD, SGD, SAM and its variants and BAR,
-with exact Hessians, to check published claims. Public API::
+with exact Hessians, to check published claims. Public API (pinned by tests/test_public_api.py)::
 
     import sharp_theory as st
     problem = st.problems.op_toy(noise=0.5)
     traj = st.run(problem, st.optim.sam(lr=1e-4, rho=0.2), steps=10_000,
-                  key=jax.random.key(0), observe={"B": st.measure.balancedness}, stride=100)
+                  key=jax.random.key(0), stride=100,
+                  observe={"B": st.observables.of_params(st.measure.balancedness)})
 
 Importing sharp_theory changes two JAX settings (each can be turned off before the import):
 
@@ -50,21 +51,28 @@ def _one_cpu_device_per_core() -> None:
 
 _one_cpu_device_per_core()
 
-__version__ = "0.1.0"
-
-from . import claims, measure, optim, problems, theory  # noqa: E402
+from . import claims, dynamics, measure, observables, optim, problems, theory  # noqa: E402
 from .dynamics import SweepResult, Trajectory, run, sweep  # noqa: E402
 from .errors import ConfigError  # noqa: E402
-from . import labkit, plotting  # noqa: E402
+from .version import __version__  # noqa: E402
 
-__all__ = ["problems", "optim", "measure", "theory", "claims", "labkit", "plotting", "run", "sweep",
-           "Trajectory", "SweepResult", "ConfigError", "testing", "__version__"]
+# Imported on first use (PEP 562), so that ``import sharp_theory`` does not load matplotlib
+# (plotting) or the lab machinery: ``st.plotting``, ``st.labkit`` and ``st.studies`` still work.
+# ``st.testing`` (the claim fuzzer) too: it needs hypothesis.
+_ON_FIRST_USE = ("labkit", "plotting", "studies", "testing")
 
 
-def __getattr__(name):
-    """``st.testing`` (the claim fuzzer) is imported on first use: it needs hypothesis."""
-    if name == "testing":
+def __getattr__(name: str):
+    if name in _ON_FIRST_USE:
         import importlib
 
-        return importlib.import_module(".testing", __name__)
+        return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_ON_FIRST_USE))
+
+
+__all__ = ["problems", "optim", "dynamics", "observables", "measure", "theory", "studies", "claims", "labkit",
+           "plotting", "testing", "run", "sweep", "Trajectory", "SweepResult", "ConfigError", "__version__"]

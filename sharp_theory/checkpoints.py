@@ -29,7 +29,7 @@ from typing import Callable
 
 import numpy as np
 
-from .outputs import CRITICAL, honour_umask
+from .output import CRITICAL, honour_umask
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
 _STORE: "StageStore | None" = None

@@ -4,7 +4,7 @@ Bad input is reported in one line naming the parameter, the value and the valid 
 code 2, before any work starts and without writing anything. Ctrl-C / SIGTERM end the command
 within a moment with one line and exit code 130 / 143 (sharp_theory.interrupts); a rerun of the
 same ``reproduce`` resumes from the completed stages (sharp_theory.checkpoints). Output folders
-are only ever written when they are new, empty or ours (sharp_theory.outputs).
+are only ever written when they are new, empty or ours (sharp_theory.output).
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from . import interrupts, labkit
 from .errors import ConfigError
-from .outputs import OutputFolder
+from .output import OutputFolder
 
 # Measured per lab on 2 cores (README, "How long --quick takes").
 QUICK_TIME = "0.5 to 2 min"

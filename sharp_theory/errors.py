@@ -1,6 +1,7 @@
 """Input validation that fails early with a message naming parameter, value and valid range."""
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -80,3 +81,63 @@ def check_p_norm(parameter: str, value: Any) -> float:
     if not (p > 1 or p == math.inf):
         raise ConfigError(parameter, value, "a number in (1, inf]")
     return p
+
+
+@dataclasses.dataclass(frozen=True)
+class Domain:
+    """The valid values of one numeric hyperparameter, declared once and checked everywhere.
+
+    A step rule declares a Domain per hyperparameter (``lr``: :data:`POSITIVE`, ``rho``:
+    :data:`NONNEGATIVE`, ``switch_prob``: :data:`PROBABILITY`, ...); the constructor,
+    ``Optimizer.with_hparams`` and ``st.sweep``'s grid all check values with :meth:`check`.
+
+    Attributes:
+      low, high: the bounds (``-inf``/``inf`` for none).
+      low_open, high_open: whether a bound itself is excluded.
+      integer: whether values must be whole numbers.
+      description: the valid range in words, as error messages print it.
+    """
+
+    low: float
+    high: float
+    low_open: bool
+    high_open: bool
+    integer: bool
+    description: str
+
+    def contains(self, array: np.ndarray) -> bool:
+        """Whether every entry of a finite float array lies in the domain."""
+        above = array > self.low if self.low_open else array >= self.low
+        below = array < self.high if self.high_open else array <= self.high
+        whole = np.all(np.round(array) == array) if self.integer else True
+        return bool(np.all(above) and np.all(below) and whole)
+
+    def check(self, parameter: str, value: Any) -> np.ndarray:
+        """Refuse ``value`` unless it is numeric (not a string or a bool), finite, and inside.
+
+        Args:
+          parameter: the name printed in the error (``"lr"``, ``"grid['rho']"``, ...).
+          value: a number or an array of numbers.
+
+        Returns:
+          ``value`` as a float numpy array.
+
+        Raises:
+          ConfigError: one line naming the parameter, the value and :attr:`description`.
+        """
+        array = np.asarray(value) if not isinstance(value, (str, bytes)) else None
+        if array is None or array.dtype.kind not in "iuf":
+            raise ConfigError(parameter, value, f"{self.description} (a number, not "
+                              f"{type(value).__name__})")
+        array = array.astype(float)
+        if not (np.all(np.isfinite(array)) and self.contains(array)):
+            raise ConfigError(parameter, value, self.description)
+        return array
+
+
+POSITIVE = Domain(0.0, math.inf, True, True, False, "a finite value > 0")
+NONNEGATIVE = Domain(0.0, math.inf, False, True, False, "a finite value >= 0")
+PROBABILITY = Domain(0.0, 1.0, False, False, False, "a probability in [0, 1]")
+DECAY = Domain(0.0, 1.0, False, True, False, "a number in [0, 1)")
+POSITIVE_INTEGER = Domain(1.0, math.inf, False, True, True, "an integer >= 1")
+REAL = Domain(-math.inf, math.inf, True, True, False, "a finite real number")

@@ -7,7 +7,7 @@ during one can crash at exit. Instead, :func:`install` gives both signals a hand
 nothing in Python, and asks the interpreter's C-level handler to write the signal's number to a
 pipe (``signal.set_wakeup_fd``), which it does at once, whichever thread the signal lands on. A
 watcher thread blocked on that pipe wakes up, waits for any atomic rename or checkpoint write in
-progress (``outputs.CRITICAL``), runs the registered clean-ups (each lab removes its staging
+progress (``output.CRITICAL``), runs the registered clean-ups (each lab removes its staging
 folder; completed checkpoints stay for the rerun), prints one line and ends the process with
 128 + the signal number: 130 for SIGINT, 143 for SIGTERM.
 """
@@ -19,7 +19,7 @@ import sys
 import threading
 from typing import Callable
 
-from .outputs import CRITICAL
+from .output import CRITICAL
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _CLEANUPS: list[Callable[[], None]] = []

@@ -24,7 +24,8 @@ import numpy as np
 
 from . import checkpoints, interrupts
 from .errors import ConfigError, check_int
-from .outputs import OutputFolder, write_text_atomic
+from .output import OutputFolder, progress, write_text_atomic
+from .version import __version__
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -162,7 +163,6 @@ def versions() -> dict:
     import scipy
     import sympy
 
-    from . import __version__
     return {"python": platform.python_version(), "jax": jax.__version__,
             "jaxlib": getattr(jax.lib, "__version__", None) or jax.__version__,
             "numpy": np.__version__, "scipy": scipy.__version__, "sympy": sympy.__version__,
@@ -261,10 +261,7 @@ class Lab:
     def progress(self, iterable, desc: str, total: int | None = None):
         """A progress bar over ``iterable`` (shown on a terminal, in a notebook, or when
         ``SHARP_THEORY_PROGRESS=1``)."""
-        from tqdm.auto import tqdm
-
-        disable = not (sys.stderr.isatty() or _in_notebook()) and not os.environ.get("SHARP_THEORY_PROGRESS")
-        return tqdm(iterable, desc=f"{self.name}: {desc}", total=total, disable=disable)
+        return progress(iterable, f"{self.name}: {desc}", total)
 
     def finish(self, measured: dict) -> dict:
         """Evaluate this lab's claims on ``measured``, write everything, publish it.

@@ -8,7 +8,7 @@ from pathlib import Path
 from .errors import ConfigError
 from .claims.base import format_decisive
 from .labkit import format_number, read_results, verdict_matches
-from .outputs import write_text_atomic
+from .output import write_text_atomic
 
 GENERATOR = "<meta name='generator' content='sharp-theory report'>"
 

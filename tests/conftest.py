@@ -1,4 +1,6 @@
-"""Shared test settings: float64 on, hypothesis reproducible across CI runs."""
+"""Shared test settings: float64 on, strict dtype and rank promotion, hypothesis reproducible
+across CI runs, and a counter of how often JAX traces the simulation (library code keeps none)."""
+import collections
 import importlib.util
 import os
 import sys
@@ -18,6 +20,43 @@ settings.register_profile("sharp_theory", deadline=None, derandomize=True, print
 settings.load_profile("sharp_theory")
 
 assert jax.config.jax_enable_x64
+
+# Implicit promotions hide bugs (a float64 hyperparameter silently promoting float32 parameters,
+# a (n,) + (n, 1) broadcast): every test runs the library with JAX's strict settings. The lab
+# smoke tests (files *_lab.py, *_labs.py) run lab scripts, which are user-level notebooks written
+# against JAX's defaults; the library code they call is held to the strict settings by the others.
+LAB_SCRIPT_TESTS = ("_lab.py", "_labs.py")
+
+
+@pytest.fixture(autouse=True)
+def strict_promotion(request):
+    """Run each test under ``jax_numpy_dtype_promotion="strict"`` and
+    ``jax_numpy_rank_promotion="raise"`` (lab-script smoke tests excepted, see above)."""
+    if request.node.path.name.endswith(LAB_SCRIPT_TESTS):
+        yield
+        return
+    with jax.numpy_dtype_promotion("strict"), jax.numpy_rank_promotion("raise"):
+        yield
+
+# --- tracing counter ----------------------------------------------------------------------------
+# JAX reports every trace of a jitted function with its name; counting the simulation's traces
+# ("simulate" for st.run, "_sweep_body" for st.sweep) proves that new values reuse a program.
+SIMULATION_FUNCTIONS = ("simulate", "_sweep_body")
+_TRACES = collections.Counter()
+
+
+def _count_trace(event, duration, fun_name=None, **kwargs):
+    if event == "/jax/core/compile/jaxpr_trace_duration" and fun_name:
+        _TRACES[fun_name] += 1
+
+
+jax.monitoring.register_event_duration_secs_listener(_count_trace)
+
+
+@pytest.fixture
+def simulation_traces():
+    """``simulation_traces()``: how often st.run / st.sweep have traced their program so far."""
+    return lambda: sum(_TRACES[name] for name in SIMULATION_FUNCTIONS)
 
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import sharp_theory as st
-from sharp_theory.problems.diagonal_linear import diagonal_linear
+from sharp_theory.problems.diagonal import diagonal_linear
 
 
 @pytest.mark.parametrize("kind", ["gd", "n-sam", "1-sam"])

@@ -20,7 +20,7 @@ from hypothesis import strategies as hs
 from sharp_theory import claims, labkit
 from sharp_theory.claims import Claim, verdict
 from sharp_theory.cli import main, select_claims
-from sharp_theory.outputs import MARKER
+from sharp_theory.output import MARKER
 
 # A lab with two saved stages (st.run calls), an option with choices, and two ways to stop
 # half-way: STAGED_FAIL raises after the first stage, STAGED_WAIT sleeps after it (for signals).
@@ -142,7 +142,7 @@ def test_a_folder_written_before_the_marker_existed_is_recognised(staged):
 
 @pytest.mark.parametrize("mask", [0o022, 0o077])
 def test_files_honour_the_umask(staged, mask, monkeypatch):
-    import sharp_theory.outputs as outputs
+    import sharp_theory.output as outputs
 
     monkeypatch.setattr(outputs, "_UMASK", None)
     old = os.umask(mask)

@@ -14,14 +14,15 @@ from hypothesis import strategies as hst
 
 import sharp_theory as st
 from sharp_theory.claims import get
-from sharp_theory.dynamics import grid as phase
+from sharp_theory.studies import phase_diagram as phase
 from sharp_theory.measure import signal_noise as sn
 from sharp_theory.problems import conv_relu as cr
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = dict(n_train=6, n_test=400, n_filters=3)
-OBSERVE = {"train_loss": cr.training_loss, "test_error": cr.observed_label_test_error,
-           "max_rho": sn.max_noise_coefficient}
+OBSERVE = st.observables.all_of_params_and_problem(
+    {"train_loss": cr.training_loss, "test_error": cr.observed_label_test_error,
+     "max_rho": sn.max_noise_coefficient})
 
 
 def small_problem(dim=12, signal=2.0, seed=0, **kw):
@@ -201,11 +202,12 @@ def test_interrupted_sweep_resumes_to_identical_results(tmp_path, reference_grid
 
 SHARDING_SCRIPT = """
 import json, numpy as np, jax, sharp_theory as st
-from sharp_theory.dynamics import grid as phase
+from sharp_theory.studies import phase_diagram as phase
 from sharp_theory.problems import conv_relu as cr
 from sharp_theory.measure import signal_noise as sn
-observe = {"train_loss": cr.training_loss, "test_error": cr.observed_label_test_error,
-           "max_rho": sn.max_noise_coefficient}
+observe = st.observables.all_of_params_and_problem(
+    {"train_loss": cr.training_loss, "test_error": cr.observed_label_test_error,
+     "max_rho": sn.max_noise_coefficient})
 opts = {"sgd": st.optim.sgd(0.2, batch_size=3), "sam": st.optim.sam(0.2, 0.8, batch_size=3)}
 args = dict(steps=6, stride=3, repeats=2, observe=observe, n_test=200, n_train=6, n_filters=3,
             tau_scaling="paper", progress=False, chunk_size=8, device="cpu")

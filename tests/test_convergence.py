@@ -7,8 +7,8 @@ from hypothesis import given, settings, strategies as st_h
 
 import sharp_theory as st
 from sharp_theory.errors import ConfigError
-from sharp_theory.measure import convergence
-from sharp_theory.problems.diagonal_linear import diagonal_linear
+from sharp_theory.studies import convergence
+from sharp_theory.problems.diagonal import diagonal_linear
 
 
 def test_squared_gradient_norm_matches_the_closed_form():

@@ -8,7 +8,7 @@ import pytest
 
 import sharp_theory as st
 from sharp_theory.cli import main
-from sharp_theory.problems.diagonal_linear import OBSERVABLES, diagonal_linear, sparse_regression_data
+from sharp_theory.problems.diagonal import OBSERVABLES, diagonal_linear, sparse_regression_data
 
 KEYS = ("X", "y", "X_test", "y_test")
 

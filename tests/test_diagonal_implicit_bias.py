@@ -10,7 +10,7 @@ from hypothesis import given, settings, strategies as st_h
 import sharp_theory as st
 from sharp_theory.errors import ConfigError
 from sharp_theory.measure import implicit_bias as ib
-from sharp_theory.problems.diagonal_linear import OBSERVABLES, diagonal_linear, sparse_regression_data
+from sharp_theory.problems.diagonal import OBSERVABLES, diagonal_linear, sparse_regression_data
 
 DATA = sparse_regression_data(20, 10, 30, 3, 0)
 X, Y = DATA["X"], DATA["y"]

@@ -6,9 +6,9 @@ import pytest
 
 import sharp_theory as st
 from sharp_theory.errors import ConfigError
-from sharp_theory.problems.diagonal_linear import (OBSERVABLES, authors_optimizer, diagonal_linear,
-                                                   initial_params, rho_from_authors,
-                                                   sparse_regression_data)
+from sharp_theory.problems.diagonal import (OBSERVABLES, diagonal_linear, initial_params,
+                                                   rho_from_authors, sparse_regression_data)
+from sharp_theory.studies.diagonal_nets import authors_optimizer
 
 KEY = jax.random.key(0)
 
@@ -38,11 +38,11 @@ def test_loss_is_half_mean_squared_residual_for_both_parametrizations():
             np.sum((X @ beta - y) ** 2) / (2 * 7), rel=1e-13)
         X_test = np.asarray(problem.constants["X_test"])
         y_test = np.asarray(problem.constants["y_test"])
-        assert float(OBSERVABLES["test_loss"](params, problem)) == pytest.approx(
+        assert float(OBSERVABLES["test_loss"](params, problem, None)) == pytest.approx(
             np.sum((X_test @ beta - y_test) ** 2) / (2 * 5), rel=1e-13)
-        assert float(OBSERVABLES["l1_norm"](params, problem)) == pytest.approx(np.sum(np.abs(beta)))
+        assert float(OBSERVABLES["l1_norm"](params, problem, None)) == pytest.approx(np.sum(np.abs(beta)))
         theta = np.asarray(problem.constants["theta_star"])
-        assert float(OBSERVABLES["distance_to_theta_star"](params, problem)) == pytest.approx(
+        assert float(OBSERVABLES["distance_to_theta_star"](params, problem, None)) == pytest.approx(
             np.linalg.norm(beta - theta), rel=1e-13)
 
 
@@ -50,10 +50,10 @@ def test_initialization_and_effective_init():
     uv = diagonal_linear(d=5, n=3, n_test=2, k=1, init_scale=0.3)
     np.testing.assert_array_equal(uv.params0["u"], np.full(5, 0.3))
     np.testing.assert_array_equal(uv.params0["v"], np.zeros(5))
-    np.testing.assert_allclose(OBSERVABLES["c"](uv.params0, uv), np.full(5, 0.09), rtol=1e-15)
+    np.testing.assert_allclose(OBSERVABLES["c"](uv.params0, uv, None), np.full(5, 0.09), rtol=1e-15)
     squares = diagonal_linear(d=5, n=3, n_test=2, k=1, init_scale=0.3, parametrization="uu-vv")
     np.testing.assert_array_equal(squares.params0["v"], np.full(5, 0.3))
-    np.testing.assert_allclose(OBSERVABLES["c"](squares.params0, squares), np.full(5, 0.36), rtol=1e-15)
+    np.testing.assert_allclose(OBSERVABLES["c"](squares.params0, squares, None), np.full(5, 0.36), rtol=1e-15)
     np.testing.assert_allclose(st.measure.effective_initialization(squares.params0, "uu-vv"),
                                np.full(5, 0.36), rtol=1e-15)
 
@@ -130,14 +130,12 @@ def test_authors_printed_numbers_are_reproduced():
                                [0.015143589149560101, 0.03606494489010675], rtol=1e-12)
 
 
-def test_initial_params_for_a_sweep_over_scales_reuse_one_compilation():
-    from sharp_theory.dynamics.run import TRACE_COUNT
-
+def test_initial_params_for_a_sweep_over_scales_reuse_one_compilation(simulation_traces):
     problem = diagonal_linear(n=6, n_test=3, d=5, k=2)
     runs = []
     before = None
     for scale in (0.01, 0.1, 1.0):
         runs.append(st.run(problem, st.optim.gd(0.1), steps=3, key=KEY, params0=initial_params(scale, 5)))
-        before = TRACE_COUNT["simulate"] if before is None else before
-    assert TRACE_COUNT["simulate"] == before
+        before = simulation_traces() if before is None else before
+    assert simulation_traces() == before
     assert not np.allclose(runs[0].params["u"], runs[2].params["u"])

@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings, strategies as st_h
 
 import sharp_theory as st
-from sharp_theory.problems.diagonal_linear import diagonal_linear
+from sharp_theory.problems.diagonal import diagonal_linear
 from sharp_theory.theory import diagonal as theory
 
 N, D = 6, 8

@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 import sharp_theory as st
-from sharp_theory.dynamics.run import TRACE_COUNT
 from sharp_theory.errors import ConfigError
 
 
@@ -17,7 +16,7 @@ def population_loss(params, problem):
     return problem.evaluation_loss(params)
 
 
-OBSERVE = {"B": balancedness, "loss": population_loss}
+OBSERVE = {"B": st.observables.of_params(balancedness), "loss": st.observables.of_params_and_problem(population_loss)}
 
 
 def index_problem(n=10):
@@ -55,7 +54,7 @@ def test_same_key_same_run_and_other_key_other_run():
 def test_vector_observables_keep_their_shape():
     problem = st.problems.lora(layers=4, noise=0.5)
     traj = st.run(problem, st.optim.sam(lr=1e-2, rho=0.1), steps=20, key=jax.random.key(0),
-                  observe={"B": balancedness}, stride=5)
+                  observe={"B": st.observables.of_params(balancedness)}, stride=5)
     assert traj.observed["B"].shape == (5, 4)
 
 
@@ -106,25 +105,25 @@ def test_sweep_equals_a_loop_of_runs():
                                                single.params["x"], rtol=1e-12, atol=1e-14)
 
 
-def test_changing_hyperparameter_values_does_not_recompile():
+def test_changing_hyperparameter_values_does_not_recompile(simulation_traces):
     problem = st.problems.nop_toy(noise=0.25)
     run_kwargs = dict(steps=30, key=jax.random.key(0), observe=OBSERVE, stride=10)
     st.run(problem, st.optim.sam(lr=1e-2, rho=0.1), **run_kwargs)
-    before = TRACE_COUNT["simulate"]
+    before = simulation_traces()
     for lr, rho in [(2e-2, 0.3), (5e-3, 0.0), (1e-1, 1.0)]:
         st.run(problem, st.optim.sam(lr=lr, rho=rho), **run_kwargs)
     st.run(problem.with_constants(noise=2.0), st.optim.sam(lr=1e-2, rho=0.1), **run_kwargs)
     st.run(st.problems.nop_toy(noise=0.75), st.optim.sam(lr=1e-2, rho=0.1), **run_kwargs)
-    assert TRACE_COUNT["simulate"] == before
+    assert simulation_traces() == before
 
     sweep_kwargs = dict(steps=30, seeds=2, observe=OBSERVE, stride=10)
     st.sweep(problem, st.optim.sam(lr=1e-2, rho=0.1), grid={"rho": [0.1, 0.2, 0.3]}, **sweep_kwargs)
-    before = TRACE_COUNT["simulate"]
+    before = simulation_traces()
     st.sweep(problem, st.optim.sam(lr=3e-2, rho=0.5), grid={"rho": [0.4, 0.5, 0.9]}, **sweep_kwargs)
-    assert TRACE_COUNT["simulate"] == before
+    assert simulation_traces() == before
     # A different optimizer *rule* is a different program: that one must trace.
     st.sweep(problem, st.optim.usam(lr=1e-2, rho=0.1), grid={"rho": [0.1, 0.2, 0.3]}, **sweep_kwargs)
-    assert TRACE_COUNT["simulate"] > before
+    assert simulation_traces() > before
 
 
 def test_optimizers_without_a_grid_parameter_are_broadcast():
@@ -161,7 +160,8 @@ def test_batches_with_replacement_and_full_batch():
 def test_observables_may_take_the_problem():
     problem = st.problems.op_toy(noise=0.5)
     traj = st.run(problem, st.optim.gd(lr=1e-2), steps=10, key=jax.random.key(0),
-                  observe={"loss": population_loss, "x0": lambda params: params["x"][0]})
+                  observe={"loss": st.observables.of_params_and_problem(population_loss),
+                           "x0": st.observables.of_params(lambda params: params["x"][0])})
     assert traj.observed["loss"].shape == traj.observed["x0"].shape == (11,)
 
 
@@ -228,7 +228,7 @@ problem = st.problems.diagonal_linear(8, 50, 6, 2, 0, init_scale=0.3)
 optimizers = {"gd": st.optim.gd(0.2), "1-sam": st.optim.usam(0.2, 0.05, m=1),
               "sgd": st.optim.sgd(0.2, batch_size=2)}
 kwargs = dict(steps=40, stride=20, seeds=[1, 4], grid={"rho": [0.0, 0.05, 0.1, 0.2]},
-              observe={"loss": lambda p, prob: prob.evaluation_loss(p)})
+              observe={"loss": st.observables.of_params_and_problem(lambda p, prob: prob.evaluation_loss(p))})
 sharded = st.sweep(problem, optimizers, **kwargs)
 single = st.sweep(problem, optimizers, shard=False, **kwargs)
 same = all(np.array_equal(np.asarray(a), np.asarray(b), equal_nan=True)
@@ -297,7 +297,7 @@ def random_start(key):
 
 def test_random_initialization_per_seed():
     problem = st.problems.op_toy(noise=0.5)
-    start = {"x0": lambda p: p["x"][0], "y0": lambda p: p["y"][0]}
+    start = st.observables.all_of_params({"x0": lambda p: p["x"][0], "y0": lambda p: p["y"][0]})
     result = st.sweep(problem, st.optim.sam(lr=1e-2, rho=0.1), steps=30, seeds=[0, 3],
                       grid={"rho": [0.05, 0.2]}, observe=start, stride=10, init=random_start)
     x0 = result["sam"].observed["x0"][..., 0]                  # (rho, seed) at step 0

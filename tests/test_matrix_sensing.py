@@ -263,7 +263,8 @@ def test_too_few_measurements_cannot_recover():
 
 def test_optimizers_run_on_factor_pairs_and_sam_rho_zero_is_gd():
     problem = sensing("gaussian", seed=0, init_scale=0.3, init_imbalance=2.0)
-    observe = {"str": lm.sensing_scaled_trace, "loss": lm.training_loss}
+    observe = st.observables.all_of_params_and_problem({"str": lm.sensing_scaled_trace,
+                                                        "loss": lm.training_loss})
     result = st.sweep(problem, {"gd": st.optim.gd(0.02), "sam0": st.optim.sam(0.02, 0.0),
                                 "nbar": st.optim.nbar(0.02, 0.5)},
                       steps=200, observe=observe, stride=50)

@@ -14,7 +14,7 @@ def test_hessian_of_quadratic_is_its_matrix():
     np.testing.assert_allclose(st.measure.hessian(fn, w), matrix, rtol=0, atol=1e-14)
     np.testing.assert_allclose(st.measure.hessian_eigenvalues(fn, w), np.linalg.eigvalsh(matrix),
                                rtol=1e-14)
-    np.testing.assert_allclose(st.measure.top_hessian_eigenvalue(fn, w),
+    np.testing.assert_allclose(st.measure.lambda_max(fn, w, method="dense"),
                                np.linalg.eigvalsh(matrix)[-1], rtol=1e-14)
     np.testing.assert_allclose(st.measure.hessian_trace(fn, w), 9.0, rtol=1e-15)
     v = jnp.array([1.0, 2.0, 3.0])

@@ -1,4 +1,4 @@
-"""The SAM family (sharp_theory/optim/variants.py): reductions, identities, costs, bad input.
+"""The SAM family (sharp_theory/optim/{efficient,geometry,averaging,learned}.py): reductions, identities, costs, bad input.
 
 Reductions are bit-for-bit (``np.array_equal``) over a short trajectory; identities that hold in
 exact arithmetic but not in floating point (Functional-SAM = GD for a linear model, ...) use
@@ -18,8 +18,8 @@ from jax.flatten_util import ravel_pytree
 
 import sharp_theory as st
 from sharp_theory.problems.base import optimizer_key
-from sharp_theory.optim.variants import (_merged_perturbation_grad, adaptive_ascent_direction,
-                                         smoothed_gradient)
+from sharp_theory.optim.averaging import merged_perturbation_gradient, smoothed_gradient
+from sharp_theory.optim.geometry import adaptive_ascent_direction
 
 STEPS = 8
 
@@ -339,7 +339,7 @@ def test_flat_lora_gradient_is_the_gradient_at_the_perturbed_merged_weight():
     params = problem.init(jax.random.key(0))
     batch = problem.batch(jax.random.key(1), 0, 3)
     noises = [0.1 * jax.random.normal(jax.random.key(i), (3, 3)) for i in range(2)]
-    ours = _merged_perturbation_grad(problem.loss, params, batch, noises)
+    ours = merged_perturbation_gradient(problem.loss, params, batch, noises)
     # Same loss with the perturbation moved into the frozen base weight W0 (0 by default).
     shifted = problem.with_constants(base_weight=jnp.stack(noises))
     reference = jax.grad(shifted.loss)(params, batch)
@@ -363,7 +363,7 @@ def _flat(params):
 
 def test_swa_average_is_the_mean_of_the_iterates():
     inner = st.optim.gd(0.05)
-    iterates = st.run(REGRESSION, inner, steps=6, key=jax.random.key(0), observe={"w": _flat})
+    iterates = st.run(REGRESSION, inner, steps=6, key=jax.random.key(0), observe={"w": st.observables.of_params(_flat)})
     expected = np.mean(np.asarray(iterates.observed["w"])[2:], axis=0)  # after steps 2..6
     averaged = st.run(REGRESSION, st.optim.swa(inner, start=2), steps=6, key=jax.random.key(0))
     np.testing.assert_allclose(_flat(averaged.params), expected, rtol=1e-13)
@@ -380,7 +380,7 @@ def test_swa_average_is_the_mean_of_the_iterates():
 
 def test_swa_every_k_takes_every_kth_iterate():
     inner = st.optim.gd(0.05)
-    iterates = st.run(REGRESSION, inner, steps=9, key=jax.random.key(0), observe={"w": _flat})
+    iterates = st.run(REGRESSION, inner, steps=9, key=jax.random.key(0), observe={"w": st.observables.of_params(_flat)})
     expected = np.mean(np.asarray(iterates.observed["w"])[[3, 6, 9]], axis=0)
     averaged = st.run(REGRESSION, st.optim.swa(inner, start=3, every=3), steps=9,
                       key=jax.random.key(0))
@@ -432,9 +432,22 @@ def test_flat_lora_rejects_vector_factors():
         st.run(st.problems.op_toy(), st.optim.flat_lora(0.1, 0.1), steps=1, key=jax.random.key(0))
 
 
-def test_asam_radius_name_only_renames_the_hyperparameter():
-    a, _ = _final(REGRESSION, st.optim.asam(0.05, 0.5, radius_name="rho_adaptive"))
-    b, _ = _final(REGRESSION, st.optim.asam(0.05, 0.5))
-    assert np.array_equal(a, b)
-    with pytest.raises(st.ConfigError):
-        st.optim.asam(0.05, 0.5, radius_name="lr")
+def test_a_per_optimizer_grid_axis_sets_only_that_optimizers_hyperparameter():
+    """``"asam.rho"`` gives ASAM its own radius grid next to SAM's shared "rho" axis (a vmapped
+    lane equals its run to rounding: XLA may fuse the batched program differently)."""
+    optimizers = {"sam": st.optim.sam(0.05, 0.1), "asam": st.optim.asam(0.05, 0.1)}
+    result = st.sweep(REGRESSION, optimizers, steps=STEPS, seeds=1, shard=False,
+                      grid={"rho": [0.1, 0.2], "asam.rho": [0.5, 2.0]})
+    assert result.axes == ("rho", "asam.rho", "seed")
+    for index, rho in enumerate([0.5, 2.0]):
+        alone, _ = _final(REGRESSION, st.optim.asam(0.05, rho))
+        swept = ravel_pytree(jax.tree_util.tree_map(lambda x: x[0, index, 0],
+                                                    result["asam"].params))[0]
+        np.testing.assert_allclose(np.asarray(swept), alone, rtol=1e-12, atol=1e-14)
+    sam_alone, _ = _final(REGRESSION, st.optim.sam(0.05, 0.2))
+    sam_swept = ravel_pytree(jax.tree_util.tree_map(lambda x: x[1, 0, 0], result["sam"].params))[0]
+    np.testing.assert_allclose(np.asarray(sam_swept), sam_alone, rtol=1e-12, atol=1e-14)
+    with pytest.raises(st.ConfigError, match="asam.sigma"):
+        st.sweep(REGRESSION, {"asam": st.optim.asam(0.05, 0.1)}, steps=2, grid={"asam.sigma": [0.5]})
+    with pytest.raises(st.ConfigError, match=r"grid\['asam.rho'\]=\[-1.0\]"):
+        st.sweep(REGRESSION, {"asam": st.optim.asam(0.05, 0.1)}, steps=2, grid={"asam.rho": [-1.0]})

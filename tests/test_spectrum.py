@@ -115,7 +115,7 @@ def test_exact_trace_and_frobenius_matrix_free_equal_dense():
     fn, params = nonquadratic(random_symmetric(5)), random_params(5)
     matrix = np.asarray(st.measure.hessian(fn, params))
     for method in ("dense", "matrix_free"):
-        assert spectrum.exact_hessian_trace(fn, params, method=method) == pytest.approx(
+        assert spectrum.hessian_trace(fn, params, method=method) == pytest.approx(
             np.trace(matrix), rel=1e-12)
         assert spectrum.hessian_frobenius_norm(fn, params, method=method) == pytest.approx(
             np.linalg.norm(matrix), rel=1e-12)
@@ -174,11 +174,11 @@ def test_lambda_max_is_traceable_inside_a_run():
     matrix = random_symmetric(2, n=4, shift=0.0)
     problem = st.problems.from_loss(lambda w, batch: 0.5 * w @ matrix @ w + 0.1 * jnp.sum(w**4),
                                     jnp.ones(4))
-    observe = {"lanczos": lambda w: spectrum.lambda_max(lambda v: problem.loss(v, None), w,
-                                                        method="matrix_free", num_iterations=4)}
+    observe = {"lanczos": st.observables.of_params(lambda w: spectrum.lambda_max(
+        lambda v: problem.loss(v, None), w, method="matrix_free", num_iterations=4))}
     traj = st.run(problem, st.optim.gd(0.05), steps=20, key=jax.random.key(0), observe=observe,
                   stride=10)
-    exact = st.measure.top_hessian_eigenvalue(lambda v: problem.loss(v, None), traj.params)
+    exact = st.measure.lambda_max(lambda v: problem.loss(v, None), traj.params, method="dense")
     assert traj.final("lanczos") == pytest.approx(float(exact), rel=1e-10)
 
 

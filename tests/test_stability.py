@@ -35,7 +35,7 @@ def quadratic_problem(eigenvalues, seed):
 
 
 def final_norm(problem, optimizer, steps):
-    traj = st.run(problem, optimizer, steps=steps, key=KEY, observe={"norm": _norm}, stride=steps)
+    traj = st.run(problem, optimizer, steps=steps, key=KEY, observe={"norm": st.observables.of_params(_norm)}, stride=steps)
     return np.inf if traj.diverged else float(traj.final("norm"))
 
 
@@ -97,7 +97,7 @@ def test_sam_two_cycle_radius_on_a_one_dimensional_quadratic(product, rho, sharp
     problem = Problem(objective=_quadratic_objective, params0=jnp.array([1.0]),
                       constants={"H": jnp.array([[sharpness]])}, name="quadratic-1d")
     lr = product / sharpness
-    traj = st.run(problem, st.optim.sam(lr, rho), steps=1500, key=KEY, observe={"x": lambda x: x[0]},
+    traj = st.run(problem, st.optim.sam(lr, rho), steps=1500, key=KEY, observe={"x": st.observables.of_params(lambda x: x[0])},
                   stride=1)
     x = np.asarray(traj.observed["x"])
     radius = stability.sam_two_cycle_radius(lr, rho, sharpness)
@@ -111,7 +111,7 @@ def test_wen_ma_li_theorem_4_8_limit_norm_and_alignment(seed, product, rho):
     eigenvalues = [2.0, 1.0, 0.5, 0.25]
     problem, rotation = quadratic_problem(eigenvalues, seed)
     lr = product / eigenvalues[0]
-    traj = st.run(problem, st.optim.sam(lr, rho), steps=4000, key=KEY, observe={"norm": _norm},
+    traj = st.run(problem, st.optim.sam(lr, rho), steps=4000, key=KEY, observe={"norm": st.observables.of_params(_norm)},
                   stride=4000)
     limit = stability.wen_ma_li_limit_norm(lr, rho, eigenvalues[0])
     assert float(traj.final("norm")) == pytest.approx(limit, rel=1e-6)

@@ -2,7 +2,7 @@
 Better Than SGD? NeurIPS 2023 (arXiv 2310.07269). Measured by the ``benign-overfitting`` lab.
 
 The lab runs the (d, ‖μ‖) phase diagram of a two-layer conv ReLU network trained with mini-batch
-SGD and SAM (sharp_theory.dynamics.grid) and reports the numbers these checks read.
+SGD and SAM (sharp_theory.studies.phase_diagram) and reports the numbers these checks read.
 """
 from __future__ import annotations
 

@@ -54,7 +54,7 @@ def add_arguments(parser) -> None:
 def load_data(path: Path) -> dict:
     """The four arrays of an .npz file, validated (ConfigError names the problem)."""
     from ..errors import ConfigError
-    from ..problems.diagonal_linear import check_regression_data
+    from ..problems.diagonal import check_regression_data
 
     if not path.is_file():
         raise ConfigError("--data", str(path), "an existing .npz file")
@@ -126,17 +126,17 @@ def validate(args, n_examples: int | None = None) -> None:
 
 
 def build_optimizer(args):
-    import sharp_theory as st
+    from .. import optim
 
     rho = 0.1 if args.rho is None else args.rho
     m = None if not args.m else args.m
     if args.optimizer == "gd":
-        return st.optim.gd(args.lr)
+        return optim.gd(args.lr)
     if args.optimizer == "sgd":
-        return st.optim.sgd(args.lr, batch_size=args.batch_size or 1, replace=True)
+        return optim.sgd(args.lr, batch_size=args.batch_size or 1, replace=True)
     if args.optimizer == "sam":
-        return st.optim.sam(args.lr, rho, m=m)
-    return st.optim.usam(args.lr, rho, m=m)
+        return optim.sam(args.lr, rho, m=m)
+    return optim.usam(args.lr, rho, m=m)
 
 
 def main(args) -> int:
@@ -146,8 +146,9 @@ def main(args) -> int:
 
     import jax
 
-    import sharp_theory as st
-    from ..problems.diagonal_linear import OBSERVABLES, diagonal_linear
+    from ..dynamics import run
+    from ..problems.diagonal import (OBSERVABLES, diagonal_linear, effective_init, l1_norm,
+                                     test_set_loss, train_loss)
 
     dtype = np.float64 if args.x64 else np.float32
     if not args.x64:
@@ -159,8 +160,8 @@ def main(args) -> int:
         # Hyperparameters are float64 arrays; in a float32 run they would promote the parameters.
         optimizer = dataclasses.replace(
             optimizer, hparams={k: v.astype(np.float32) for k, v in optimizer.hparams.items()})
-    trajectory = st.run(problem, optimizer, steps=args.steps, key=jax.random.key(args.seed),
-                        observe=OBSERVABLES, stride=args.steps)
+    trajectory = run(problem, optimizer, steps=args.steps, key=jax.random.key(args.seed),
+                     observe=OBSERVABLES, stride=args.steps)
     summary = {"train_loss": float(trajectory.final("train_loss")),
                "test_loss": float(trajectory.final("test_loss")),
                "l1_norm": float(trajectory.final("l1_norm")),
@@ -169,10 +170,10 @@ def main(args) -> int:
     if trajectory.diverged:
         # The observables read NaN after divergence; report the last finite iterate instead.
         params = trajectory.params
-        summary.update(train_loss=float(OBSERVABLES["train_loss"](params, problem)),
-                       test_loss=float(OBSERVABLES["test_loss"](params, problem)),
-                       l1_norm=float(OBSERVABLES["l1_norm"](params, problem)),
-                       effective_init_mean=float(np.mean(OBSERVABLES["c"](params, problem))))
+        summary.update(train_loss=float(train_loss(params, problem)),
+                       test_loss=float(test_set_loss(params, problem)),
+                       l1_norm=float(l1_norm(params, problem)),
+                       effective_init_mean=float(np.mean(effective_init(params, problem))))
     if args.json:
         print(json.dumps({k: (v if not isinstance(v, float) or math.isfinite(v) else None)
                           for k, v in summary.items()}))

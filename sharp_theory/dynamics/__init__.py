@@ -1,6 +1,6 @@
 """Trajectories (``run``) and vmapped grids (``sweep``)."""
-from .run import TRACE_COUNT, Observable, Trajectory, as_observables, evaluation_loss, record_steps, run, simulate
-from .sweep import SweepResult, lane_mesh, sweep
+from .trajectory import Observable, Trajectory, as_observables, evaluation_loss, record_steps, run, simulate
+from .sweeps import SweepResult, lane_mesh, sweep
 
 __all__ = ["run", "sweep", "simulate", "Trajectory", "SweepResult", "Observable", "as_observables",
-           "evaluation_loss", "record_steps", "TRACE_COUNT", "lane_mesh"]
+           "evaluation_loss", "record_steps", "lane_mesh"]

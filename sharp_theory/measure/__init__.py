@@ -1,10 +1,9 @@
 """Measures: exact Hessians and spectra, balancedness."""
 from .balance import balancedness, gradient_imbalance
-from .hessian import (flat_function, hessian, hessian_eigenvalues, hessian_trace,
-                      hessian_vector_product, top_hessian_eigenvalue)
+from .dense_hessian import flat_function, hessian, hessian_eigenvalues, hessian_vector_product
 
 __all__ = ["balancedness", "gradient_imbalance", "flat_function", "hessian", "hessian_eigenvalues",
-           "hessian_trace", "hessian_vector_product", "top_hessian_eigenvalue"]
+           "hessian_vector_product"]
 from . import low_rank  # noqa: E402
 from .low_rank import (factor_balancedness_gap, norm_minimality_gap, product_nuclear_norm,  # noqa: E402
                        scaled_hessian_trace, scaled_hessian_trace_closed_form,
@@ -19,13 +18,13 @@ __all__ += ["implicit_bias", "effective_initialization", "hyperbolic_entropy",
             "potential_minimizer", "min_l1_interpolator", "min_l2_interpolator"]
 from . import sharpness, spectrum  # noqa: E402  (issue 6: sharpness toolkit)
 from .spectrum import (Eigenpairs, Estimate, Spectrum, effective_dimensionality, eigenvalue_ratio,  # noqa: E402
-                       exact_hessian_trace, full_batch_loss, hessian_frobenius_norm, hessian_spectrum,
+                       hessian_trace, full_batch_loss, hessian_frobenius_norm, hessian_spectrum,
                        hutchinson_trace, lambda_max, lanczos, parameter_count, spectral_density,
                        top_hessian_eigenpairs, top_hessian_eigenvalues)
 from .sharpness import (adaptive_sharpness, average_sharpness, epsilon_sharpness, fisher_rao_norm,  # noqa: E402
                         local_entropy, m_sharpness, sam_pac_bayes_bound, sam_pac_bayes_complexity)
 __all__ += ["sharpness", "spectrum", "Eigenpairs", "Estimate", "Spectrum", "effective_dimensionality",
-            "eigenvalue_ratio", "exact_hessian_trace", "full_batch_loss", "hessian_frobenius_norm",
+            "eigenvalue_ratio", "hessian_trace", "full_batch_loss", "hessian_frobenius_norm",
             "hessian_spectrum", "hutchinson_trace", "lambda_max", "lanczos", "parameter_count",
             "spectral_density", "top_hessian_eigenpairs", "top_hessian_eigenvalues",
             "adaptive_sharpness", "average_sharpness", "epsilon_sharpness", "fisher_rao_norm",
@@ -36,6 +35,3 @@ from .signal_noise import (aligned_noise_activation_fraction, max_noise_coeffici
                            max_signal_coefficient, noise_activation_fraction, signal_noise_coefficients)
 __all__ += ["signal_noise_coefficients", "max_noise_coefficient", "max_signal_coefficient",
             "noise_activation_fraction", "aligned_noise_activation_fraction"]
-from . import convergence  # noqa: E402
-from .convergence import average_squared_gradient_norm, squared_gradient_norm  # noqa: E402
-__all__ += ["convergence", "average_squared_gradient_norm", "squared_gradient_norm"]

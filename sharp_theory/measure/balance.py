@@ -7,8 +7,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from ..optim.bar import factor_pairs
-from ..tree import tree_squared_norm
+from ..tree import factor_pairs, tree_squared_norm
 
 
 def balancedness(params):

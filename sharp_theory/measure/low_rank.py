@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 
 from ..errors import ConfigError, check_int
-from .hessian import hessian, hessian_vector_product
+from .dense_hessian import hessian, hessian_vector_product
 
 
 def _factors(params):
@@ -68,7 +68,7 @@ def scaled_hessian_trace_closed_form(params, D1_squared, D2_squared):
 
     Args:
       params: ``{"x": L (d1, k), "y": R (d2, k)}``.
-      D1_squared, D2_squared: the weights of :func:`sharp_theory.problems.matrix_sensing.sensing_weights`
+      D1_squared, D2_squared: the weights of :func:`sharp_theory.problems.low_rank.sensing_weights`
         (``problem.constants["D1_squared"]`` and ``["D2_squared"]``).
 
     Returns:

@@ -41,8 +41,8 @@ import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
 from ..errors import ConfigError, check_int
-from ..optim.sam import split_into_chunks
-from .spectrum import Estimate, _flat_parameters, _mean_and_standard_error, callable_tree
+from ..tree import split_into_chunks
+from .spectrum import Estimate, flat_parameters, mean_and_standard_error, callable_tree
 
 BALL_NORMS = (2.0, math.inf)
 
@@ -126,7 +126,7 @@ def epsilon_sharpness(fn: Callable, params, rho, *, p: float = 2.0, adaptive: bo
     p = _check_ball_norm(p)
     steps = check_int("num_steps", num_steps, minimum=1)
     restarts = check_int("num_restarts", num_restarts, minimum=1)
-    _flat_parameters(params)
+    flat_parameters(params)
     key = jax.random.key(0) if key is None else key
     sharpness, perturbation = _epsilon_sharpness(
         callable_tree(fn), params, rho, adaptive_offset, step_size, key, p=p, adaptive=bool(adaptive),
@@ -137,7 +137,7 @@ def epsilon_sharpness(fn: Callable, params, rho, *, p: float = 2.0, adaptive: bo
 @functools.partial(jax.jit, static_argnames=("p", "adaptive", "steps", "restarts"))
 def _epsilon_sharpness(fn, params, rho, adaptive_offset, step_size, key, *, p, adaptive, steps,
                        restarts):
-    flat, unravel = _flat_parameters(params)
+    flat, unravel = flat_parameters(params)
     n = flat.size
     scale = (jnp.abs(flat) + adaptive_offset) if adaptive else jnp.ones_like(flat)
     rho = jnp.asarray(rho, flat.dtype)
@@ -229,7 +229,7 @@ def _m_sharpness(loss_fn, params, chunks, rho, key, options):
 
 @functools.partial(jax.jit, static_argnames=("num_samples",))
 def _gaussian_differences_jit(fn, params, sigma, key, *, num_samples):
-    flat, unravel = _flat_parameters(params)
+    flat, unravel = flat_parameters(params)
     noise = jax.random.normal(key, (num_samples, flat.size), flat.dtype)
     reference = fn(params)
     perturbed = jax.lax.map(lambda z: fn(unravel(flat + sigma * z)), noise,
@@ -258,7 +258,7 @@ def average_sharpness(fn: Callable, params, sigma, *, num_samples: int = 256, ke
     """
     _check_radius("sigma", sigma)
     count = check_int("num_samples", num_samples, minimum=2)
-    return _mean_and_standard_error(_gaussian_differences(fn, params, sigma, count, key))
+    return mean_and_standard_error(_gaussian_differences(fn, params, sigma, count, key))
 
 
 def local_entropy(fn: Callable, params, sigma, *, temperature: float = 1.0,
@@ -343,7 +343,7 @@ def sam_pac_bayes_bound(fn: Callable, params, rho, *, num_examples: int, delta: 
     """
     if isinstance(rho, (int, float)) and not rho > 0:
         raise ConfigError("rho", rho, "a radius > 0")
-    flat, _ = _flat_parameters(params)
+    flat, _ = flat_parameters(params)
     worst = epsilon_sharpness(fn, params, rho, **options)
     sharp_loss = fn(params) + worst.sharpness
     complexity = sam_pac_bayes_complexity(jnp.linalg.norm(flat), rho, flat.size, num_examples,

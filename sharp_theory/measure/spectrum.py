@@ -121,7 +121,18 @@ def resolve_method(method: str, n: int, dense_max: int = DENSE_MAX_PARAMETERS) -
     return method
 
 
-def _flat_parameters(params):
+def flat_parameters(params):
+    """``(flat, unravel)`` of a parameter pytree, refusing what no Hessian can be taken of.
+
+    Args:
+      params: a pytree of floating-point arrays with at least one entry.
+
+    Returns:
+      The flat vector (``ravel_pytree``) and the function that rebuilds the pytree.
+
+    Raises:
+      ConfigError: non-floating or empty parameters.
+    """
     flat, unravel = ravel_pytree(params)
     if not jnp.issubdtype(flat.dtype, jnp.floating):
         raise ConfigError("params", str(flat.dtype), "floating-point parameters")
@@ -139,7 +150,7 @@ def hessian_operator(fn: Callable, params):
       costs about one gradient evaluation), the flattened parameters and the inverse of the
       flattening.
     """
-    flat, unravel = _flat_parameters(params)
+    flat, unravel = flat_parameters(params)
 
     def flat_gradient(w):
         return ravel_pytree(jax.grad(fn)(unravel(w)))[0]
@@ -149,7 +160,7 @@ def hessian_operator(fn: Callable, params):
 
 
 def _dense_hessian(fn: Callable, params):
-    flat, unravel = _flat_parameters(params)
+    flat, unravel = flat_parameters(params)
     matrix = jax.hessian(lambda w: fn(unravel(w)))(flat)
     return 0.5 * (matrix + matrix.T), flat, unravel
 
@@ -282,7 +293,7 @@ def top_hessian_eigenpairs(fn: Callable, params, k: int = 1, *, method: str = "a
     Returns:
       :class:`Eigenpairs` (values descending, vectors as a stacked pytree, residual norms).
     """
-    flat, _ = _flat_parameters(params)
+    flat, _ = flat_parameters(params)
     n = flat.size
     k = _check_k(k, n)
     method = resolve_method(method, n, dense_max)
@@ -297,12 +308,12 @@ def top_hessian_eigenpairs(fn: Callable, params, k: int = 1, *, method: str = "a
 
 @functools.partial(jax.jit, static_argnames=("k", "steps"))
 def _top_eigenpairs(fn, params, key, *, k, steps):
-    flat, unravel = _flat_parameters(params)
+    flat, unravel = flat_parameters(params)
     if steps is None:  # dense
         matrix, _, _ = _dense_hessian(fn, params)
         values, vectors = jnp.linalg.eigh(matrix)
         values, vectors = values[::-1][:k], vectors[:, ::-1][:, :k]
-        residuals = jnp.linalg.norm(matrix @ vectors - vectors * values, axis=0)
+        residuals = jnp.linalg.norm(matrix @ vectors - vectors * values[None, :], axis=0)
     else:
         matvec, _, _ = hessian_operator(fn, params)
         start = _rademacher(jax.random.fold_in(key, 1), (flat.size,), flat.dtype)
@@ -389,7 +400,7 @@ def spectral_density(fn: Callable, params, *, num_iterations: int = 60, num_prob
 
     References: Ubaru, Chen, Saad 2017, Alg. 1; Ghorbani, Krishnan, Xiao 2019, Sec. 2.
     """
-    flat, _ = _flat_parameters(params)
+    flat, _ = flat_parameters(params)
     n = flat.size
     steps = check_int("num_iterations", num_iterations, minimum=1, maximum=n)
     probes = check_int("num_probes", num_probes, minimum=1)
@@ -443,7 +454,7 @@ def hessian_spectrum(fn: Callable, params, *, method: str = "auto", num_iteratio
     Returns:
       A :class:`Spectrum`; for the dense path ``spectrum.eigenvalues()`` is every eigenvalue.
     """
-    flat, _ = _flat_parameters(params)
+    flat, _ = flat_parameters(params)
     n = flat.size
     if resolve_method(method, n, dense_max) == "dense":
         values = _dense_eigenvalues(callable_tree(fn), params)
@@ -462,7 +473,15 @@ class Estimate(NamedTuple):
     num_samples: int
 
 
-def _mean_and_standard_error(samples) -> Estimate:
+def mean_and_standard_error(samples) -> Estimate:
+    """The sample mean of ``samples`` (1-D) with its standard error (inf for one sample).
+
+    Args:
+      samples: array of shape (count,).
+
+    Returns:
+      :class:`Estimate` (value, standard_error, num_samples).
+    """
     count = samples.shape[0]
     spread = jnp.std(samples, ddof=1) if count > 1 else jnp.asarray(jnp.inf, samples.dtype)
     return Estimate(jnp.mean(samples), spread / math.sqrt(count), count)
@@ -480,14 +499,14 @@ def _column_statistics(fn: Callable, params, batch_size: int = 64):
     return jax.lax.map(column, jnp.arange(n), batch_size=min(batch_size, n))
 
 
-def exact_hessian_trace(fn: Callable, params, *, method: str = "auto",
+def hessian_trace(fn: Callable, params, *, method: str = "auto",
                         dense_max: int = DENSE_MAX_PARAMETERS):
     """tr ∇²fn(params) exactly: dense diagonal, or n HVPs with the unit vectors (matrix-free).
 
     The matrix-free path never stores the Hessian (memory O(n)) but costs n HVPs; for an
     estimate at a fixed cost use :func:`hutchinson_trace`.
     """
-    flat, _ = _flat_parameters(params)
+    flat, _ = flat_parameters(params)
     if resolve_method(method, flat.size, dense_max) == "dense":
         return _dense_trace_and_frobenius(callable_tree(fn), params)[0]
     return _matrix_free_trace_and_frobenius(callable_tree(fn), params)[0]
@@ -513,7 +532,7 @@ def hutchinson_trace(fn: Callable, params, *, num_probes: int = 64, key,
     probes = check_int("num_probes", num_probes, minimum=1)
     samples = _hutchinson_samples(callable_tree(fn), params, key, probes=probes,
                                   distribution=distribution)
-    return _mean_and_standard_error(samples)
+    return mean_and_standard_error(samples)
 
 
 @functools.partial(jax.jit, static_argnames=("probes", "distribution"))
@@ -529,7 +548,7 @@ def _hutchinson_samples(fn, params, key, *, probes, distribution):
 def hessian_frobenius_norm(fn: Callable, params, *, method: str = "auto",
                            dense_max: int = DENSE_MAX_PARAMETERS):
     """‖∇²fn(params)‖_F exactly: dense, or from the n Hessian columns (matrix-free, n HVPs)."""
-    flat, _ = _flat_parameters(params)
+    flat, _ = flat_parameters(params)
     if resolve_method(method, flat.size, dense_max) == "dense":
         return _dense_trace_and_frobenius(callable_tree(fn), params)[1]
     return _matrix_free_trace_and_frobenius(callable_tree(fn), params)[1]
@@ -567,6 +586,6 @@ __all__ = [
     "DENSE_MAX_PARAMETERS", "METHODS", "FullBatchLoss", "full_batch_loss", "parameter_count",
     "resolve_method", "callable_tree", "hessian_operator", "lanczos", "LanczosResult", "tridiagonal", "Eigenpairs",
     "top_hessian_eigenpairs", "top_hessian_eigenvalues", "lambda_max", "eigenvalue_ratio",
-    "Spectrum", "spectral_density", "hessian_spectrum", "Estimate", "exact_hessian_trace",
+    "Spectrum", "spectral_density", "hessian_spectrum", "Estimate", "hessian_trace",
     "hutchinson_trace", "hessian_frobenius_norm", "effective_dimensionality",
 ]

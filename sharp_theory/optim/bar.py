@@ -22,9 +22,10 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from ..errors import ConfigError
-from ..tree import global_norm
-from .base import Base, StepRule, base_init, base_step, loss_and_gradient
+from ..errors import NONNEGATIVE, POSITIVE, ConfigError, check_choice, check_int
+from ..tree import factor_pairs, global_norm, rebuild_factor_pairs
+from .base import (Base, Optimizer, StepRule, as_base, base_init, base_step, domains,
+                   loss_and_gradient, make_optimizer)
 
 SCHEDULES = ("constant", "linear", "cosine")
 
@@ -39,21 +40,6 @@ def alpha_schedule(alpha0, count, schedule: str, horizon: int | None):
     return alpha0 * 0.5 * (1.0 + jnp.cos(jnp.pi * progress))
 
 
-def factor_pairs(params):
-    """The list of ``{"x", "y"}`` pairs in ``params`` (see module docstring)."""
-    if isinstance(params, dict) and "x" in params and "y" in params:
-        return [params]
-    if isinstance(params, (list, tuple)) and params and all(
-            isinstance(p, dict) and "x" in p and "y" in p for p in params):
-        return list(params)
-    raise ConfigError("params", type(params).__name__,
-                      "a dict with keys 'x' and 'y', or a list of such dicts (one per layer)")
-
-
-def _rebuild(params, pairs):
-    return pairs[0] if isinstance(params, dict) else type(params)(pairs)
-
-
 @dataclasses.dataclass(frozen=True)
 class BalancednessAware(StepRule):
     """nBAR / oBAR on top of a base rule (one gradient evaluation per step)."""
@@ -62,7 +48,7 @@ class BalancednessAware(StepRule):
     base: Base = Base()
     schedule: str = "constant"
     horizon: int | None = None
-    grads_per_step = 1.0
+    hparam_domains = domains(lr=POSITIVE, alpha=NONNEGATIVE)
 
     @property
     def name(self) -> str:
@@ -88,8 +74,47 @@ class BalancednessAware(StepRule):
             new_pair["x"] = pair["x"] * scale_x.astype(pair["x"].dtype)
             new_pair["y"] = pair["y"] * scale_y.astype(pair["y"].dtype)
             balanced.append(new_pair)
-        params = _rebuild(params, balanced)
+        params = rebuild_factor_pairs(params, balanced)
         params, base_state = base_step(self.base, params, grads, state["base"], hparams["lr"])
         info = {"loss": loss, "grad_norm": global_norm(grads), "grad_evals": jnp.asarray(1.0),
                 "alpha": alpha}
         return params, {"base": base_state, "count": state["count"] + 1}, info
+
+
+def _bar(variant, lr, alpha, schedule, horizon, base, batch_size, replace) -> Optimizer:
+    check_choice("schedule", schedule, SCHEDULES)
+    if schedule != "constant":
+        if horizon is None:
+            raise ConfigError("horizon", horizon, f"an integer >= 1 for the {schedule!r} schedule")
+        check_int("horizon", horizon, minimum=1)
+    rule = BalancednessAware(variant, as_base(base), schedule, horizon)
+    return make_optimizer(rule, {"lr": lr, "alpha": alpha}, batch_size=batch_size, replace=replace)
+
+
+def nbar(lr, alpha, *, schedule="constant", horizon=None, base=None, batch_size=None,
+         replace=False) -> Optimizer:
+    """nBAR (Li, Zhang, He 2024, Alg. 3): balance towards ‖g_x‖ = ‖g_y‖, one gradient per step.
+
+    Args:
+      lr: step size (> 0).
+      alpha: regularization strength alpha_0 (>= 0).
+      schedule: "constant", "linear" or "cosine" decay of alpha to 0 at ``horizon`` steps.
+      horizon: number of steps of the decay (required for linear / cosine).
+      base, batch_size, replace: as for :func:`sharp_theory.optim.sgd`.
+
+    Returns:
+      An Optimizer named "nbar".
+    """
+    return _bar("nbar", lr, alpha, schedule, horizon, base, batch_size, replace)
+
+
+def obar(lr, alpha, *, schedule="constant", horizon=None, base=None, batch_size=None,
+         replace=False) -> Optimizer:
+    """oBAR (Li, Zhang, He 2024, Alg. 2): shrink |‖x‖² - ‖y‖²|, one gradient per step.
+
+    Args: as for :func:`nbar`.
+
+    Returns:
+      An Optimizer named "obar".
+    """
+    return _bar("obar", lr, alpha, schedule, horizon, base, batch_size, replace)

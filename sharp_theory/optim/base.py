@@ -1,4 +1,4 @@
-"""The optimizer contract and the pluggable base step.
+"""The optimizer contract, the pluggable base step, and the one way to build an optimizer.
 
 Every step rule has one signature::
 
@@ -8,18 +8,28 @@ Every step rule has one signature::
 ``hparams`` is a dict of arrays (lr, rho, alpha, ...). It is a pytree leaf of :class:`Optimizer`,
 so ``jax.vmap`` sweeps a grid of values and changing a value never recompiles. The *rule* (which
 update, which base, which norm) is static and compares by value.
+
+A rule is *abstract or final* (Equinox's pattern): :class:`StepRule` declares what every rule
+has (``base``, ``name``, ``hparam_domains``, ``init``, ``step``) and implements nothing a rule
+overrides; every concrete rule is a frozen dataclass that nothing subclasses. Each rule declares
+its hyperparameters' domains once (``hparam_domains``); :func:`make_optimizer` (every
+constructor), :meth:`Optimizer.with_hparams` and ``st.sweep``'s grids all validate from it.
 """
 from __future__ import annotations
 
+import abc
 import dataclasses
-from typing import Any, Callable
+import inspect
+import types
+from typing import Any, Callable, Mapping
 
 import jax
 import jax.numpy as jnp
 import optax
 
 from .._pytree import pytree_dataclass, static_field
-from ..errors import ConfigError, check_nonnegative, check_positive
+from ..errors import NONNEGATIVE, POSITIVE, ConfigError, Domain, check_int, check_positive
+from ..tree import global_norm
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,6 +91,15 @@ def custom(transform: optax.GradientTransformation) -> Base:
 
 
 def as_base(base) -> Base:
+    """The :class:`Base` meant by ``base``.
+
+    Args:
+      base: None or "plain", "momentum", "nesterov", "adam", a :class:`Base`, or an optax
+        transformation (without the learning rate).
+
+    Returns:
+      A :class:`Base`.
+    """
     if base is None:
         return plain()
     if isinstance(base, Base):
@@ -99,12 +118,17 @@ def as_base(base) -> Base:
 
 
 def base_init(base: Base, params):
+    """The base transformation's state for ``params`` (momentum buffers, Adam moments)."""
     return base.make().init(params)
 
 
 def base_step(base: Base, params, grads, base_state, lr):
     """Apply the base transformation to ``grads`` and descend: ``w - lr * update``."""
-    updates, base_state = base.make().update(grads, base_state, params)
+    # optax's own arithmetic (Adam's bias correction ``decay ** count``) mixes a float with an
+    # int32 count; it is not ours to change, so it runs under JAX's standard promotion even when
+    # a caller (the tests) asks for strict promotion.
+    with jax.numpy_dtype_promotion("standard"):
+        updates, base_state = base.make().update(grads, base_state, params)
     params = jax.tree_util.tree_map(lambda w, u: w - jnp.asarray(lr, w.dtype) * u, params, updates)
     return params, base_state
 
@@ -114,22 +138,131 @@ def loss_and_gradient(loss_fn, params, batch):
     return jax.value_and_grad(loss_fn)(params, batch)
 
 
-class StepRule:
-    """A static update rule (frozen dataclass subclasses). Subclasses implement init and step."""
+def gradient(loss_fn, params, batch):
+    """``∇loss_fn(params, batch)`` (the gradient of :func:`loss_and_gradient` alone)."""
+    return loss_and_gradient(loss_fn, params, batch)[1]
 
-    name = "rule"
-    grads_per_step = 1.0
 
+def domains(**declared: Domain) -> Mapping[str, Domain]:
+    """A rule's hyperparameter declaration: name -> :class:`sharp_theory.errors.Domain`.
+
+    Returns:
+      A read-only mapping (rules are hashable and compare by value; their declaration must not
+      change).
+    """
+    return types.MappingProxyType(dict(declared))
+
+
+def initial_state(base: Base, params) -> dict:
+    """The state every rule starts from: the base's state and a step counter at 0."""
+    return {"base": base_init(base, params), "count": jnp.zeros((), jnp.int32)}
+
+
+def step_info(loss, grads, grad_evals, hvp_evals=0.0, **extra) -> dict:
+    """The ``info`` a step reports.
+
+    Args:
+      loss: the loss at the current iterate.
+      grads: the plain gradient there (its norm is reported).
+      grad_evals: gradient evaluations this step, in full-batch passes (the measured cost;
+        ``traj.grad_evals`` adds them up).
+      hvp_evals: Hessian-vector products this step.
+      extra: anything else the rule reports (its radius, whether it took a SAM step, ...).
+
+    Returns:
+      dict with ``loss``, ``grad_norm``, ``grad_evals``, ``hvp_evals`` and ``extra``.
+    """
+    dtype = jnp.result_type(float)
+    info = {"loss": loss, "grad_norm": global_norm(grads),
+            "grad_evals": jnp.asarray(grad_evals, dtype), "hvp_evals": jnp.asarray(hvp_evals, dtype)}
+    info.update(extra)
+    return info
+
+
+def descend(rule: "StepRule", params, state, direction, hparams, **extra_state):
+    """Base step along ``direction``, the step counter advanced, ``extra_state`` stored.
+
+    Returns:
+      ``(params, state)`` after the step.
+    """
+    params, base_state = base_step(rule.base, params, direction, state["base"], hparams["lr"])
+    new_state = dict(state)
+    new_state.update(base=base_state, count=state["count"] + 1, **extra_state)
+    return params, new_state
+
+
+class StepRule(abc.ABC):
+    """An update rule: abstract here, final in every subclass (Equinox's abstract-or-final).
+
+    Every concrete rule is a frozen dataclass (static, hashable, compares by value) that
+    nothing subclasses, and provides:
+
+    - ``base``: a :class:`Base` field (the base step the rule descends with);
+    - ``name``: its short name in results (a class attribute or a property);
+    - ``hparam_domains``: name -> :class:`sharp_theory.errors.Domain` of every hyperparameter
+      it reads from ``hparams`` (built with :func:`domains`);
+    - ``init(params) -> state`` and
+      ``step(params, state, loss_fn, batch, hparams, key) -> (params, state, info)``, where
+      ``info`` holds ``loss``, ``grad_norm`` and the measured ``grad_evals``/``hvp_evals``
+      (:func:`step_info`).
+    """
+
+    base: Base
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for parent in cls.__mro__[1:]:
+            if parent is not StepRule and issubclass(parent, StepRule) and not inspect.isabstract(parent):
+                raise TypeError(f"{cls.__name__} subclasses the concrete rule {parent.__name__}: "
+                                "rules are abstract or final (wrap or copy it instead)")
+
+    @property
+    @abc.abstractmethod
+    def name(self) -> str:
+        """The rule's short name in results."""
+
+    @property
+    @abc.abstractmethod
+    def hparam_domains(self) -> Mapping[str, Domain]:
+        """Name -> Domain of each hyperparameter the rule reads."""
+
+    @abc.abstractmethod
     def init(self, params):
-        return {"base": base_init(self.base, params), "count": jnp.zeros((), jnp.int32)}
+        """The optimizer state for ``params``."""
 
-    def step(self, params, state, loss_fn, batch, hparams, key):  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def step(self, params, state, loss_fn, batch, hparams, key):
+        """One step: ``(params, state, info)``."""
+
+
+def check_hparam(rule: StepRule, name: str, value, parameter: str | None = None):
+    """Validate ``value`` for hyperparameter ``name`` of ``rule`` from its declared domain.
+
+    Args:
+      rule: the step rule.
+      name: the hyperparameter.
+      value: a number or an array of numbers (a grid).
+      parameter: the name to print (default ``name``).
+
+    Returns:
+      ``value`` as a float numpy array.
+
+    Raises:
+      ConfigError: an undeclared name, a non-numeric value, or one outside the domain.
+    """
+    declared = rule.hparam_domains
+    if name not in declared:
+        raise ConfigError("hparam", name, f"a hyperparameter of {rule.name}: "
+                          + ", ".join(sorted(declared)))
+    return declared[name].check(name if parameter is None else parameter, value)
 
 
 @pytree_dataclass
 class Optimizer:
     """A step rule together with its hyperparameters (pytree leaves) and batching policy.
+
+    Build one with :func:`make_optimizer` (which validates); the constructors in
+    ``st.optim`` all do.
 
     Attributes:
       rule: the static update rule (hashable, compares by value).
@@ -148,10 +281,6 @@ class Optimizer:
     def name(self) -> str:
         return self.rule.name
 
-    @property
-    def grads_per_step(self) -> float:
-        return self.rule.grads_per_step
-
     def init(self, params):
         return self.rule.init(params)
 
@@ -163,23 +292,41 @@ class Optimizer:
         for name, value in values.items():
             if name not in self.hparams:
                 raise ConfigError("hparam", name, "one of " + ", ".join(sorted(self.hparams)))
-            validate_hparam(name, value)
+            check_hparam(self.rule, name, value)
         merged = dict(self.hparams)
         merged.update({k: jnp.asarray(v, dtype=self.hparams[k].dtype) for k, v in values.items()})
         return dataclasses.replace(self, hparams=merged)
 
 
-def validate_hparam(name: str, value) -> None:
-    if name == "lr":
-        check_positive(name, value)
-    else:
-        check_nonnegative(name, value)
+def make_optimizer(rule: StepRule, hparams: Mapping[str, Any], *, batch_size=None,
+                   replace=False) -> Optimizer:
+    """The one way a constructor builds its :class:`Optimizer`.
+
+    Args:
+      rule: the step rule (a final :class:`StepRule`).
+      hparams: name -> value of each hyperparameter, validated against
+        ``rule.hparam_domains`` and stored as float arrays (float64 when x64 is on).
+      batch_size: examples per step (None or an integer >= 1).
+      replace: draw mini-batches with replacement (a bool).
+
+    Returns:
+      The validated Optimizer.
+
+    Raises:
+      ConfigError: a value outside its domain, an undeclared name, or bad batching.
+    """
+    if not isinstance(rule, StepRule):
+        raise ConfigError("rule", type(rule).__name__, "a sharp_theory StepRule")
+    values = {}
+    for name, value in hparams.items():
+        check_hparam(rule, name, value)
+        values[name] = jnp.asarray(value, dtype=jnp.result_type(float))
+    if batch_size is not None:
+        check_int("batch_size", batch_size, minimum=1)
+    if not isinstance(replace, bool):
+        raise ConfigError("replace", replace, "True or False")
+    return Optimizer(rule, values, batch_size, replace)
 
 
-def make_hparams(**values) -> dict:
-    """Validated hyperparameters as float arrays (float64 when x64 is on)."""
-    out = {}
-    for name, value in values.items():
-        validate_hparam(name, value)
-        out[name] = jnp.asarray(value, dtype=jnp.result_type(float))
-    return out
+LR_AND_RADIUS = domains(lr=POSITIVE, rho=NONNEGATIVE)
+"""The domains of the usual SAM pair: step size > 0, radius >= 0."""

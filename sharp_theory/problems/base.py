@@ -53,6 +53,11 @@ class Problem:
         (None: ``init`` returns ``params0``).
       name: a short name.
       default_batch_size: batch size for fresh-noise problems when the optimizer sets none.
+      outputs_fn: optional static ``outputs_fn(params, batch, constants) -> array``, the model's
+        outputs F(w) on a batch (predictions, logits, a merged weight matrix).
+      loss_of_outputs_fn: optional static ``loss_of_outputs_fn(outputs, batch, constants) ->
+        scalar`` with ``loss_of_outputs_fn(outputs_fn(w, b, c), b, c) == objective(w, b, c)``.
+        Rules that need the split (Functional-SAM, the SAF penalty) read it from the problem.
     """
 
     objective: Callable = static_field()
@@ -64,10 +69,38 @@ class Problem:
     initializer: Callable | None = static_field(default=None)
     name: str = static_field(default="problem")
     default_batch_size: int | None = static_field(default=None)
+    outputs_fn: Callable | None = static_field(default=None)
+    loss_of_outputs_fn: Callable | None = static_field(default=None)
 
     def loss(self, params, batch):
         """The training loss on one batch: ``loss(params, batch)``."""
         return self.objective(params, batch, self.constants)
+
+    @property
+    def has_outputs(self) -> bool:
+        """Whether the problem declares its outputs and the loss as a function of them."""
+        return self.outputs_fn is not None and self.loss_of_outputs_fn is not None
+
+    def outputs(self, params, batch):
+        """The model's outputs F(w) on ``batch`` (a ConfigError if the problem declares none)."""
+        if self.outputs_fn is None:
+            raise ConfigError("problem", self.name, "a problem that declares outputs_fn")
+        return self.outputs_fn(params, batch, self.constants)
+
+    def loss_of_outputs(self, outputs, batch):
+        """The loss as a function of the outputs: ``loss(w, b) == loss_of_outputs(F(w, b), b)``."""
+        if self.loss_of_outputs_fn is None:
+            raise ConfigError("problem", self.name, "a problem that declares loss_of_outputs_fn")
+        return self.loss_of_outputs_fn(outputs, batch, self.constants)
+
+    def loss_function(self) -> "ProblemLoss":
+        """``loss(params, batch)`` as the callable the runner hands to a step rule.
+
+        It computes exactly :meth:`loss` and also carries :meth:`outputs`,
+        :meth:`loss_of_outputs` and :attr:`has_outputs`, so a rule that needs the output split
+        finds it without a model of its own.
+        """
+        return ProblemLoss(self)
 
     def init(self, key):
         """Initial parameters: ``params0``, or a random draw when the problem has an initializer."""
@@ -129,6 +162,27 @@ class Problem:
 
 
 @dataclasses.dataclass(frozen=True)
+class ProblemLoss:
+    """A problem's loss as a callable that also carries its output split (see
+    :meth:`Problem.loss_function`)."""
+
+    problem: Problem
+
+    def __call__(self, params, batch):
+        return self.problem.loss(params, batch)
+
+    @property
+    def has_outputs(self) -> bool:
+        return self.problem.has_outputs
+
+    def outputs(self, params, batch):
+        return self.problem.outputs(params, batch)
+
+    def loss_of_outputs(self, outputs, batch):
+        return self.problem.loss_of_outputs(outputs, batch)
+
+
+@dataclasses.dataclass(frozen=True)
 class _UserObjective:
     """Adapts a user's ``loss_fn(params, batch)`` to the objective signature."""
 
@@ -136,6 +190,26 @@ class _UserObjective:
 
     def __call__(self, params, batch, constants):
         return self.loss_fn(params, batch)
+
+
+@dataclasses.dataclass(frozen=True)
+class _UserOutputs:
+    """Adapts a user's ``outputs(params, batch)`` to the ``outputs_fn`` signature."""
+
+    outputs: Callable
+
+    def __call__(self, params, batch, constants):
+        return self.outputs(params, batch)
+
+
+@dataclasses.dataclass(frozen=True)
+class _UserLossOfOutputs:
+    """Adapts a user's ``loss_of_outputs(outputs, batch)`` to the ``loss_of_outputs_fn`` signature."""
+
+    loss_of_outputs: Callable
+
+    def __call__(self, outputs, batch, constants):
+        return self.loss_of_outputs(outputs, batch)
 
 
 def _check_pytree_finite(parameter, tree):
@@ -147,7 +221,8 @@ def _check_pytree_finite(parameter, tree):
             raise ConfigError(parameter, "non-finite entries", "finite values")
 
 
-def from_loss(loss_fn: Callable, params0, data=None, *, name: str = "from_loss") -> Problem:
+def from_loss(loss_fn: Callable, params0, data=None, *, name: str = "from_loss", outputs=None,
+              loss_of_outputs=None) -> Problem:
     """Wrap any differentiable ``loss_fn(params, batch) -> scalar`` as a problem.
 
     Args:
@@ -157,6 +232,9 @@ def from_loss(loss_fn: Callable, params0, data=None, *, name: str = "from_loss")
       params0: initial parameters (any pytree of float arrays).
       data: optional pytree of arrays sharing a leading example axis.
       name: label used in results.
+      outputs, loss_of_outputs: optional ``outputs(params, batch)`` and
+        ``loss_of_outputs(outputs, batch)`` with ``loss_of_outputs(outputs(w, b), b) ==
+        loss_fn(w, b)``: the output split Functional-SAM and the SAF penalty use (both or neither).
 
     Returns:
       A :class:`Problem` usable with every optimizer, ``run``, ``sweep`` and measure.
@@ -172,8 +250,13 @@ def from_loss(loss_fn: Callable, params0, data=None, *, name: str = "from_loss")
         if len(sizes) != 1 or None in sizes:
             raise ConfigError("data", sorted(map(str, sizes)),
                               "arrays that share one leading example axis")
+    if (outputs is None) != (loss_of_outputs is None) or not all(
+            f is None or callable(f) for f in (outputs, loss_of_outputs)):
+        raise ConfigError("outputs", outputs, "callables outputs and loss_of_outputs, both or neither")
     return Problem(objective=_UserObjective(loss_fn), params0=params0, constants={},
-                   examples=data, name=name)
+                   examples=data, name=name,
+                   outputs_fn=None if outputs is None else _UserOutputs(outputs),
+                   loss_of_outputs_fn=None if outputs is None else _UserLossOfOutputs(loss_of_outputs))
 
 
 def check_batch_size(batch_size):

@@ -20,7 +20,7 @@ Zero padding. Every array may carry ``d_max ≥ d`` coordinates, the last ``d_ma
 zero in the data and in the initial filters. The ReLU network's outputs, losses and gradients
 are then unchanged and the padded coordinates of W stay exactly zero under GD, SGD and SAM
 (their gradient is a sum of data coordinates that are zero), which lets every dimension of a
-phase diagram share one compiled program (``sharp_theory.dynamics.grid``).
+phase diagram share one compiled program (``sharp_theory.studies.phase_diagram``).
 
 Randomness. Data and initialization of a problem with ``seed`` and dimension ``d`` are drawn
 from ``cell_key(seed, d) = fold_in(key(seed), d)``, one independent stream per coordinate, so
@@ -94,7 +94,7 @@ def logistic_objective(params, batch, constants):
 
 def noise_mask(dim, layout: ConvReluLayout, dtype):
     """1 on the coordinates that carry noise (1..d−1, or 0..d−1 if isotropic), 0 elsewhere."""
-    index = jnp.arange(layout.d_max)
+    index = jnp.arange(layout.d_max, dtype=jnp.asarray(dim).dtype)
     inside = index < dim
     if not layout.isotropic:
         inside = inside & (index > 0)
@@ -142,13 +142,14 @@ def build_problem(key, dim, signal_strength, noise_std, label_flip, init_std,
     clean = jax.random.rademacher(jax.random.fold_in(key, _TAG_LABELS), (n,), dtype)
     flipped = jax.random.bernoulli(jax.random.fold_in(key, _TAG_FLIPS), label_flip, (n,))
     observed = jnp.where(flipped, -clean, clean)
-    noise = noise_std * _per_coordinate_normals(jax.random.fold_in(key, _TAG_NOISE),
-                                                (n, patches - 1), layout.d_max, dtype) * mask
+    normals = _per_coordinate_normals(jax.random.fold_in(key, _TAG_NOISE), (n, patches - 1),
+                                      layout.d_max, dtype)
+    noise = noise_std * normals * mask[None, None, :]
     signal = clean[:, None] * mu[None, :]
     x = jnp.concatenate([signal[:, None, :], noise], axis=1)
-    support = (jnp.arange(layout.d_max) < dim).astype(dtype)
+    support = (jnp.arange(layout.d_max, dtype=jnp.asarray(dim).dtype) < dim).astype(dtype)
     weights = init_std * _per_coordinate_normals(jax.random.fold_in(key, _TAG_INIT), (2, m),
-                                                 layout.d_max, dtype) * support
+                                                 layout.d_max, dtype) * support[None, None, :]
     test_key = jax.random.fold_in(key, _TAG_TEST)
     test_clean = jax.random.rademacher(jax.random.fold_in(test_key, 0), (n_test,), dtype)
     test_flips = jax.random.bernoulli(jax.random.fold_in(test_key, 1), label_flip, (n_test,))

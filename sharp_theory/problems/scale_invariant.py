@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..errors import ConfigError, check_int, check_nonnegative
+from ..tree import factor_pairs
 from .base import Problem, check_batch_size
 
 PAPER_X0 = (0.2, -0.1, 0.3)  # App. A.4; y0 = -3 x0 gives B0 = -0.56
@@ -298,7 +299,6 @@ def expected_squared_gradients(params, problem: Problem):
 
     at_zero = gradient(zero)
     at_basis = jax.vmap(gradient)(basis)
-    from ..optim.bar import factor_pairs  # local: problems must not import optim at module load
 
     def second_moment(mean, stacked):
         return jnp.sum(jnp.square(mean)) + jnp.sum(jnp.square(stacked - mean[None]))

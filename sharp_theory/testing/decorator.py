@@ -153,7 +153,7 @@ def claim(*, max_examples: int = 100, vectorized: bool = False, batch: int = 32,
             from .runner import fuzz
 
             result = fuzz(record, max_examples=record.max_examples, seed=record.seed,
-                          budget_s=None, replay_target=f"{_source_file(fn)}::{record.name}")
+                          budget_s=None, replay_target=f"{source_file(fn)}::{record.name}")
             if result.verdict == "error":
                 raise ClaimError(result.error)
             if result.verdict == "falsified":
@@ -171,7 +171,7 @@ def claim(*, max_examples: int = 100, vectorized: bool = False, batch: int = 32,
     return decorate
 
 
-def _source_file(fn) -> str:
+def source_file(fn) -> str:
     code = getattr(fn, "__code__", None)
     return code.co_filename if code is not None else "FILE"
 

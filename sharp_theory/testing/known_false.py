@@ -20,7 +20,8 @@ import numpy as np
 from hypothesis import assume
 from hypothesis import strategies as hs
 
-import sharp_theory as st
+from sharp_theory import optim
+from sharp_theory.dynamics import run
 from sharp_theory.testing.decorator import claim
 from sharp_theory.testing.instances import quadratics
 
@@ -36,7 +37,7 @@ def parameters(params):
 
 
 def final_iterate(problem, optimizer, steps):
-    trajectory = st.run(problem, optimizer, steps=steps, key=KEY, observe={"x": parameters},
+    trajectory = run(problem, optimizer, steps=steps, key=KEY, observe={"x": parameters},
                      stride=steps)
     return np.asarray(trajectory.final("x"), dtype=np.float64)
 
@@ -49,7 +50,7 @@ def usam_escapes_saddle(rho, lr, quad):
     direction (slack: log-growth of that component over 200 steps)."""
     unstable = quad.facts["eigenvectors"][:, 0]
     start = np.asarray(quad.problem.params0)
-    end = final_iterate(quad.problem, st.optim.usam(lr, rho), SADDLE_STEPS)
+    end = final_iterate(quad.problem, optim.usam(lr, rho), SADDLE_STEPS)
     return float(np.log(abs(unstable @ end)) - np.log(abs(unstable @ start)))
 
 
@@ -59,7 +60,7 @@ def sam_converges_to_minimizer(rho, lr, quad):
     """Full-batch normalized SAM on a positive-definite quadratic ends within 1e-6 of its
     minimizer (slack: 1e-6 − distance after 1000 steps)."""
     assume(lr * quad.facts["lambda_max"] < 1)
-    end = final_iterate(quad.problem, st.optim.sam(lr, rho), SAM_STEPS)
+    end = final_iterate(quad.problem, optim.sam(lr, rho), SAM_STEPS)
     return SAM_TOLERANCE - float(np.linalg.norm(end - quad.facts["minimizer"]))
 
 

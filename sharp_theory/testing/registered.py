@@ -32,7 +32,9 @@ import jax.numpy as jnp
 import numpy as np
 from hypothesis import strategies as hs
 
-import sharp_theory as st
+from sharp_theory import measure, optim, problems
+from sharp_theory.dynamics import run
+from sharp_theory.theory import low_rank as low_rank_theory
 from sharp_theory.testing.decorator import claim
 from sharp_theory.testing.instances import (diagonal_nets, matrix_sensings, quadratic_objective,
                                             quadratics)
@@ -47,14 +49,14 @@ coordinate = hs.floats(-2.0, 2.0)
 vector3 = hs.lists(coordinate, min_size=3, max_size=3)
 vector2 = hs.lists(coordinate, min_size=2, max_size=2)
 
-OP_BASE = st.problems.op_toy(noise=0.0, target=0.0, x0=np.ones(3), y0=np.ones(3))
+OP_BASE = problems.op_toy(noise=0.0, target=0.0, x0=np.ones(3), y0=np.ones(3))
 OP_BATCH = {"n": jnp.zeros((1,))}
-NOP_BASE = st.problems.nop_toy(noise=0.0, target=np.zeros((3, 2)), noise_scales=np.ones(3),
+NOP_BASE = problems.nop_toy(noise=0.0, target=np.zeros((3, 2)), noise_scales=np.ones(3),
                                x0=np.ones(3), y0=np.ones(2))
 NOP_BATCH = {"n": jnp.zeros((1, 3, 2))}
-GD = st.optim.gd(0.1)
-SAM = st.optim.sam(0.1, 0.1)
-USAM = st.optim.usam(0.1, 0.1)
+GD = optim.gd(0.1)
+SAM = optim.sam(0.1, 0.1)
+USAM = optim.usam(0.1, 0.1)
 
 
 def _balancedness(params):
@@ -168,7 +170,7 @@ def lemma1_top_eigenvalue_at_minimizers(direction, other, scale, w, beta):
 def _two_cycle_slack(product, rho, sharpness):
     def one(product, rho, sharpness):
         lr = product / sharpness
-        problem = st.problems.Problem(objective=quadratic_objective, params0=jnp.ones(1),
+        problem = problems.Problem(objective=quadratic_objective, params0=jnp.ones(1),
                                       constants={"hessian": sharpness * jnp.ones((1, 1))})
         hparams = {"lr": lr, "rho": rho}
 
@@ -210,7 +212,7 @@ def _norm(params):
 
 
 def _final_norm(problem, optimizer, steps=100):
-    trajectory = st.run(problem, optimizer, steps=steps, key=KEY, observe={"norm": _norm},
+    trajectory = run(problem, optimizer, steps=steps, key=KEY, observe={"norm": _norm},
                         stride=steps)
     return float(trajectory.final("norm"))
 
@@ -221,7 +223,7 @@ def gd_nonexpansive_below_edge(quad, fraction):
     """GD with η = fraction·2/λ_max (below the edge 2/η) never moves away from the minimizer of
     a positive-definite quadratic: ‖x_100‖ <= ‖x_0‖ (Cohen et al.'s threshold)."""
     start = float(np.linalg.norm(quad.problem.params0))
-    end = _final_norm(quad.problem, st.optim.gd(fraction * 2.0 / quad.facts["lambda_max"]))
+    end = _final_norm(quad.problem, optim.gd(fraction * 2.0 / quad.facts["lambda_max"]))
     return (start * (1 + 1e-12) - end) / start
 
 
@@ -233,7 +235,7 @@ def usam_nonexpansive_below_threshold(quad, fraction, rho):
     top = quad.facts["lambda_max"]
     lr = fraction * 2.0 / (top * (1.0 + rho * top))
     start = float(np.linalg.norm(quad.problem.params0))
-    return (start * (1 + 1e-12) - _final_norm(quad.problem, st.optim.usam(lr, rho))) / start
+    return (start * (1 + 1e-12) - _final_norm(quad.problem, optim.usam(lr, rho))) / start
 
 
 # --- diagonal linear networks -------------------------------------------------------------------
@@ -256,7 +258,7 @@ def diagonal_gd_one_step_factor(net, lr):
     """One GD step on a diagonal net multiplies c = u² − v² by exactly 1 − η²g² per coordinate."""
     X, y, p = net.facts["X"], net.facts["y"], net.problem.params0
     g = diagonal_theory.gradient_coefficient(X, y, np.asarray(p["u"] * p["v"]))
-    return _factor_slack(net, st.optim.gd(lr), diagonal_theory.gd_factor(lr, g))
+    return _factor_slack(net, optim.gd(lr), diagonal_theory.gd_factor(lr, g))
 
 
 @claim(net=diagonal_nets(), lr=hs.floats(0.01, 0.5), rho=hs.floats(0.0, 1.0))
@@ -265,7 +267,7 @@ def diagonal_usam_one_step_factor(net, lr, rho):
     X, y, p = net.facts["X"], net.facts["y"], net.problem.params0
     u, v = np.asarray(p["u"]), np.asarray(p["v"])
     factor = diagonal_theory.n_sam_factor(lr, rho, *diagonal_theory.n_sam_coefficients(X, y, u, v, rho))
-    return _factor_slack(net, st.optim.usam(lr, rho), factor)
+    return _factor_slack(net, optim.usam(lr, rho), factor)
 
 
 @claim(net=diagonal_nets(), lr=hs.floats(0.01, 0.5), rho=hs.floats(0.0, 1.0))
@@ -276,14 +278,14 @@ def diagonal_one_sam_one_step_factor(net, lr, rho):
     u, v = np.asarray(p["u"]), np.asarray(p["v"])
     factor = diagonal_theory.one_sam_factor(lr, rho,
                                             *diagonal_theory.one_sam_coefficients(X, y, u, v, rho))
-    return _factor_slack(net, st.optim.usam(lr, rho, m=1), factor)
+    return _factor_slack(net, optim.usam(lr, rho, m=1), factor)
 
 
 # --- matrix sensing -----------------------------------------------------------------------------
 
 @jax.jit
 def _scaled_trace(problem, params):
-    return st.measure.scaled_hessian_trace(lambda p: problem.loss(p, problem.examples), params)
+    return measure.scaled_hessian_trace(lambda p: problem.loss(p, problem.examples), params)
 
 
 def _solution_and_bound(sensing, gauge):
@@ -293,8 +295,8 @@ def _solution_and_bound(sensing, gauge):
     U, sigma, Vt = np.linalg.svd(truth, full_matrices=False)
     root = np.sqrt(sigma[:k])
     left, right = (U[:, :k] * root) @ gauge, (Vt.T[:, :k] * root) @ np.linalg.inv(gauge).T
-    D1 = st.theory.low_rank.symmetric_sqrt(sensing.facts["D1_squared"])
-    D2 = st.theory.low_rank.symmetric_sqrt(sensing.facts["D2_squared"])
+    D1 = low_rank_theory.symmetric_sqrt(sensing.facts["D1_squared"])
+    D2 = low_rank_theory.symmetric_sqrt(sensing.facts["D2_squared"])
     bound = 4.0 * np.linalg.norm(D1 @ truth @ D2, "nuc")
     return {"x": jnp.asarray(left), "y": jnp.asarray(right)}, bound
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from .. import checkpoints
 from ..errors import ConfigError, check_int
-from .decorator import Claim, ClaimError, _source_file, as_slack, format_values, values_to_json
+from .decorator import Claim, ClaimError, source_file, as_slack, format_values, values_to_json
 
 CHUNK = 200            # hypothesis examples per search chunk
 KEPT_PASSING = 4096    # passing instances remembered as anchors for the boundary step
@@ -326,7 +326,7 @@ def _fuzz(claim: Claim, *, budget_s, seed, max_examples, replay_target, refine_b
                                 f"{in_regime}) when re-evaluated at "
                                 f"{format_values(counterexample)}; make it deterministic "
                                 "(explicit keys and seeds)", **common)
-    target = replay_target or f"{_source_file(claim.fn)}::{claim.name}"
+    target = replay_target or f"{source_file(claim.fn)}::{claim.name}"
     replay = f"sharp-theory fuzz {target} --replay {shlex.quote(values_to_json(counterexample))}"
     return FuzzResult(verdict="falsified", counterexample=counterexample, slack=slack,
                       elapsed_s=time.monotonic() - started, replay=replay, boundary=boundary,

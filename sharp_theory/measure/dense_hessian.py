@@ -2,6 +2,8 @@
 
 The Hessian is taken of ``fn(params) -> scalar`` over the flattened parameters (``ravel_pytree``);
 for exact checks pass float64 parameters. Dense is right up to a few thousand parameters.
+λ_max and the trace have one name each, in :mod:`.spectrum` (:func:`lambda_max`,
+:func:`hessian_trace`), dense or matrix-free.
 """
 from __future__ import annotations
 
@@ -28,16 +30,6 @@ def hessian_eigenvalues(fn: Callable, params):
     """All Hessian eigenvalues in ascending order (symmetrized dense ``eigh``)."""
     matrix = hessian(fn, params)
     return jnp.linalg.eigvalsh(0.5 * (matrix + matrix.T))
-
-
-def top_hessian_eigenvalue(fn: Callable, params):
-    """λ_max of the Hessian (dense)."""
-    return hessian_eigenvalues(fn, params)[-1]
-
-
-def hessian_trace(fn: Callable, params):
-    """Exact trace of the Hessian (sum of the diagonal of the dense Hessian)."""
-    return jnp.trace(hessian(fn, params))
 
 
 def hessian_vector_product(fn: Callable, params, vector):

@@ -1,5 +1,8 @@
 """Gradient descent and the sharpness-aware family: SAM, USAM, p-norm balls and m-sharpness.
 
+Rules :class:`GradientDescent` and :class:`SharpnessAware` with their constructors
+:func:`gd`, :func:`sgd`, :func:`sam` and :func:`usam`.
+
 References:
   Foret, Kleiner, Mobahi, Neyshabur. Sharpness-Aware Minimization for Efficiently Improving
   Generalization. ICLR 2021, eq. (2) (p-norm ascent direction) and Sec. 4.1 (m-sharpness).
@@ -14,9 +17,10 @@ import math
 import jax
 import jax.numpy as jnp
 
-from ..errors import ConfigError
-from ..tree import global_norm, leading_size, safe_normalize, tree_add
-from .base import Base, StepRule, base_step, loss_and_gradient
+from ..errors import POSITIVE, check_int, check_p_norm
+from ..tree import global_norm, safe_normalize, split_into_chunks, tree_add
+from .base import (LR_AND_RADIUS, Base, Optimizer, StepRule, as_base, base_step, domains,
+                   initial_state, loss_and_gradient, make_optimizer)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,10 +29,14 @@ class GradientDescent(StepRule):
 
     base: Base = Base()
     label: str = "gd"
+    hparam_domains = domains(lr=POSITIVE)
 
     @property
     def name(self) -> str:
         return self.label
+
+    def init(self, params):
+        return initial_state(self.base, params)
 
     def step(self, params, state, loss_fn, batch, hparams, key):
         loss, grads = loss_and_gradient(loss_fn, params, batch)
@@ -74,16 +82,6 @@ def sam_gradient(params, loss_fn, batch, rho, p: float = 2.0, normalize: bool = 
     return loss, grads, perturbed_grads
 
 
-def split_into_chunks(batch, m: int):
-    """Reshape every leaf's leading axis n into (n // m, m); n must be a multiple of m."""
-    n = leading_size(batch)
-    if n is None:
-        raise ConfigError("m", m, "m-sharpness needs a batch of examples; this problem has none")
-    if n % m:
-        raise ConfigError("m", m, f"a divisor of the batch size {n}")
-    return jax.tree_util.tree_map(lambda x: x.reshape((n // m, m) + x.shape[1:]), batch)
-
-
 @dataclasses.dataclass(frozen=True)
 class SharpnessAware(StepRule):
     """SAM (normalized) or USAM (unnormalized), optionally with m-sharpness.
@@ -98,7 +96,7 @@ class SharpnessAware(StepRule):
     normalize: bool = True
     p: float = 2.0
     m: int | None = None
-    grads_per_step = 2.0
+    hparam_domains = LR_AND_RADIUS
 
     @property
     def name(self) -> str:
@@ -108,6 +106,9 @@ class SharpnessAware(StepRule):
         if self.m is not None:
             name = f"{self.m}-{name}"
         return name
+
+    def init(self, params):
+        return initial_state(self.base, params)
 
     def step(self, params, state, loss_fn, batch, hparams, key):
         rho = hparams["rho"]
@@ -124,3 +125,67 @@ class SharpnessAware(StepRule):
         params, base_state = base_step(self.base, params, perturbed, state["base"], hparams["lr"])
         info = {"loss": loss, "grad_norm": global_norm(grads), "grad_evals": jnp.asarray(2.0)}
         return params, {"base": base_state, "count": state["count"] + 1}, info
+
+
+def gd(lr, *, base=None, batch_size=None) -> Optimizer:
+    """Gradient descent ``w+ = w - lr · base(∇L(w))`` on the full batch.
+
+    Args:
+      lr: step size (> 0).
+      base: base rule (plain, momentum, adam, or an optax transformation).
+      batch_size: None for the full batch (or the problem's own batch for fresh-noise problems).
+
+    Returns:
+      An :class:`sharp_theory.optim.Optimizer` named "gd".
+    """
+    return make_optimizer(GradientDescent(as_base(base), "gd"), {"lr": lr}, batch_size=batch_size)
+
+
+def sgd(lr, *, batch_size=1, replace=False, base=None) -> Optimizer:
+    """Stochastic gradient descent on mini-batches drawn by the runner.
+
+    Args:
+      lr: step size (> 0).
+      batch_size: examples per step (>= 1).
+      replace: draw with replacement (True) or by shuffled epochs (False).
+      base: base rule.
+
+    Returns:
+      An Optimizer named "sgd".
+    """
+    return make_optimizer(GradientDescent(as_base(base), "sgd"), {"lr": lr},
+                          batch_size=batch_size, replace=replace)
+
+
+def sam(lr, rho, *, p=2, m=None, base=None, batch_size=None, replace=False) -> Optimizer:
+    """Sharpness-aware minimization with a normalized ascent step (Foret et al. 2021, eq. 2).
+
+    Args:
+      lr: step size (> 0).
+      rho: radius of the ascent ball (>= 0; 0 gives the base rule bit-for-bit).
+      p: norm of the ball, in (1, inf] (2 is the usual SAM).
+      m: m-sharpness chunk size (None: the whole batch; 1: per example, "1-SAM").
+      base, batch_size, replace: as for :func:`sgd`.
+
+    Returns:
+      An Optimizer named "sam" (with "-lp" and "m-" marks for other norms and chunk sizes).
+    """
+    p = check_p_norm("p", p)
+    if m is not None:
+        check_int("m", m, minimum=1)
+    rule = SharpnessAware(as_base(base), normalize=True, p=p, m=m)
+    return make_optimizer(rule, {"lr": lr, "rho": rho}, batch_size=batch_size, replace=replace)
+
+
+def usam(lr, rho, *, m=None, base=None, batch_size=None, replace=False) -> Optimizer:
+    """Unnormalized SAM: ascent ``ε = rho · ∇L`` (Andriushchenko & Flammarion 2022).
+
+    Args: as for :func:`sam` (no ``p``: the ascent is not normalized).
+
+    Returns:
+      An Optimizer named "usam" ("m-usam" with chunks).
+    """
+    if m is not None:
+        check_int("m", m, minimum=1)
+    rule = SharpnessAware(as_base(base), normalize=False, p=2.0, m=m)
+    return make_optimizer(rule, {"lr": lr, "rho": rho}, batch_size=batch_size, replace=replace)

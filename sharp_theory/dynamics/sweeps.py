@@ -25,10 +25,10 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from ..checkpoints import resumable
 from ..errors import ConfigError, check_int
-from ..optim.base import Optimizer, validate_hparam
+from ..optim.base import Optimizer, check_hparam
 from ..problems.base import Problem, init_key
-from .run import (Trajectory, _check_params_match, as_observables, check_init,
-                  check_step_memory, cpu_tuned_jit, record_steps, simulate)
+from .trajectory import (Trajectory, as_observables, check_init, check_params_match,
+                         check_step_memory, cpu_tuned_jit, record_steps, simulate)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,41 +96,95 @@ def _seed_list(seeds) -> list[int]:
     return [int(s) for s in seeds]
 
 
+def axis_target(axis: str, optimizers: dict) -> tuple[str | None, str]:
+    """``(optimizer name or None, hyperparameter or constant name)`` that a grid axis sets.
+
+    ``"rho"`` sets every optimizer's ``rho`` (and is None-scoped); ``"asam.rho"`` sets only the
+    ``rho`` of the optimizer named ``"asam"`` in this sweep, so one optimizer can have a grid of
+    its own next to a shared one.
+    """
+    scope, dot, name = axis.rpartition(".")
+    if dot and scope in optimizers:
+        return scope, name
+    return None, axis
+
+
+def optimizer_axes(axis_names, optimizer_name: str, optimizer: Optimizer, problem: Problem):
+    """The grid axes one optimizer depends on, in grid order.
+
+    A shared axis ("rho") applies to every optimizer with that hyperparameter (or to all, for a
+    problem constant), except where an axis of the optimizer's own ("asam.rho") replaces it.
+    """
+    own = {axis.rpartition(".")[2] for axis in axis_names
+           if axis.rpartition(".")[0] == optimizer_name
+           and axis.rpartition(".")[2] in optimizer.hparams}
+    depends = []
+    for axis in axis_names:
+        scope, _, name = axis.rpartition(".")
+        if scope == optimizer_name and name in own:
+            depends.append(axis)
+        elif axis in problem.constants or (axis in optimizer.hparams and axis not in own):
+            depends.append(axis)
+    return tuple(depends)
+
+
+def _numeric_grid(parameter: str, values) -> np.ndarray:
+    """A grid's values as a float array; strings, bools and objects are refused, not converted."""
+    array = np.asarray(values) if not isinstance(values, (str, bytes)) else None
+    if array is None or array.dtype.kind not in "iuf":
+        raise ConfigError(parameter, values, "a non-empty 1-D sequence of numbers")
+    array = array.astype(float)
+    if array.ndim == 0 or array.shape[0] == 0:
+        raise ConfigError(parameter, values, "a non-empty 1-D sequence of values")
+    return array
+
+
 def _grid_arrays(grid, problem: Problem, optimizers: dict) -> dict:
+    """Validate every grid axis before any work: names, shapes, and each value against the
+    declared domain of every hyperparameter it sets (``lr`` > 0, ``switch_prob`` in [0, 1], ...).
+    """
     arrays = {}
-    for name, values in (grid or {}).items():
-        if name == "seed":
-            raise ConfigError("grid", name, "hyperparameter or problem-constant names ('seed' is "
+    for axis, values in (grid or {}).items():
+        if axis == "seed":
+            raise ConfigError("grid", axis, "hyperparameter or problem-constant names ('seed' is "
                               "set by seeds=)")
-        in_hparams = any(name in opt.hparams for opt in optimizers.values())
-        in_constants = name in problem.constants
-        if not (in_hparams or in_constants):
-            known = sorted({k for o in optimizers.values() for k in o.hparams} | set(problem.constants))
-            raise ConfigError("grid", name, "one of " + ", ".join(known))
-        if in_hparams and in_constants:
-            raise ConfigError("grid", name, "a name that is not both a hyperparameter and a "
+        scope, name = axis_target(axis, optimizers)
+        targets = {scope: optimizers[scope]} if scope is not None else optimizers
+        setting = {key: opt for key, opt in targets.items() if name in opt.hparams
+                   and (scope is not None or f"{key}.{name}" not in (grid or {}))}
+        in_constants = scope is None and name in problem.constants
+        if not (setting or in_constants):
+            known = sorted({k for o in optimizers.values() for k in o.hparams} | set(problem.constants)
+                           | {f"{key}.{k}" for key, o in optimizers.items() for k in o.hparams})
+            raise ConfigError("grid", axis, "one of " + ", ".join(known))
+        if setting and in_constants:
+            raise ConfigError("grid", axis, "a name that is not both a hyperparameter and a "
                               "problem constant")
-        array = np.asarray(values, dtype=float)
-        if array.ndim == 0 or array.shape[0] == 0:
-            raise ConfigError(f"grid[{name!r}]", values, "a non-empty 1-D sequence of values")
-        if in_hparams:
+        array = _numeric_grid(f"grid[{axis!r}]", values)
+        if setting:
             if array.ndim != 1:
-                raise ConfigError(f"grid[{name!r}]", array.shape, "a 1-D sequence")
-            validate_hparam(name, array)
+                raise ConfigError(f"grid[{axis!r}]", array.shape, "a 1-D sequence")
+            for key, optimizer in setting.items():
+                try:
+                    check_hparam(optimizer.rule, name, values, parameter=f"grid[{axis!r}]")
+                except ConfigError as error:
+                    raise ConfigError(error.parameter, error.value,
+                                      f"{error.valid} ({key}'s {name})") from None
         else:
             expected = np.shape(problem.constants[name])
             if array.shape[1:] != expected:
-                raise ConfigError(f"grid[{name!r}]", array.shape, f"shape (k, *{expected})")
+                raise ConfigError(f"grid[{axis!r}]", array.shape, f"shape (k, *{expected})")
             if not np.all(np.isfinite(array)):
-                raise ConfigError(f"grid[{name!r}]", values, "finite values")
-        arrays[name] = array
+                raise ConfigError(f"grid[{axis!r}]", values, "finite values")
+        arrays[axis] = array
     return arrays
 
 
 def _with_values(problem: Problem, optimizer: Optimizer, values: dict):
     hparams = dict(optimizer.hparams)
     constants = dict(problem.constants)
-    for name, value in values.items():
+    for axis, value in values.items():
+        name = axis.rpartition(".")[2]
         if name in hparams:
             hparams[name] = value.astype(hparams[name].dtype)
         else:
@@ -235,9 +289,13 @@ def sweep(problem: Problem, optimizers, *, steps: int, seeds=1, grid: Mapping | 
       steps: steps per run (>= 1).
       seeds: a count n (seeds 0..n-1) or a list of integer seeds; seed s uses
         ``jax.random.key(s)``, so lane s equals ``run(..., key=jax.random.key(s))``.
-      grid: dict name -> values; a name is an optimizer hyperparameter ("lr", "rho", "alpha") or
-        a problem constant ("noise", ...). The grid is the product of the axes, in order. An
-        optimizer without a hyperparameter (SGD and "rho") is run once and broadcast along it.
+      grid: dict name -> values; a name is an optimizer hyperparameter ("lr", "rho", "alpha"),
+        a problem constant ("noise", ...), or ``"OPTIMIZER.hparam"`` for an axis of one
+        optimizer only (``"asam.rho"``: ASAM's radius on its own scale next to SAM's "rho").
+        The grid is the product of the axes, in order. An optimizer without a hyperparameter
+        (SGD and "rho") is run once and broadcast along it. Every value is checked against the
+        domain its rule declares (a probability above 1, a negative radius, a string) before
+        any work, in one line naming the axis, the value and the valid range.
       observe, stride, batch_size, params0: as for :func:`run`.
       shard: split each optimizer's lanes over all devices of JAX's default platform (default);
         False runs every lane on the first device.
@@ -264,15 +322,14 @@ def sweep(problem: Problem, optimizers, *, steps: int, seeds=1, grid: Mapping | 
     observables = as_observables(observe)
     check_init(init, params0, problem)
     params0 = problem.params0 if params0 is None else params0
-    _check_params_match(problem.params0, params0)
+    check_params_match(problem.params0, params0)
 
     if not isinstance(shard, bool):
         raise ConfigError("shard", shard, "True or False")
 
     axis_names = tuple(arrays)
-    axes_per_optimizer = tuple(
-        (name, tuple(a for a in axis_names if a in opt.hparams or a in problem.constants))
-        for name, opt in named.items())
+    axes_per_optimizer = tuple((name, optimizer_axes(axis_names, name, opt, problem))
+                               for name, opt in named.items())
     # Key data in numpy, so padding the seed axis is a host-side gather.
     seed_key_data = np.asarray(jax.random.key_data(
         jnp.stack([jax.random.key(seed) for seed in seed_list])))

@@ -1,15 +1,22 @@
-"""Output folders we can trust: we write only into folders we own and delete only files we wrote.
+"""What a long computation writes and shows: atomic files that honour the umask, output folders
+we own, and one progress bar.
 
-A lab's output folder (``--out DIR``) holds a marker, ``.sharp-theory.json``, listing the files
-sharp_theory wrote there. A folder is ours when it is new, empty, carries the marker, or was
-written by an earlier version (its ``results.json`` names the lab and lists its figures). Anything
-else is refused before any work starts, so a user's files (``--out .``, ``--out my_project``) are
-never replaced. Inside our folder a run stages its files in ``.staging-PID/``, keeps resumable
-stages in ``.checkpoints/``, and publishes by renaming each staged file into place (results.json
-last), then deletes the files of the previous run that this run no longer writes.
+Part of the lowest layer (it imports nothing else from sharp_theory but ``errors``), shared by
+the studies (resumable phase-diagram chunks), the fuzzer (saved counterexamples), the
+checkpoints and the labs (``results.json``).
+
+Output folders. A lab's output folder (``--out DIR``) holds a marker, ``.sharp-theory.json``,
+listing the files sharp_theory wrote there. A folder is ours when it is new, empty, carries the
+marker, or was written by an earlier version (its ``results.json`` names the lab and lists its
+figures). Anything else is refused before any work starts, so a user's files (``--out .``,
+``--out my_project``) are never replaced. Inside our folder a run stages its files in
+``.staging-PID-*/``, keeps resumable stages in ``.checkpoints/``, and publishes by renaming each
+staged file into place (results.json last), then deletes the files of the previous run that
+this run no longer writes.
 
 Every file and folder honours the umask (``tempfile`` alone would create them 0600 / 0700).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -19,6 +26,7 @@ import shutil
 import tempfile
 import threading
 from pathlib import Path
+from typing import Callable, Iterable
 
 from .errors import ConfigError
 
@@ -47,20 +55,36 @@ def honour_umask(path: Path) -> None:
     os.chmod(path, base & ~current_umask())
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder, then rename."""
+def write_atomic(path, write: Callable[[str], None]) -> None:
+    """Write a file so that readers see the old content or the new one, never a half.
+
+    Args:
+      path: the destination file (its folder must exist).
+      write: ``write(temporary_path)`` writes the whole content to the temporary file it is
+        given (in the destination's folder, so the final rename stays on one file system).
+
+    Returns:
+      None. On success ``path`` holds the new content (``os.replace``) with the permissions
+      the umask gives a new file; on failure the temporary file is removed and ``path`` is
+      untouched. An interrupt (:mod:`sharp_theory.interrupts`) waits for the rename.
+    """
     path = Path(path)
     with CRITICAL:
-        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, prefix=".",
+        with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, prefix=".",
                                          suffix=".tmp") as handle:
-            handle.write(text)
-            temporary = Path(handle.name)
+            temporary = handle.name
         try:
-            honour_umask(temporary)
+            write(temporary)
+            honour_umask(Path(temporary))
             os.replace(temporary, path)
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
+        finally:
+            if os.path.exists(temporary):
+                os.remove(temporary)
+
+
+def write_text_atomic(path, text: str) -> None:
+    """:func:`write_atomic` for a text file."""
+    write_atomic(path, lambda temporary: Path(temporary).write_text(text))
 
 
 def _read_marker(folder: Path) -> dict | None:
@@ -265,3 +289,28 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def progress_wanted() -> bool:
+    """Whether progress bars should show: stderr is a terminal, a notebook runs us, or
+    ``SHARP_THEORY_PROGRESS`` is set."""
+    return (sys.stderr.isatty() or "ipykernel" in sys.modules
+            or bool(os.environ.get("SHARP_THEORY_PROGRESS")))
+
+
+def progress(iterable: Iterable, desc: str, total: int | None = None, enabled: bool | None = None):
+    """A tqdm progress bar over ``iterable``.
+
+    Args:
+      iterable: what to iterate over.
+      desc: the bar's label.
+      total: the number of items (default ``len(iterable)`` when it has one).
+      enabled: show the bar (default :func:`progress_wanted`).
+
+    Returns:
+      An iterator over the same items.
+    """
+    from tqdm.auto import tqdm
+
+    enabled = progress_wanted() if enabled is None else enabled
+    return tqdm(iterable, desc=desc, total=total, disable=not enabled)

@@ -18,7 +18,9 @@ from typing import Callable, Sequence
 import jax
 import numpy as np
 
+from ..dynamics import sweep
 from ..errors import ConfigError, check_int, check_positive
+from ..observables import of_params_and_problem
 from ..tree import tree_squared_norm
 
 
@@ -74,12 +76,10 @@ def average_squared_gradient_norm(problem, make_optimizer: Callable, horizons: S
     if not horizons:
         raise ConfigError("horizons", horizons, "a non-empty list of positive step counts")
     seeds = check_int("seeds", seeds, minimum=1)
-    from ..dynamics import sweep
-
     averages = []
     for horizon in horizons:
         result = sweep(problem, {"run": make_optimizer(horizon)}, steps=horizon, seeds=seeds,
-                       observe={"squared_gradient_norm": squared_gradient_norm}, stride=1)
+                       observe={"squared_gradient_norm": of_params_and_problem(squared_gradient_norm)}, stride=1)
         trajectory = result["run"]
         values = np.asarray(trajectory.observed["squared_gradient_norm"])[..., :-1]  # t < T
         averages.append(float("nan") if np.any(trajectory.diverged) else float(np.mean(values)))

@@ -10,7 +10,7 @@ Conventions (our ρ versus the authors' code): our 1-SAM ascent for example k is
 ``ℓ_k = ½(x_kᵀβ − y_k)²``; the authors' code writes the ascent with the un-halved squared residual,
 i.e. ``ρ_authors · ∇(x_kᵀβ − y_k)² = 2ρ_authors·∇ℓ_k``. So ``ρ_ours = 2·ρ_authors`` for
 unnormalized 1-SAM, and ``ρ_ours = ρ_authors`` for unnormalized n-SAM (both use ∇L). See
-:func:`rho_from_authors` and :func:`authors_optimizer`.
+:func:`rho_from_authors` (and :func:`sharp_theory.studies.diagonal_nets.authors_optimizer`).
 
 References:
   Andriushchenko, Flammarion. Towards Understanding Sharpness-Aware Minimization. ICML 2022,
@@ -27,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..errors import ConfigError, check_choice, check_int, check_nonnegative, check_positive
+from ..observables import all_of_params_and_problem
 from .base import Problem
 
 PARAMETRIZATIONS = ("uv", "uu-vv")
@@ -127,7 +128,8 @@ class DiagonalLinearObjective:
         # lanes (and over 1-SAM's examples) a matvec becomes a batched library dot, while this
         # form fuses with the surrounding elementwise work (the benchmark's sweep: 0.108 s vs
         # 0.14 s on two cores, 0.195 s vs 0.235 s on one; same values to rounding).
-        residual = jnp.sum(batch["x"] * self.beta(params), axis=-1) - batch["y"]
+        beta = jnp.broadcast_to(self.beta(params), batch["x"].shape)
+        residual = jnp.sum(batch["x"] * beta, axis=-1) - batch["y"]
         return 0.5 * jnp.mean(jnp.square(residual))
 
 
@@ -227,8 +229,10 @@ def distance_to_target(params, problem):
     return jnp.linalg.norm(beta(params, problem) - problem.constants["theta_star"])
 
 
-OBSERVABLES = {"train_loss": train_loss, "test_loss": test_set_loss, "c": effective_init,
-               "l1_norm": l1_norm, "distance_to_theta_star": distance_to_target}
+OBSERVABLES = all_of_params_and_problem(
+    {"train_loss": train_loss, "test_loss": test_set_loss, "c": effective_init,
+     "l1_norm": l1_norm, "distance_to_theta_star": distance_to_target})
+"""The diagonal net's observables for ``st.run``/``st.sweep`` (signature ``(params, problem, state)``)."""
 
 
 # --- the authors' conventions ---------------------------------------------------------------------
@@ -250,21 +254,3 @@ def rho_from_authors(rho_authors, variant: str):
     if np.ndim(rho_authors):
         return factor * np.asarray(rho_authors, dtype=float)
     return factor * float(rho_authors)
-
-
-def authors_optimizer(variant: str, lr, rho_authors=0.0):
-    """Our optimizer that runs the authors' update ``variant`` with their (γ, ρ).
-
-    "gd" → ``gd(lr)``; "sgd" → one uniformly drawn example per step (with replacement, as their
-    ``np.random.randint``); "n-sam" → ``usam(lr, ρ)``; "1-sam" → ``usam(lr, 2ρ, m=1)``.
-    """
-    from .. import optim
-
-    check_choice("variant", variant, AUTHORS_VARIANTS)
-    if variant == "gd":
-        return optim.gd(lr)
-    if variant == "sgd":
-        return optim.sgd(lr, batch_size=1, replace=True)
-    if variant == "n-sam":
-        return optim.usam(lr, rho_from_authors(rho_authors, "n-sam"))
-    return optim.usam(lr, rho_from_authors(rho_authors, "1-sam"), m=1)

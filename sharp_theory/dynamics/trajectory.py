@@ -5,7 +5,6 @@ References: DESIGN.md ("The optimizer contract", "Randomness and numerics").
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import os
 from typing import Any, Callable, Mapping
 
@@ -16,42 +15,46 @@ import numpy as np
 from .._pytree import pytree_dataclass, static_field
 from ..checkpoints import resumable
 from ..errors import ConfigError, check_int
+from ..observables import RunState
 from ..problems.base import Problem, init_key, optimizer_key
 from ..optim.base import Optimizer
 from ..tree import all_finite, tree_where
 
-# Incremented each time the simulation is traced: tests use it to prove that changing a
-# hyperparameter value reuses the compiled program.
-TRACE_COUNT = {"simulate": 0}
-
-
 @dataclasses.dataclass(frozen=True)
 class Observable:
-    """A named function of the parameters recorded along a trajectory.
+    """A named observable recorded along a trajectory, called as ``fn(params, problem, state)``.
 
-    ``fn`` takes ``(params)`` or ``(params, problem)``; which one is read once from its signature.
+    The signature is fixed (see :mod:`sharp_theory.observables`); functions of fewer arguments
+    are adapted explicitly with :func:`sharp_theory.observables.of_params` or
+    :func:`~sharp_theory.observables.of_params_and_problem`, never by reading their signature.
     """
 
     name: str
     fn: Callable
-    wants_problem: bool
 
-    def __call__(self, params, problem):
-        return self.fn(params, problem) if self.wants_problem else self.fn(params)
-
-
-def _wants_problem(fn: Callable) -> bool:
-    try:
-        parameters = [p for p in inspect.signature(fn).parameters.values()
-                      if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-                      and p.default is p.empty]
-    except (TypeError, ValueError):  # builtins without signatures take params only
-        return False
-    return len(parameters) >= 2
+    def __call__(self, params, problem, state: RunState):
+        try:
+            return self.fn(params, problem, state)
+        except TypeError as error:
+            if "positional argument" not in str(error):
+                raise
+            raise ConfigError(f"observe[{self.name!r}]", getattr(self.fn, "__name__", self.fn),
+                              "fn(params, problem, state); wrap fn(params) in "
+                              "st.observables.of_params, fn(params, problem) in "
+                              f"st.observables.of_params_and_problem ({error})") from None
 
 
-def evaluation_loss(params, problem):
-    """Default observable: the problem's reporting loss (population or full-data)."""
+def evaluation_loss(params, problem, state=None):
+    """Default observable: the problem's reporting loss (population or full-data).
+
+    Args:
+      params: the parameters.
+      problem: the run's problem.
+      state: the :class:`RunState` (unused).
+
+    Returns:
+      A scalar: ``problem.evaluation_loss(params)``.
+    """
     return problem.evaluation_loss(params)
 
 
@@ -60,12 +63,12 @@ def as_observables(observe: Mapping[str, Callable] | None) -> tuple[Observable, 
     if observe is None:
         observe = {"loss": evaluation_loss}
     if not isinstance(observe, Mapping):
-        raise ConfigError("observe", type(observe).__name__, "a dict name -> fn(params[, problem])")
+        raise ConfigError("observe", type(observe).__name__, "a dict name -> fn(params, problem, state)")
     out = []
     for name, fn in observe.items():
         if not callable(fn):
-            raise ConfigError(f"observe[{name!r}]", fn, "a callable fn(params[, problem])")
-        out.append(Observable(str(name), fn, _wants_problem(fn)))
+            raise ConfigError(f"observe[{name!r}]", fn, "a callable fn(params, problem, state)")
+        out.append(Observable(str(name), fn))
     return tuple(out)
 
 
@@ -132,13 +135,13 @@ def simulate(problem: Problem, optimizer: Optimizer, params0, key, *, steps: int
     ``grad_evals`` and ``hvp_evals`` spent before divergence; ``state``: the final optimizer
     state; a caller that drops it pays nothing, XLA removes unused outputs).
     """
-    TRACE_COUNT["simulate"] += 1
     batch_size = optimizer.batch_size if batch_size is None else batch_size
     hparams = optimizer.hparams
-    loss_fn = problem.loss
+    loss_fn = problem.loss_function()
 
-    def observe(params, diverged):
-        values = {obs.name: jnp.asarray(obs(params, problem)) for obs in observables}
+    def observe(params, state, step, diverged):
+        run_state = RunState(hparams=hparams, optimizer_state=state, step=step)
+        values = {obs.name: jnp.asarray(obs(params, problem, run_state)) for obs in observables}
         # After divergence the records read NaN, so plots and summaries cannot mistake them.
         return {name: jnp.where(diverged, jnp.nan, value) for name, value in values.items()}
 
@@ -173,18 +176,18 @@ def simulate(problem: Problem, optimizer: Optimizer, params0, key, *, steps: int
     state0 = optimizer.init(params0)
     costs = {"grad_evals": jnp.asarray(0.0), "hvp_evals": jnp.asarray(0.0)}
     carry = (params0, state0, jnp.asarray(-1, jnp.int32), costs)
-    first = observe(params0, jnp.asarray(False))
+    first = observe(params0, state0, jnp.asarray(0), jnp.asarray(False))
     n_chunks, remainder = divmod(steps, stride)
 
     def chunk(carry, index):
         carry = advance(carry, index * stride, stride)
-        return carry, observe(carry[0], carry[2] >= 0)
+        return carry, observe(carry[0], carry[1], (index + 1) * stride, carry[2] >= 0)
 
     carry, records = jax.lax.scan(chunk, carry, jnp.arange(n_chunks))
     pieces = [jax.tree_util.tree_map(lambda x: x[None], first), records]
     if remainder:
         carry = advance(carry, n_chunks * stride, remainder)
-        last = observe(carry[0], carry[2] >= 0)
+        last = observe(carry[0], carry[1], jnp.asarray(steps), carry[2] >= 0)
         pieces.append(jax.tree_util.tree_map(lambda x: x[None], last))
     observed = jax.tree_util.tree_map(lambda *xs: jnp.concatenate(xs, axis=0), *pieces)
     params, state, diverged_at, costs = carry
@@ -271,8 +274,9 @@ def run(problem: Problem, optimizer: Optimizer, *, steps: int, key, observe=None
       optimizer: an Optimizer (``st.optim.*``).
       steps: number of steps (>= 1).
       key: JAX PRNG key; the step index is folded in, so the same key gives the same run.
-      observe: dict name -> fn(params) or fn(params, problem), recorded every ``stride`` steps
-        (default: the problem's evaluation loss as "loss").
+      observe: dict name -> ``fn(params, problem, state)`` (:mod:`sharp_theory.observables`;
+        ``state`` holds the optimizer's hyperparameters and state), recorded every ``stride``
+        steps (default: the problem's evaluation loss as "loss").
       stride: record every ``stride`` steps (>= 1); the initial and final points are recorded.
       params0: initial parameters (default ``problem.params0``).
       batch_size: override the optimizer's batch size.
@@ -299,7 +303,7 @@ def run(problem: Problem, optimizer: Optimizer, *, steps: int, key, observe=None
     if init is not None:
         params0 = init(init_key(key))
     params0 = problem.params0 if params0 is None else params0
-    _check_params_match(problem.params0, params0)
+    check_params_match(problem.params0, params0)
     params, observed, diverged_at, costs, state = _simulate_jit(
         problem, optimizer, params0, key, steps=steps, stride=stride, observables=observables,
         batch_size=batch_size)
@@ -325,10 +329,10 @@ def check_init(init, params0, problem: Problem) -> None:
     except Exception as error:  # any failure of the user's function, reported as bad input
         raise ConfigError("init", getattr(init, "__name__", init),
                           f"a function key -> params (calling it failed: {error})") from None
-    _check_params_match(problem.params0, shapes, name="init")
+    check_params_match(problem.params0, shapes, name="init")
 
 
-def _check_params_match(reference, params, name: str = "params0"):
+def check_params_match(reference, params, name: str = "params0"):
     if reference is None:
         return
     ref_struct = jax.tree_util.tree_structure(reference)

@@ -5,7 +5,7 @@ What it does, and why:
 
 * Every cell (d, ‖μ‖, repeat) draws its own data and initialization inside the compiled program
   (:func:`sharp_theory.problems.conv_relu.build_problem`) and trains with
-  :func:`sharp_theory.dynamics.run.simulate` — the same body as ``st.run`` — vmapped over cells.
+  :func:`sharp_theory.dynamics.trajectory.simulate` — the same body as ``st.run`` — vmapped over cells.
   Cell (d, ‖μ‖, seed) therefore equals ``st.run(conv_relu_signal_noise(d, ‖μ‖, seed=seed), opt,
   key=jax.random.key(seed))`` (tests check this).
 * Dimensions share programs by zero padding: a cell of dimension d has zeros beyond d, which
@@ -46,9 +46,6 @@ import dataclasses
 import hashlib
 import json
 import math
-import os
-import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Mapping
@@ -58,25 +55,36 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from .. import optim
+from ..dynamics.trajectory import as_observables, record_steps, simulate
 from ..errors import ConfigError, check_choice, check_int, check_positive
-from ..optim.base import Optimizer
-from ..outputs import CRITICAL, honour_umask
-from ..problems import conv_relu
 from ..measure import signal_noise
-from .run import as_observables, record_steps, simulate
+from ..observables import RunState, all_of_params_and_problem
+from ..optim.base import Optimizer
+from ..output import progress as progress_bar
+from ..output import write_atomic
+from ..problems import conv_relu
 
 _AXIS = "cells"
 _FORMAT_VERSION = 2  # 2: chunks padded to their ladder size (rounding differs from 1)
 
 
-def ascent_point_noise_activation(params, problem):
+def ascent_point_noise_activation(params, problem, state: RunState):
     """Fraction of label-aligned noise ReLUs active where the optimizer takes its gradient.
 
     For SAM that is the ascent point ``W + τ ∇L/‖∇L‖`` (full-batch gradient as a proxy for the
-    mini-batch one), for SGD/GD (τ = 0) the iterate itself. τ is read from the problem constant
-    ``ascent_radius`` (set per optimizer by :func:`conv_relu_grid`; 0 when absent).
+    mini-batch one), for SGD/GD (τ = 0) the iterate itself. τ is the run's own radius, the
+    optimizer's ``rho`` hyperparameter (0 when it has none).
+
+    Args:
+      params: the network's parameters ``{"W": ...}``.
+      problem: a conv-ReLU problem.
+      state: the run state (its ``hparams`` hold ρ).
+
+    Returns:
+      A scalar fraction in [0, 1].
     """
-    radius = problem.constants.get("ascent_radius", jnp.asarray(0.0))
+    radius = state.hparams.get("rho", jnp.asarray(0.0))
     grads = jax.grad(problem.loss)(params, problem.examples)
     norm = jnp.linalg.norm(grads["W"])
     tiny = jnp.finfo(grads["W"].dtype).tiny
@@ -85,13 +93,14 @@ def ascent_point_noise_activation(params, problem):
 
 
 DEFAULT_OBSERVABLES = {
-    "train_loss": conv_relu.training_loss,
-    "train_error": conv_relu.training_error,
-    "test_error": conv_relu.observed_label_test_error,
-    "clean_test_error": conv_relu.clean_label_test_error,
-    "max_rho": signal_noise.max_noise_coefficient,
-    "max_gamma": signal_noise.max_signal_coefficient,
-    "aligned_active": signal_noise.aligned_noise_activation_fraction,
+    **all_of_params_and_problem({
+        "train_loss": conv_relu.training_loss,
+        "train_error": conv_relu.training_error,
+        "test_error": conv_relu.observed_label_test_error,
+        "clean_test_error": conv_relu.clean_label_test_error,
+        "max_rho": signal_noise.max_noise_coefficient,
+        "max_gamma": signal_noise.max_signal_coefficient,
+        "aligned_active": signal_noise.aligned_noise_activation_fraction}),
     "ascent_aligned_active": ascent_point_noise_activation,
 }
 
@@ -143,16 +152,12 @@ def _cell(dim, signal, seed, optimizer, settings, *, layout, steps, stride, obse
     problem = conv_relu.build_problem(key, dim, signal, settings["noise_std"],
                                       settings["label_flip"], settings["init_std"], layout, dtype)
     hparams = dict(optimizer.hparams)
-    radius = jnp.asarray(0.0, dtype)
-    if "rho" in hparams:
-        radius = hparams["rho"]
-        if tau_scaling == "paper":
-            batch = optimizer.batch_size or layout.n_train
-            radius = radius * paper_tau_unit(dim.astype(dtype), batch, layout.n_filters,
-                                             layout.n_patches, settings["noise_std"])
+    if "rho" in hparams and tau_scaling == "paper":
+        # The radius scales with the cell's dimension; observables read it from the run state.
+        batch = optimizer.batch_size or layout.n_train
+        radius = hparams["rho"] * paper_tau_unit(dim.astype(dtype), batch, layout.n_filters,
+                                                 layout.n_patches, settings["noise_std"])
         hparams["rho"] = radius.astype(optimizer.hparams["rho"].dtype)
-    constants = dict(problem.constants, ascent_radius=jnp.asarray(radius, dtype))
-    problem = dataclasses.replace(problem, constants=constants)
     optimizer = dataclasses.replace(optimizer, hparams=hparams)
     _, observed, diverged_at, _, _ = simulate(problem, optimizer, problem.params0,
                                               jax.random.key(seed), steps=steps, stride=stride,
@@ -244,20 +249,6 @@ def _fingerprint(payload: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
-def _write_atomic(path: Path, writer) -> None:
-    # CRITICAL: an interrupt waits for the rename instead of leaving a temporary file behind.
-    with CRITICAL:
-        with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".tmp") as handle:
-            temporary = handle.name
-        try:
-            writer(temporary)
-            honour_umask(Path(temporary))
-            os.replace(temporary, path)
-        finally:
-            if os.path.exists(temporary):
-                os.remove(temporary)
-
-
 def _save_chunk(path: Path, arrays: dict) -> None:
     flat = {f"{opt}/{name}": value for opt, values in arrays.items() for name, value in values.items()}
 
@@ -265,7 +256,7 @@ def _save_chunk(path: Path, arrays: dict) -> None:
         with open(temporary, "wb") as handle:
             np.savez(handle, **flat)
 
-    _write_atomic(path, write)
+    write_atomic(path, write)
 
 
 def _load_chunk(path: Path) -> dict:
@@ -342,7 +333,7 @@ def conv_relu_grid(dims, signal_strengths, optimizers: Mapping[str, Optimizer], 
         model and network (as for ``conv_relu_signal_noise``).
       tau_scaling: "constant" (SAM's ``rho`` is τ itself) or "paper" (τ = rho · m√B/(Pσ_p√d),
         the scale of Chen et al. 2023, Thm 4.1).
-      observe: dict name -> fn(params, problem) (default :data:`DEFAULT_OBSERVABLES`).
+      observe: dict name -> fn(params, problem, state) (default :data:`DEFAULT_OBSERVABLES`).
       chunk_size: cells per compiled call (default: as many as ``memory_budget_bytes`` allows).
       memory_budget_bytes: memory for one chunk (default 1 GiB on CPU, a quarter of the device
         memory on GPU).
@@ -439,7 +430,7 @@ def conv_relu_grid(dims, signal_strengths, optimizers: Mapping[str, Optimizer], 
             for opt in optimizers}
     loaded = computed = 0
     complete = True
-    for index in _progress(range(n_chunks), progress, n_chunks):
+    for index in progress_bar(range(n_chunks), "conv-relu grid (chunks)", n_chunks, progress):
         lo, hi = index * chunk_size, min(n_cells, (index + 1) * chunk_size)
         path = None if checkpoint is None else checkpoint / f"chunk_{index:06d}.npz"
         if path is not None and path.exists():
@@ -501,16 +492,8 @@ def _open_checkpoint(folder: Path, payload: dict, chunk_size: int) -> int:
     if jax.process_index() == 0:
         text = json.dumps({"fingerprint": fingerprint, "chunk_size": chunk_size,
                            "settings": payload}, indent=1, default=str)
-        _write_atomic(manifest, lambda temporary: Path(temporary).write_text(text))
+        write_atomic(manifest, lambda temporary: Path(temporary).write_text(text))
     return chunk_size
-
-
-def _progress(iterable, progress, total):
-    from tqdm.auto import tqdm
-
-    if progress is None:
-        progress = sys.stderr.isatty() or bool(os.environ.get("SHARP_THEORY_PROGRESS"))
-    return tqdm(iterable, total=total, desc="conv-relu grid (chunks)", disable=not progress)
 
 
 # --- named grids used by the benign-overfitting lab and the benchmark ---------------------------
@@ -535,8 +518,6 @@ PRESETS = {
 
 def preset_optimizers(spec: dict) -> dict:
     """SGD and SAM (same batch size, learning rate; SAM radius ``spec["tau"]``) for a preset."""
-    from .. import optim
-
     return {"sgd": optim.sgd(spec["lr"], batch_size=spec["batch_size"]),
             "sam": optim.sam(spec["lr"], spec["tau"], batch_size=spec["batch_size"])}
 
