@@ -325,7 +325,7 @@ def sgd_abs_change(problem, lr):
     """|B_T − B_0| of SGD at step size lr over time η·T = CONSERVATION_TIME: (noise, seed)."""
     steps = int(round(CONSERVATION_TIME / lr))
     result = st.sweep(problem, {"SGD": st.optim.sgd(lr)}, steps=steps, seeds=SEEDS,
-                      grid={"noise": NOISE_LEVELS}, observe={"B": balancedness},
+                      grid={"noise": NOISE_LEVELS}, observe={"B": of_params(balancedness)},
                       stride=max(1, steps // 10))["SGD"]
     b = np.asarray(result.observed["B"])
     return np.abs(b[..., -1] - b[..., 0])

@@ -60,8 +60,8 @@ def iterate(params):
 
 
 def final_distance(quad, optimizer):
-    trajectory = st.run(quad.problem, optimizer, steps=STEPS, key=KEY, observe={"x": iterate},
-                        stride=STEPS)
+    trajectory = st.run(quad.problem, optimizer, steps=STEPS, key=KEY,
+                        observe={"x": st.observables.of_params(iterate)}, stride=STEPS)
     return float(np.linalg.norm(trajectory.final("x") - quad.facts["minimizer"]))
 
 

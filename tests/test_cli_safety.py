@@ -39,14 +39,15 @@ lab = st.labkit.start("staged", default_seeds=2, quick_seeds=1,
 steps = 30 if lab.extra.get("grid", "small") == "small" else 60
 problem = st.problems.op_toy()
 first = st.run(problem, st.optim.sam(lr=0.05, rho=0.1), steps=steps, key=jax.random.key(1),
-               observe={"B": st.measure.balancedness}, stride=10)
+               observe={"B": st.observables.of_params(st.measure.balancedness)}, stride=10)
 if os.environ.get("STAGED_FAIL"):
     raise RuntimeError("stopped after the first stage")
 if os.environ.get("STAGED_WAIT"):
     print("READY", flush=True)
     time.sleep(60)
 second = st.run(problem, st.optim.gd(lr=0.05), steps=steps, key=jax.random.key(2),
-                params0=first.params, observe={"B": st.measure.balancedness}, stride=10)
+                params0=first.params,
+                observe={"B": st.observables.of_params(st.measure.balancedness)}, stride=10)
 fig, axes = st.plotting.figure()
 axes[0, 0].plot(np.asarray(second.observed["B"]))
 lab.savefig(fig, "balance")

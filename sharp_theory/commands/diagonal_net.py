@@ -102,7 +102,7 @@ def validate(args, n_examples: int | None = None) -> None:
     check_positive("--init-scale", args.init_scale)
     check_positive("--lr", args.lr)
     check_int("--steps", args.steps, minimum=1)
-    from ..dynamics.run import check_step_memory
+    from ..dynamics.trajectory import check_step_memory
     check_step_memory(args.steps, args.steps, lanes=1, parameter="--steps")  # stride = steps
     check_int("--seed", args.seed, minimum=0)
     sam_family = args.optimizer in ("sam", "usam")

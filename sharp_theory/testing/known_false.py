@@ -22,6 +22,7 @@ from hypothesis import strategies as hs
 
 from sharp_theory import optim
 from sharp_theory.dynamics import run
+from sharp_theory.observables import of_params
 from sharp_theory.testing.decorator import claim
 from sharp_theory.testing.instances import quadratics
 
@@ -37,7 +38,7 @@ def parameters(params):
 
 
 def final_iterate(problem, optimizer, steps):
-    trajectory = run(problem, optimizer, steps=steps, key=KEY, observe={"x": parameters},
+    trajectory = run(problem, optimizer, steps=steps, key=KEY, observe={"x": of_params(parameters)},
                      stride=steps)
     return np.asarray(trajectory.final("x"), dtype=np.float64)
 

@@ -34,6 +34,7 @@ from hypothesis import strategies as hs
 
 from sharp_theory import measure, optim, problems
 from sharp_theory.dynamics import run
+from sharp_theory.observables import of_params
 from sharp_theory.theory import low_rank as low_rank_theory
 from sharp_theory.testing.decorator import claim
 from sharp_theory.testing.instances import (diagonal_nets, matrix_sensings, quadratic_objective,
@@ -212,7 +213,7 @@ def _norm(params):
 
 
 def _final_norm(problem, optimizer, steps=100):
-    trajectory = run(problem, optimizer, steps=steps, key=KEY, observe={"norm": _norm},
+    trajectory = run(problem, optimizer, steps=steps, key=KEY, observe={"norm": of_params(_norm)},
                         stride=steps)
     return float(trajectory.final("norm"))
 
