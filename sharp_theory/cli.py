@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import pkgutil
 import runpy
 import sys
@@ -250,5 +251,19 @@ def main(argv=None) -> int:
     return 2
 
 
+def console() -> None:
+    """The ``sharp-theory`` executable: :func:`main` on the real command line, then an exit
+    that skips the interpreter's teardown. Everything we write is closed and renamed by then;
+    the teardown would only reset the signal handlers (a Ctrl-C in that last moment would kill
+    the process with no message) and unload JAX, which can crash at exit."""
+    code = main()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console()

@@ -138,7 +138,7 @@ def never_in_regime(a):
     (NAN_CLAIM, ["nan_slack", "NaN", "a="]),
     (RAISING_CLAIM, ["raises", "ValueError: boom", "a="]),
     (UNSATISFIABLE_CLAIM, ["never_in_regime", "never satisfied"]),
-    ("def broken(:\n    pass\n", ["syntax error", ":1"]),
+    ("def broken(:\n    pass\n", ["syntax error", "line 1"]),
 ])
 def test_broken_claims_are_one_line_errors_with_exit_two(tmp_path, capsys, body, words):
     path = write(tmp_path, body)

@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import ConfigError
+from ..output import write_atomic, write_text_atomic
 from .decorator import Claim, encode_value
 from .runner import FuzzResult
 
@@ -43,7 +42,8 @@ def load_file(path: str | Path) -> dict[str, Claim]:
         spec.loader.exec_module(module)
     except SyntaxError as error:
         sys.modules.pop(name, None)
-        raise ConfigError("FILE", f"{path}:{error.lineno}", f"valid Python (syntax error: {error.msg})") from None
+        raise ConfigError("FILE", str(path), f"valid Python (syntax error at line {error.lineno}: "
+                          f"{error.msg})") from None
     except Exception as error:  # any failure of the user's module, as one line
         sys.modules.pop(name, None)
         first = (str(error).strip().splitlines() or [""])[0]
@@ -70,21 +70,6 @@ def select(claims: dict[str, Claim], names, where: str) -> list[Claim]:
     if missing:
         raise ConfigError("claim", missing[0], f"one of the claims in {where}: " + ", ".join(claims))
     return [claims[n] for n in names]
-
-
-def _write_atomic(path: Path, write) -> None:
-    """Write through a temporary file in the same folder, then rename (never half a file)."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            write(stream)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes 0600; give the usual permissions
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def instance_arrays(values: dict) -> dict:
@@ -131,8 +116,12 @@ def save_counterexample(result: FuzzResult, folder: str | Path) -> list[Path]:
     record = result.to_json()
     record["values"] = {k: encode_value(v) for k, v in result.counterexample.items()}
     json_path, npz_path = folder / f"{result.claim}.json", folder / f"{result.claim}.npz"
-    text = (json.dumps(record, indent=2) + "\n").encode()
-    _write_atomic(json_path, lambda stream: stream.write(text))
+    write_text_atomic(json_path, json.dumps(record, indent=2) + "\n")
     arrays = instance_arrays(result.counterexample)
-    _write_atomic(npz_path, lambda stream: np.savez_compressed(stream, **arrays))
+
+    def write_npz(temporary):
+        with open(temporary, "wb") as stream:  # a stream: savez would append ".npz" to a name
+            np.savez_compressed(stream, **arrays)
+
+    write_atomic(npz_path, write_npz)
     return [json_path, npz_path]
