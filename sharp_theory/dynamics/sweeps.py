@@ -26,8 +26,8 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from ..errors import ConfigError, check_int
 from ..optim.base import Optimizer, check_hparam
 from ..problems.base import Problem, init_key
-from .trajectory import (Trajectory, check_params_match, as_observables, check_init, cpu_tuned_jit,
-                  record_steps, simulate)
+from .trajectory import (Trajectory, as_observables, check_init, check_params_match, cpu_tuned_jit,
+                         record_steps, simulate)
 
 
 @dataclasses.dataclass(frozen=True)
