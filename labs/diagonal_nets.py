@@ -45,7 +45,7 @@ import sharp_theory as st
 from sharp_theory.measure import implicit_bias
 from sharp_theory.studies import convergence
 from sharp_theory.problems.diagonal import (OBSERVABLES, diagonal_linear, initial_params,
-                                                   sparse_regression_data)
+                                            sparse_regression_data)
 from sharp_theory.theory import diagonal as diagonal_theory
 
 lab = st.labkit.start("diagonal-nets", default_seeds=4, quick_seeds=1)

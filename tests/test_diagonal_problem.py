@@ -7,7 +7,7 @@ import pytest
 import sharp_theory as st
 from sharp_theory.errors import ConfigError
 from sharp_theory.problems.diagonal import (OBSERVABLES, diagonal_linear, initial_params,
-                                                   rho_from_authors, sparse_regression_data)
+                                            rho_from_authors, sparse_regression_data)
 from sharp_theory.studies.diagonal_nets import authors_optimizer
 
 KEY = jax.random.key(0)

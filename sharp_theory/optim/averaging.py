@@ -21,7 +21,7 @@ from jax.flatten_util import ravel_pytree
 
 from ..errors import NONNEGATIVE, POSITIVE, PROBABILITY, ConfigError, check_choice, check_int
 from ..tree import factor_pairs, rebuild_factor_pairs, tree_add
-from .base import (LR_AND_RADIUS, Base, Optimizer, StepRule, as_base, descend, domains, gradient,
+from .base import (Base, Optimizer, StepRule, as_base, descend, domains, gradient,
                    initial_state, loss_and_gradient, make_optimizer, step_info)
 from .sharpness_aware import SharpnessAware
 

@@ -17,7 +17,6 @@ import dataclasses
 
 import jax
 import jax.numpy as jnp
-from jax.flatten_util import ravel_pytree
 
 from ..errors import NONNEGATIVE, POSITIVE, ConfigError
 from ..tree import safe_normalize, tree_add, tree_scale

@@ -19,7 +19,6 @@ import dataclasses
 
 import jax
 import jax.numpy as jnp
-from jax.flatten_util import ravel_pytree
 
 from ..errors import DECAY, NONNEGATIVE, POSITIVE, ConfigError
 from ..tree import leading_size, tree_add
