@@ -22,7 +22,7 @@ from .errors import ConfigError
 from .output import OutputFolder
 
 # Measured per lab on 2 cores (README, "How long --quick takes").
-QUICK_TIME = "0.5 to 2 min"
+QUICK_TIME = "15 s to 1.5 min"
 
 ENVIRONMENT = """environment variables:
   SHARP_THEORY_CPU_DEVICES=n  JAX CPU devices (default: one per core; 1 = JAX's default)
