@@ -27,10 +27,6 @@
 # optimizers run as one compiled, chunked, device-sharded program (sharp_theory.studies.phase_diagram).
 
 # %%
-import os
-import sys
-from pathlib import Path
-
 import jax
 import numpy as np
 import sharp_theory as st
@@ -41,25 +37,10 @@ lab = st.labkit.start("benign-overfitting", default_seeds=3, quick_seeds=1,
                       quick_options={"grid": "quick"})
 
 
-def lab_option(name, default=None):
-    """--name VALUE from the CLI (lab.extra), the script's argv, or SHARP_THEORY_<NAME>."""
-    if lab.extra.get(name) is not None:
-        return lab.extra[name]
-    flag = f"--{name}"
-    for i, arg in enumerate(sys.argv):
-        if arg == flag and i + 1 < len(sys.argv):
-            return sys.argv[i + 1]
-        if arg.startswith(flag + "="):
-            return arg.split("=", 1)[1]
-    return os.environ.get(f"SHARP_THEORY_{name.upper()}", default)
-
-
-grid_name = "quick" if lab.quick else lab_option("grid", "cpu")
-device = lab_option("device")
-if grid_name not in phase.PRESETS:
-    raise st.ConfigError("--grid", grid_name, "one of " + ", ".join(phase.PRESETS))
-if device not in (None, "cpu", "gpu"):
-    raise st.ConfigError("--device", device, "'cpu' or 'gpu'")
+# --grid / --device come from the CLI, the script's argv or SHARP_THEORY_GRID / _DEVICE, already
+# checked by labkit against the choices declared above; --quick implies the quick grid.
+grid_name = lab.extra.get("grid", "cpu")
+device = lab.extra.get("device")
 spec = dict(phase.PRESETS[grid_name])
 # Repeats per cell: --seeds if given; the paper grid's default (10) replaces the lab default (3).
 spec["repeats"] = spec["repeats"] if (grid_name == "paper" and lab.seeds == 3) else lab.seeds

@@ -79,13 +79,12 @@ class StageStore:
 
     Attributes:
       folder: where this run's stages live (``OUT/.checkpoints/FINGERPRINT``).
-      loaded: stages read from disk so far; computed: stages computed now.
+      loaded: stages read from disk so far (recorded as ``resumed_stages`` in results.json).
     """
 
     folder: Path
     next_index: int = 0
     loaded: int = 0
-    computed: int = 0
     _depth: int = 0
 
     @classmethod
@@ -128,7 +127,6 @@ class StageStore:
                 temporary = Path(handle.name)
             honour_umask(temporary)
             os.replace(temporary, path)
-        self.computed += 1
         return result
 
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from . import checkpoints, interrupts
 from .errors import ConfigError, check_int
-from .output import OutputFolder, progress, write_text_atomic
+from .output import OutputFolder, in_notebook, progress, write_text_atomic
 from .version import __version__
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -145,10 +145,6 @@ def check_options(name: str, settings: LabSettings, options: dict, quick_options
                               f"with --quick (--quick uses --{option} {quick_options[option]})")
 
 
-def _in_notebook() -> bool:
-    return "ipykernel" in sys.modules
-
-
 def git_commit() -> str | None:
     try:
         out = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"],
@@ -250,7 +246,7 @@ class Lab:
         for suffix in ("png", "svg"):
             fig.savefig(self.staging / f"{name}.{suffix}", dpi=150, bbox_inches="tight")
         self.figures.append(name)
-        if not _in_notebook():
+        if not in_notebook():
             plt.close(fig)
 
     def save_arrays(self, **arrays) -> None:
@@ -317,7 +313,7 @@ def start(name: str, *, default_seeds: int = 4, quick_seeds: int = 2,
     options = dict(options or {})
     if _PENDING:
         settings = _PENDING[-1]
-    elif _in_notebook():
+    elif in_notebook():
         settings = _settings_from_env(options)
     else:
         settings = _settings_from_argv(name, options)

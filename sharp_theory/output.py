@@ -225,8 +225,8 @@ class OutputFolder:
     def checkpoints(self) -> Path:
         return self.path / CHECKPOINTS
 
-    def publish(self) -> list[str]:
-        """Move the staged files into place (results.json last); returns their names.
+    def publish(self) -> None:
+        """Move the staged files into place (results.json last).
 
         The previous run's files that this run did not write again are deleted; nothing else is.
         """
@@ -247,7 +247,6 @@ class OutputFolder:
             self.staging.rmdir()
             self.staging = None
             shutil.rmtree(self.checkpoints, ignore_errors=True)
-        return names
 
     def abort(self) -> None:
         """Remove this run's staging folder; remove the folder itself if this run created it
@@ -292,10 +291,15 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def in_notebook() -> bool:
+    """Whether a Jupyter kernel runs us (labs then take their settings from the environment)."""
+    return "ipykernel" in sys.modules
+
+
 def progress_wanted() -> bool:
     """Whether progress bars should show: stderr is a terminal, a notebook runs us, or
     ``SHARP_THEORY_PROGRESS`` is set."""
-    return (sys.stderr.isatty() or "ipykernel" in sys.modules
+    return (sys.stderr.isatty() or in_notebook()
             or bool(os.environ.get("SHARP_THEORY_PROGRESS")))
 
 
