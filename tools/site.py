@@ -160,7 +160,7 @@ def lab_header(name: str, results: dict, source: str, full_figures: list[str]) -
     links = ", ".join(f'<a href="../papers/{html.escape(card[:-3])}.html">{html.escape(paper)}</a>'
                       for paper, card in cards if card)
     table = templates().get_template("claims.html.j2").module.claim_table(
-        claim_rows(results["claims"], results["quick"]))
+        claim_rows(results["claims"], results["quick"]), numbers=False)
     size = ("quick sizes (<code>--quick</code>): too small to judge shows as inconclusive; "
             "<code>make demo</code> or the command above gives the full run"
             if results["quick"] else f"the full run in <code>results/{html.escape(name)}/</code>")
@@ -213,14 +213,18 @@ def write_pages(executed: dict[str, Path], labs: dict[str, Path]) -> None:
     for name in sorted(executed):
         results = write_lab_page(name, executed[name], labs[name])
         matching = sum(labkit.verdict_matches(c, results["quick"]) for c in results["claims"])
+        seconds = json.loads((executed[name] / f"{name}.ipynb").read_text()
+                             )["metadata"].get("sharp_theory", {}).get("executed_s", "?")
         rows.append(f"| [{labkit.lab_title(labs[name])}]({name}.ipynb) | `{name}` | "
                     f"{matching}/{len(results['claims'])} as expected "
-                    f"({'quick' if results['quick'] else 'full'} run) |")
+                    f"({'quick' if results['quick'] else 'full'} run) | {seconds} |")
     (SOURCE / "labs" / "index.md").write_text(
         "# Labs\n\nEach lab is a notebook: the page shows it executed, with its figures and the "
         "verdict of every claim it checks. Open the same file in Jupyter (`jupytext` opens "
         "`labs/*.py` as notebooks) or run it with `sharp-theory reproduce LAB`.\n\n"
-        "| lab | name | claims |\n|---|---|---|\n" + "\n".join(rows) + "\n")
+        "| lab | name | claims | quick run as a notebook (s) |\n|---|---|---|---|\n"
+        + "\n".join(rows) + "\n\nThe last column is the wall time of the quick run this site "
+        "was built from (on the machine that built it, with two labs running at a time).\n")
     cards = sorted(PAPERS.glob("*.md"))
     (SOURCE / "papers" / "index.md").write_text(
         "# Paper cards\n\nOne card per paper: the setting, the claims we check, our numbers, and "
