@@ -27,7 +27,16 @@ from ..errors import ConfigError, check_int
 
 
 def symmetric_sqrt(matrix) -> np.ndarray:
-    """The positive semidefinite square root of a symmetric PSD matrix (eigendecomposition)."""
+    """The positive semidefinite square root of a symmetric PSD matrix (by eigendecomposition).
+
+    The input is symmetrized first and negative eigenvalues (round-off) are clipped to 0.
+
+    Args:
+      matrix: a symmetric positive semidefinite (d, d) array.
+
+    Returns:
+      A (d, d) float64 numpy array S with ``S @ S ≈ matrix``.
+    """
     matrix = np.asarray(matrix, dtype=float)
     values, vectors = np.linalg.eigh(0.5 * (matrix + matrix.T))
     return (vectors * np.sqrt(np.clip(values, 0.0, None))) @ vectors.T
@@ -167,7 +176,20 @@ def weighted_nuclear_norm_minimization(sensing, measured, D1=None, D2=None, *,
 
 
 def nuclear_norm_minimization(sensing, measured, *, solver: str | None = None) -> ConvexSolution:
-    """The baseline ``min ‖X‖_*`` subject to 𝒜(X) = b (Recht, Fazel, Parrilo 2010)."""
+    """The baseline ``min ‖X‖_*`` subject to 𝒜(X) = b (cvxpy, as in
+    :func:`weighted_nuclear_norm_minimization` with D1 = D2 = I).
+
+    Args:
+      sensing: the measurement matrices A, shape (m, d1, d2).
+      measured: the measurements b, shape (m,).
+      solver: a cvxpy solver name (default "CLARABEL", then SCS at eps 1e-10 if it fails).
+
+    Returns:
+      A :class:`ConvexSolution` (status "infeasible" and a NaN product when no X fits).
+
+    References:
+      Recht, Fazel, Parrilo 2010 (nuclear-norm minimization).
+    """
     return weighted_nuclear_norm_minimization(sensing, measured, solver=solver)
 
 
@@ -235,11 +257,30 @@ def flattest_solution(problem, *, k: int | None = None, solver: str | None = Non
 
 
 def identity_flattest_scaled_trace(target) -> float:
-    """With 𝒜 = identity (f = ‖L Rᵀ − M‖²_F): the flattest str is ``4‖M‖_*`` (THEORY §3, claim 1)."""
+    """The flattest scaled Hessian trace with 𝒜 = identity (f = ‖L Rᵀ − M‖²_F): ``4‖M‖_*``.
+
+    Args:
+      target: the target matrix M, shape (d1, d2).
+
+    Returns:
+      ``4‖M‖_*`` as a Python float.
+
+    References:
+      Ding, Drusvyatskiy, Fazel, Harchaoui 2022, Sec. 3 (AM-GM on the balanced factorization);
+      THEORY.md §3, claim 1.
+    """
     return 4.0 * float(np.sum(np.linalg.svd(np.asarray(target, dtype=float), compute_uv=False)))
 
 
 def relative_recovery_error(product, target) -> float:
-    """``‖X − M‖_F / ‖M‖_F``."""
+    """The relative recovery error ``‖X − M‖_F / ‖M‖_F``.
+
+    Args:
+      product: the recovered matrix X, shape (d1, d2).
+      target: the ground truth M (nonzero), same shape.
+
+    Returns:
+      A Python float (0 for exact recovery).
+    """
     target = np.asarray(target, dtype=float)
     return float(np.linalg.norm(np.asarray(product) - target) / np.linalg.norm(target))
