@@ -136,8 +136,10 @@ def class_problems(cls) -> list[str]:
     doc = own_doc(cls)
     if doc is None:
         return ["no docstring"]
-    if dataclasses.is_dataclass(cls):
-        fields = [f.name for f in dataclasses.fields(cls) if not f.name.startswith("_")]
+    fields = ([f.name for f in dataclasses.fields(cls)] if dataclasses.is_dataclass(cls)
+              else list(cls._fields) if issubclass(cls, tuple) and hasattr(cls, "_fields") else [])
+    fields = [name for name in fields if not name.startswith("_")]
+    if fields:
         named = documented_names(sections(doc).get("Attributes", []))
         missing = [name for name in fields if name not in named]
         if missing:
