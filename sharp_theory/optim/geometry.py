@@ -56,6 +56,12 @@ class AdaptiveSAM(StepRule):
 
     Its ρ is on another scale than SAM's; a sweep gives ASAM a grid of its own with a
     per-optimizer axis (``grid={"rho": [...], "asam.rho": [...]}``).
+
+    Attributes:
+      base: the :class:`Base` step.
+
+    References:
+      Kwon, Kim, Park, Choi 2021, Sec. 3 and Alg. 1.
     """
 
     base: Base = Base()
@@ -101,7 +107,19 @@ def _adam_preconditioner(base: Base, base_state):
 
 
 def preconditioned_ascent(grads, preconditioner, rho):
-    """``ε = ρ P⁻¹g / ‖P⁻¹g‖`` (0 for a zero gradient)."""
+    """The preconditioned ascent ``ε = ρ P⁻¹g / ‖P⁻¹g‖`` (0 for a zero gradient).
+
+    Args:
+      grads: the gradient pytree g.
+      preconditioner: a pytree like ``grads`` of positive entries P (element-wise).
+      rho: the radius (≥ 0).
+
+    Returns:
+      ε, a pytree like ``grads`` with norm ρ (or 0).
+
+    References:
+      Singh et al. 2025 (arXiv 2502.02407), Sec. 5.
+    """
     scaled = _tree_map(lambda g, p: g / p, grads, preconditioner)
     return tree_scale(safe_normalize(scaled), rho)
 
@@ -132,7 +150,22 @@ class OutputModel:
 
 
 def check_output_model(model: OutputModel, problem, params=None, batch=None, rtol=1e-12):
-    """Raise ConfigError unless ``model(params, batch)`` equals ``problem.loss(params, batch)``."""
+    """Verify that an :class:`OutputModel` reproduces a problem's loss: raise unless
+    ``model(params, batch)`` equals ``problem.loss(params, batch)`` to ``rtol``.
+
+    Args:
+      model: the :class:`OutputModel` to check.
+      problem: the :class:`sharp_theory.problems.Problem` whose loss it should equal.
+      params: the point to compare at (default ``problem.params0``).
+      batch: the batch to compare on (default ``problem.full_batch()``).
+      rtol: relative tolerance of the comparison (absolute tolerance 0).
+
+    Returns:
+      None (the check passed).
+
+    Raises:
+      ConfigError: the two losses differ, naming both values.
+    """
     import numpy as np
 
     params = problem.params0 if params is None else params
@@ -149,6 +182,9 @@ class PreconditionedSAM(StepRule):
     ``ε = ρ P⁻¹g/‖P⁻¹g‖``, ``P = √v̂ + eps`` read from the Adam base's state before this
     step's update (so the step uses the preconditioner Adam has built so far). The base must be
     Adam. Two gradients per step.
+
+    Attributes:
+      base: the :class:`Base` step; must be Adam (its second moments give P).
     """
 
     base: Base = dataclasses.field(default_factory=adam)
@@ -168,12 +204,23 @@ class PreconditionedSAM(StepRule):
 
 
 def preconditioned_sam(lr, rho, *, base=None, batch_size=None, replace=False) -> Optimizer:
-    """Preconditioned SAM (Singh et al. 2025, Sec. 5): Adam-preconditioned ascent, Adam descent.
+    """Preconditioned SAM: Adam-preconditioned ascent, Adam descent.
 
     Args:
       lr: step size (> 0).
       rho: radius (>= 0).
       base: an Adam base (default ``st.optim.adam()``); any other base is a ConfigError.
+      batch_size: examples per step (None: full batch).
+      replace: draw mini-batches with replacement (True) or by shuffled epochs (False).
+
+    Returns:
+      An Optimizer named "precond-sam".
+
+    Raises:
+      ConfigError: a non-Adam base, or a value outside its domain.
+
+    References:
+      Singh et al. 2025 (arXiv 2502.02407), Sec. 5.
     """
     base = adam() if base is None else as_base(base)
     if base.kind != "adam":
@@ -195,6 +242,14 @@ class FunctionalSAM(StepRule):
     :class:`OutputModel`) or, with ``model=None``, from the problem itself: the runner's
     ``loss_fn`` carries a problem's ``outputs`` and ``loss_of_outputs`` when it declares them
     (:meth:`sharp_theory.problems.Problem.loss_function`).
+
+    Attributes:
+      base: the :class:`Base` step.
+      model: the :class:`OutputModel` giving the output/loss split (None: the problem's own).
+      precondition: use Adam's preconditioned perturbation (needs an Adam base).
+
+    References:
+      Singh et al. 2025 (arXiv 2502.02407), Sec. 4.
     """
 
     base: Base = Base()
@@ -283,6 +338,13 @@ def functional_sam(lr, rho, *, model=None, precondition=False, base=None, batch_
         ``Problem.loss_of_outputs``).
       precondition: use Adam's preconditioned perturbation (needs ``base=st.optim.adam()``).
       base, batch_size, replace: as for :func:`sharp_theory.optim.sam`.
+
+    Returns:
+      An Optimizer named "functional-sam" ("functional-sam-precond" with ``precondition``).
+
+    Raises:
+      ConfigError: a model that is not a hashable :class:`OutputModel`, ``precondition`` without
+        an Adam base, or a value outside its domain.
     """
     require_output_model(model, allow_none=True)
     base = as_base(base)

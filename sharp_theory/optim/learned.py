@@ -57,6 +57,9 @@ class LearnedRadius(StepRule):
     Hessian-vector product on half the batch. Cost per step: 2 (SAM) + 0.5 (lookahead) + 1
     (half-batch gradients of both losses at w⁺) gradients and 0.5 HVP. The lookahead uses a
     plain step whatever the base.
+
+    Attributes:
+      base: the :class:`Base` step.
     """
 
     base: Base = Base()
@@ -96,6 +99,9 @@ def lets(lr, rho, *, beta=0.01, base=None, batch_size=None, replace=False) -> Op
       beta: meta step size of ρ (>= 0; 0 keeps ρ = ρ_0, i.e. SAM).
       base, batch_size, replace: as for :func:`sharp_theory.optim.sam`. The batch must hold
         at least 2 examples.
+
+    Returns:
+      An Optimizer named "lets"; ``info["rho"]`` records the radius each step used.
     """
     return make_optimizer(LearnedRadius(as_base(base)), dict(lr=lr, rho=rho, beta=beta),
                           batch_size=batch_size, replace=replace)
@@ -112,6 +118,11 @@ class TrajectoryConsistency(StepRule):
     exponential moving average of the weights). Our models are regressions, so the distance is
     the squared error of the outputs; w̄ follows ``w̄ ← δ w̄ + (1 - δ) w``. Cost: one gradient
     plus one forward pass of the averaged model (counted as 0 gradients). λ = 0 is the base rule.
+
+    Attributes:
+      base: the :class:`Base` step.
+      model: the :class:`OutputModel` giving F(w) (None: the problem's declared outputs).
+      decay: δ in [0, 1) of the weight average w̄.
     """
 
     base: Base = Base()
@@ -152,6 +163,9 @@ def saf(lr, lam, *, model=None, decay=0.9, base=None, batch_size=None, replace=F
         outputs the problem declares (``Problem.outputs``).
       decay: δ in [0, 1) of the weight average that supplies the reference outputs.
       base, batch_size, replace: as for :func:`sharp_theory.optim.sam`.
+
+    Returns:
+      An Optimizer named "saf".
     """
     require_output_model(model, allow_none=True)
     DECAY.check("decay", decay)
