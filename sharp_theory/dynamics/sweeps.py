@@ -246,7 +246,13 @@ _sweep_jit = cpu_tuned_jit(_sweep_body, _STATIC)
 def lane_mesh(n_lanes: int, shard: bool = True) -> Mesh | None:
     """A one-axis mesh over the default platform's devices (at most ``n_lanes`` of them).
 
-    None when sharding is off or only one device would be used.
+    Args:
+      n_lanes: the length of the axis to split (≥ 1).
+      shard: False to use one device (no mesh).
+
+    Returns:
+      A ``jax.sharding.Mesh`` over ``min(device count, n_lanes)`` devices, or None when
+      sharding is off or only one device would be used.
     """
     devices = jax.devices()
     count = min(len(devices), n_lanes) if shard else 1
@@ -305,6 +311,22 @@ def sweep(problem: Problem, optimizers, *, steps: int, seeds=1, grid: Mapping | 
 
     Returns:
       A :class:`SweepResult`; arrays have leading shape (len(grid[a]) for a in grid) + (n_seeds,).
+
+    Raises:
+      ConfigError: a bad argument or a grid value outside its domain, before any work.
+
+    Examples:
+      SAM's balancing of the OP toy needs ρ > 0: the ρ = 0 lane (plain SGD) keeps B away from 0.
+
+      >>> import sharp_theory as st
+      >>> problem = st.problems.op_toy(noise=0.5)
+      >>> result = st.sweep(problem, st.optim.sam(lr=0.05, rho=0.2), grid={"rho": [0.0, 0.2]},
+      ...                   seeds=1, steps=300, stride=100,
+      ...                   observe={"B": st.observables.of_params(st.measure.balancedness)})
+      >>> result.axes, result.shape, result["sam"].observed["B"].shape  # (rho, seed, records)
+      (('rho', 'seed'), (2, 1), (2, 1, 4))
+      >>> [round(float(b), 2) for b in result["sam"].final("B")[:, 0]]
+      [-0.26, -0.0]
     """
     if not isinstance(problem, Problem):
         raise ConfigError("problem", type(problem).__name__, "a sharp_theory Problem")
