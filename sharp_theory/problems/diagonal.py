@@ -168,6 +168,18 @@ def diagonal_linear(n: int = 20, n_test: int = 1000, d: int = 30, k: int = 3, se
       evaluation loss is the full training loss ``‖Xβ − y‖²/(2n)``. Use :data:`OBSERVABLES`
       for train / test loss, c, ‖β‖₁ along trajectories.
 
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import sharp_theory as st
+      >>> problem = st.problems.diagonal_linear(n=20, d=30, k=3, seed=0)
+      >>> problem.examples["x"].shape, problem.params0["u"].shape
+      ((20, 30), (30,))
+      >>> int(jnp.sum(problem.constants["theta_star"] != 0))  # a k-sparse ground truth
+      3
+      >>> c = st.measure.effective_initialization(problem.params0)  # u = 0.1·1, v = 0: c = 0.01
+      >>> sorted({round(float(value), 12) for value in c})
+      [0.01]
+
     References: Andriushchenko & Flammarion 2022, Sec. 4; the authors' code for the data recipe.
     """
     check_choice("parametrization", parametrization, PARAMETRIZATIONS)

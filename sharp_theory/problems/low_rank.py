@@ -169,6 +169,19 @@ def matrix_sensing(d1: int = 10, d2: int | None = None, *, rank: int = 2, k: int
       Hessian trace, see :func:`sensing_weights`), ``init_scale``, ``init_imbalance``;
       ``problem.init(key)`` draws fresh random factors.
 
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import sharp_theory as st
+      >>> problem = st.problems.matrix_sensing(d1=4, rank=1, operator="identity")
+      >>> problem.params0["x"].shape, problem.examples["A"].shape  # k = 4 columns, m = 16
+      ((4, 4), (16, 4, 4))
+      >>> truth = problem.constants["ground_truth"]
+      >>> round(float(jnp.linalg.norm(truth)), 12), int(jnp.linalg.matrix_rank(truth))
+      (1.0, 1)
+      >>> exact = {"x": truth, "y": jnp.eye(4)}  # L Rᵀ = M fits every measurement
+      >>> round(float(problem.loss(exact, problem.examples)), 12)
+      0.0
+
     References: Ding, Drusvyatskiy, Fazel, Harchaoui 2022 (arXiv 2203.03756), Sec. 2 and 8.
     """
     seed = check_int("seed", seed, minimum=0)
@@ -226,5 +239,12 @@ def matrix_sensing(d1: int = 10, d2: int | None = None, *, rank: int = 2, k: int
 
 
 def measurements_of(problem: Problem):
-    """``(A, b)`` of a matrix-sensing problem as numpy arrays."""
+    """The sensing operator and measurements ``(A, b)`` of a matrix-sensing problem, as numpy arrays.
+
+    Args:
+      problem: a problem built by :func:`matrix_sensing` (examples ``{"A", "b"}``).
+
+    Returns:
+      ``(A, b)``: A of shape (m, d1, d2) and b of shape (m,).
+    """
     return np.asarray(problem.examples["A"]), np.asarray(problem.examples["b"])
