@@ -142,6 +142,19 @@ def paper_tau_unit(dim, batch_size, n_filters, n_patches, noise_std):
 
     With ``tau_scaling="paper"`` an optimizer's ``rho`` hyperparameter multiplies this unit,
     so the radius shrinks like 1/√d across the grid.
+
+    Args:
+      dim: the patch dimension d (> 0; scalar or array).
+      batch_size: the mini-batch size B (> 0).
+      n_filters: the number of filters m per class.
+      n_patches: the number of patches P.
+      noise_std: the noise standard deviation σ_p (> 0).
+
+    Returns:
+      τ₀ as a JAX array of ``dim``'s shape.
+
+    References:
+      Chen, Zhang, Kou, Chen, Hsieh, Gu 2023, Thm 4.1.
     """
     return n_filters * jnp.sqrt(batch_size) / (n_patches * noise_std * jnp.sqrt(dim))
 
@@ -206,8 +219,17 @@ def _cached_program(mesh, statics):
 
 
 def select_devices(device: str | None):
-    """The devices to spread cells over: all of ``device``'s platform ("cpu", "gpu"), or JAX's
-    default platform when None. A platform with no device is a ConfigError."""
+    """The devices to spread cells over: all of ``device``'s platform, or JAX's default platform.
+
+    Args:
+      device: "cpu", "gpu", or None for JAX's default platform.
+
+    Returns:
+      A tuple of JAX devices (at least one).
+
+    Raises:
+      ConfigError: an unknown platform name, or a platform with no device.
+    """
     if device is None:
         return tuple(jax.devices())
     check_choice("device", device, ("cpu", "gpu"))
@@ -226,7 +248,22 @@ CPU_CELL_DATA_BYTES = 3 << 20
 
 
 def padded_dimension(dim: int, d_max: int) -> int:
-    """The ladder size ``ceil(d_max / 2^k)`` (largest k) that still holds ``dim`` coordinates."""
+    """The ladder size ``ceil(d_max / 2^k)`` (largest k) that still holds ``dim`` coordinates.
+
+    Cells are padded to a few sizes so that one compiled program serves many dimensions.
+
+    Args:
+      dim: the cell's patch dimension (1 ≤ dim ≤ d_max).
+      d_max: the largest dimension of the grid.
+
+    Returns:
+      The padded size, an int with ``dim ≤ size ≤ d_max``.
+
+    Examples:
+      >>> from sharp_theory.studies.phase_diagram import padded_dimension
+      >>> [padded_dimension(d, 1600) for d in (100, 200, 201, 1600)]
+      [100, 200, 400, 1600]
+    """
     size = d_max
     while math.ceil(size / 2) >= dim:
         size = math.ceil(size / 2)
@@ -235,7 +272,18 @@ def padded_dimension(dim: int, d_max: int) -> int:
 
 def cell_bytes(layout: conv_relu.ConvReluLayout, n_records: int, n_observables: int,
                itemsize: int = 8) -> int:
-    """A generous estimate of the memory one cell needs while training (bytes)."""
+    """A generous estimate of the memory one cell needs while training, in bytes.
+
+    Args:
+      layout: the grid's :class:`sharp_theory.problems.conv_relu.ConvReluLayout` (sizes and
+        ``d_max``).
+      n_records: the number of recorded steps.
+      n_observables: the number of observables recorded.
+      itemsize: bytes per number (8 for float64).
+
+    Returns:
+      The estimate, an int (used to choose the chunk size within a memory budget).
+    """
     n, patches, m, d = layout.n_train, layout.n_patches, layout.n_filters, layout.d_max
     per_coordinate = (2 * n * patches          # training patches and a gathered mini-batch
                       + 12 * 2 * m             # W, W0, gradients, ascent point, state, carries
@@ -328,6 +376,7 @@ def conv_relu_grid(dims, signal_strengths, optimizers: Mapping[str, Optimizer], 
       steps: training steps per run.
       repeats: independent repeats per cell; repeat r uses seed ``seed + r`` (data, init and
         mini-batch order; see :func:`sharp_theory.problems.conv_relu.conv_relu_signal_noise`).
+      seed: the base integer seed (>= 0); repeat r of every cell uses ``seed + r``.
       stride: record every ``stride`` steps (default steps // 10).
       n_train, n_test, n_patches, n_filters, noise_std, label_flip, init_std, isotropic: the data
         model and network (as for ``conv_relu_signal_noise``).
@@ -517,7 +566,14 @@ PRESETS = {
 
 
 def preset_optimizers(spec: dict) -> dict:
-    """SGD and SAM (same batch size, learning rate; SAM radius ``spec["tau"]``) for a preset."""
+    """SGD and SAM with the same batch size and learning rate, SAM's radius ``spec["tau"]``.
+
+    Args:
+      spec: a preset of :data:`PRESETS` (keys ``lr``, ``batch_size``, ``tau``).
+
+    Returns:
+      ``{"sgd": Optimizer, "sam": Optimizer}``.
+    """
     return {"sgd": optim.sgd(spec["lr"], batch_size=spec["batch_size"]),
             "sam": optim.sam(spec["lr"], spec["tau"], batch_size=spec["batch_size"])}
 
@@ -533,6 +589,12 @@ def benign_boundary(mean_error: np.ndarray, signal_strengths, threshold: float) 
       mean_error: array (n_dims, n_signals), the mean test error of each cell.
       signal_strengths: the increasing ‖μ‖ grid.
       threshold: the error level that separates benign (below) from harmful (above).
+
+    Returns:
+      An array (n_dims,): the crossing ‖μ‖ of each row, NaN where it never crosses.
+
+    References:
+      Chen, Zhang, Kou, Chen, Hsieh, Gu 2023, Thms 4.1 and 4.3 (the benign/harmful boundary).
     """
     logs = np.log(np.asarray(signal_strengths, dtype=float))
     out = np.full(mean_error.shape[0], np.nan)
@@ -551,9 +613,17 @@ def benign_boundary(mean_error: np.ndarray, signal_strengths, threshold: float) 
 def fit_power_law(dims, boundary, confidence: float = 0.95) -> dict:
     """Least-squares fit ``log ‖μ‖* = a + slope · log d`` over the finite boundary points.
 
+    Args:
+      dims: the patch dimensions d (> 0), one per boundary point.
+      boundary: the boundary ‖μ‖* per dimension (NaN entries are left out).
+      confidence: the level of the slope's two-sided Student-t interval, in (0, 1).
+
     Returns:
       dict slope, intercept, ci_low, ci_high (two-sided Student-t interval for the slope),
       points (how many boundary points were used); NaNs when fewer than 3 points.
+
+    References:
+      Chen, Zhang, Kou, Chen, Hsieh, Gu 2023, Thms 4.1 and 4.3 (the boundary's power of d).
     """
     from scipy import stats
 
