@@ -169,12 +169,30 @@ def has_attribute_docstring(module: types.ModuleType, name: str) -> bool:
     return False
 
 
+def module_constants(module: types.ModuleType) -> set[str]:
+    """UPPER_CASE names assigned at the top level of a module's own source."""
+    try:
+        tree = ast.parse(Path(inspect.getfile(module)).read_text())
+    except (TypeError, OSError):
+        return set()
+    names = set()
+    for node in tree.body:
+        targets = (node.targets if isinstance(node, ast.Assign)
+                   else [node.target] if isinstance(node, ast.AnnAssign) else [])
+        names |= {t.id for t in targets if isinstance(t, ast.Name) and t.id.isupper()
+                  and not t.id.startswith("_")}
+    return names
+
+
 def public_names(module: types.ModuleType) -> list[str]:
+    """A module's ``__all__``; without one, the functions and classes it defines and its
+    UPPER_CASE constants."""
     if hasattr(module, "__all__"):
         return list(module.__all__)
-    return sorted(name for name, value in vars(module).items()
-                  if not name.startswith("_") and (inspect.isfunction(value) or inspect.isclass(value))
-                  and getattr(value, "__module__", None) == module.__name__)
+    defined = {name for name, value in vars(module).items()
+               if not name.startswith("_") and (inspect.isfunction(value) or inspect.isclass(value))
+               and getattr(value, "__module__", None) == module.__name__}
+    return sorted(defined | module_constants(module))
 
 
 def public_objects() -> dict[str, object]:

@@ -103,6 +103,11 @@ DEFAULT_OBSERVABLES = {
         "aligned_active": signal_noise.aligned_noise_activation_fraction}),
     "ascent_aligned_active": ascent_point_noise_activation,
 }
+"""What :func:`conv_relu_grid` records by default: train loss and error, observed- and
+clean-label test error, the largest noise memorization ``max_rho`` and signal learning
+``max_gamma`` (Chen et al. 2023, Sec. 5), and the fraction of label-aligned noise ReLUs active
+at the iterate and at the optimizer's ascent point.
+"""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -245,6 +250,7 @@ def select_devices(device: str | None):
 
 # Training data per device and chunk on CPU (about 3 MiB: six cells of 20 x 2 x 1600 doubles).
 CPU_CELL_DATA_BYTES = 3 << 20
+"""Training data per device and chunk on CPU, in bytes (bounds the chunk size there)."""
 
 
 def padded_dimension(dim: int, d_max: int) -> int:
@@ -563,6 +569,10 @@ PRESETS = {
               "stride": 20, "n_train": 20, "lr": 0.1, "batch_size": 10, "tau": 1.0,
               "tau_scaling": "paper", "taus": [0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0]},
 }
+"""Named grids: ``"quick"`` (CI, seconds), ``"cpu"`` (16 × 16 cells × 3 repeats, a few minutes on
+2 cores) and ``"paper"`` (≥ 50 × 50 × 10, for a GPU); each gives the dims, signal strengths,
+repeats, steps, stride, data sizes, learning rate, batch size and SAM radii.
+"""
 
 
 def preset_optimizers(spec: dict) -> dict:
