@@ -170,15 +170,15 @@ def matrix_sensing(d1: int = 10, d2: int | None = None, *, rank: int = 2, k: int
       ``problem.init(key)`` draws fresh random factors.
 
     Examples:
-      >>> import jax.numpy as jnp
+      >>> import numpy as np
       >>> import sharp_theory as st
       >>> problem = st.problems.matrix_sensing(d1=4, rank=1, operator="identity")
       >>> problem.params0["x"].shape, problem.examples["A"].shape  # k = 4 columns, m = 16
       ((4, 4), (16, 4, 4))
-      >>> truth = problem.constants["ground_truth"]
-      >>> round(float(jnp.linalg.norm(truth)), 12), int(jnp.linalg.matrix_rank(truth))
+      >>> truth = np.asarray(problem.constants["ground_truth"])
+      >>> round(float(np.linalg.norm(truth)), 12), int(np.linalg.matrix_rank(truth))
       (1.0, 1)
-      >>> exact = {"x": truth, "y": jnp.eye(4)}  # L Rᵀ = M fits every measurement
+      >>> exact = {"x": truth, "y": np.eye(4)}  # L Rᵀ = M fits every measurement
       >>> round(float(problem.loss(exact, problem.examples)), 12)
       0.0
 
