@@ -44,6 +44,10 @@ def effective_initialization(params, parametrization: str = "uv"):
 
     Returns:
       An array of shape (d,).
+
+    References:
+      Woodworth et al. 2020, Thm 1 (c is conserved by gradient flow);
+      Andriushchenko & Flammarion 2022, Sec. 4 (SAM shrinks c).
     """
     check_choice("parametrization", parametrization, ("uv", "uu-vv"))
     u, v = params["u"], params["v"]
@@ -111,6 +115,9 @@ def hyperbolic_entropy(beta, c):
 
     Returns:
       ψ_c(β) >= 0, with ψ_c(0) = 0.
+
+    References:
+      Woodworth et al. 2020, Thm 1 (their φ_α with α_i = √c_i / 2, up to a factor 2).
     """
     beta = np.asarray(beta, dtype=float)
     c = _positive_c(c, beta.size)

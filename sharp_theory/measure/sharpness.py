@@ -273,6 +273,10 @@ def average_sharpness(fn: Callable, params, sigma, *, num_samples: int = 256, ke
 
     Returns:
       :class:`Estimate` (value, standard_error, num_samples).
+
+    References:
+      Jiang, Neyshabur, Mobahi, Krishnan, Bengio 2020 (average-case sharpness);
+      Bisla, Wang, Choromanska 2022 (the low-pass-filtered loss).
     """
     _check_radius("sigma", sigma)
     count = check_int("num_samples", num_samples, minimum=2)

@@ -37,6 +37,10 @@ def signal_noise_coefficients(params, problem):
     Returns:
       dict ``gamma`` (2, m) and ``rho`` (2, m, n, P−1); ``residual`` the norm of the part of
       W − W0 outside the span (≈ 0 for the training rules above).
+
+    References:
+      Cao, Chen, Belkin, Gu 2022 (the decomposition); Chen, Zhang, Kou, Chen,
+      Hsieh, Gu 2023, Sec. 5.
     """
     mu = problem.constants["mu"]
     noise = _noise_patches(problem)

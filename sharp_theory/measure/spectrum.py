@@ -342,6 +342,10 @@ def top_hessian_eigenpairs(fn: Callable, params, k: int = 1, *, method: str = "a
 
     Returns:
       :class:`Eigenpairs` (values descending, vectors as a stacked pytree, residual norms).
+
+    References:
+      Lanczos 1950; Golub & Van Loan, Matrix Computations, Sec. 10.1 (Lanczos with
+      full reorthogonalization).
     """
     flat, _ = flat_parameters(params)
     n = flat.size
@@ -550,6 +554,9 @@ def hessian_spectrum(fn: Callable, params, *, method: str = "auto", num_iteratio
 
     Returns:
       A :class:`Spectrum`; for the dense path ``spectrum.eigenvalues()`` is every eigenvalue.
+
+    References:
+      Ubaru, Chen, Saad 2017, Alg. 1; Ghorbani, Krishnan, Xiao 2019, Sec. 2 (SLQ).
     """
     flat, _ = flat_parameters(params)
     n = flat.size

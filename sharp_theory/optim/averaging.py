@@ -156,6 +156,10 @@ def random_perturbation(lr, sigma, *, draws=1, mix=1.0, scale="absolute", base=N
 
     Returns:
       An Optimizer named "rwp-<draws>"; each step costs ``draws`` gradients (+1 when mix < 1).
+
+    References:
+      Bisla, Wang, Choromanska 2022 (AISTATS; arXiv 2201.08025) (LPF-SGD);
+      Li, Tao, Yan, Lei, Wu, Fang, He, Huang 2024 (TMLR; arXiv 2404.00357) (RWP).
     """
     draws = check_int("draws", draws, minimum=1)
     check_choice("scale", scale, NOISE_SCALES)
@@ -324,6 +328,9 @@ def swa(optimizer: Optimizer, *, start=0, every=1, expose="average", label=None)
 
     Returns:
       An Optimizer whose state holds the average (see :func:`averaged_weights`).
+
+    References:
+      Izmailov, Podoprikhin, Garipov, Vetrov, Wilson 2018 (UAI; arXiv 1803.05407).
     """
     if not isinstance(optimizer, Optimizer):
         raise ConfigError("optimizer", type(optimizer).__name__, "a sharp_theory Optimizer")
@@ -407,7 +414,7 @@ class FlatLoRA(StepRule):
       base: the :class:`Base` step.
 
     References:
-      Li et al. 2024 (Flat-LoRA), Sec. 3.
+      Li, He, Li, Wang, Shang, Huang 2025 (Flat-LoRA; ICML, arXiv 2409.14396), Sec. 3.
     """
 
     base: Base = Base()
@@ -447,6 +454,9 @@ def flat_lora(lr, sigma, *, base=None, batch_size=None, replace=False) -> Optimi
 
     Returns:
       An Optimizer named "flat-lora".
+
+    References:
+      Li, He, Li, Wang, Shang, Huang 2025 (Flat-LoRA; ICML, arXiv 2409.14396), Sec. 3.
     """
     return make_optimizer(FlatLoRA(as_base(base)), dict(lr=lr, sigma=sigma),
                           batch_size=batch_size, replace=replace)

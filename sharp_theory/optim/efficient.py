@@ -55,6 +55,9 @@ class LookSAM(StepRule):
     Attributes:
       base: the :class:`Base` step.
       every: the period k of the SAM steps (≥ 1; k = 1 is SAM).
+
+    References:
+      Liu, Mai, Chen, Hsieh, You 2022 (CVPR; arXiv 2203.02714), Sec. 3.2.
     """
 
     base: Base = Base()
@@ -104,6 +107,9 @@ def looksam(lr, rho, *, every=5, alpha=0.7, base=None, batch_size=None, replace=
 
     Returns:
       An Optimizer named "looksam-<every>"; ``info["grad_evals"]`` is 2 on SAM steps, 1 else.
+
+    References:
+      Liu, Mai, Chen, Hsieh, You 2022 (CVPR; arXiv 2203.02714), Sec. 3.2.
     """
     every = check_int("every", every, minimum=1)
     return make_optimizer(LookSAM(as_base(base), every), dict(lr=lr, rho=rho, alpha=alpha),
@@ -152,6 +158,9 @@ class SparseSAM(StepRule):
       mask: "fisher" or "random" (see :data:`MASK_KINDS`).
       sparsity: the fraction of coordinates not perturbed, in [0, 1).
       update_every: steps between mask updates (≥ 1).
+
+    References:
+      Mi, Shen, Ren, Zhou, Sun, Ji, Tao 2022 (NeurIPS; arXiv 2210.05177), Sec. 3.
     """
 
     base: Base = Base()
@@ -208,6 +217,9 @@ def ssam(lr, rho, *, mask="fisher", sparsity=0.5, update_every=10, base=None, ba
 
     Returns:
       An Optimizer named "ssam-<mask>".
+
+    References:
+      Mi, Shen, Ren, Zhou, Sun, Ji, Tao 2022 (NeurIPS; arXiv 2210.05177), Sec. 3.
     """
     check_choice("mask", mask, MASK_KINDS)
     SPARSITY.check("sparsity", sparsity)
@@ -233,6 +245,9 @@ class RandomSwitching(StepRule):
       base: the :class:`Base` step.
       schedule: "constant" or "linear" (see :data:`SWITCH_SCHEDULES`).
       horizon: steps of the linear schedule (None for "constant").
+
+    References:
+      Zhao, Zhang, Hu 2022 (arXiv 2203.09962), Alg. 1.
     """
 
     base: Base = Base()
@@ -280,6 +295,9 @@ def rst(lr, rho, *, switch_prob=0.5, switch_prob_end=None, horizon=None, base=No
 
     Returns:
       An Optimizer named "rst"; ``info["sam_step"]`` records the coin of each step.
+
+    References:
+      Zhao, Zhang, Hu 2022 (arXiv 2203.09962), Alg. 1.
     """
     values = dict(lr=lr, rho=rho, switch_prob=switch_prob)
     if switch_prob_end is None:
@@ -307,6 +325,9 @@ class AdaptiveSwitching(StepRule):
       base: the :class:`Base` step.
       decay: δ in [0, 1) of the running mean and variance of ‖g‖².
       c: how many running standard deviations above the mean the threshold sits (any real).
+
+    References:
+      Jiang, Yang, Zhang, Kwok 2023 (ICLR; arXiv 2304.14647), Sec. 3.
     """
 
     base: Base = Base()
@@ -352,6 +373,9 @@ def ae_sam(lr, rho, *, threshold_scale=1.0, c=0.0, decay=0.9, base=None, batch_s
 
     Returns:
       An Optimizer named "ae-sam"; ``info["sam_step"]`` records which steps were SAM steps.
+
+    References:
+      Jiang, Yang, Zhang, Kwok 2023 (ICLR; arXiv 2304.14647), Sec. 3.
     """
     DECAY.check("decay", decay)
     REAL.check("c", c)

@@ -43,6 +43,9 @@ def adaptive_ascent_direction(params, grads, rho, eta):
 
     Returns:
       The perturbation ε (a pytree like params).
+
+    References:
+      Kwon, Kim, Park, Choi 2021 (ICML; arXiv 2102.11600), Sec. 3.
     """
     scale = _tree_map(lambda w: jnp.abs(w) + jnp.asarray(eta, w.dtype), params)
     scaled_grads = _tree_map(lambda t, g: t * g, scale, grads)
@@ -92,6 +95,9 @@ def asam(lr, rho, *, eta=0.01, base=None, batch_size=None, replace=False) -> Opt
     Returns:
       An Optimizer named "asam" (in a sweep, ``grid={"asam.rho": [...]}`` gives it its own ρ
       axis next to SAM's "rho").
+
+    References:
+      Kwon, Kim, Park, Choi 2021 (ICML; arXiv 2102.11600), Sec. 3 and Alg. 1.
     """
     return make_optimizer(AdaptiveSAM(as_base(base)), dict(lr=lr, eta=eta, rho=rho),
                           batch_size=batch_size, replace=replace)
@@ -185,6 +191,9 @@ class PreconditionedSAM(StepRule):
 
     Attributes:
       base: the :class:`Base` step; must be Adam (its second moments give P).
+
+    References:
+      Singh, Mobahi, Agarwala, Dauphin 2025 (arXiv 2502.02407), Sec. 5.
     """
 
     base: Base = dataclasses.field(default_factory=adam)
@@ -345,6 +354,9 @@ def functional_sam(lr, rho, *, model=None, precondition=False, base=None, batch_
     Raises:
       ConfigError: a model that is not a hashable :class:`OutputModel`, ``precondition`` without
         an Adam base, or a value outside its domain.
+
+    References:
+      Singh, Mobahi, Agarwala, Dauphin 2025 (arXiv 2502.02407), Sec. 4.
     """
     require_output_model(model, allow_none=True)
     base = as_base(base)

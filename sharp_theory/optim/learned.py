@@ -60,6 +60,10 @@ class LearnedRadius(StepRule):
 
     Attributes:
       base: the :class:`Base` step.
+
+    References:
+      Wang, Jiang, Fu, Zhang 2024 (arXiv 2408.08222), Sec. 3 (we use the exact
+      hypergradient of a one-step lookahead instead of their diagonal-Hessian approximation).
     """
 
     base: Base = Base()
@@ -102,6 +106,9 @@ def lets(lr, rho, *, beta=0.01, base=None, batch_size=None, replace=False) -> Op
 
     Returns:
       An Optimizer named "lets"; ``info["rho"]`` records the radius each step used.
+
+    References:
+      Wang, Jiang, Fu, Zhang 2024 (arXiv 2408.08222), Sec. 3.
     """
     return make_optimizer(LearnedRadius(as_base(base)), dict(lr=lr, rho=rho, beta=beta),
                           batch_size=batch_size, replace=replace)
@@ -123,6 +130,10 @@ class TrajectoryConsistency(StepRule):
       base: the :class:`Base` step.
       model: the :class:`OutputModel` giving F(w) (None: the problem's declared outputs).
       decay: δ in [0, 1) of the weight average w̄.
+
+    References:
+      Du, Zhou, Feng, Tan, Zhou 2022 (NeurIPS; arXiv 2205.14083) (SAF and its
+      MESA form).
     """
 
     base: Base = Base()
@@ -166,6 +177,9 @@ def saf(lr, lam, *, model=None, decay=0.9, base=None, batch_size=None, replace=F
 
     Returns:
       An Optimizer named "saf".
+
+    References:
+      Du, Zhou, Feng, Tan, Zhou 2022 (NeurIPS; arXiv 2205.14083).
     """
     require_output_model(model, allow_none=True)
     DECAY.check("decay", decay)

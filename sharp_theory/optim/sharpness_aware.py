@@ -207,6 +207,9 @@ def sgd(lr, *, batch_size=1, replace=False, base=None) -> Optimizer:
 
     Returns:
       An Optimizer named "sgd".
+
+    References:
+      Robbins & Monro 1951 (stochastic approximation).
     """
     return make_optimizer(GradientDescent(as_base(base), "sgd"), {"lr": lr},
                           batch_size=batch_size, replace=replace)

@@ -33,6 +33,9 @@ def squared_gradient_norm(params, problem):
 
     Returns:
       A scalar array.
+
+    References:
+      Andriushchenko & Flammarion 2022, Sec. 5.
     """
     return tree_squared_norm(jax.grad(problem.evaluation_loss)(params))
 
@@ -96,6 +99,9 @@ def average_squared_gradient_norm(problem, make_optimizer: Callable, horizons: S
 
     Returns:
       float64 array, one average per horizon (NaN where any run diverged).
+
+    References:
+      Andriushchenko & Flammarion 2022, Sec. 5.
     """
     horizons = [check_int("horizons", h, minimum=1) for h in horizons]
     if not horizons:

@@ -83,6 +83,9 @@ def ascent_point_noise_activation(params, problem, state: RunState):
 
     Returns:
       A scalar fraction in [0, 1].
+
+    References:
+      Chen, Zhang, Kou, Chen, Hsieh, Gu 2023, Sec. 5.
     """
     radius = state.hparams.get("rho", jnp.asarray(0.0))
     grads = jax.grad(problem.loss)(params, problem.examples)
@@ -404,6 +407,9 @@ def conv_relu_grid(dims, signal_strengths, optimizers: Mapping[str, Optimizer], 
     Returns:
       A :class:`GridResult` with arrays (n_dims, n_signals, repeats, n_records) per optimizer and
       observable (plus ``diverged_at``).
+
+    References:
+      Chen, Zhang, Kou, Chen, Hsieh, Gu 2023, Thms 4.1 and 4.3 (the phase diagram).
     """
     started = time.perf_counter()
     dims = _positive_sorted("dims", dims, integer=True)

@@ -56,6 +56,10 @@ def balanced_factorization(product, k: int, D1=None, D2=None, *, rank_tolerance:
 
     Returns:
       ``(L, R)`` as numpy arrays; ``L @ R.T`` equals X up to the discarded singular values.
+
+    References:
+      Ding, Drusvyatskiy, Fazel, Harchaoui 2022, Sec. 3 (the flattest factorization
+      of a product).
     """
     product = np.asarray(product, dtype=float)
     d1, d2 = product.shape
@@ -148,6 +152,10 @@ def weighted_nuclear_norm_minimization(sensing, measured, D1=None, D2=None, *,
       A :class:`ConvexSolution` (an infeasible program, e.g. noisy b with m > d1 d2, is reported
       through ``status``; ``product`` is then NaN). When 𝒜 is injective (m >= d1 d2 and full
       rank) the only feasible point is found by least squares, without the SDP.
+
+    References:
+      Recht, Fazel, Parrilo 2010; Ding, Drusvyatskiy, Fazel, Harchaoui 2022,
+      Sec. 3 and Thm 3.2.
     """
     flat_rows = _flat_sensing(sensing)
     m, d1, d2 = np.shape(sensing)
@@ -238,6 +246,9 @@ def flattest_solution(problem, *, k: int | None = None, solver: str | None = Non
     Returns:
       A :class:`FlatSolution`. If the minimizer has rank > k, the flattest point of the
       factorized problem is not a factorization of it and ConfigError("k", ...) is raised.
+
+    References:
+      Ding, Drusvyatskiy, Fazel, Harchaoui 2022, Sec. 3 and Thm 3.2.
     """
     sensing = np.asarray(problem.examples["A"])
     measured = np.asarray(problem.examples["b"])
