@@ -381,7 +381,8 @@ def start(name: str, *, default_seeds: int = 4, quick_seeds: int = 2,
 
     Args:
       name: the lab's name (its file stem with '-').
-      default_seeds, quick_seeds: seeds of a full and of a ``--quick`` run.
+      default_seeds: the number of seeds of a full run.
+      quick_seeds: the number of seeds of a ``--quick`` run.
       options: the lab's own options, name -> allowed values (None: any string), e.g.
         ``{"grid": ("quick", "cpu", "paper"), "device": ("cpu", "gpu")}``; any other option
         is refused.

@@ -17,6 +17,7 @@ import importlib
 import inspect
 import pkgutil
 import re
+import textwrap
 import types
 from pathlib import Path
 
@@ -33,7 +34,9 @@ DOCUMENTED = ["sharp_theory", "sharp_theory.problems", "sharp_theory.optim",
 
 SECTION = re.compile(r"^(?P<indent>\s*)(?P<name>Args|Arguments|Returns|Yields|Raises|Attributes|"
                      r"References|Examples|Example|Notes|Note|See Also|Warning):\s*(?P<rest>.*)$")
-ENTRY = re.compile(r"^(?P<name>\*{0,2}[A-Za-z_][A-Za-z0-9_]*)(\s*\([^)]*\))?\s*:")
+# An entry of an Args:/Attributes: section: "name: text" or "name (type): text".
+ENTRY = re.compile(r"^(?P<name>[^\s:(][^:(]*?)\s*(\([^)]*\))?\s*:(\s|$)")
+IDENTIFIER = re.compile(r"^\*{0,2}[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def sections(doc: str) -> dict[str, list[str]]:
@@ -53,34 +56,37 @@ def sections(doc: str) -> dict[str, list[str]]:
             current = None
             continue
         found[current].append(line)
-    return {name: [line for line in inspect.cleandoc("\n".join(body)).splitlines()]
-            for name, body in found.items()}
+    return {name: textwrap.dedent("\n".join(body)).splitlines() for name, body in found.items()}
 
 
-def entries(body: list[str]) -> set[str]:
-    """The names an ``Args:``/``Attributes:`` section documents (entries at its first indent)."""
-    names: set[str] = set()
+def entries(body: list[str]) -> list[str]:
+    """The names an ``Args:``/``Attributes:`` section documents (its entries at the first indent),
+    as written: ``"x, y"`` stays one (malformed) name, as the site's docstring parser reads it."""
     levels = [len(line) - len(line.lstrip()) for line in body if line.strip()]
     if not levels:
-        return names
+        return []
     level = min(levels)
-    for line in body:
-        if line.strip() and len(line) - len(line.lstrip()) == level:
-            match = ENTRY.match(line.strip())
-            if match:
-                for name in match["name"].split(","):
-                    names.add(name.strip())
-    return names
+    return [match["name"].strip() for line in body
+            if line.strip() and len(line) - len(line.lstrip()) == level
+            and (match := ENTRY.match(line.strip()))]
 
 
-def documented_names(section_body: list[str]) -> set[str]:
-    names = entries(section_body)
-    # "x, y: ..." documents both
-    for line in section_body:
-        head = line.strip().split(":", 1)[0]
-        if "," in head and ":" in line:
-            names |= {part.strip() for part in head.split(",")}
-    return names
+def entry_problems(section: str, named: list[str], expected: list[str],
+                   others_allowed: bool) -> list[str]:
+    """What is wrong with a section's entries: several names in one entry (the site's parser
+    documents none of them), expected names missing, names that are not expected."""
+    problems = []
+    combined = [name for name in named if not IDENTIFIER.match(name)]
+    if combined:
+        problems.append(f"{section} one name per entry, not {combined}")
+    bare = {name.lstrip("*") for name in named if IDENTIFIER.match(name)}
+    missing = [name for name in expected if name.lstrip("*") not in bare]
+    if missing:
+        problems.append(f"{section} does not name {missing}")
+    unknown = sorted(bare - {name.lstrip("*") for name in expected})
+    if unknown and not others_allowed:
+        problems.append(f"{section} names {unknown}, which are not parameters")
+    return problems
 
 
 def own_doc(obj) -> str | None:
@@ -120,10 +126,9 @@ def function_problems(fn) -> list[str]:
         if "Args" not in found and "Arguments" not in found:
             problems.append(f"no Args: section (parameters {params})")
         else:
-            named = documented_names(found.get("Args", found.get("Arguments", [])))
-            missing = [p for p in params if p not in named and p.lstrip("*") not in named]
-            if missing:
-                problems.append(f"Args: does not name {missing}")
+            named = entries(found.get("Args", found.get("Arguments", [])))
+            takes_keywords = any(p.startswith("**") for p in params)
+            problems += entry_problems("Args:", named, params, others_allowed=takes_keywords)
     if "Returns" not in found and "Yields" not in found:
         problems.append("no Returns: section")
     return problems
@@ -136,11 +141,9 @@ def class_problems(cls) -> list[str]:
     fields = ([f.name for f in dataclasses.fields(cls)] if dataclasses.is_dataclass(cls)
               else list(cls._fields) if issubclass(cls, tuple) and hasattr(cls, "_fields") else [])
     fields = [name for name in fields if not name.startswith("_")]
-    if fields:
-        named = documented_names(sections(doc).get("Attributes", []))
-        missing = [name for name in fields if name not in named]
-        if missing:
-            return [f"Attributes: does not name {missing}"]
+    if fields:  # properties may be documented as attributes too
+        named = entries(sections(doc).get("Attributes", []))
+        return entry_problems("Attributes:", named, fields, others_allowed=True)
     return []
 
 

@@ -302,7 +302,11 @@ def sweep(problem: Problem, optimizers, *, steps: int, seeds=1, grid: Mapping | 
         (SGD and "rho") is run once and broadcast along it. Every value is checked against the
         domain its rule declares (a probability above 1, a negative radius, a string) before
         any work, in one line naming the axis, the value and the valid range.
-      observe, stride, batch_size, params0: as for :func:`run`.
+      observe: dict name -> ``fn(params, problem, state)``, recorded every ``stride`` steps
+        (default: the problem's evaluation loss as "loss"), as for :func:`run`.
+      stride: record every ``stride`` steps (>= 1); the first and last steps are recorded.
+      batch_size: override the optimizers' batch size (None: each optimizer's own).
+      params0: initial parameters of every lane (default ``problem.params0``).
       shard: split each optimizer's lanes over all devices of JAX's default platform (default);
         False runs every lane on the first device.
       init: ``fn(key) -> params``: each seed draws its own initialization (as in :func:`run`;

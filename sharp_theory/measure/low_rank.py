@@ -68,8 +68,9 @@ def scaled_hessian_trace_closed_form(params, D1_squared, D2_squared):
 
     Args:
       params: ``{"x": L (d1, k), "y": R (d2, k)}``.
-      D1_squared, D2_squared: the weights of :func:`sharp_theory.problems.low_rank.sensing_weights`
-        (``problem.constants["D1_squared"]`` and ``["D2_squared"]``).
+      D1_squared: the (d1, d1) weight of :func:`sharp_theory.problems.low_rank.sensing_weights`
+        (``problem.constants["D1_squared"]``).
+      D2_squared: the (d2, d2) weight (``problem.constants["D2_squared"]``).
 
     Returns:
       The scaled trace of the Hessian of ``(1/m)‖𝒜(L Rᵀ) − b‖²`` at (L, R), exact everywhere.

@@ -266,7 +266,8 @@ def average_sharpness(fn: Callable, params, sigma, *, num_samples: int = 256, ke
     weight perturbation measure; Jiang et al. 2020 call its inverse PAC-Bayes flatness).
 
     Args:
-      fn, params: as for :func:`epsilon_sharpness`.
+      fn: ``fn(params) -> scalar``.
+      params: parameter pytree.
       sigma: perturbation standard deviation (>= 0).
       num_samples: Monte-Carlo samples (>= 2).
       key: PRNG key (required).
@@ -294,7 +295,8 @@ def local_entropy(fn: Callable, params, sigma, *, temperature: float = 1.0,
     ``(T/2) Σ_i log(1 + σ² λ_i / T)``; by Jensen it never exceeds :func:`average_sharpness`.
 
     Args:
-      fn, params: as for :func:`epsilon_sharpness`.
+      fn: ``fn(params) -> scalar``.
+      params: parameter pytree.
       sigma: perturbation standard deviation (γ = 1/σ²).
       temperature: T (> 0).
       num_samples: Monte-Carlo samples (>= 2).

@@ -491,7 +491,8 @@ def spectral_density(fn: Callable, params, *, num_iterations: int = 60, num_prob
     probes is the spectral density ``(1/n) Σ_j δ(λ_j)``.
 
     Args:
-      fn, params: as for :func:`top_hessian_eigenpairs`.
+      fn: ``fn(params) -> scalar``.
+      params: parameter pytree (floating point).
       num_iterations: Lanczos steps per probe (<= n).
       num_probes: independent probes.
       key: PRNG key (required: the estimate is random).
@@ -546,10 +547,12 @@ def hessian_spectrum(fn: Callable, params, *, method: str = "auto", num_iteratio
     """The full Hessian spectrum: exact (dense ``eigh``) or its SLQ estimate (matrix-free).
 
     Args:
-      fn, params: as for :func:`top_hessian_eigenpairs`.
+      fn: ``fn(params) -> scalar``.
+      params: parameter pytree (floating point).
       method: "auto", "dense" or "matrix_free" (stochastic Lanczos quadrature).
-      num_iterations, num_probes, key: SLQ settings (see :func:`spectral_density`); the key
-        defaults to a fixed one.
+      num_iterations: SLQ Lanczos steps per probe (see :func:`spectral_density`).
+      num_probes: SLQ probes.
+      key: SLQ PRNG key (default: a fixed key).
       dense_max: the "auto" threshold.
 
     Returns:
@@ -648,7 +651,8 @@ def hutchinson_trace(fn: Callable, params, *, num_probes: int = 64, key,
     """Hutchinson's estimate ``tr H ≈ mean_i z_iᵀ H z_i`` with its standard error.
 
     Args:
-      fn, params: as for :func:`top_hessian_eigenpairs`.
+      fn: ``fn(params) -> scalar``.
+      params: parameter pytree (floating point).
       num_probes: number of probe vectors (>= 2 for a finite standard error).
       key: PRNG key (required).
       distribution: "rademacher" (minimum variance among iid-entry probes:

@@ -152,7 +152,10 @@ def random_perturbation(lr, sigma, *, draws=1, mix=1.0, scale="absolute", base=N
       draws: perturbations averaged per step (>= 1), one gradient each.
       mix: weight λ in [0, 1] of the perturbed gradient (1 - λ on the clean gradient).
       scale: "absolute" (σ) or "rows" (σ·‖row of w‖, filter-wise as in LPF-SGD / RWP).
-      base, batch_size, replace: as for :func:`sharp_theory.optim.sam`.
+      base: the base step (None or "plain", ``st.optim.momentum(...)``, ``st.optim.adam(...)``,
+        or an optax transformation without the learning rate).
+      batch_size: examples per step (None: the full batch).
+      replace: draw mini-batches with replacement (True) or by shuffled epochs (False).
 
     Returns:
       An Optimizer named "rwp-<draws>"; each step costs ``draws`` gradients (+1 when mix < 1).
@@ -448,7 +451,10 @@ def flat_lora(lr, sigma, *, base=None, batch_size=None, replace=False) -> Optimi
     Args:
       lr: step size (> 0).
       sigma: relative noise level σ (>= 0).
-      base, batch_size, replace: as for :func:`sharp_theory.optim.sam`.
+      base: the base step (None or "plain", ``st.optim.momentum(...)``, ``st.optim.adam(...)``,
+        or an optax transformation without the learning rate).
+      batch_size: examples per step (None: the full batch).
+      replace: draw mini-batches with replacement (True) or by shuffled epochs (False).
 
     Works on factor-pair parameters with matrix factors (``st.problems.lora``).
 

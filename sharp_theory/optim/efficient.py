@@ -103,7 +103,10 @@ def looksam(lr, rho, *, every=5, alpha=0.7, base=None, batch_size=None, replace=
       rho: SAM radius (>= 0).
       every: the period k of the SAM steps (>= 1; k = 1 is SAM).
       alpha: weight α of the reused orthogonal correction (>= 0; 0.7 in the paper).
-      base, batch_size, replace: as for :func:`sharp_theory.optim.sam`.
+      base: the base step (None or "plain", ``st.optim.momentum(...)``, ``st.optim.adam(...)``,
+        or an optax transformation without the learning rate).
+      batch_size: examples per step (None: the full batch).
+      replace: draw mini-batches with replacement (True) or by shuffled epochs (False).
 
     Returns:
       An Optimizer named "looksam-<every>"; ``info["grad_evals"]`` is 2 on SAM steps, 1 else.
@@ -213,7 +216,10 @@ def ssam(lr, rho, *, mask="fisher", sparsity=0.5, update_every=10, base=None, ba
       mask: "fisher" (largest empirical Fisher information, SSAM-F) or "random".
       sparsity: fraction of coordinates NOT perturbed, in [0, 1) (0 is SAM).
       update_every: steps between mask updates (>= 1).
-      base, batch_size, replace: as for :func:`sharp_theory.optim.sam`.
+      base: the base step (None or "plain", ``st.optim.momentum(...)``, ``st.optim.adam(...)``,
+        or an optax transformation without the learning rate).
+      batch_size: examples per step (None: the full batch).
+      replace: draw mini-batches with replacement (True) or by shuffled epochs (False).
 
     Returns:
       An Optimizer named "ssam-<mask>".
@@ -291,7 +297,10 @@ def rst(lr, rho, *, switch_prob=0.5, switch_prob_end=None, horizon=None, base=No
       switch_prob: probability p0 of a SAM step (at t = 0 for the linear schedule), in [0, 1].
       switch_prob_end: p1 at ``horizon`` (None: constant p0).
       horizon: steps of the linear schedule (required with ``switch_prob_end``).
-      base, batch_size, replace: as for :func:`sharp_theory.optim.sam`.
+      base: the base step (None or "plain", ``st.optim.momentum(...)``, ``st.optim.adam(...)``,
+        or an optax transformation without the learning rate).
+      batch_size: examples per step (None: the full batch).
+      replace: draw mini-batches with replacement (True) or by shuffled epochs (False).
 
     Returns:
       An Optimizer named "rst"; ``info["sam_step"]`` records the coin of each step.
@@ -369,7 +378,10 @@ def ae_sam(lr, rho, *, threshold_scale=1.0, c=0.0, decay=0.9, base=None, batch_s
       threshold_scale: κ (>= 0; 1 is the paper's rule, 0 is SAM on every step).
       c: how many running standard deviations above the mean (static; any real).
       decay: δ in [0, 1) of the running mean and variance.
-      base, batch_size, replace: as for :func:`sharp_theory.optim.sam`.
+      base: the base step (None or "plain", ``st.optim.momentum(...)``, ``st.optim.adam(...)``,
+        or an optax transformation without the learning rate).
+      batch_size: examples per step (None: the full batch).
+      replace: draw mini-batches with replacement (True) or by shuffled epochs (False).
 
     Returns:
       An Optimizer named "ae-sam"; ``info["sam_step"]`` records which steps were SAM steps.

@@ -37,7 +37,8 @@ def adaptive_ascent_direction(params, grads, rho, eta):
     leaves the loss invariant: the ascent at ``A w`` is ``A ε``. A zero gradient gives ε = 0.
 
     Args:
-      params, grads: pytrees of the same structure.
+      params: the parameter pytree w (its magnitudes give T).
+      grads: the gradient g, a pytree like ``params``.
       rho: radius (>= 0).
       eta: offset η >= 0 that keeps zero weights perturbable (0.01 in the paper).
 
@@ -90,7 +91,10 @@ def asam(lr, rho, *, eta=0.01, base=None, batch_size=None, replace=False) -> Opt
       rho: radius in the rescaled geometry (>= 0). It is not on SAM's scale: the paper uses
         about 10x SAM's rho because ``‖ε‖ ≈ ρ·|w|``.
       eta: offset η (>= 0; 0.01 in the paper, 0 gives exact rescaling invariance).
-      base, batch_size, replace: as for :func:`sharp_theory.optim.sam`.
+      base: the base step (None or "plain", ``st.optim.momentum(...)``, ``st.optim.adam(...)``,
+        or an optax transformation without the learning rate).
+      batch_size: examples per step (None: the full batch).
+      replace: draw mini-batches with replacement (True) or by shuffled epochs (False).
 
     Returns:
       An Optimizer named "asam" (in a sweep, ``grid={"asam.rho": [...]}`` gives it its own ρ
@@ -346,7 +350,10 @@ def functional_sam(lr, rho, *, model=None, precondition=False, base=None, batch_
         None (default) for the split the problem declares (``Problem.outputs`` and
         ``Problem.loss_of_outputs``).
       precondition: use Adam's preconditioned perturbation (needs ``base=st.optim.adam()``).
-      base, batch_size, replace: as for :func:`sharp_theory.optim.sam`.
+      base: the base step (None or "plain", ``st.optim.momentum(...)``, ``st.optim.adam(...)``,
+        or an optax transformation without the learning rate).
+      batch_size: examples per step (None: the full batch).
+      replace: draw mini-batches with replacement (True) or by shuffled epochs (False).
 
     Returns:
       An Optimizer named "functional-sam" ("functional-sam-precond" with ``precondition``).

@@ -101,8 +101,11 @@ def lets(lr, rho, *, beta=0.01, base=None, batch_size=None, replace=False) -> Op
       lr: step size (> 0).
       rho: initial radius ρ_0 (>= 0).
       beta: meta step size of ρ (>= 0; 0 keeps ρ = ρ_0, i.e. SAM).
-      base, batch_size, replace: as for :func:`sharp_theory.optim.sam`. The batch must hold
-        at least 2 examples.
+      base: the base step (None or "plain", ``st.optim.momentum(...)``, ``st.optim.adam(...)``,
+        or an optax transformation without the learning rate).
+      batch_size: examples per step (None: the full batch); at least 2 (LETS holds half
+        of each batch out).
+      replace: draw mini-batches with replacement (True) or by shuffled epochs (False).
 
     Returns:
       An Optimizer named "lets"; ``info["rho"]`` records the radius each step used.
@@ -173,7 +176,10 @@ def saf(lr, lam, *, model=None, decay=0.9, base=None, batch_size=None, replace=F
       model: an :class:`OutputModel` giving the outputs F(w), or None (default) for the
         outputs the problem declares (``Problem.outputs``).
       decay: δ in [0, 1) of the weight average that supplies the reference outputs.
-      base, batch_size, replace: as for :func:`sharp_theory.optim.sam`.
+      base: the base step (None or "plain", ``st.optim.momentum(...)``, ``st.optim.adam(...)``,
+        or an optax transformation without the learning rate).
+      batch_size: examples per step (None: the full batch).
+      replace: draw mini-batches with replacement (True) or by shuffled epochs (False).
 
     Returns:
       An Optimizer named "saf".

@@ -70,7 +70,8 @@ def op_toy(noise=0.0, *, target=0.5, x0=None, y0=None, batch_size=1) -> Problem:
     Args:
       noise: noise level alpha (>= 0); the paper uses alpha in {0, 0.25, 0.5, 1}.
       target: the clean label (0.5 in the paper).
-      x0, y0: initial factors (default x0 = (0.2, -0.1, 0.3), y0 = -3 x0, so B0 = -0.56).
+      x0: initial x (default (0.2, -0.1, 0.3)).
+      y0: initial y, same length as x0 (default -3 x0, so B0 = -0.56).
       batch_size: fresh draws per step when the optimizer does not set one.
 
     Returns:
@@ -130,7 +131,8 @@ def nop_toy(noise=0.0, *, target=NOP_TARGET, noise_scales=NOP_NOISE_SCALES, x0=N
       noise: noise level alpha (>= 0).
       target: the matrix A (default diag(0.5, 0, 0)).
       noise_scales: s, the row scales of the noise (default (1, 0.8, 0.5)).
-      x0, y0: initial factors (default x0 = (0.2, -0.1, 0.3), y0 = -3 x0).
+      x0: initial x, length d1 (default (0.2, -0.1, 0.3)).
+      y0: initial y, length d2 (default -3 x0).
       batch_size: fresh noise matrices per step when the optimizer does not set one.
 
     Returns:
@@ -282,8 +284,9 @@ def lora(layers=4, *, noise=0.0, rank=1, target=NOP_TARGET, noise_scales=NOP_NOI
       target: A, shared by the layers (default diag(0.5, 0, 0)).
       noise_scales: row scales s of the noise.
       base_weight: frozen W0 (d1, d2), shared by the layers (default 0).
-      x0, y0: initial adapter columns (default the NOP toy's, repeated across rank columns
-        with a 1/sqrt(r) scale so B0 per layer is the same for every r).
+      x0: initial column of every X_l (default the NOP toy's x0), repeated across the rank
+        columns with a 1/sqrt(r) scale so B0 per layer is the same for every r.
+      y0: initial column of every Y_l (default -3 x0), repeated and scaled the same way.
       batch_size: noise draws per step.
 
     Returns:

@@ -118,11 +118,14 @@ class GridResult:
     """The records of a :func:`conv_relu_grid` sweep.
 
     Attributes:
-      dims, signal_strengths, seeds: the grid axes.
+      dims: the patch dimensions d of the grid's rows.
+      signal_strengths: the ‖μ‖ values of the grid's columns.
+      seeds: the seed of each repeat.
       steps: the recorded step indices.
       observed: optimizer name -> observable name -> array (n_dims, n_signals, n_seeds, n_records).
       complete: False when the sweep stopped early (``max_new_chunks``); missing cells are NaN.
-      chunks_loaded, chunks_computed: chunks read from ``checkpoint_dir`` / computed now.
+      chunks_loaded: chunks read from ``checkpoint_dir``.
+      chunks_computed: chunks computed in this call.
       wall_time_s: seconds spent in this call.
       devices: the devices the cells were spread over.
       config: the settings (layout, rates, chunk size, ...).
@@ -387,8 +390,15 @@ def conv_relu_grid(dims, signal_strengths, optimizers: Mapping[str, Optimizer], 
         mini-batch order; see :func:`sharp_theory.problems.conv_relu.conv_relu_signal_noise`).
       seed: the base integer seed (>= 0); repeat r of every cell uses ``seed + r``.
       stride: record every ``stride`` steps (default steps // 10).
-      n_train, n_test, n_patches, n_filters, noise_std, label_flip, init_std, isotropic: the data
-        model and network (as for ``conv_relu_signal_noise``).
+      n_train: training examples per cell.
+      n_test: test examples per cell.
+      n_patches: patches P per example (one signal patch, P − 1 noise patches).
+      n_filters: filters m per class.
+      noise_std: standard deviation σ_p of the noise patches (> 0).
+      label_flip: probability that a training label is flipped, in [0, 0.5).
+      init_std: standard deviation of the initial filter entries (> 0).
+      isotropic: noise covariance σ_p² I (True) instead of σ_p²(I − μμᵀ/‖μ‖²), noise
+        orthogonal to μ (False) (all as for :func:`sharp_theory.problems.conv_relu_signal_noise`).
       tau_scaling: "constant" (SAM's ``rho`` is τ itself) or "paper" (τ = rho · m√B/(Pσ_p√d),
         the scale of Chen et al. 2023, Thm 4.1).
       observe: dict name -> fn(params, problem, state) (default :data:`DEFAULT_OBSERVABLES`).

@@ -90,7 +90,8 @@ def build_quadratic(*, eigenvalues, rotation_seed: int, start_seed: int, start_s
 
     Args:
       eigenvalues: the spectrum (any signs: a negative entry makes 0 a saddle).
-      rotation_seed, start_seed: integer seeds of Q and of the start direction.
+      rotation_seed: integer seed of the rotation Q.
+      start_seed: integer seed of the start direction.
       start_scale: ‖x_0‖ (> 0).
       start_along: None for a random unit direction; else the start has a component
         ``start_scale`` along eigenvector ``start_along`` plus a random part of norm

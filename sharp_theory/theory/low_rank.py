@@ -51,7 +51,8 @@ def balanced_factorization(product, k: int, D1=None, D2=None, *, rank_tolerance:
     Args:
       product: X (d1, d2).
       k: number of columns (>= the numerical rank of D1 X D2).
-      D1, D2: the (invertible) weight square roots (default identity).
+      D1: the (invertible) left weight square root, (d1, d1) (default identity).
+      D2: the (invertible) right weight square root, (d2, d2) (default identity).
       rank_tolerance: relative cut-off below which singular values count as zero.
 
     Returns:
@@ -145,7 +146,8 @@ def weighted_nuclear_norm_minimization(sensing, measured, D1=None, D2=None, *,
     Args:
       sensing: A (m, d1, d2).
       measured: b (m,).
-      D1, D2: symmetric positive definite weight matrices (default identity).
+      D1: the symmetric positive definite left weight, (d1, d1) (default identity).
+      D2: the symmetric positive definite right weight, (d2, d2) (default identity).
       solver: a cvxpy solver name (default "CLARABEL", then SCS at eps 1e-10 if it fails).
 
     Returns:
@@ -207,9 +209,11 @@ class FlatSolution:
 
     Attributes:
       product: X_f = L_f R_fᵀ, the weighted-nuclear-norm minimizer.
-      left, right: the flattest factors (L_f, R_f) with k columns.
+      left: the flattest left factor L_f, (d1, k).
+      right: the flattest right factor R_f, (d2, k).
       scaled_trace: ``4‖D1 X_f D2‖_*``, the smallest str over the solution set.
-      status, residual: from the convex solver (see :class:`ConvexSolution`).
+      status: the convex solver's status (see :class:`ConvexSolution`).
+      residual: the relative constraint residual (see :class:`ConvexSolution`).
     """
 
     product: np.ndarray
