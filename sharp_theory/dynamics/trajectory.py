@@ -106,7 +106,7 @@ class Trajectory:
       optimizer: the optimizer's name (``Optimizer.name``).
       problem: the problem's name (``Problem.name``).
       record_axis: the axis of ``observed`` arrays that runs over the records (0 for
-        :func:`run`, the number of grid axes plus one for a sweep's seeds).
+        :func:`run`; for a sweep, the number of leading grid and seed axes).
     """
 
     params: Any
