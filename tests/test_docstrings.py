@@ -154,7 +154,7 @@ def class_problems(cls) -> list[str]:
 
 
 def has_attribute_docstring(module: types.ModuleType, name: str) -> bool:
-    """Whether a top-level ``name = ...`` in ``module`` or its submodules is followed by a string."""
+    """Whether a top-level ``name = ...`` in ``module`` (or a submodule) is followed by a string."""
     sources = [module]
     if hasattr(module, "__path__"):
         sources += [importlib.import_module(f"{module.__name__}.{info.name}")
@@ -254,7 +254,8 @@ def undocumented() -> dict[str, list[str]]:
 
 def test_the_walk_reaches_the_public_api():
     names = public_objects()
-    for expected in ("sharp_theory.run", "sharp_theory.optim.sam", "sharp_theory.measure.lambda_max",
+    for expected in ("sharp_theory.run", "sharp_theory.optim.sam",
+                     "sharp_theory.measure.lambda_max",
                      "sharp_theory.theory.stability.gd_stability_limit",
                      "sharp_theory.theory.scale_invariant", "sharp_theory.testing.claim",
                      "sharp_theory.claims.judge", "sharp_theory.observables.of_params",

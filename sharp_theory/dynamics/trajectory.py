@@ -350,8 +350,9 @@ def run(problem: Problem, optimizer: Optimizer, *, steps: int, key, observe=None
       >>> import jax
       >>> import sharp_theory as st
       >>> problem = st.problems.op_toy(noise=0.5)
+      >>> observe = {"B": st.observables.of_params(st.measure.balancedness)}
       >>> traj = st.run(problem, st.optim.sam(lr=0.05, rho=0.2), steps=300, key=jax.random.key(0),
-      ...               stride=100, observe={"B": st.observables.of_params(st.measure.balancedness)})
+      ...               stride=100, observe=observe)
       >>> traj.steps.tolist(), traj.status
       ([0, 100, 200, 300], 'ok')
       >>> [round(float(b), 2) for b in traj.observed["B"]]

@@ -15,7 +15,7 @@ from jax.flatten_util import ravel_pytree
 
 
 def flat_function(fn: Callable, params):
-    """``fn`` as a function of one flat vector: ``(f_flat, w_flat)`` with ``f_flat(w_flat) == fn(params)``.
+    """``fn`` as a function of one flat vector: ``f_flat(w_flat) == fn(params)``.
 
     Args:
       fn: ``fn(params) -> scalar``.

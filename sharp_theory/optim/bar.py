@@ -32,8 +32,8 @@ SCHEDULES = ("constant", "linear", "cosine")
 
 
 def alpha_schedule(alpha0, count, schedule: str, horizon: int | None):
-    """BAR's strength ``alpha_t`` at step ``count``: constant, or decaying linearly or by a cosine to
-    0 at ``horizon``.
+    """BAR's strength ``alpha_t`` at step ``count``: constant, or decaying to 0 at ``horizon``
+    (linearly or by a cosine).
 
     Args:
       alpha0: the initial strength alpha_0 (≥ 0).
@@ -147,7 +147,7 @@ def nbar(lr, alpha, *, schedule="constant", horizon=None, base=None, batch_size=
 
 def obar(lr, alpha, *, schedule="constant", horizon=None, base=None, batch_size=None,
          replace=False) -> Optimizer:
-    """oBAR: shrink |‖x‖² − ‖y‖²| as SAM does on overparametrized problems, at one gradient per step.
+    """oBAR: shrink |‖x‖² − ‖y‖²| as SAM does on overparametrized problems, one gradient a step.
 
     Args:
       lr: step size (> 0).

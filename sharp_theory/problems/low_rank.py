@@ -242,7 +242,7 @@ def matrix_sensing(d1: int = 10, d2: int | None = None, *, rank: int = 2, k: int
 
 
 def measurements_of(problem: Problem):
-    """The sensing operator and measurements ``(A, b)`` of a matrix-sensing problem, as numpy arrays.
+    """The sensing operator and measurements ``(A, b)`` of a matrix-sensing problem (numpy).
 
     Args:
       problem: a problem built by :func:`matrix_sensing` (examples ``{"A", "b"}``).

@@ -83,7 +83,7 @@ def op_toy(noise=0.0, *, target=0.5, x0=None, y0=None, batch_size=1) -> Problem:
       >>> problem = st.problems.op_toy(noise=0.5)
       >>> round(float(st.measure.balancedness(problem.params0)), 12)  # B0 = ½(0.14 − 1.26)
       -0.56
-      >>> round(float(problem.evaluation_loss(problem.params0)), 6)  # (xᵀy − 0.5)² + 0.5², xᵀy = −0.42
+      >>> round(float(problem.evaluation_loss(problem.params0)), 6)  # (−0.42 − 0.5)² + 0.5²
       1.0964
 
     References: Li, Zhang, He 2024, App. A.4.

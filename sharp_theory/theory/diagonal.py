@@ -75,7 +75,7 @@ def n_sam_step() -> dict:
 
 
 def one_sam_step(n_examples: int = 3) -> dict:
-    """Derive with sympy one unnormalized 1-SAM step on one coordinate, with ``n_examples`` examples.
+    """Derive with sympy one unnormalized 1-SAM step on one coordinate, with n examples.
 
     ``c+ = c(1 − 2ηρB − η²(A² − ρ²B²))`` with ``A = mean_k g'_k`` and ``B = mean_k g_k g'_k``.
 
