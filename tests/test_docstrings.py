@@ -8,7 +8,7 @@ docstring, and a dataclass or named tuple names every field under ``Attributes:`
 constant has an attribute docstring (a string literal right after its assignment, which the
 site's generator reads); each public module has a docstring.
 (b) The ``>>>`` examples of every ``sharp_theory`` module run as doctests (float64 is on: the
-package turns it on at import).
+package turns it on at import), and the entry points a new user meets first have one.
 (c) The checker itself flags undocumented functions, classes and constants, and a failing
 example, so (a) and (b) can fail.
 """
@@ -24,6 +24,8 @@ import re
 import textwrap
 import types
 from pathlib import Path
+
+import pytest
 
 import sharp_theory
 
@@ -296,6 +298,27 @@ def test_docstring_examples_run():
     results = runner.summarize(verbose=False)
     assert results.failed == 0, f"{results.failed} doctest examples failed (output above)"
     assert len(ran) >= 15, f"only {len(ran)} docstrings have examples: {ran}"
+
+
+# The entry points a new user meets first show a runnable example.
+WITH_EXAMPLES = [
+    "sharp_theory.run", "sharp_theory.sweep", "sharp_theory.problems.op_toy",
+    "sharp_theory.problems.scalar_product", "sharp_theory.problems.diagonal_linear",
+    "sharp_theory.problems.matrix_sensing", "sharp_theory.optim.sam", "sharp_theory.optim.gd",
+    "sharp_theory.optim.make_optimizer", "sharp_theory.measure.balancedness",
+    "sharp_theory.measure.lambda_max", "sharp_theory.measure.hessian_trace",
+    "sharp_theory.observables.of_params", "sharp_theory.theory.stability.gd_stability_limit",
+    "sharp_theory.testing.claim", "sharp_theory.claims.judge",
+]
+
+
+@pytest.mark.parametrize("name", WITH_EXAMPLES)
+def test_key_entry_points_have_examples(name):
+    module_name, _, attribute = name.rpartition(".")
+    value = getattr(importlib.import_module(module_name), attribute)
+    doc = own_doc(value) or ""
+    assert "Examples" in sections(doc), f"{name}: no Examples: section"
+    assert ">>>" in doc, f"{name}: its Examples: section has no doctest"
 
 
 # -- (c) the checker can fail ----------------------------------------------------------------
