@@ -92,8 +92,10 @@ class Domain:
     ``Optimizer.with_hparams`` and ``st.sweep``'s grid all check values with :meth:`check`.
 
     Attributes:
-      low, high: the bounds (``-inf``/``inf`` for none).
-      low_open, high_open: whether a bound itself is excluded.
+      low: the lower bound (``-inf`` for none).
+      high: the upper bound (``inf`` for none).
+      low_open: whether ``low`` itself is excluded.
+      high_open: whether ``high`` itself is excluded.
       integer: whether values must be whole numbers.
       description: the valid range in words, as error messages print it.
     """

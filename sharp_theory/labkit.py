@@ -28,19 +28,37 @@ from .output import OutputFolder, in_notebook, progress, write_text_atomic
 from .version import __version__
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+"""The repository checkout this package was imported from (labs/ and papers/ live under it)."""
 
 
 def labs_dir() -> Path:
-    """Where the lab scripts live (``SHARP_THEORY_LABS`` overrides the repository's labs/)."""
+    """Where the lab scripts live (``SHARP_THEORY_LABS`` overrides the repository's labs/).
+
+    Returns:
+      The folder's path (it may not exist, e.g. in an installed wheel).
+    """
     return Path(os.environ.get("SHARP_THEORY_LABS", REPO_ROOT / "labs"))
 
 
 def lab_name(path: Path) -> str:
+    """The lab name of a script: its file stem with "_" replaced by "-".
+
+    Args:
+      path: the script's path (``labs/edge_of_stability.py``).
+
+    Returns:
+      The name (``"edge-of-stability"``).
+    """
     return path.stem.replace("_", "-")
 
 
 def available_labs() -> dict[str, Path]:
-    """Lab name (file stem with '-') -> script path."""
+    """Every lab script in :func:`labs_dir` (files starting with "_" excepted).
+
+    Returns:
+      dict lab name (file stem with '-') -> script path, sorted by file name; empty when the
+      folder does not exist.
+    """
     directory = labs_dir()
     if not directory.is_dir():
         return {}
@@ -48,7 +66,14 @@ def available_labs() -> dict[str, Path]:
 
 
 def lab_title(path: Path) -> str:
-    """The first markdown heading of a percent-format lab script."""
+    """The first markdown heading of a percent-format lab script.
+
+    Args:
+      path: the script's path.
+
+    Returns:
+      The heading's text (the file stem when the script has none).
+    """
     for line in path.read_text().splitlines():
         if line.startswith("# # "):
             return line[4:].strip()
@@ -56,6 +81,17 @@ def lab_title(path: Path) -> str:
 
 
 def lab_path(name: str) -> Path:
+    """The script of the lab called ``name``.
+
+    Args:
+      name: a lab name (see :func:`available_labs`).
+
+    Returns:
+      The script's path.
+
+    Raises:
+      ConfigError: no lab has that name (the known names are listed).
+    """
     labs = available_labs()
     if name not in labs:
         raise ConfigError("LAB", name, "one of " + ", ".join(sorted(labs)) if labs else
@@ -64,6 +100,8 @@ def lab_path(name: str) -> Path:
 
 
 MAX_SEEDS = 1000  # the seeds of a lab run side by side in memory; more is a typo, not a plan
+"""The most seeds a lab run accepts (they run side by side in memory; more is a typo, not a plan).
+"""
 
 
 @dataclasses.dataclass
@@ -93,7 +131,17 @@ _PENDING: list[LabSettings] = []  # set by the CLI around runpy
 
 
 def check_seeds(seeds) -> int | None:
-    """``--seeds``: None (the lab's default) or an integer in [1, MAX_SEEDS]."""
+    """Check ``--seeds``: None (the lab's default) or an integer in [1, MAX_SEEDS].
+
+    Args:
+      seeds: the requested number of seeds, or None.
+
+    Returns:
+      The number as an int, or None.
+
+    Raises:
+      ConfigError: not an integer in [1, :data:`MAX_SEEDS`].
+    """
     if seeds is None:
         return None
     return check_int("--seeds", seeds, minimum=1, maximum=MAX_SEEDS)
@@ -131,7 +179,21 @@ def _settings_from_env(options: dict) -> LabSettings:
 
 def check_options(name: str, settings: LabSettings, options: dict, quick_options: dict) -> None:
     """Refuse options the lab does not have, values outside their choices, and values that
-    contradict ``--quick`` (ConfigError: one line, before any work)."""
+    contradict ``--quick`` (ConfigError: one line, before any work).
+
+    Args:
+      name: the lab's name (for the message).
+      settings: the :class:`LabSettings` of this run (its ``extra`` options and ``quick``).
+      options: option name -> allowed values (None: any value) that the lab declares.
+      quick_options: option name -> the value ``--quick`` uses (another value is refused with it).
+
+    Returns:
+      None.
+
+    Raises:
+      ConfigError: an unknown option, a value outside its choices, or one that contradicts
+        ``--quick``.
+    """
     for option, value in settings.extra.items():
         if option not in options:
             takes = ", ".join(f"--{o}" for o in options) or "no options besides --quick/--seeds"
@@ -146,6 +208,11 @@ def check_options(name: str, settings: LabSettings, options: dict, quick_options
 
 
 def git_commit() -> str | None:
+    """The commit of the repository checkout, for the provenance of results.
+
+    Returns:
+      The ``git rev-parse HEAD`` hash, or None outside a git checkout (or without git).
+    """
     try:
         out = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"],
                              capture_output=True, text=True, timeout=5)
@@ -155,6 +222,12 @@ def git_commit() -> str | None:
 
 
 def versions() -> dict:
+    """The versions a result was computed with (stored in every results.json).
+
+    Returns:
+      dict with the python, jax, jaxlib, numpy, scipy, sympy and sharp_theory versions, the git
+      commit, the platform and JAX's devices.
+    """
     import jax
     import scipy
     import sympy
@@ -184,7 +257,15 @@ def _jsonable(value: Any):
 
 
 def write_json_atomic(path: Path, payload: dict) -> None:
-    """Write ``payload`` as JSON (NaN as null, infinities as strings), atomically."""
+    """Write ``payload`` as JSON (NaN as null, infinities as strings), atomically.
+
+    Args:
+      path: the file to write.
+      payload: a dict of JSON-able values, numpy/JAX arrays and scalars, and paths.
+
+    Returns:
+      None.
+    """
     write_text_atomic(path, json.dumps(_jsonable(payload), indent=2, allow_nan=False))
 
 
@@ -300,7 +381,8 @@ def start(name: str, *, default_seeds: int = 4, quick_seeds: int = 2,
 
     Args:
       name: the lab's name (its file stem with '-').
-      default_seeds, quick_seeds: seeds of a full and of a ``--quick`` run.
+      default_seeds: the number of seeds of a full run.
+      quick_seeds: the number of seeds of a ``--quick`` run.
       options: the lab's own options, name -> allowed values (None: any string), e.g.
         ``{"grid": ("quick", "cpu", "paper"), "device": ("cpu", "gpu")}``; any other option
         is refused.
@@ -326,7 +408,18 @@ _ACTIVE: list[Lab] = []
 
 
 def read_results(path: Path, parameter: str = "--cached") -> dict:
-    """A lab's results.json, or a one-line ConfigError if it is missing or not ours."""
+    """A lab's results.json, or a one-line ConfigError if it is missing or not ours.
+
+    Args:
+      path: the results.json file.
+      parameter: the command-line parameter to name in the error (``--cached``).
+
+    Returns:
+      The parsed results (keys ``lab``, ``quick``, ``claims``, ``measured``, ...).
+
+    Raises:
+      ConfigError: the file is missing, unreadable, or lacks the keys sharp-theory writes.
+    """
     if not path.is_file():
         raise ConfigError(parameter, str(path), "an existing results.json (run `sharp-theory "
                           "reproduce LAB --out DIR` first, or drop --cached)")
@@ -352,6 +445,14 @@ def read_results(path: Path, parameter: str = "--cached") -> dict:
 
 
 def format_number(value) -> str:
+    """A number (or a short list of numbers) for a text table, with 4 significant digits.
+
+    Args:
+      value: a bool, None, int, float, numpy scalar, list/tuple, or anything with ``str``.
+
+    Returns:
+      The text; lists of more than 4 values as ``"[n values]"``.
+    """
     if isinstance(value, bool) or value is None:
         return str(value)
     if isinstance(value, (int, np.integer)):
@@ -371,6 +472,13 @@ def verdict_matches(claim: dict, quick: bool) -> bool:
     A quick run is allowed to be "inconclusive" (sizes too small to judge, said in the claim's
     detail); it may never contradict the expectation (pass where fail is expected, or fail
     where pass is expected).
+
+    Args:
+      claim: a claim row of results.json (``verdict``, ``expected``).
+      quick: whether the run used --quick sizes.
+
+    Returns:
+      True when the verdict is the expected one (or inconclusive in a quick run).
     """
     if claim["verdict"] == claim["expected"]:
         return True
@@ -382,6 +490,13 @@ def format_claims_table(claims: list[dict], quick: bool = False) -> str:
 
     A claim without a decisive number (an ad-hoc one, or one that could not get that far) shows
     its first numbers instead; an inconclusive verdict gets a second line with the reason.
+
+    Args:
+      claims: the claim rows of results.json.
+      quick: whether the run used --quick sizes (inconclusive verdicts are then not flagged).
+
+    Returns:
+      The table as one string (a one-line note when there are no claims).
     """
     from .claims.base import format_decisive
 

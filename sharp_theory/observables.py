@@ -39,7 +39,11 @@ class RunState:
 
 @dataclasses.dataclass(frozen=True)
 class ParamsObservable:
-    """``fn(params)`` as an observable (see :func:`of_params`)."""
+    """``fn(params)`` as an observable (see :func:`of_params`); compares by ``fn``.
+
+    Attributes:
+      fn: the wrapped function of the parameters alone.
+    """
 
     fn: Callable
 
@@ -49,7 +53,12 @@ class ParamsObservable:
 
 @dataclasses.dataclass(frozen=True)
 class ParamsAndProblemObservable:
-    """``fn(params, problem)`` as an observable (see :func:`of_params_and_problem`)."""
+    """``fn(params, problem)`` as an observable (see :func:`of_params_and_problem`); compares by
+    ``fn``.
+
+    Attributes:
+      fn: the wrapped function of the parameters and the problem.
+    """
 
     fn: Callable
 
@@ -64,7 +73,18 @@ def of_params(fn: Callable) -> ParamsObservable:
       fn: a function of the parameters alone (``st.measure.balancedness``, a norm, ...).
 
     Returns:
-      An observable that ignores the problem and the run state.
+      A :class:`ParamsObservable` that ignores the problem and the run state; two adapters of
+      the same ``fn`` compare equal (so a run reuses its compiled program).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import sharp_theory as st
+      >>> observe_b = st.observables.of_params(st.measure.balancedness)
+      >>> params = {"x": jnp.array([2.0]), "y": jnp.array([1.0])}
+      >>> float(observe_b(params, None, None))  # problem and state are ignored
+      1.5
+      >>> observe_b == st.observables.of_params(st.measure.balancedness)
+      True
     """
     return ParamsObservable(fn)
 
@@ -82,10 +102,24 @@ def of_params_and_problem(fn: Callable) -> ParamsAndProblemObservable:
 
 
 def all_of_params(observe: Mapping[str, Callable]) -> dict:
-    """:func:`of_params` applied to every value of an ``observe`` mapping."""
+    """:func:`of_params` applied to every value of an ``observe`` mapping.
+
+    Args:
+      observe: dict name -> ``fn(params)``.
+
+    Returns:
+      dict name -> :class:`ParamsObservable`, in the same order.
+    """
     return {name: of_params(fn) for name, fn in observe.items()}
 
 
 def all_of_params_and_problem(observe: Mapping[str, Callable]) -> dict:
-    """:func:`of_params_and_problem` applied to every value of an ``observe`` mapping."""
+    """:func:`of_params_and_problem` applied to every value of an ``observe`` mapping.
+
+    Args:
+      observe: dict name -> ``fn(params, problem)``.
+
+    Returns:
+      dict name -> :class:`ParamsAndProblemObservable`, in the same order.
+    """
     return {name: of_params_and_problem(fn) for name, fn in observe.items()}

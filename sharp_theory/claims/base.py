@@ -35,6 +35,7 @@ import numpy as np
 from ..errors import ConfigError
 
 VERDICTS = ("pass", "fail", "inconclusive")
+"""The three verdicts a claim can get: ``"pass"``, ``"fail"``, ``"inconclusive"``."""
 RELATIONS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
              "==": operator.eq}
 OK_STATUS = "ok"
@@ -119,7 +120,8 @@ class Verdict:
 
 def judge(decisive: Threshold, numbers: dict, detail: str = "", *,
           also: Iterable[Threshold] = ()) -> Verdict:
-    """"pass" iff the decisive number and every further condition are on their passing side.
+    """Judge a claim's numbers: "pass" iff the decisive number and every further condition are on
+    their passing side.
 
     Args:
       decisive: the headline comparison (the number the claim's statement names).
@@ -130,6 +132,18 @@ def judge(decisive: Threshold, numbers: dict, detail: str = "", *,
 
     Returns:
       A Verdict carrying ``decisive``; "inconclusive" if any compared value is not finite.
+
+    Examples:
+      >>> from sharp_theory.claims import Threshold, judge
+      >>> ratio = Threshold("max λ_max/(2/η)", 0.97, "<", 1.1)
+      >>> judge(ratio, {"ratio": 0.97}).verdict
+      'pass'
+      >>> premise = Threshold("η λ_1 (premise < 1)", 1.5, "<", 1.0)
+      >>> outcome = judge(ratio, {"ratio": 0.97}, "GD runs", also=[premise])
+      >>> outcome.verdict, outcome.detail
+      ('fail', 'GD runs; side condition failed: η λ_1 (premise < 1) = 1.5 (pass if < 1)')
+      >>> judge(Threshold("ratio", float("nan"), "<", 1.1), {}).verdict  # fails closed
+      'inconclusive'
     """
     conditions = [decisive, *also]
     for condition in conditions:
@@ -144,7 +158,16 @@ def judge(decisive: Threshold, numbers: dict, detail: str = "", *,
 
 
 def inconclusive(numbers: dict, reason: str, decisive: Threshold | None = None) -> Verdict:
-    """A verdict that says why the numbers cannot decide."""
+    """A verdict that says why the numbers cannot decide.
+
+    Args:
+      numbers: the numbers measured so far (reported with the verdict).
+      reason: why no judgement is possible (e.g. "quick run too small to judge").
+      decisive: the decisive comparison, when it could be formed (else None).
+
+    Returns:
+      An "inconclusive" :class:`Verdict`.
+    """
     return Verdict("inconclusive", numbers, reason, decisive)
 
 
@@ -153,6 +176,14 @@ def verdict(condition: bool, measured: dict, detail: str = "") -> Verdict:
 
     Registered claims use :func:`judge`; this stays for ad-hoc claims (tests, notebooks). The
     engine still makes any NaN the check read, or in ``measured``, "inconclusive".
+
+    Args:
+      condition: whether the claim holds (converted with ``bool``).
+      measured: the numbers to report with the verdict.
+      detail: how they were judged.
+
+    Returns:
+      A "pass" or "fail" :class:`Verdict` without a decisive number.
     """
     return Verdict("pass" if bool(condition) else "fail", measured, detail)
 
@@ -178,6 +209,13 @@ def format_decisive(row: dict) -> str:
 def finite_values(values, name: str = "value") -> list[float]:
     """``values`` (a number, list, array or nested list) as a flat list of floats, all finite.
 
+    Args:
+      values: a number, list, tuple, numpy array, or nested mix of them.
+      name: the name used in the error message (the key path of the values).
+
+    Returns:
+      A flat list of Python floats.
+
     Raises:
       NonFiniteMeasurement: if any value is NaN, ±Inf or None.
     """
@@ -191,7 +229,19 @@ def finite_values(values, name: str = "value") -> list[float]:
 
 
 def finite(value, name: str = "value") -> float:
-    """One finite float (raises :class:`NonFiniteMeasurement` otherwise)."""
+    """One finite float (raises :class:`NonFiniteMeasurement` otherwise).
+
+    Args:
+      value: a number or a one-element container.
+      name: the name used in error messages.
+
+    Returns:
+      The value as a Python float.
+
+    Raises:
+      NonFiniteMeasurement: the value is NaN, ±Inf or None.
+      ValueError: ``value`` holds more or fewer than one number.
+    """
     values = finite_values(value, name)
     if len(values) != 1:
         raise ValueError(f"{name}: expected one number, got {len(values)}")
@@ -199,7 +249,18 @@ def finite(value, name: str = "value") -> float:
 
 
 def finite_max(values, name: str = "value") -> float:
-    """``max`` that fails closed: a NaN anywhere raises instead of being skipped."""
+    """``max`` that fails closed: a NaN anywhere raises instead of being skipped.
+
+    Args:
+      values: numbers (any nesting accepted by :func:`finite_values`).
+      name: the name used in error messages.
+
+    Returns:
+      The largest value, a Python float.
+
+    Raises:
+      NonFiniteMeasurement: a value is NaN, ±Inf or None, or ``values`` is empty.
+    """
     flat = finite_values(values, name)
     if not flat:
         raise NonFiniteMeasurement(f"{name} is empty")
@@ -207,7 +268,18 @@ def finite_max(values, name: str = "value") -> float:
 
 
 def finite_min(values, name: str = "value") -> float:
-    """``min`` that fails closed: a NaN anywhere raises instead of being skipped."""
+    """``min`` that fails closed: a NaN anywhere raises instead of being skipped.
+
+    Args:
+      values: numbers (any nesting accepted by :func:`finite_values`).
+      name: the name used in error messages.
+
+    Returns:
+      The smallest value, a Python float.
+
+    Raises:
+      NonFiniteMeasurement: a value is NaN, ±Inf or None, or ``values`` is empty.
+    """
     flat = finite_values(values, name)
     if not flat:
         raise NonFiniteMeasurement(f"{name} is empty")
@@ -504,10 +576,22 @@ class Claim:
 
 
 REGISTRY: dict[str, Claim] = {}
+"""Every registered claim by id (filled when :mod:`sharp_theory.claims` imports its modules)."""
 
 
 def register(claim: Claim) -> Claim:
-    """Add ``claim`` to the registry; its check must take the run size as ``quick=``."""
+    """Add ``claim`` to the registry; its check must take the run size as ``quick=``.
+
+    Args:
+      claim: the :class:`Claim` to register (its id must be new).
+
+    Returns:
+      ``claim`` itself (so a module can write ``NAME = register(Claim(...))``).
+
+    Raises:
+      ValueError: the id is already registered or ``expected`` is not a verdict.
+      TypeError: the check does not take a keyword-only ``quick``.
+    """
     if claim.id in REGISTRY:
         raise ValueError(f"claim id {claim.id!r} registered twice")
     if claim.expected not in VERDICTS:
@@ -519,14 +603,38 @@ def register(claim: Claim) -> Claim:
 
 
 def get(claim_id: str) -> Claim:
+    """The registered claim with id ``claim_id``.
+
+    Args:
+      claim_id: a claim id such as ``"li2024.balancedness.sam_decreases"``.
+
+    Returns:
+      The :class:`Claim`.
+
+    Raises:
+      ConfigError: no claim has that id.
+    """
     if claim_id not in REGISTRY:
         raise ConfigError("claim", claim_id, "a registered claim id (see `sharp-theory list`)")
     return REGISTRY[claim_id]
 
 
 def all_claims() -> list[Claim]:
+    """Every registered claim, sorted by id.
+
+    Returns:
+      A list of :class:`Claim`.
+    """
     return sorted(REGISTRY.values(), key=lambda c: c.id)
 
 
 def claims_for_lab(lab: str) -> list[Claim]:
+    """The registered claims whose numbers a lab measures, sorted by id.
+
+    Args:
+      lab: the lab name (e.g. ``"balancedness"``).
+
+    Returns:
+      A list of :class:`Claim` (empty for an unknown lab).
+    """
     return [c for c in all_claims() if c.lab == lab]

@@ -246,7 +246,13 @@ _sweep_jit = cpu_tuned_jit(_sweep_body, _STATIC)
 def lane_mesh(n_lanes: int, shard: bool = True) -> Mesh | None:
     """A one-axis mesh over the default platform's devices (at most ``n_lanes`` of them).
 
-    None when sharding is off or only one device would be used.
+    Args:
+      n_lanes: the length of the axis to split (≥ 1).
+      shard: False to use one device (no mesh).
+
+    Returns:
+      A ``jax.sharding.Mesh`` over ``min(device count, n_lanes)`` devices, or None when
+      sharding is off or only one device would be used.
     """
     devices = jax.devices()
     count = min(len(devices), n_lanes) if shard else 1
@@ -296,7 +302,11 @@ def sweep(problem: Problem, optimizers, *, steps: int, seeds=1, grid: Mapping | 
         (SGD and "rho") is run once and broadcast along it. Every value is checked against the
         domain its rule declares (a probability above 1, a negative radius, a string) before
         any work, in one line naming the axis, the value and the valid range.
-      observe, stride, batch_size, params0: as for :func:`run`.
+      observe: dict name -> ``fn(params, problem, state)``, recorded every ``stride`` steps
+        (default: the problem's evaluation loss as "loss"), as for :func:`run`.
+      stride: record every ``stride`` steps (>= 1); the first and last steps are recorded.
+      batch_size: override the optimizers' batch size (None: each optimizer's own).
+      params0: initial parameters of every lane (default ``problem.params0``).
       shard: split each optimizer's lanes over all devices of JAX's default platform (default);
         False runs every lane on the first device.
       init: ``fn(key) -> params``: each seed draws its own initialization (as in :func:`run`;
@@ -305,6 +315,23 @@ def sweep(problem: Problem, optimizers, *, steps: int, seeds=1, grid: Mapping | 
 
     Returns:
       A :class:`SweepResult`; arrays have leading shape (len(grid[a]) for a in grid) + (n_seeds,).
+
+    Raises:
+      ConfigError: a bad argument or a grid value outside its domain, before any work.
+
+    Examples:
+      SAM's balancing of the OP toy needs ρ > 0: the ρ = 0 lane (plain SGD) keeps B away from 0.
+
+      >>> import sharp_theory as st
+      >>> problem = st.problems.op_toy(noise=0.5)
+      >>> result = st.sweep(problem, st.optim.sam(lr=0.05, rho=0.2), grid={"rho": [0.0, 0.2]},
+      ...                   seeds=1, steps=300, stride=100,
+      ...                   observe={"B": st.observables.of_params(st.measure.balancedness)})
+      >>> result.axes, result.shape, result["sam"].observed["B"].shape  # (rho, seed, records)
+      (('rho', 'seed'), (2, 1), (2, 1, 4))
+      >>> final = result["sam"].final("B")[:, 0]  # one value per rho
+      >>> round(float(final[0]), 2), bool(abs(final[1]) < 1e-3)
+      (-0.26, True)
     """
     if not isinstance(problem, Problem):
         raise ConfigError("problem", type(problem).__name__, "a sharp_theory Problem")

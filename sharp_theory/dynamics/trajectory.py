@@ -27,6 +27,10 @@ class Observable:
     The signature is fixed (see :mod:`sharp_theory.observables`); functions of fewer arguments
     are adapted explicitly with :func:`sharp_theory.observables.of_params` or
     :func:`~sharp_theory.observables.of_params_and_problem`, never by reading their signature.
+
+    Attributes:
+      name: the key of the recorded values in ``Trajectory.observed``.
+      fn: the function ``fn(params, problem, state) -> array``.
     """
 
     name: str
@@ -59,7 +63,19 @@ def evaluation_loss(params, problem, state=None):
 
 
 def as_observables(observe: Mapping[str, Callable] | None) -> tuple[Observable, ...]:
-    """Freeze an ``observe`` mapping into a hashable tuple (the default records ``loss``)."""
+    """Freeze an ``observe`` mapping into a hashable tuple of :class:`Observable` (so it can be a
+    static argument of the compiled run).
+
+    Args:
+      observe: dict name -> ``fn(params, problem, state)``, or None for the default
+        ``{"loss": evaluation_loss}``.
+
+    Returns:
+      A tuple of :class:`Observable`, in the mapping's order.
+
+    Raises:
+      ConfigError: ``observe`` is not a mapping or holds a value that is not callable.
+    """
     if observe is None:
         observe = {"loss": evaluation_loss}
     if not isinstance(observe, Mapping):
@@ -80,13 +96,17 @@ class Trajectory:
       params: final parameters (the last finite iterate if the run diverged).
       observed: dict name -> array of shape (*grid, n_records, *value_shape): the observables at
         ``steps`` (``grid`` is empty for :func:`run`, the sweep axes for :func:`sweep`).
-      steps: the step indices of the records (0 = initial point).
+      steps: the step indices of the records (0 = initial point), a numpy int array.
       diverged_at: first step whose loss or new iterate was not finite, -1 if none.
       grad_evals: gradient evaluations (in batch passes) spent before divergence.
       hvp_evals: Hessian-vector products spent before divergence (the ``info["hvp_evals"]`` a
         step rule reports; 0 for rules that use none).
       state: the optimizer state after the last step (momentum buffers, Adam moments, a
         weight average, a learned radius: whatever the rule keeps).
+      optimizer: the optimizer's name (``Optimizer.name``).
+      problem: the problem's name (``Problem.name``).
+      record_axis: the axis of ``observed`` arrays that runs over the records (0 for
+        :func:`run`; for a sweep, the number of leading grid and seed axes).
     """
 
     params: Any
@@ -120,7 +140,20 @@ class Trajectory:
 
 
 def record_steps(steps: int, stride: int) -> np.ndarray:
-    """Steps at which observables are recorded: 0, stride, 2 stride, ..., and ``steps``."""
+    """The steps at which observables are recorded: 0, stride, 2 stride, ..., and ``steps``.
+
+    Args:
+      steps: the number of steps (≥ 1).
+      stride: the recording interval (≥ 1).
+
+    Returns:
+      A numpy int array, ascending, starting at 0 and ending at ``steps``.
+
+    Examples:
+      >>> from sharp_theory.dynamics import record_steps
+      >>> record_steps(10, 4).tolist()  # the last step is always recorded
+      [0, 4, 8, 10]
+    """
     recorded = list(range(0, steps + 1, stride))
     if recorded[-1] != steps:
         recorded.append(steps)
@@ -129,11 +162,27 @@ def record_steps(steps: int, stride: int) -> np.ndarray:
 
 def simulate(problem: Problem, optimizer: Optimizer, params0, key, *, steps: int, stride: int,
              observables: tuple[Observable, ...], batch_size=None):
-    """The traceable body of :func:`run` (vmapped by :func:`sweep`).
+    """The traceable body of :func:`run` (vmapped by :func:`sweep`): steps, records, divergence.
 
-    Returns ``(params, observed, diverged_at, costs, state)`` (``costs``: dict with the
-    ``grad_evals`` and ``hvp_evals`` spent before divergence; ``state``: the final optimizer
-    state; a caller that drops it pays nothing, XLA removes unused outputs).
+    A step diverges when its loss or its new iterate is not finite; from then on the parameters
+    stay at the last finite iterate and the records read NaN.
+
+    Args:
+      problem: the :class:`sharp_theory.problems.Problem`.
+      optimizer: the :class:`sharp_theory.optim.Optimizer` (its hyperparameters may be traced).
+      params0: the initial parameters.
+      key: the run's JAX PRNG key (batches and the optimizer's randomness are folded from it).
+      steps: the number of steps (a static int ≥ 1).
+      stride: the recording interval (a static int ≥ 1).
+      observables: a tuple of :class:`Observable` (from :func:`as_observables`).
+      batch_size: overrides the optimizer's batch size (None: the optimizer's).
+
+    Returns:
+      ``(params, observed, diverged_at, costs, state)``: the final (last finite) parameters,
+      dict name -> stacked records (one per :func:`record_steps` entry), the first diverged
+      step (-1 if none), dict ``costs`` with the ``grad_evals`` and ``hvp_evals`` spent before
+      divergence, and the final optimizer state (a caller that drops it pays nothing: XLA
+      removes unused outputs).
     """
     batch_size = optimizer.batch_size if batch_size is None else batch_size
     hparams = optimizer.hparams
@@ -287,6 +336,30 @@ def run(problem: Problem, optimizer: Optimizer, *, steps: int, key, observe=None
 
     Returns:
       A :class:`Trajectory` with ``.params``, ``.observed``, ``.steps``, ``.status``.
+
+    Raises:
+      ConfigError: a bad argument (not a Problem/Optimizer, steps < 1, a non-key ``key``,
+        ``params0`` shaped unlike the problem's, ``init`` with ``params0``, ...), before any work.
+
+    References:
+      Li, Zhang, He 2024, Thm 2 (the example: SAM drives the balancedness B of f(xᵀy) to 0).
+
+    Examples:
+      SAM on the noisy OP toy drives the balancedness B = ½(‖x‖² − ‖y‖²) from -0.56 to 0:
+
+      >>> import jax
+      >>> import sharp_theory as st
+      >>> problem = st.problems.op_toy(noise=0.5)
+      >>> observe = {"B": st.observables.of_params(st.measure.balancedness)}
+      >>> traj = st.run(problem, st.optim.sam(lr=0.05, rho=0.2), steps=300, key=jax.random.key(0),
+      ...               stride=100, observe=observe)
+      >>> traj.steps.tolist(), traj.status
+      ([0, 100, 200, 300], 'ok')
+      >>> balancedness = traj.observed["B"]  # one value per recorded step
+      >>> round(float(balancedness[0]), 2), bool(abs(balancedness[-1]) < 1e-3)
+      (-0.56, True)
+      >>> float(traj.grad_evals)  # two gradients per SAM step
+      600.0
     """
     if not isinstance(problem, Problem):
         raise ConfigError("problem", type(problem).__name__, "a sharp_theory Problem")

@@ -15,23 +15,58 @@ from jax.flatten_util import ravel_pytree
 
 
 def flat_function(fn: Callable, params):
-    """``(f_flat, w_flat)`` with ``f_flat(w_flat) == fn(params)``."""
+    """``fn`` as a function of one flat vector: ``f_flat(w_flat) == fn(params)``.
+
+    Args:
+      fn: ``fn(params) -> scalar``.
+      params: a parameter pytree.
+
+    Returns:
+      ``(f_flat, w_flat)``: the function of a flat vector (``ravel_pytree`` order) and the
+      flattened (n,) parameters.
+    """
     flat, unravel = ravel_pytree(params)
     return (lambda w: fn(unravel(w))), flat
 
 
 def hessian(fn: Callable, params):
-    """Dense Hessian matrix (n x n) of ``fn`` at ``params`` (n = total parameter count)."""
+    """The dense Hessian matrix of ``fn`` at ``params``.
+
+    Args:
+      fn: ``fn(params) -> scalar``, twice differentiable.
+      params: a parameter pytree (float64 for exact checks).
+
+    Returns:
+      The (n, n) Hessian over the flattened parameters (``ravel_pytree`` order), n the total
+      parameter count; as computed by ``jax.hessian`` (symmetric up to rounding).
+    """
     flat_fn, flat = flat_function(fn, params)
     return jax.hessian(flat_fn)(flat)
 
 
 def hessian_eigenvalues(fn: Callable, params):
-    """All Hessian eigenvalues in ascending order (symmetrized dense ``eigh``)."""
+    """All Hessian eigenvalues of ``fn`` at ``params``, ascending (symmetrized dense ``eigh``).
+
+    Args:
+      fn: ``fn(params) -> scalar``.
+      params: a parameter pytree (float64 for exact checks).
+
+    Returns:
+      An (n,) array of eigenvalues in ascending order, n the total parameter count.
+    """
     matrix = hessian(fn, params)
     return jnp.linalg.eigvalsh(0.5 * (matrix + matrix.T))
 
 
 def hessian_vector_product(fn: Callable, params, vector):
-    """``∇²fn(params) · vector`` (vector is a pytree like params), forward-over-reverse."""
+    """The Hessian-vector product ``∇²fn(params) · vector``, forward-over-reverse.
+
+    Args:
+      fn: ``fn(params) -> scalar``.
+      params: a parameter pytree.
+      vector: a pytree of the same structure and shapes as ``params``.
+
+    Returns:
+      A pytree like ``params``: the product, without forming the Hessian.
+    """
     return jax.jvp(jax.grad(fn), (params,), (vector,))[1]

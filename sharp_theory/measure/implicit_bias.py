@@ -44,6 +44,10 @@ def effective_initialization(params, parametrization: str = "uv"):
 
     Returns:
       An array of shape (d,).
+
+    References:
+      Woodworth et al. 2020, Thm 1 (c is conserved by gradient flow);
+      Andriushchenko & Flammarion 2022, Sec. 4 (SAM shrinks c).
     """
     check_choice("parametrization", parametrization, ("uv", "uu-vv"))
     u, v = params["u"], params["v"]
@@ -53,19 +57,44 @@ def effective_initialization(params, parametrization: str = "uv"):
 
 
 def predictor(params, parametrization: str = "uv"):
-    """β = u⊙v ("uv") or u⊙u − v⊙v ("uu-vv")."""
+    """The linear predictor of a diagonal linear network: β = u⊙v ("uv") or u⊙u − v⊙v ("uu-vv").
+
+    Args:
+      params: ``{"u": (d,), "v": (d,)}``.
+      parametrization: "uv" or "uu-vv".
+
+    Returns:
+      β, an array of shape (d,).
+
+    Raises:
+      ConfigError: an unknown ``parametrization``.
+    """
     check_choice("parametrization", parametrization, ("uv", "uu-vv"))
     u, v = params["u"], params["v"]
     return u * v if parametrization == "uv" else u * u - v * v
 
 
 def l1_norm(beta):
-    """‖β‖₁."""
+    """The ℓ1 norm ‖β‖₁.
+
+    Args:
+      beta: a vector β.
+
+    Returns:
+      A scalar array.
+    """
     return jnp.sum(jnp.abs(beta))
 
 
 def l2_norm(beta):
-    """‖β‖₂."""
+    """The ℓ2 norm ‖β‖₂.
+
+    Args:
+      beta: a vector β.
+
+    Returns:
+      A scalar array.
+    """
     return jnp.linalg.norm(beta)
 
 
@@ -86,6 +115,9 @@ def hyperbolic_entropy(beta, c):
 
     Returns:
       ψ_c(β) >= 0, with ψ_c(0) = 0.
+
+    References:
+      Woodworth et al. 2020, Thm 1 (their φ_α with α_i = √c_i / 2, up to a factor 2).
     """
     beta = np.asarray(beta, dtype=float)
     c = _positive_c(c, beta.size)
@@ -193,7 +225,24 @@ def potential_minimizer(X, y, c, *, tol: float = 1e-10, max_iter: int = 500,
 
 
 def min_l1_interpolator(X, y) -> np.ndarray:
-    """argmin ‖β‖₁ subject to Xβ = y, as a linear program (scipy HiGHS): β = p − q, p, q >= 0."""
+    """The minimum-ℓ1 interpolator ``argmin ‖β‖₁ s.t. Xβ = y``, as a linear program (scipy HiGHS).
+
+    Solved with ``β = p − q``, ``p, q ≥ 0``; the small-initialization limit of the diagonal
+    network's implicit bias.
+
+    Args:
+      X: the (n, d) design matrix.
+      y: the (n,) targets.
+
+    Returns:
+      β, a (d,) float64 numpy array.
+
+    Raises:
+      ConfigError: the linear program has no solution (no β interpolates).
+
+    References:
+      Woodworth et al. 2020, Thm 1 (c → 0 gives the minimum-ℓ1 solution).
+    """
     X = np.asarray(X, dtype=float)
     y = np.asarray(y, dtype=float)
     d = X.shape[1]
@@ -205,11 +254,30 @@ def min_l1_interpolator(X, y) -> np.ndarray:
 
 
 def min_l2_interpolator(X, y) -> np.ndarray:
-    """argmin ‖β‖₂ subject to Xβ = y: ``Xᵀ(XXᵀ)⁻¹y`` (via the pseudo-inverse)."""
+    """The minimum-ℓ2 interpolator ``argmin ‖β‖₂ s.t. Xβ = y`` = ``Xᵀ(XXᵀ)⁻¹y`` (pseudo-inverse).
+
+    Args:
+      X: the (n, d) design matrix.
+      y: the (n,) targets.
+
+    Returns:
+      β, a (d,) float64 numpy array (the least-squares solution when no β interpolates).
+
+    References:
+      Woodworth et al. 2020, Thm 1 (c → ∞ gives the minimum-ℓ2 solution).
+    """
     return np.linalg.pinv(np.asarray(X, dtype=float)) @ np.asarray(y, dtype=float)
 
 
 def relative_distance(beta, reference) -> float:
-    """‖β − β_ref‖₂ / ‖β_ref‖₂."""
+    """The relative distance ``‖β − β_ref‖₂ / ‖β_ref‖₂``.
+
+    Args:
+      beta: a vector β.
+      reference: the reference β_ref (nonzero), same shape.
+
+    Returns:
+      A Python float.
+    """
     beta, reference = np.asarray(beta, dtype=float), np.asarray(reference, dtype=float)
     return float(np.linalg.norm(beta - reference) / np.linalg.norm(reference))

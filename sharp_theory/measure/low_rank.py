@@ -68,8 +68,9 @@ def scaled_hessian_trace_closed_form(params, D1_squared, D2_squared):
 
     Args:
       params: ``{"x": L (d1, k), "y": R (d2, k)}``.
-      D1_squared, D2_squared: the weights of :func:`sharp_theory.problems.low_rank.sensing_weights`
-        (``problem.constants["D1_squared"]`` and ``["D2_squared"]``).
+      D1_squared: the (d1, d1) weight of :func:`sharp_theory.problems.low_rank.sensing_weights`
+        (``problem.constants["D1_squared"]``).
+      D2_squared: the (d2, d2) weight (``problem.constants["D2_squared"]``).
 
     Returns:
       The scaled trace of the Hessian of ``(1/m)‖𝒜(L Rᵀ) − b‖²`` at (L, R), exact everywhere.
@@ -122,26 +123,61 @@ def scaled_hessian_trace_hutchinson(fn, params, key, probes: int = 64):
 
 
 def factor_balancedness_gap(params):
-    """``‖LᵀL − RᵀR‖_F`` (0 exactly at balanced factorizations).
+    """The balancedness gap ``‖LᵀL − RᵀR‖_F`` of a factorization (0 exactly when balanced).
 
-    References: Ding et al. 2022 (balanced factorizations); Li, Zhang, He 2024 use the scalar
-    ``½(‖L‖² − ‖R‖²)`` (``st.measure.balancedness``), which is half the trace of ``LᵀL − RᵀR``.
+    Args:
+      params: ``{"x": L (d1, k), "y": R (d2, k)}``.
+
+    Returns:
+      A scalar array ≥ 0.
+
+    Raises:
+      ConfigError: ``params`` is not such a dict of two 2-D factors with k columns each.
+
+    References:
+      Ding, Drusvyatskiy, Fazel, Harchaoui 2022, Thm 3.3 (flat minima are nearly balanced);
+      Li, Zhang, He 2024 use the scalar ``½(‖L‖² − ‖R‖²)`` (``st.measure.balancedness``), half
+      the trace of ``LᵀL − RᵀR``.
     """
     left, right = _factors(params)
     return jnp.linalg.norm(left.T @ left - right.T @ right)
 
 
 def product_nuclear_norm(params):
-    """``‖L Rᵀ‖_*`` (sum of singular values of the product)."""
+    """The nuclear norm ``‖L Rᵀ‖_*`` (sum of the singular values of the product).
+
+    Args:
+      params: ``{"x": L (d1, k), "y": R (d2, k)}``.
+
+    Returns:
+      A scalar array ≥ 0.
+
+    Raises:
+      ConfigError: malformed ``params`` (see :func:`factor_balancedness_gap`).
+    """
     left, right = _factors(params)
     return jnp.sum(jnp.linalg.svd(left @ right.T, compute_uv=False))
 
 
 def norm_minimality_gap(params):
-    """``½(‖L‖²_F + ‖R‖²_F) − ‖L Rᵀ‖_*`` (>= 0; 0 exactly at norm-minimal factorizations).
+    """The norm-minimality gap ``½(‖L‖²_F + ‖R‖²_F) − ‖L Rᵀ‖_*`` (≥ 0; 0 exactly at norm-minimal
+    factorizations).
 
-    ``min {½(‖L‖² + ‖R‖²) : L Rᵀ = X} = ‖X‖_*`` (Srebro, Rennie, Jaakkola 2005), so this is how
-    far (L, R) is from the smallest factorization of its own product.
+    ``min {½(‖L‖² + ‖R‖²) : L Rᵀ = X} = ‖X‖_*``, so this is how far (L, R) is from the smallest
+    factorization of its own product.
+
+    Args:
+      params: ``{"x": L (d1, k), "y": R (d2, k)}``.
+
+    Returns:
+      A scalar array (≥ 0 up to rounding).
+
+    Raises:
+      ConfigError: malformed ``params`` (see :func:`factor_balancedness_gap`).
+
+    References:
+      Srebro, Rennie, Jaakkola 2005 (the variational form of the nuclear norm); Ding,
+      Drusvyatskiy, Fazel, Harchaoui 2022, Thm 3.3 (flat minima are nearly norm-minimal).
     """
     left, right = _factors(params)
     return 0.5 * (jnp.sum(left**2) + jnp.sum(right**2)) - product_nuclear_norm(params)
@@ -150,7 +186,18 @@ def norm_minimality_gap(params):
 # --- observables fn(params, problem) for st.run / st.sweep on st.problems.matrix_sensing -------
 
 def sensing_scaled_trace(params, problem):
-    """Observable: the closed-form scaled trace with the problem's weights (cheap, exact)."""
+    """Observable: the closed-form scaled Hessian trace with the problem's weights (cheap, exact).
+
+    Args:
+      params: ``{"x": L (d1, k), "y": R (d2, k)}``.
+      problem: a ``st.problems.matrix_sensing`` problem (its ``D1_squared``, ``D2_squared``).
+
+    Returns:
+      A scalar array: :func:`scaled_hessian_trace_closed_form` at ``params``.
+
+    References:
+      Ding, Drusvyatskiy, Fazel, Harchaoui 2022, Sec. 3.
+    """
     return scaled_hessian_trace_closed_form(params, problem.constants["D1_squared"],
                                             problem.constants["D2_squared"])
 
@@ -167,16 +214,39 @@ def sensing_scaled_trace_dense(params, problem):
 
     Compiled once per shape (the problem is a pytree), so repeated calls on new instances of the
     same shapes are cheap; inside ``st.run`` it is traced into the run as any observable.
+
+    Args:
+      params: ``{"x": L (d1, k), "y": R (d2, k)}``.
+      problem: a ``st.problems.matrix_sensing`` problem (its loss on ``problem.examples``).
+
+    Returns:
+      A scalar array: :func:`scaled_hessian_trace` of the full-data loss.
     """
     return _dense_sensing_scaled_trace_jit(params, problem)
 
 
 def recovery_error(params, problem):
-    """Observable: ``‖L Rᵀ − M‖_F`` with M the problem's ground truth."""
+    """Observable: the recovery error ``‖L Rᵀ − M‖_F`` with M the problem's ground truth.
+
+    Args:
+      params: ``{"x": L (d1, k), "y": R (d2, k)}``.
+      problem: a ``st.problems.matrix_sensing`` problem (``constants["ground_truth"]``).
+
+    Returns:
+      A scalar array ≥ 0 (absolute, not relative).
+    """
     left, right = _factors(params)
     return jnp.linalg.norm(left @ right.T - problem.constants["ground_truth"])
 
 
 def training_loss(params, problem):
-    """Observable: the full-data loss ``(1/m)‖𝒜(L Rᵀ) − b‖²``."""
+    """Observable: the full-data loss ``(1/m)‖𝒜(L Rᵀ) − b‖²``.
+
+    Args:
+      params: ``{"x": L (d1, k), "y": R (d2, k)}``.
+      problem: a ``st.problems.matrix_sensing`` problem.
+
+    Returns:
+      A scalar array: ``problem.loss(params, problem.examples)``.
+    """
     return problem.loss(params, problem.examples)

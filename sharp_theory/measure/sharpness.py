@@ -45,6 +45,7 @@ from ..tree import split_into_chunks
 from .spectrum import Estimate, flat_parameters, mean_and_standard_error, callable_tree
 
 BALL_NORMS = (2.0, math.inf)
+"""The perturbation-ball norms p the worst-case searches accept: 2 and inf."""
 
 
 def _check_radius(parameter, value):
@@ -176,7 +177,24 @@ def _epsilon_sharpness(fn, params, rho, adaptive_offset, step_size, key, *, p, a
 
 
 def adaptive_sharpness(fn: Callable, params, rho, **options) -> WorstCase:
-    """ASAM's adaptive sharpness: :func:`epsilon_sharpness` with ``adaptive=True``."""
+    """ASAM's adaptive sharpness: :func:`epsilon_sharpness` with ``adaptive=True``.
+
+    The ball is ``‖T⁻¹ε‖_p ≤ ρ`` with ``T = diag(|w| + adaptive_offset)``, so the measure is
+    invariant to rescalings of the weights that leave the function unchanged.
+
+    Args:
+      fn: ``fn(params) -> scalar``.
+      params: parameter pytree.
+      rho: radius (>= 0).
+      **options: ``p``, ``adaptive_offset``, ``num_steps``, ``num_restarts``, ``step_size``,
+        ``key`` as for :func:`epsilon_sharpness`.
+
+    Returns:
+      :class:`WorstCase` (sharpness, maximizing perturbation ε).
+
+    References:
+      Kwon, Kim, Park, Choi 2021, Def. 3 (adaptive sharpness, T_w = |w| + η).
+    """
     return epsilon_sharpness(fn, params, rho, adaptive=True, **options)
 
 
@@ -248,13 +266,18 @@ def average_sharpness(fn: Callable, params, sigma, *, num_samples: int = 256, ke
     weight perturbation measure; Jiang et al. 2020 call its inverse PAC-Bayes flatness).
 
     Args:
-      fn, params: as for :func:`epsilon_sharpness`.
+      fn: ``fn(params) -> scalar``.
+      params: parameter pytree.
       sigma: perturbation standard deviation (>= 0).
       num_samples: Monte-Carlo samples (>= 2).
       key: PRNG key (required).
 
     Returns:
       :class:`Estimate` (value, standard_error, num_samples).
+
+    References:
+      Jiang, Neyshabur, Mobahi, Krishnan, Bengio 2020 (average-case sharpness);
+      Bisla, Wang, Choromanska 2022 (the low-pass-filtered loss).
     """
     _check_radius("sigma", sigma)
     count = check_int("num_samples", num_samples, minimum=2)
@@ -272,7 +295,8 @@ def local_entropy(fn: Callable, params, sigma, *, temperature: float = 1.0,
     ``(T/2) Σ_i log(1 + σ² λ_i / T)``; by Jensen it never exceeds :func:`average_sharpness`.
 
     Args:
-      fn, params: as for :func:`epsilon_sharpness`.
+      fn: ``fn(params) -> scalar``.
+      params: parameter pytree.
       sigma: perturbation standard deviation (γ = 1/σ²).
       temperature: T (> 0).
       num_samples: Monte-Carlo samples (>= 2).
@@ -297,7 +321,16 @@ def local_entropy(fn: Callable, params, sigma, *, temperature: float = 1.0,
 
 
 class PacBayesBound(NamedTuple):
-    """Foret et al.'s generalization bound and its two parts: bound = sharp_loss + complexity."""
+    """Foret et al.'s generalization bound and its two parts: ``bound = sharp_loss + complexity``.
+
+    Attributes:
+      bound: the bound on the population loss (a scalar array), up to the theorem's Õ(1) term.
+      sharp_loss: ``L_S(w) + max_{‖ε‖≤ρ} [L_S(w+ε) − L_S(w)]`` (the worst case found).
+      complexity: :func:`sam_pac_bayes_complexity` at ‖w‖, ρ, k, n, δ.
+
+    References:
+      Foret, Kleiner, Mobahi, Neyshabur 2021, Thm 1 and App. A.1.
+    """
 
     bound: Any
     sharp_loss: Any
@@ -310,6 +343,22 @@ def sam_pac_bayes_complexity(weight_norm, rho, num_parameters: int, num_examples
 
     ``sqrt([k log(1 + ‖w‖²/ρ² (1 + sqrt(log(n)/k))²) + 4 log(n/δ)] / (n - 1))`` with k
     parameters and n training examples.
+
+    Args:
+      weight_norm: ‖w‖₂ of the parameters (≥ 0; scalar, may be traced).
+      rho: the SAM radius ρ (> 0).
+      num_parameters: k (≥ 1).
+      num_examples: n (≥ 2).
+      delta: the confidence level δ, in (0, 1).
+
+    Returns:
+      A scalar array: the complexity term.
+
+    Raises:
+      ConfigError: ``num_parameters`` < 1, ``num_examples`` < 2, or ``delta`` outside (0, 1).
+
+    References:
+      Foret, Kleiner, Mobahi, Neyshabur 2021, Thm 1 and App. A.1.
     """
     k = check_int("num_parameters", num_parameters, minimum=1)
     n = check_int("num_examples", num_examples, minimum=2)

@@ -37,6 +37,10 @@ def signal_noise_coefficients(params, problem):
     Returns:
       dict ``gamma`` (2, m) and ``rho`` (2, m, n, P−1); ``residual`` the norm of the part of
       W − W0 outside the span (≈ 0 for the training rules above).
+
+    References:
+      Cao, Chen, Belkin, Gu 2022 (the decomposition); Chen, Zhang, Kou, Chen,
+      Hsieh, Gu 2023, Sec. 5.
     """
     mu = problem.constants["mu"]
     noise = _noise_patches(problem)
@@ -61,28 +65,67 @@ def signal_noise_coefficients(params, problem):
 
 
 def max_noise_coefficient(params, problem):
-    """``max_{j,r,i,p} |ρ_{j,r,i,p}|``: the largest noise memorization of any filter."""
+    """The largest noise memorization of any filter: ``max_{j,r,i,p} |ρ_{j,r,i,p}|``.
+
+    Args:
+      params: ``{"W": (2, m, d)}``.
+      problem: the ``conv_relu_signal_noise`` problem the filters were trained on.
+
+    Returns:
+      A scalar array ≥ 0.
+
+    References:
+      Chen, Zhang, Kou, Chen, Hsieh, Gu 2023, Sec. 5 (noise memorization ρ).
+    """
     return jnp.max(jnp.abs(signal_noise_coefficients(params, problem)["rho"]))
 
 
 def max_signal_coefficient(params, problem):
-    """``max_r γ_{j,r}`` for the +1 filters and −γ for the −1 filters, the larger of the two
-    (signal learning: filter j learns the signal when j·γ_{j,r} grows)."""
+    """The signal learned: the larger of ``max_r γ_{+1,r}`` and ``max_r −γ_{−1,r}``.
+
+    Filter j learns the signal when ``j·γ_{j,r}`` grows.
+
+    Args:
+      params: ``{"W": (2, m, d)}``.
+      problem: the ``conv_relu_signal_noise`` problem the filters were trained on.
+
+    Returns:
+      A scalar array.
+
+    References:
+      Chen, Zhang, Kou, Chen, Hsieh, Gu 2023, Sec. 5 (signal learning γ).
+    """
     gamma = signal_noise_coefficients(params, problem)["gamma"]
     return jnp.maximum(jnp.max(gamma[0]), jnp.max(-gamma[1]))
 
 
 def noise_preactivations(params, problem):
-    """``⟨w_{j,r}, ξ_{i,p}⟩`` for every filter and training noise patch, shape (2, m, n, P−1)."""
+    """The pre-activations ``⟨w_{j,r}, ξ_{i,p}⟩`` of every filter on every training noise patch.
+
+    Args:
+      params: ``{"W": (2, m, d)}``.
+      problem: a ``conv_relu_signal_noise`` problem (its training noise patches).
+
+    Returns:
+      An array of shape (2, m, n, P−1).
+    """
     return jnp.einsum("jrd,npd->jrnp", params["W"], _noise_patches(problem))
 
 
 def noise_activation_fraction(params, problem, label_aligned: bool = False):
-    """Fraction of (filter, training noise patch) pairs whose ReLU is active (⟨w, ξ⟩ > 0).
+    """The fraction of (filter, training noise patch) pairs whose ReLU is active (⟨w, ξ⟩ > 0).
 
     Args:
+      params: ``{"W": (2, m, d)}``.
+      problem: a ``conv_relu_signal_noise`` problem (its training noise patches and labels).
       label_aligned: count only filters whose sign j equals the observed label y_i, the ones
         whose gradient pushes ⟨w_{j,r}, ξ_i⟩ up, i.e. the ReLUs that memorize noise.
+
+    Returns:
+      A scalar array in [0, 1].
+
+    References:
+      Chen, Zhang, Kou, Chen, Hsieh, Gu 2023, Sec. 5 (SAM deactivates noise ReLUs early).
     """
     active = (noise_preactivations(params, problem) > 0).astype(params["W"].dtype)
     if not label_aligned:
@@ -94,5 +137,16 @@ def noise_activation_fraction(params, problem, label_aligned: bool = False):
 
 
 def aligned_noise_activation_fraction(params, problem):
-    """:func:`noise_activation_fraction` with ``label_aligned=True`` (an observable)."""
+    """:func:`noise_activation_fraction` with ``label_aligned=True`` (an observable).
+
+    Args:
+      params: ``{"W": (2, m, d)}``.
+      problem: a ``conv_relu_signal_noise`` problem.
+
+    Returns:
+      A scalar array in [0, 1].
+
+    References:
+      Chen, Zhang, Kou, Chen, Hsieh, Gu 2023, Sec. 5.
+    """
     return noise_activation_fraction(params, problem, label_aligned=True)

@@ -48,8 +48,12 @@ from ..errors import ConfigError, check_choice, check_int
 # the dense Hessian + eigh is faster for λ_max below ~200 parameters, the two tie near 300, and
 # Lanczos is 8x faster at 500 and 100x at 1000 (both exact to ~1e-16 there).
 DENSE_MAX_PARAMETERS = 300
+"""Parameter count up to which ``method="auto"`` takes the dense Hessian (and ``eigh``); above it
+the matrix-free (HVP) path. Measured by ``benchmarks/bench_spectrum.py``.
+"""
 
 METHODS = ("auto", "dense", "matrix_free")
+"""The accepted ``method`` values: ``"auto"``, ``"dense"``, ``"matrix_free"``."""
 
 # Default Lanczos steps for top-k eigenpairs: enough for ~1e-10 relative accuracy on the
 # Hessians in this package (tests compare against dense eigh); raise it for clustered spectra.
@@ -60,10 +64,14 @@ DEFAULT_LANCZOS_STEPS = 80
 
 @pytree_dataclass
 class FullBatchLoss:
-    """``fn(params) = problem.loss(params, problem.full_batch())`` as a named callable.
+    """``fn(params) = problem.loss(params, problem.full_batch())`` as a named callable (a pytree).
 
     For fresh-noise problems (no finite data set) the closed-form population loss is used when
-    the problem has one, since there is no finite training batch.
+    the problem has one, since there is no finite training batch. Build it with
+    :func:`full_batch_loss`.
+
+    Attributes:
+      problem: the :class:`sharp_theory.problems.Problem` whose loss is evaluated.
     """
 
     problem: Any
@@ -93,13 +101,22 @@ def full_batch_loss(problem) -> Callable:
 
 
 def callable_tree(fn: Callable):
-    """``fn`` as a pytree so it can be an argument of a jitted function.
+    """``fn`` as a pytree, so it can be an argument of a jitted function.
 
     Pytree callables (:class:`FullBatchLoss`, ``jax.tree_util.Partial``) pass through: their
     arrays are traced arguments and their functions part of the cache key, so a new problem
     with the same structure reuses the compiled code. Any other callable is wrapped in a
     ``Partial`` with no arguments (cached by the function's identity: define ``fn`` once and
     reuse it to avoid recompiling).
+
+    Args:
+      fn: any callable ``fn(params) -> scalar``.
+
+    Returns:
+      ``fn`` itself when it is a pytree with leaves, else ``jax.tree_util.Partial(fn)``.
+
+    Raises:
+      ConfigError: ``fn`` is not callable.
     """
     if not callable(fn):
         raise ConfigError("fn", fn, "a callable fn(params) -> scalar")
@@ -109,12 +126,31 @@ def callable_tree(fn: Callable):
 
 
 def parameter_count(params) -> int:
-    """Total number of scalar parameters in a pytree."""
+    """The total number of scalar parameters in a pytree.
+
+    Args:
+      params: any pytree of arrays (or scalars).
+
+    Returns:
+      A Python int: the sum of the leaves' sizes.
+    """
     return int(sum(math.prod(jnp.shape(leaf)) for leaf in jax.tree_util.tree_leaves(params)))
 
 
 def resolve_method(method: str, n: int, dense_max: int = DENSE_MAX_PARAMETERS) -> str:
-    """``"dense"`` or ``"matrix_free"`` for a problem with ``n`` parameters."""
+    """The Hessian path for a model with ``n`` parameters: ``"dense"`` or ``"matrix_free"``.
+
+    Args:
+      method: one of :data:`METHODS`; ``"auto"`` picks dense for ``n <= dense_max``.
+      n: the parameter count (≥ 1).
+      dense_max: the ``"auto"`` threshold (default :data:`DENSE_MAX_PARAMETERS`).
+
+    Returns:
+      ``"dense"`` or ``"matrix_free"``.
+
+    Raises:
+      ConfigError: ``method`` is not one of :data:`METHODS`.
+    """
     check_choice("method", method, METHODS)
     if method == "auto":
         return "dense" if n <= dense_max else "matrix_free"
@@ -144,11 +180,18 @@ def flat_parameters(params):
 def hessian_operator(fn: Callable, params):
     """The Hessian of ``fn`` at ``params`` as a linear map on flat vectors.
 
+    Args:
+      fn: ``fn(params) -> scalar``, twice differentiable.
+      params: a pytree of floating-point arrays (at least one entry).
+
     Returns:
       ``(matvec, flat_params, unravel)``: ``matvec(v) = ∇²fn(params) v`` for a flat vector ``v``
-      (forward-over-reverse; ``jax.linearize`` does the forward pass once, so each product
-      costs about one gradient evaluation), the flattened parameters and the inverse of the
-      flattening.
+      of length n (forward-over-reverse; ``jax.linearize`` does the forward pass once, so each
+      product costs about one gradient evaluation), the flattened (n,) parameters and the
+      function that rebuilds the pytree from a flat vector.
+
+    Raises:
+      ConfigError: non-floating or empty parameters.
     """
     flat, unravel = flat_parameters(params)
 
@@ -249,7 +292,14 @@ def lanczos(matvec: Callable, start, num_iterations: int, *, key=None) -> Lanczo
 
 
 def tridiagonal(result: LanczosResult):
-    """The m x m symmetric tridiagonal matrix T of a Lanczos decomposition."""
+    """The m x m symmetric tridiagonal matrix T of a Lanczos decomposition.
+
+    Args:
+      result: a :class:`LanczosResult` of m steps.
+
+    Returns:
+      T, shape (m, m): ``alphas`` on the diagonal and ``betas[:-1]`` on both off-diagonals.
+    """
     off = result.betas[:-1]
     return jnp.diag(result.alphas) + jnp.diag(off, 1) + jnp.diag(off, -1)
 
@@ -292,6 +342,10 @@ def top_hessian_eigenpairs(fn: Callable, params, k: int = 1, *, method: str = "a
 
     Returns:
       :class:`Eigenpairs` (values descending, vectors as a stacked pytree, residual norms).
+
+    References:
+      Lanczos 1950; Golub & Van Loan, Matrix Computations, Sec. 10.1 (Lanczos with
+      full reorthogonalization).
     """
     flat, _ = flat_parameters(params)
     n = flat.size
@@ -326,20 +380,67 @@ def _top_eigenpairs(fn, params, key, *, k, steps):
 
 
 def top_hessian_eigenvalues(fn: Callable, params, k: int = 1, **options):
-    """The k largest Hessian eigenvalues, descending (options as :func:`top_hessian_eigenpairs`)."""
+    """The k largest Hessian eigenvalues of ``fn`` at ``params``, descending.
+
+    Args:
+      fn: ``fn(params) -> scalar``.
+      params: parameter pytree (use float64 for exact checks).
+      k: number of eigenvalues (1 <= k <= parameter count).
+      **options: ``method``, ``num_iterations``, ``key``, ``dense_max`` as for
+        :func:`top_hessian_eigenpairs`.
+
+    Returns:
+      An array of shape (k,), algebraically largest first.
+    """
     return top_hessian_eigenpairs(fn, params, k, **options).values
 
 
 def lambda_max(fn: Callable, params, **options):
-    """λ_max(∇²fn(params)), dense or Lanczos (options as :func:`top_hessian_eigenpairs`)."""
+    """The sharpness λ_max(∇²fn(params)): the largest Hessian eigenvalue, dense or by Lanczos.
+
+    Args:
+      fn: ``fn(params) -> scalar`` (for a problem, :func:`full_batch_loss`).
+      params: parameter pytree (use float64 for exact checks).
+      **options: ``method`` ("auto", "dense", "matrix_free"), ``num_iterations``, ``key``,
+        ``dense_max`` as for :func:`top_hessian_eigenpairs`.
+
+    Returns:
+      A scalar array: the algebraically largest eigenvalue.
+
+    References:
+      Foret, Kleiner, Mobahi, Neyshabur 2021, Sec. 4.2 (λ_max as the sharpness SAM lowers);
+      Cohen et al. 2021 (λ_max at the edge of stability 2/η).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import sharp_theory as st
+      >>> curvatures = jnp.array([3.0, 1.0, 0.5])
+      >>> fn = lambda w: 0.5 * jnp.sum(curvatures * w**2)  # Hessian diag(3, 1, 0.5)
+      >>> round(float(st.measure.lambda_max(fn, jnp.zeros(3))), 10)
+      3.0
+      >>> round(float(st.measure.lambda_max(fn, jnp.zeros(3), method="matrix_free")), 10)
+      3.0
+    """
     return top_hessian_eigenpairs(fn, params, 1, **options).values[0]
 
 
 def eigenvalue_ratio(fn: Callable, params, k: int = 5, **options):
-    """λ_max / λ_k of the Hessian (Foret et al. 2021 report λ_max/λ_5).
+    """The ratio λ_max / λ_k of the Hessian's top eigenvalues.
 
-    A large ratio means one direction is much sharper than the rest. Options as for
-    :func:`top_hessian_eigenpairs`.
+    A large ratio means one direction is much sharper than the rest.
+
+    Args:
+      fn: ``fn(params) -> scalar``.
+      params: parameter pytree.
+      k: which eigenvalue to divide by (2 <= k <= parameter count for a meaningful ratio; k = 1
+        gives 1).
+      **options: as for :func:`top_hessian_eigenpairs`.
+
+    Returns:
+      A scalar array ``λ_1 / λ_k`` (inf or NaN when λ_k is 0).
+
+    References:
+      Foret, Kleiner, Mobahi, Neyshabur 2021, Sec. 4.2 / Table 3 (they report λ_max/λ_5).
     """
     values = top_hessian_eigenvalues(fn, params, k, **options)
     return values[0] / values[k - 1]
@@ -390,7 +491,8 @@ def spectral_density(fn: Callable, params, *, num_iterations: int = 60, num_prob
     probes is the spectral density ``(1/n) Σ_j δ(λ_j)``.
 
     Args:
-      fn, params: as for :func:`top_hessian_eigenpairs`.
+      fn: ``fn(params) -> scalar``.
+      params: parameter pytree (floating point).
       num_iterations: Lanczos steps per probe (<= n).
       num_probes: independent probes.
       key: PRNG key (required: the estimate is random).
@@ -445,14 +547,19 @@ def hessian_spectrum(fn: Callable, params, *, method: str = "auto", num_iteratio
     """The full Hessian spectrum: exact (dense ``eigh``) or its SLQ estimate (matrix-free).
 
     Args:
-      fn, params: as for :func:`top_hessian_eigenpairs`.
+      fn: ``fn(params) -> scalar``.
+      params: parameter pytree (floating point).
       method: "auto", "dense" or "matrix_free" (stochastic Lanczos quadrature).
-      num_iterations, num_probes, key: SLQ settings (see :func:`spectral_density`); the key
-        defaults to a fixed one.
+      num_iterations: SLQ Lanczos steps per probe (see :func:`spectral_density`).
+      num_probes: SLQ probes.
+      key: SLQ PRNG key (default: a fixed key).
       dense_max: the "auto" threshold.
 
     Returns:
       A :class:`Spectrum`; for the dense path ``spectrum.eigenvalues()`` is every eigenvalue.
+
+    References:
+      Ubaru, Chen, Saad 2017, Alg. 1; Ghorbani, Krishnan, Xiao 2019, Sec. 2 (SLQ).
     """
     flat, _ = flat_parameters(params)
     n = flat.size
@@ -466,7 +573,13 @@ def hessian_spectrum(fn: Callable, params, *, method: str = "auto", num_iteratio
 # --- trace and Frobenius norm -------------------------------------------------------------------
 
 class Estimate(NamedTuple):
-    """A Monte-Carlo estimate with its standard error (sample std / sqrt(num_samples))."""
+    """A Monte-Carlo estimate with its standard error.
+
+    Attributes:
+      value: the sample mean (a scalar array).
+      standard_error: the sample standard deviation / sqrt(num_samples) (inf for one sample).
+      num_samples: the number of samples (a Python int).
+    """
 
     value: Any
     standard_error: Any
@@ -501,10 +614,31 @@ def _column_statistics(fn: Callable, params, batch_size: int = 64):
 
 def hessian_trace(fn: Callable, params, *, method: str = "auto",
                         dense_max: int = DENSE_MAX_PARAMETERS):
-    """tr ∇²fn(params) exactly: dense diagonal, or n HVPs with the unit vectors (matrix-free).
+    """The trace tr ∇²fn(params), exactly: dense diagonal, or n HVPs with the unit vectors.
 
     The matrix-free path never stores the Hessian (memory O(n)) but costs n HVPs; for an
     estimate at a fixed cost use :func:`hutchinson_trace`.
+
+    Args:
+      fn: ``fn(params) -> scalar``.
+      params: parameter pytree (floating point).
+      method: "auto" (dense up to ``dense_max`` parameters), "dense" or "matrix_free".
+      dense_max: the "auto" threshold (default :data:`DENSE_MAX_PARAMETERS`).
+
+    Returns:
+      A scalar array: the sum of the Hessian's eigenvalues.
+
+    Examples:
+      >>> import jax
+      >>> import jax.numpy as jnp
+      >>> import sharp_theory as st
+      >>> fn = lambda w: 0.5 * jnp.sum(jnp.array([3.0, 1.0, 0.5]) * w**2)
+      >>> round(float(st.measure.hessian_trace(fn, jnp.zeros(3))), 10)
+      4.5
+      >>> estimate = st.measure.hutchinson_trace(fn, jnp.zeros(3), num_probes=16,
+      ...                                        key=jax.random.key(0))
+      >>> round(float(estimate.value), 10)  # Rademacher probes are exact for a diagonal Hessian
+      4.5
     """
     flat, _ = flat_parameters(params)
     if resolve_method(method, flat.size, dense_max) == "dense":
@@ -517,7 +651,8 @@ def hutchinson_trace(fn: Callable, params, *, num_probes: int = 64, key,
     """Hutchinson's estimate ``tr H ≈ mean_i z_iᵀ H z_i`` with its standard error.
 
     Args:
-      fn, params: as for :func:`top_hessian_eigenpairs`.
+      fn: ``fn(params) -> scalar``.
+      params: parameter pytree (floating point).
       num_probes: number of probe vectors (>= 2 for a finite standard error).
       key: PRNG key (required).
       distribution: "rademacher" (minimum variance among iid-entry probes:
@@ -547,7 +682,17 @@ def _hutchinson_samples(fn, params, key, *, probes, distribution):
 
 def hessian_frobenius_norm(fn: Callable, params, *, method: str = "auto",
                            dense_max: int = DENSE_MAX_PARAMETERS):
-    """‖∇²fn(params)‖_F exactly: dense, or from the n Hessian columns (matrix-free, n HVPs)."""
+    """The Frobenius norm ‖∇²fn(params)‖_F, exactly: dense, or from the n Hessian columns (n HVPs).
+
+    Args:
+      fn: ``fn(params) -> scalar``.
+      params: parameter pytree (floating point).
+      method: "auto" (dense up to ``dense_max`` parameters), "dense" or "matrix_free".
+      dense_max: the "auto" threshold (default :data:`DENSE_MAX_PARAMETERS`).
+
+    Returns:
+      A scalar array ``sqrt(Σ_ij H_ij²)``.
+    """
     flat, _ = flat_parameters(params)
     if resolve_method(method, flat.size, dense_max) == "dense":
         return _dense_trace_and_frobenius(callable_tree(fn), params)[1]
@@ -557,18 +702,30 @@ def hessian_frobenius_norm(fn: Callable, params, *, method: str = "auto",
 def effective_dimensionality(fn: Callable, params, z: float = 1.0, *, method: str = "auto",
                              num_iterations: int = 60, num_probes: int = 8, key=None,
                              dense_max: int = DENSE_MAX_PARAMETERS):
-    """Effective dimensionality ``N_eff = Σ_i λ_i / (λ_i + z)`` of the Hessian.
+    """The effective dimensionality ``N_eff = Σ_i λ_i / (λ_i + z)`` of the Hessian.
 
     Counts the directions whose curvature exceeds the scale z. Negative eigenvalues (away from
     a minimum) are clipped at 0: they add no "determined" direction. Exact for the dense path,
     the SLQ estimate of ``tr f(H)`` for the matrix-free one.
 
     Args:
-      fn, params: as for :func:`top_hessian_eigenpairs`.
+      fn: ``fn(params) -> scalar``.
+      params: parameter pytree.
       z: curvature scale (> 0); Maddox et al. use a prior precision.
-      method, num_iterations, num_probes, key, dense_max: as for :func:`hessian_spectrum`.
+      method: "auto", "dense" or "matrix_free", as for :func:`hessian_spectrum`.
+      num_iterations: SLQ Lanczos steps per probe (matrix-free only).
+      num_probes: SLQ probes (matrix-free only).
+      key: SLQ PRNG key (default: a fixed key).
+      dense_max: the "auto" threshold.
 
-    References: MacKay 1992; Maddox, Benton, Wilson 2020, eq. (2).
+    Returns:
+      A scalar array between 0 and the parameter count.
+
+    Raises:
+      ConfigError: a Python-number ``z`` that is not > 0.
+
+    References:
+      MacKay 1992; Maddox, Benton, Wilson 2020, eq. (2).
     """
     if isinstance(z, (int, float)) and not z > 0:
         raise ConfigError("z", z, "a curvature scale > 0")

@@ -31,6 +31,9 @@ _tree_map = jax.tree_util.tree_map
 # --- Random weight perturbation / LPF-SGD --------------------------------------------------------
 
 NOISE_SCALES = ("absolute", "rows")
+"""How the Gaussian perturbations are scaled: ``"absolute"`` (σ) or ``"rows"`` (σ times each
+row's norm, filter-wise).
+"""
 
 
 def _noise_scale(leaf, scale: str):
@@ -46,7 +49,22 @@ def _noise_scale(leaf, scale: str):
 
 
 def gaussian_perturbation(params, key, sigma, scale: str = "absolute"):
-    """One draw ``ε`` with independent entries ``N(0, σ² s²)``, s = 1 or the row norm of w."""
+    """One Gaussian perturbation ``ε`` with independent entries ``N(0, σ² s²)``, s = 1 or the row
+    norm of w.
+
+    Args:
+      params: the parameter pytree w.
+      key: a JAX PRNG key (one draw per key).
+      sigma: the standard deviation σ (≥ 0; relative to each row's norm with scale="rows").
+      scale: "absolute" or "rows" (see :data:`NOISE_SCALES`); the row norm is not
+        differentiated through.
+
+    Returns:
+      ε, a pytree like ``params``.
+
+    References:
+      Bisla, Wang, Choromanska 2022 (LPF-SGD, filter-wise noise); Li et al. 2024 (RWP).
+    """
     flat, unravel = ravel_pytree(params)
     noise = unravel(jax.random.normal(key, flat.shape, flat.dtype))
     return _tree_map(lambda w, z: jnp.asarray(sigma, w.dtype) * jax.lax.stop_gradient(
@@ -57,7 +75,22 @@ def smoothed_gradient(loss_fn, params, batch, key, sigma, draws: int, scale: str
     """Monte Carlo gradient of the Gaussian-smoothed loss ``E_ε L(w + ε)`` with ``draws`` draws.
 
     Unbiased for ``∇ E_ε L(w + ε)``; its error shrinks like ``1/√draws`` (tested against the
-    closed form on a factorized quadratic). Returns the averaged gradient.
+    closed form on a factorized quadratic).
+
+    Args:
+      loss_fn: ``loss_fn(params, batch) -> scalar``.
+      params: the parameter pytree w.
+      batch: the batch for every gradient.
+      key: a JAX PRNG key (split into ``draws`` keys).
+      sigma: the standard deviation σ (≥ 0).
+      draws: the number of perturbations averaged (≥ 1).
+      scale: "absolute" or "rows" (see :func:`gaussian_perturbation`).
+
+    Returns:
+      The averaged gradient, a pytree like ``params``.
+
+    References:
+      Bisla, Wang, Choromanska 2022 (the gradient of the low-pass-filtered loss).
     """
     keys = jax.random.split(key, draws)
     one = lambda k: gradient(loss_fn, tree_add(params, gaussian_perturbation(params, k, sigma,
@@ -73,6 +106,14 @@ class RandomPerturbation(StepRule):
     norm of each weight, "filter-wise" as in LPF-SGD and RWP). λ = ``mix`` = 1 is LPF-SGD
     (Bisla et al. 2022, the gradient of the low-pass-filtered loss); λ < 1 is the mixed RWP
     gradient of Li et al. 2024 (which needs the clean gradient too). σ = 0 is the base rule.
+
+    Attributes:
+      base: the :class:`Base` step.
+      draws: perturbations averaged per step (≥ 1).
+      scale: "absolute" or "rows" (see :data:`NOISE_SCALES`).
+
+    References:
+      Bisla, Wang, Choromanska 2022 (LPF-SGD); Li et al. 2024 (RWP).
     """
 
     base: Base = Base()
@@ -111,7 +152,17 @@ def random_perturbation(lr, sigma, *, draws=1, mix=1.0, scale="absolute", base=N
       draws: perturbations averaged per step (>= 1), one gradient each.
       mix: weight λ in [0, 1] of the perturbed gradient (1 - λ on the clean gradient).
       scale: "absolute" (σ) or "rows" (σ·‖row of w‖, filter-wise as in LPF-SGD / RWP).
-      base, batch_size, replace: as for :func:`sharp_theory.optim.sam`.
+      base: the base step (None or "plain", ``st.optim.momentum(...)``, ``st.optim.adam(...)``,
+        or an optax transformation without the learning rate).
+      batch_size: examples per step (None: the full batch).
+      replace: draw mini-batches with replacement (True) or by shuffled epochs (False).
+
+    Returns:
+      An Optimizer named "rwp-<draws>"; each step costs ``draws`` gradients (+1 when mix < 1).
+
+    References:
+      Bisla, Wang, Choromanska 2022 (AISTATS; arXiv 2201.08025) (LPF-SGD);
+      Li, Tao, Yan, Lei, Wu, Fang, He, Huang 2024 (TMLR; arXiv 2404.00357) (RWP).
     """
     draws = check_int("draws", draws, minimum=1)
     check_choice("scale", scale, NOISE_SCALES)
@@ -121,13 +172,50 @@ def random_perturbation(lr, sigma, *, draws=1, mix=1.0, scale="absolute", base=N
 
 
 def lpf_sgd(lr, sigma, *, draws=8, scale="rows", base=None, batch_size=None, replace=False):
-    """LPF-SGD (Bisla et al. 2022): the averaged gradient of ``draws`` Gaussian perturbations."""
+    """LPF-SGD: descend along the averaged gradient of ``draws`` Gaussian perturbations.
+
+    :func:`random_perturbation` with ``mix = 1``.
+
+    Args:
+      lr: step size (> 0).
+      sigma: noise standard deviation σ (>= 0; relative to each row's norm with scale="rows").
+      draws: perturbations averaged per step (>= 1).
+      scale: "rows" (filter-wise, as in the paper) or "absolute".
+      base: base rule (see :func:`sharp_theory.optim.gd`).
+      batch_size: examples per step (None: full batch).
+      replace: draw mini-batches with replacement (True) or by shuffled epochs (False).
+
+    Returns:
+      An Optimizer named "rwp-<draws>".
+
+    References:
+      Bisla, Wang, Choromanska 2022, Sec. 3.
+    """
     return random_perturbation(lr, sigma, draws=draws, mix=1.0, scale=scale, base=base,
                                batch_size=batch_size, replace=replace)
 
 
 def rwp(lr, sigma, *, mix=0.5, draws=1, scale="rows", base=None, batch_size=None, replace=False):
-    """RWP (Li et al. 2024): ``λ ∇L(w + ε) + (1 - λ) ∇L(w)`` with filter-wise Gaussian ε."""
+    """RWP: descend along ``λ ∇L(w + ε) + (1 - λ) ∇L(w)`` with filter-wise Gaussian ε.
+
+    :func:`random_perturbation` with ``mix = λ``.
+
+    Args:
+      lr: step size (> 0).
+      sigma: noise standard deviation σ (>= 0; relative to each row's norm with scale="rows").
+      mix: weight λ in [0, 1] of the perturbed gradient.
+      draws: perturbations averaged per step (>= 1).
+      scale: "rows" (filter-wise, as in the paper) or "absolute".
+      base: base rule (see :func:`sharp_theory.optim.gd`).
+      batch_size: examples per step (None: full batch).
+      replace: draw mini-batches with replacement (True) or by shuffled epochs (False).
+
+    Returns:
+      An Optimizer named "rwp-<draws>".
+
+    References:
+      Li et al. 2024 (random weight perturbation, the mixed gradient).
+    """
     return random_perturbation(lr, sigma, draws=draws, mix=mix, scale=scale, base=base,
                                batch_size=batch_size, replace=replace)
 
@@ -135,6 +223,7 @@ def rwp(lr, sigma, *, mix=0.5, draws=1, scale="rows", base=None, batch_size=None
 # --- SWA / WASAM ---------------------------------------------------------------------------------
 
 EXPOSE = ("average", "iterate")
+"""What a :class:`WeightAveraging` step returns as ``params``: ``"average"`` or ``"iterate"``."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,6 +237,16 @@ class WeightAveraging(StepRule):
     SWA deploys, while the inner rule keeps stepping from its own iterate; before the first
     average is taken both are the same. Read either one from a state with
     :func:`averaged_weights` / :func:`live_iterate`.
+
+    Attributes:
+      inner: the wrapped :class:`StepRule`.
+      start: first step whose iterate enters the average (≥ 0).
+      every: average every ``every`` steps after ``start`` (≥ 1).
+      expose: "average" or "iterate" (see :data:`EXPOSE`).
+      label: the name in results ("swa" or "wasam").
+
+    References:
+      Izmailov, Podoprikhin, Garipov, Vetrov, Wilson 2018 (SWA); Kaddour et al. 2022 (WASAM).
     """
 
     inner: StepRule = None
@@ -197,12 +296,26 @@ class WeightAveraging(StepRule):
 
 
 def averaged_weights(state):
-    """The SWA average held in a :class:`WeightAveraging` state."""
+    """The SWA average held in a :class:`WeightAveraging` state.
+
+    Args:
+      state: the optimizer state of a :func:`swa` / :func:`wasam` run.
+
+    Returns:
+      The running average of the iterates, a pytree like the parameters.
+    """
     return state["average"]
 
 
 def live_iterate(state):
-    """The inner rule's current iterate held in a :class:`WeightAveraging` state."""
+    """The inner rule's current iterate held in a :class:`WeightAveraging` state.
+
+    Args:
+      state: the optimizer state of a :func:`swa` / :func:`wasam` run.
+
+    Returns:
+      The inner rule's iterate, a pytree like the parameters.
+    """
     return state["iterate"]
 
 
@@ -218,6 +331,9 @@ def swa(optimizer: Optimizer, *, start=0, every=1, expose="average", label=None)
 
     Returns:
       An Optimizer whose state holds the average (see :func:`averaged_weights`).
+
+    References:
+      Izmailov, Podoprikhin, Garipov, Vetrov, Wilson 2018 (UAI; arXiv 1803.05407).
     """
     if not isinstance(optimizer, Optimizer):
         raise ConfigError("optimizer", type(optimizer).__name__, "a sharp_theory Optimizer")
@@ -231,7 +347,23 @@ def swa(optimizer: Optimizer, *, start=0, every=1, expose="average", label=None)
 
 
 def wasam(lr, rho, *, start=0, every=1, base=None, batch_size=None, replace=False) -> Optimizer:
-    """WASAM (Kaddour et al. 2022): SAM with stochastic weight averaging; see :func:`swa`."""
+    """WASAM: SAM with stochastic weight averaging (see :func:`swa`).
+
+    Args:
+      lr: step size (> 0).
+      rho: SAM radius (>= 0).
+      start: first step whose iterate enters the average (>= 0).
+      every: average every ``every`` steps after ``start`` (>= 1).
+      base: base rule of the inner SAM (see :func:`sharp_theory.optim.gd`).
+      batch_size: examples per step (None: full batch).
+      replace: draw mini-batches with replacement (True) or by shuffled epochs (False).
+
+    Returns:
+      An Optimizer named "wasam" whose steps return the averaged weights.
+
+    References:
+      Kaddour, Liu, Silva, Kusner 2022 (WASAM).
+    """
     inner = make_optimizer(SharpnessAware(as_base(base)), dict(lr=lr, rho=rho),
                            batch_size=batch_size, replace=replace)
     return swa(inner, start=start, every=every, label="wasam")
@@ -280,6 +412,12 @@ class FlatLoRA(StepRule):
     the problem's constants, which a step rule does not see: the row norms are those of the
     adapter product ``x yᵀ`` (equal to the merged weight for W0 = 0, the lora default).
     One gradient per step. σ = 0 gives the base rule.
+
+    Attributes:
+      base: the :class:`Base` step.
+
+    References:
+      Li, He, Li, Wang, Shang, Huang 2025 (Flat-LoRA; ICML, arXiv 2409.14396), Sec. 3.
     """
 
     base: Base = Base()
@@ -313,9 +451,18 @@ def flat_lora(lr, sigma, *, base=None, batch_size=None, replace=False) -> Optimi
     Args:
       lr: step size (> 0).
       sigma: relative noise level σ (>= 0).
-      base, batch_size, replace: as for :func:`sharp_theory.optim.sam`.
+      base: the base step (None or "plain", ``st.optim.momentum(...)``, ``st.optim.adam(...)``,
+        or an optax transformation without the learning rate).
+      batch_size: examples per step (None: the full batch).
+      replace: draw mini-batches with replacement (True) or by shuffled epochs (False).
 
     Works on factor-pair parameters with matrix factors (``st.problems.lora``).
+
+    Returns:
+      An Optimizer named "flat-lora".
+
+    References:
+      Li, He, Li, Wang, Shang, Huang 2025 (Flat-LoRA; ICML, arXiv 2409.14396), Sec. 3.
     """
     return make_optimizer(FlatLoRA(as_base(base)), dict(lr=lr, sigma=sigma),
                           batch_size=batch_size, replace=replace)

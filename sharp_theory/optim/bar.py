@@ -28,10 +28,26 @@ from .base import (Base, Optimizer, StepRule, as_base, base_init, base_step, dom
                    loss_and_gradient, make_optimizer)
 
 SCHEDULES = ("constant", "linear", "cosine")
+"""The decays of BAR's strength alpha_t: ``"constant"``, ``"linear"``, ``"cosine"``."""
 
 
 def alpha_schedule(alpha0, count, schedule: str, horizon: int | None):
-    """``alpha_t`` for step ``count``: constant, or decaying linearly / by a cosine to 0 at ``horizon``."""
+    """BAR's strength ``alpha_t`` at step ``count``: constant, or decaying to 0 at ``horizon``
+    (linearly or by a cosine).
+
+    Args:
+      alpha0: the initial strength alpha_0 (≥ 0).
+      count: the step index t (an int or a traced int array).
+      schedule: one of :data:`SCHEDULES`.
+      horizon: the step at which a decay reaches 0 (≥ 1; unused for "constant"); steps past it
+        stay at 0.
+
+    Returns:
+      ``alpha_t`` (``alpha0`` itself for "constant", else a scalar array).
+
+    References:
+      Li, Zhang, He 2024, Algorithms 2 and 3 (the scheduled alpha_t).
+    """
     if schedule == "constant":
         return alpha0
     progress = jnp.minimum(count / horizon, 1.0)
@@ -42,7 +58,20 @@ def alpha_schedule(alpha0, count, schedule: str, horizon: int | None):
 
 @dataclasses.dataclass(frozen=True)
 class BalancednessAware(StepRule):
-    """nBAR / oBAR on top of a base rule (one gradient evaluation per step)."""
+    """The nBAR / oBAR rule on top of a base rule (one gradient evaluation per step).
+
+    Built by :func:`nbar` and :func:`obar`; acts on ``{"x", "y"}`` factor pairs (or a list of
+    them), see the module docstring.
+
+    Attributes:
+      variant: "nbar" (balance towards ‖g_x‖ = ‖g_y‖) or "obar" (shrink |‖x‖² − ‖y‖²|).
+      base: the :class:`Base` step applied after the rescaling.
+      schedule: the decay of alpha, one of :data:`SCHEDULES`.
+      horizon: the decay's length in steps (None for "constant").
+
+    References:
+      Li, Zhang, He 2024, Algorithms 2 (oBAR) and 3 (nBAR).
+    """
 
     variant: str = "nbar"
     base: Base = Base()
@@ -93,28 +122,49 @@ def _bar(variant, lr, alpha, schedule, horizon, base, batch_size, replace) -> Op
 
 def nbar(lr, alpha, *, schedule="constant", horizon=None, base=None, batch_size=None,
          replace=False) -> Optimizer:
-    """nBAR (Li, Zhang, He 2024, Alg. 3): balance towards ‖g_x‖ = ‖g_y‖, one gradient per step.
+    """nBAR: balance towards ‖g_x‖ = ‖g_y‖ as SAM does, at one gradient per step.
 
     Args:
       lr: step size (> 0).
       alpha: regularization strength alpha_0 (>= 0).
       schedule: "constant", "linear" or "cosine" decay of alpha to 0 at ``horizon`` steps.
-      horizon: number of steps of the decay (required for linear / cosine).
-      base, batch_size, replace: as for :func:`sharp_theory.optim.sgd`.
+      horizon: number of steps of the decay (an integer ≥ 1; required for linear / cosine).
+      base: base rule (see :func:`sharp_theory.optim.gd`).
+      batch_size: examples per step (None: full batch).
+      replace: draw mini-batches with replacement (True) or by shuffled epochs (False).
 
     Returns:
       An Optimizer named "nbar".
+
+    Raises:
+      ConfigError: a value outside its domain, an unknown schedule, or a decay without horizon.
+
+    References:
+      Li, Zhang, He 2024, Alg. 3.
     """
     return _bar("nbar", lr, alpha, schedule, horizon, base, batch_size, replace)
 
 
 def obar(lr, alpha, *, schedule="constant", horizon=None, base=None, batch_size=None,
          replace=False) -> Optimizer:
-    """oBAR (Li, Zhang, He 2024, Alg. 2): shrink |‖x‖² - ‖y‖²|, one gradient per step.
+    """oBAR: shrink |‖x‖² − ‖y‖²| as SAM does on overparametrized problems, one gradient a step.
 
-    Args: as for :func:`nbar`.
+    Args:
+      lr: step size (> 0).
+      alpha: regularization strength alpha_0 (>= 0).
+      schedule: "constant", "linear" or "cosine" decay of alpha to 0 at ``horizon`` steps.
+      horizon: number of steps of the decay (an integer ≥ 1; required for linear / cosine).
+      base: base rule (see :func:`sharp_theory.optim.gd`).
+      batch_size: examples per step (None: full batch).
+      replace: draw mini-batches with replacement (True) or by shuffled epochs (False).
 
     Returns:
       An Optimizer named "obar".
+
+    Raises:
+      ConfigError: a value outside its domain, an unknown schedule, or a decay without horizon.
+
+    References:
+      Li, Zhang, He 2024, Alg. 2.
     """
     return _bar("obar", lr, alpha, schedule, horizon, base, batch_size, replace)

@@ -36,9 +36,18 @@ from ..tree import global_norm
 class Base:
     """The base update that turns a (possibly SAM-modified) gradient into a step direction.
 
-    kind: ``"plain"`` (identity, so the step is ``w - lr * g``), ``"momentum"`` (heavy ball,
-    ``optax.trace``), ``"nesterov"``, ``"adam"`` (``optax.scale_by_adam``) or ``"custom"`` with a
-    user-supplied optax transformation that does not include the learning rate.
+    Build one with :func:`plain`, :func:`momentum`, :func:`adam`, :func:`custom` or
+    :func:`as_base`; every constructor's ``base=`` takes any of these.
+
+    Attributes:
+      kind: ``"plain"`` (identity, so the step is ``w - lr * g``), ``"momentum"`` (heavy ball,
+        ``optax.trace``), ``"nesterov"``, ``"adam"`` (``optax.scale_by_adam``) or ``"custom"``.
+      momentum: the momentum coefficient β in [0, 1) (kinds "momentum" and "nesterov").
+      b1: Adam's first-moment decay in [0, 1).
+      b2: Adam's second-moment decay in [0, 1).
+      eps: Adam's denominator offset (> 0).
+      transform: for kind "custom", a user-supplied ``optax.GradientTransformation`` that does
+        not include the learning rate (None otherwise).
     """
 
     kind: str = "plain"
@@ -63,19 +72,49 @@ class Base:
 
 
 def plain() -> Base:
-    """Plain gradient step ``w - lr * g``."""
+    """The plain base step ``w - lr * g``.
+
+    Returns:
+      A :class:`Base` of kind "plain".
+    """
     return Base("plain")
 
 
 def momentum(beta: float = 0.9, nesterov: bool = False) -> Base:
-    """Heavy-ball (or Nesterov) momentum base: ``m = g + beta m``, ``w - lr * m``."""
+    """The heavy-ball (or Nesterov) momentum base: ``m = g + beta m``, ``w - lr * m``.
+
+    Args:
+      beta: the momentum coefficient, in [0, 1).
+      nesterov: use Nesterov's look-ahead form (``optax.trace(nesterov=True)``).
+
+    Returns:
+      A :class:`Base` of kind "momentum" or "nesterov".
+
+    Raises:
+      ConfigError: ``beta`` outside [0, 1).
+    """
     if not 0 <= beta < 1:
         raise ConfigError("beta", beta, "a number in [0, 1)")
     return Base("nesterov" if nesterov else "momentum", momentum=float(beta))
 
 
 def adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> Base:
-    """Adam base (``optax.scale_by_adam``); the learning rate stays a sweepable hyperparameter."""
+    """The Adam base (``optax.scale_by_adam``); the learning rate stays a sweepable hyperparameter.
+
+    Args:
+      b1: first-moment decay, in [0, 1).
+      b2: second-moment decay, in [0, 1).
+      eps: denominator offset (> 0).
+
+    Returns:
+      A :class:`Base` of kind "adam".
+
+    Raises:
+      ConfigError: a decay outside [0, 1) or ``eps`` ≤ 0.
+
+    References:
+      Kingma & Ba 2015, Alg. 1.
+    """
     for name, value in (("b1", b1), ("b2", b2)):
         if not 0 <= value < 1:
             raise ConfigError(name, value, "a number in [0, 1)")
@@ -84,7 +123,18 @@ def adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> Base:
 
 
 def custom(transform: optax.GradientTransformation) -> Base:
-    """Any optax transformation *without* the learning rate as the base step."""
+    """Any optax transformation *without* the learning rate as the base step.
+
+    Args:
+      transform: an ``optax.GradientTransformation`` (the runner multiplies its update by
+        ``-lr``).
+
+    Returns:
+      A :class:`Base` of kind "custom".
+
+    Raises:
+      ConfigError: ``transform`` is not an optax transformation.
+    """
     if not isinstance(transform, optax.GradientTransformation):
         raise ConfigError("base", transform, "an optax.GradientTransformation")
     return Base("custom", transform=transform)
@@ -123,7 +173,19 @@ def base_init(base: Base, params):
 
 
 def base_step(base: Base, params, grads, base_state, lr):
-    """Apply the base transformation to ``grads`` and descend: ``w - lr * update``."""
+    """Apply the base transformation to ``grads`` and descend: ``w - lr * update``.
+
+    Args:
+      base: the :class:`Base`.
+      params: the current parameter pytree.
+      grads: the direction to feed the base (a pytree like ``params``; SAM passes the gradient
+        at its ascent point).
+      base_state: the base's state (from :func:`initial_state`, ``state["base"]``).
+      lr: the learning rate (a scalar, cast to each leaf's dtype).
+
+    Returns:
+      ``(params, base_state)`` after the step.
+    """
     # optax's own arithmetic (Adam's bias correction ``decay ** count``) mixes a float with an
     # int32 count; it is not ours to change, so it runs under JAX's standard promotion even when
     # a caller (the tests) asks for strict promotion.
@@ -134,17 +196,38 @@ def base_step(base: Base, params, grads, base_state, lr):
 
 
 def loss_and_gradient(loss_fn, params, batch):
-    """``(loss, ∇loss)`` at ``params``: the one place every rule takes its gradients."""
+    """The loss and its gradient at ``params``: the one place every rule takes its gradients.
+
+    Args:
+      loss_fn: ``loss_fn(params, batch) -> scalar``.
+      params: the parameter pytree.
+      batch: the batch passed to ``loss_fn`` (any pytree, or None).
+
+    Returns:
+      ``(loss, grads)``: a scalar and a pytree like ``params``.
+    """
     return jax.value_and_grad(loss_fn)(params, batch)
 
 
 def gradient(loss_fn, params, batch):
-    """``∇loss_fn(params, batch)`` (the gradient of :func:`loss_and_gradient` alone)."""
+    """The gradient ``∇loss_fn(params, batch)`` (the gradient of :func:`loss_and_gradient` alone).
+
+    Args:
+      loss_fn: ``loss_fn(params, batch) -> scalar``.
+      params: the parameter pytree.
+      batch: the batch passed to ``loss_fn``.
+
+    Returns:
+      A pytree like ``params``.
+    """
     return loss_and_gradient(loss_fn, params, batch)[1]
 
 
 def domains(**declared: Domain) -> Mapping[str, Domain]:
     """A rule's hyperparameter declaration: name -> :class:`sharp_theory.errors.Domain`.
+
+    Args:
+      **declared: one Domain per hyperparameter name (e.g. ``lr=POSITIVE, rho=NONNEGATIVE``).
 
     Returns:
       A read-only mapping (rules are hashable and compare by value; their declaration must not
@@ -154,7 +237,15 @@ def domains(**declared: Domain) -> Mapping[str, Domain]:
 
 
 def initial_state(base: Base, params) -> dict:
-    """The state every rule starts from: the base's state and a step counter at 0."""
+    """The state every rule starts from: the base's state and a step counter at 0.
+
+    Args:
+      base: the rule's :class:`Base`.
+      params: the initial parameter pytree.
+
+    Returns:
+      ``{"base": base state, "count": int32 zero}``; rules add their own entries.
+    """
     return {"base": base_init(base, params), "count": jnp.zeros((), jnp.int32)}
 
 
@@ -167,7 +258,7 @@ def step_info(loss, grads, grad_evals, hvp_evals=0.0, **extra) -> dict:
       grad_evals: gradient evaluations this step, in full-batch passes (the measured cost;
         ``traj.grad_evals`` adds them up).
       hvp_evals: Hessian-vector products this step.
-      extra: anything else the rule reports (its radius, whether it took a SAM step, ...).
+      **extra: anything else the rule reports (its radius, whether it took a SAM step, ...).
 
     Returns:
       dict with ``loss``, ``grad_norm``, ``grad_evals``, ``hvp_evals`` and ``extra``.
@@ -180,7 +271,15 @@ def step_info(loss, grads, grad_evals, hvp_evals=0.0, **extra) -> dict:
 
 
 def descend(rule: "StepRule", params, state, direction, hparams, **extra_state):
-    """Base step along ``direction``, the step counter advanced, ``extra_state`` stored.
+    """Take the base step along ``direction``, advance the step counter and store ``extra_state``.
+
+    Args:
+      rule: the :class:`StepRule` whose ``base`` steps.
+      params: the current parameter pytree.
+      state: the rule's state (with ``"base"`` and ``"count"``).
+      direction: the update direction fed to the base (a pytree like ``params``).
+      hparams: the hyperparameters (``hparams["lr"]`` is used).
+      **extra_state: entries to store in the new state (a rule's own buffers).
 
     Returns:
       ``(params, state)`` after the step.
@@ -314,6 +413,17 @@ def make_optimizer(rule: StepRule, hparams: Mapping[str, Any], *, batch_size=Non
 
     Raises:
       ConfigError: a value outside its domain, an undeclared name, or bad batching.
+
+    Examples:
+      >>> import sharp_theory as st
+      >>> rule = st.optim.SharpnessAware(normalize=False)  # USAM's rule
+      >>> opt = st.optim.make_optimizer(rule, {"lr": 0.1, "rho": 0.05})
+      >>> opt.name, sorted(opt.hparams), str(opt.hparams["lr"].dtype)
+      ('usam', ['lr', 'rho'], 'float64')
+      >>> st.optim.make_optimizer(rule, {"lr": -0.1, "rho": 0.05})
+      Traceback (most recent call last):
+      ...
+      sharp_theory.errors.ConfigError: invalid lr=-0.1: expected a finite value > 0
     """
     if not isinstance(rule, StepRule):
         raise ConfigError("rule", type(rule).__name__, "a sharp_theory StepRule")

@@ -51,6 +51,13 @@ class LookSAM(StepRule):
     steps ``g_s ≈ g + α (‖g‖/‖g_v‖) g_v`` (Liu et al. 2022, Sec. 3.2), one gradient each. With
     ``every = 1`` every step is a SAM step. With ρ = 0 no correction is stored (it would be
     rounding noise of size 1e-16 that the normalization would blow up to α‖g‖).
+
+    Attributes:
+      base: the :class:`Base` step.
+      every: the period k of the SAM steps (≥ 1; k = 1 is SAM).
+
+    References:
+      Liu, Mai, Chen, Hsieh, You 2022 (CVPR; arXiv 2203.02714), Sec. 3.2.
     """
 
     base: Base = Base()
@@ -96,7 +103,16 @@ def looksam(lr, rho, *, every=5, alpha=0.7, base=None, batch_size=None, replace=
       rho: SAM radius (>= 0).
       every: the period k of the SAM steps (>= 1; k = 1 is SAM).
       alpha: weight α of the reused orthogonal correction (>= 0; 0.7 in the paper).
-      base, batch_size, replace: as for :func:`sharp_theory.optim.sam`.
+      base: the base step (None or "plain", ``st.optim.momentum(...)``, ``st.optim.adam(...)``,
+        or an optax transformation without the learning rate).
+      batch_size: examples per step (None: the full batch).
+      replace: draw mini-batches with replacement (True) or by shuffled epochs (False).
+
+    Returns:
+      An Optimizer named "looksam-<every>"; ``info["grad_evals"]`` is 2 on SAM steps, 1 else.
+
+    References:
+      Liu, Mai, Chen, Hsieh, You 2022 (CVPR; arXiv 2203.02714), Sec. 3.2.
     """
     every = check_int("every", every, minimum=1)
     return make_optimizer(LookSAM(as_base(base), every), dict(lr=lr, rho=rho, alpha=alpha),
@@ -106,7 +122,9 @@ def looksam(lr, rho, *, every=5, alpha=0.7, base=None, batch_size=None, replace=
 # --- SSAM ----------------------------------------------------------------------------------------
 
 MASK_KINDS = ("fisher", "random")
+"""SSAM's mask choices: ``"fisher"`` (SSAM-F) and ``"random"``."""
 SPARSITY = Domain(0.0, 1.0, False, True, False, "a fraction in [0, 1)")
+"""The domain of SSAM's sparsity: a fraction in [0, 1)."""
 
 
 def _per_example_fisher(params, loss_fn, batch):
@@ -137,6 +155,15 @@ class SparseSAM(StepRule):
     SSAM-F) or a uniformly random subset (``"random"``); it is recomputed every
     ``update_every`` steps and carried in the state. The mask multiplies the normalized SAM
     perturbation, as in the paper (it is not renormalized). Sparsity 0 is SAM.
+
+    Attributes:
+      base: the :class:`Base` step.
+      mask: "fisher" or "random" (see :data:`MASK_KINDS`).
+      sparsity: the fraction of coordinates not perturbed, in [0, 1).
+      update_every: steps between mask updates (≥ 1).
+
+    References:
+      Mi, Shen, Ren, Zhou, Sun, Ji, Tao 2022 (NeurIPS; arXiv 2210.05177), Sec. 3.
     """
 
     base: Base = Base()
@@ -189,7 +216,16 @@ def ssam(lr, rho, *, mask="fisher", sparsity=0.5, update_every=10, base=None, ba
       mask: "fisher" (largest empirical Fisher information, SSAM-F) or "random".
       sparsity: fraction of coordinates NOT perturbed, in [0, 1) (0 is SAM).
       update_every: steps between mask updates (>= 1).
-      base, batch_size, replace: as for :func:`sharp_theory.optim.sam`.
+      base: the base step (None or "plain", ``st.optim.momentum(...)``, ``st.optim.adam(...)``,
+        or an optax transformation without the learning rate).
+      batch_size: examples per step (None: the full batch).
+      replace: draw mini-batches with replacement (True) or by shuffled epochs (False).
+
+    Returns:
+      An Optimizer named "ssam-<mask>".
+
+    References:
+      Mi, Shen, Ren, Zhou, Sun, Ji, Tao 2022 (NeurIPS; arXiv 2210.05177), Sec. 3.
     """
     check_choice("mask", mask, MASK_KINDS)
     SPARSITY.check("sparsity", sparsity)
@@ -201,6 +237,7 @@ def ssam(lr, rho, *, mask="fisher", sparsity=0.5, update_every=10, base=None, ba
 # --- RST -----------------------------------------------------------------------------------------
 
 SWITCH_SCHEDULES = ("constant", "linear")
+"""RST's schedules of the switching probability: ``"constant"`` and ``"linear"``."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -209,6 +246,14 @@ class RandomSwitching(StepRule):
 
     ``p(t) = p0 + (p1 - p0)·min(t/horizon, 1)`` for the linear schedule, ``p0`` for the
     constant one. The coin comes from the step's key. p ≡ 1 is SAM, p ≡ 0 the base rule.
+
+    Attributes:
+      base: the :class:`Base` step.
+      schedule: "constant" or "linear" (see :data:`SWITCH_SCHEDULES`).
+      horizon: steps of the linear schedule (None for "constant").
+
+    References:
+      Zhao, Zhang, Hu 2022 (arXiv 2203.09962), Alg. 1.
     """
 
     base: Base = Base()
@@ -252,7 +297,16 @@ def rst(lr, rho, *, switch_prob=0.5, switch_prob_end=None, horizon=None, base=No
       switch_prob: probability p0 of a SAM step (at t = 0 for the linear schedule), in [0, 1].
       switch_prob_end: p1 at ``horizon`` (None: constant p0).
       horizon: steps of the linear schedule (required with ``switch_prob_end``).
-      base, batch_size, replace: as for :func:`sharp_theory.optim.sam`.
+      base: the base step (None or "plain", ``st.optim.momentum(...)``, ``st.optim.adam(...)``,
+        or an optax transformation without the learning rate).
+      batch_size: examples per step (None: the full batch).
+      replace: draw mini-batches with replacement (True) or by shuffled epochs (False).
+
+    Returns:
+      An Optimizer named "rst"; ``info["sam_step"]`` records the coin of each step.
+
+    References:
+      Zhao, Zhang, Hu 2022 (arXiv 2203.09962), Alg. 1.
     """
     values = dict(lr=lr, rho=rho, switch_prob=switch_prob)
     if switch_prob_end is None:
@@ -275,6 +329,14 @@ class AdaptiveSwitching(StepRule):
     iff ``‖g_t‖² ≥ κ·(μ_t + c σ_t)`` (Jiang et al. 2023, Sec. 3, with κ = 1). κ =
     ``threshold_scale`` is our addition so that κ = 0 (threshold 0) gives SAM on every step;
     c is static (the paper moves c linearly during training; we keep it fixed).
+
+    Attributes:
+      base: the :class:`Base` step.
+      decay: δ in [0, 1) of the running mean and variance of ‖g‖².
+      c: how many running standard deviations above the mean the threshold sits (any real).
+
+    References:
+      Jiang, Yang, Zhang, Kwok 2023 (ICLR; arXiv 2304.14647), Sec. 3.
     """
 
     base: Base = Base()
@@ -316,7 +378,16 @@ def ae_sam(lr, rho, *, threshold_scale=1.0, c=0.0, decay=0.9, base=None, batch_s
       threshold_scale: κ (>= 0; 1 is the paper's rule, 0 is SAM on every step).
       c: how many running standard deviations above the mean (static; any real).
       decay: δ in [0, 1) of the running mean and variance.
-      base, batch_size, replace: as for :func:`sharp_theory.optim.sam`.
+      base: the base step (None or "plain", ``st.optim.momentum(...)``, ``st.optim.adam(...)``,
+        or an optax transformation without the learning rate).
+      batch_size: examples per step (None: the full batch).
+      replace: draw mini-batches with replacement (True) or by shuffled epochs (False).
+
+    Returns:
+      An Optimizer named "ae-sam"; ``info["sam_step"]`` records which steps were SAM steps.
+
+    References:
+      Jiang, Yang, Zhang, Kwok 2023 (ICLR; arXiv 2304.14647), Sec. 3.
     """
     DECAY.check("decay", decay)
     REAL.check("c", c)

@@ -37,12 +37,16 @@ def adaptive_ascent_direction(params, grads, rho, eta):
     leaves the loss invariant: the ascent at ``A w`` is ``A ε``. A zero gradient gives ε = 0.
 
     Args:
-      params, grads: pytrees of the same structure.
+      params: the parameter pytree w (its magnitudes give T).
+      grads: the gradient g, a pytree like ``params``.
       rho: radius (>= 0).
       eta: offset η >= 0 that keeps zero weights perturbable (0.01 in the paper).
 
     Returns:
       The perturbation ε (a pytree like params).
+
+    References:
+      Kwon, Kim, Park, Choi 2021 (ICML; arXiv 2102.11600), Sec. 3.
     """
     scale = _tree_map(lambda w: jnp.abs(w) + jnp.asarray(eta, w.dtype), params)
     scaled_grads = _tree_map(lambda t, g: t * g, scale, grads)
@@ -56,6 +60,12 @@ class AdaptiveSAM(StepRule):
 
     Its ρ is on another scale than SAM's; a sweep gives ASAM a grid of its own with a
     per-optimizer axis (``grid={"rho": [...], "asam.rho": [...]}``).
+
+    Attributes:
+      base: the :class:`Base` step.
+
+    References:
+      Kwon, Kim, Park, Choi 2021, Sec. 3 and Alg. 1.
     """
 
     base: Base = Base()
@@ -81,11 +91,17 @@ def asam(lr, rho, *, eta=0.01, base=None, batch_size=None, replace=False) -> Opt
       rho: radius in the rescaled geometry (>= 0). It is not on SAM's scale: the paper uses
         about 10x SAM's rho because ``‖ε‖ ≈ ρ·|w|``.
       eta: offset η (>= 0; 0.01 in the paper, 0 gives exact rescaling invariance).
-      base, batch_size, replace: as for :func:`sharp_theory.optim.sam`.
+      base: the base step (None or "plain", ``st.optim.momentum(...)``, ``st.optim.adam(...)``,
+        or an optax transformation without the learning rate).
+      batch_size: examples per step (None: the full batch).
+      replace: draw mini-batches with replacement (True) or by shuffled epochs (False).
 
     Returns:
       An Optimizer named "asam" (in a sweep, ``grid={"asam.rho": [...]}`` gives it its own ρ
       axis next to SAM's "rho").
+
+    References:
+      Kwon, Kim, Park, Choi 2021 (ICML; arXiv 2102.11600), Sec. 3 and Alg. 1.
     """
     return make_optimizer(AdaptiveSAM(as_base(base)), dict(lr=lr, eta=eta, rho=rho),
                           batch_size=batch_size, replace=replace)
@@ -101,7 +117,19 @@ def _adam_preconditioner(base: Base, base_state):
 
 
 def preconditioned_ascent(grads, preconditioner, rho):
-    """``ε = ρ P⁻¹g / ‖P⁻¹g‖`` (0 for a zero gradient)."""
+    """The preconditioned ascent ``ε = ρ P⁻¹g / ‖P⁻¹g‖`` (0 for a zero gradient).
+
+    Args:
+      grads: the gradient pytree g.
+      preconditioner: a pytree like ``grads`` of positive entries P (element-wise).
+      rho: the radius (≥ 0).
+
+    Returns:
+      ε, a pytree like ``grads`` with norm ρ (or 0).
+
+    References:
+      Singh et al. 2025 (arXiv 2502.02407), Sec. 5.
+    """
     scaled = _tree_map(lambda g, p: g / p, grads, preconditioner)
     return tree_scale(safe_normalize(scaled), rho)
 
@@ -132,7 +160,22 @@ class OutputModel:
 
 
 def check_output_model(model: OutputModel, problem, params=None, batch=None, rtol=1e-12):
-    """Raise ConfigError unless ``model(params, batch)`` equals ``problem.loss(params, batch)``."""
+    """Verify that an :class:`OutputModel` reproduces a problem's loss: raise unless
+    ``model(params, batch)`` equals ``problem.loss(params, batch)`` to ``rtol``.
+
+    Args:
+      model: the :class:`OutputModel` to check.
+      problem: the :class:`sharp_theory.problems.Problem` whose loss it should equal.
+      params: the point to compare at (default ``problem.params0``).
+      batch: the batch to compare on (default ``problem.full_batch()``).
+      rtol: relative tolerance of the comparison (absolute tolerance 0).
+
+    Returns:
+      None (the check passed).
+
+    Raises:
+      ConfigError: the two losses differ, naming both values.
+    """
     import numpy as np
 
     params = problem.params0 if params is None else params
@@ -149,6 +192,12 @@ class PreconditionedSAM(StepRule):
     ``ε = ρ P⁻¹g/‖P⁻¹g‖``, ``P = √v̂ + eps`` read from the Adam base's state before this
     step's update (so the step uses the preconditioner Adam has built so far). The base must be
     Adam. Two gradients per step.
+
+    Attributes:
+      base: the :class:`Base` step; must be Adam (its second moments give P).
+
+    References:
+      Singh, Mobahi, Agarwala, Dauphin 2025 (arXiv 2502.02407), Sec. 5.
     """
 
     base: Base = dataclasses.field(default_factory=adam)
@@ -168,12 +217,23 @@ class PreconditionedSAM(StepRule):
 
 
 def preconditioned_sam(lr, rho, *, base=None, batch_size=None, replace=False) -> Optimizer:
-    """Preconditioned SAM (Singh et al. 2025, Sec. 5): Adam-preconditioned ascent, Adam descent.
+    """Preconditioned SAM: Adam-preconditioned ascent, Adam descent.
 
     Args:
       lr: step size (> 0).
       rho: radius (>= 0).
       base: an Adam base (default ``st.optim.adam()``); any other base is a ConfigError.
+      batch_size: examples per step (None: full batch).
+      replace: draw mini-batches with replacement (True) or by shuffled epochs (False).
+
+    Returns:
+      An Optimizer named "precond-sam".
+
+    Raises:
+      ConfigError: a non-Adam base, or a value outside its domain.
+
+    References:
+      Singh et al. 2025 (arXiv 2502.02407), Sec. 5.
     """
     base = adam() if base is None else as_base(base)
     if base.kind != "adam":
@@ -195,6 +255,14 @@ class FunctionalSAM(StepRule):
     :class:`OutputModel`) or, with ``model=None``, from the problem itself: the runner's
     ``loss_fn`` carries a problem's ``outputs`` and ``loss_of_outputs`` when it declares them
     (:meth:`sharp_theory.problems.Problem.loss_function`).
+
+    Attributes:
+      base: the :class:`Base` step.
+      model: the :class:`OutputModel` giving the output/loss split (None: the problem's own).
+      precondition: use Adam's preconditioned perturbation (needs an Adam base).
+
+    References:
+      Singh et al. 2025 (arXiv 2502.02407), Sec. 4.
     """
 
     base: Base = Base()
@@ -282,7 +350,20 @@ def functional_sam(lr, rho, *, model=None, precondition=False, base=None, batch_
         None (default) for the split the problem declares (``Problem.outputs`` and
         ``Problem.loss_of_outputs``).
       precondition: use Adam's preconditioned perturbation (needs ``base=st.optim.adam()``).
-      base, batch_size, replace: as for :func:`sharp_theory.optim.sam`.
+      base: the base step (None or "plain", ``st.optim.momentum(...)``, ``st.optim.adam(...)``,
+        or an optax transformation without the learning rate).
+      batch_size: examples per step (None: the full batch).
+      replace: draw mini-batches with replacement (True) or by shuffled epochs (False).
+
+    Returns:
+      An Optimizer named "functional-sam" ("functional-sam-precond" with ``precondition``).
+
+    Raises:
+      ConfigError: a model that is not a hashable :class:`OutputModel`, ``precondition`` without
+        an Adam base, or a value outside its domain.
+
+    References:
+      Singh, Mobahi, Agarwala, Dauphin 2025 (arXiv 2502.02407), Sec. 4.
     """
     require_output_model(model, allow_none=True)
     base = as_base(base)

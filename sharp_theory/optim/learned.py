@@ -57,6 +57,13 @@ class LearnedRadius(StepRule):
     Hessian-vector product on half the batch. Cost per step: 2 (SAM) + 0.5 (lookahead) + 1
     (half-batch gradients of both losses at w⁺) gradients and 0.5 HVP. The lookahead uses a
     plain step whatever the base.
+
+    Attributes:
+      base: the :class:`Base` step.
+
+    References:
+      Wang, Jiang, Fu, Zhang 2024 (arXiv 2408.08222), Sec. 3 (we use the exact
+      hypergradient of a one-step lookahead instead of their diagonal-Hessian approximation).
     """
 
     base: Base = Base()
@@ -94,8 +101,17 @@ def lets(lr, rho, *, beta=0.01, base=None, batch_size=None, replace=False) -> Op
       lr: step size (> 0).
       rho: initial radius ρ_0 (>= 0).
       beta: meta step size of ρ (>= 0; 0 keeps ρ = ρ_0, i.e. SAM).
-      base, batch_size, replace: as for :func:`sharp_theory.optim.sam`. The batch must hold
-        at least 2 examples.
+      base: the base step (None or "plain", ``st.optim.momentum(...)``, ``st.optim.adam(...)``,
+        or an optax transformation without the learning rate).
+      batch_size: examples per step (None: the full batch); at least 2 (LETS holds half
+        of each batch out).
+      replace: draw mini-batches with replacement (True) or by shuffled epochs (False).
+
+    Returns:
+      An Optimizer named "lets"; ``info["rho"]`` records the radius each step used.
+
+    References:
+      Wang, Jiang, Fu, Zhang 2024 (arXiv 2408.08222), Sec. 3.
     """
     return make_optimizer(LearnedRadius(as_base(base)), dict(lr=lr, rho=rho, beta=beta),
                           batch_size=batch_size, replace=replace)
@@ -112,6 +128,15 @@ class TrajectoryConsistency(StepRule):
     exponential moving average of the weights). Our models are regressions, so the distance is
     the squared error of the outputs; w̄ follows ``w̄ ← δ w̄ + (1 - δ) w``. Cost: one gradient
     plus one forward pass of the averaged model (counted as 0 gradients). λ = 0 is the base rule.
+
+    Attributes:
+      base: the :class:`Base` step.
+      model: the :class:`OutputModel` giving F(w) (None: the problem's declared outputs).
+      decay: δ in [0, 1) of the weight average w̄.
+
+    References:
+      Du, Zhou, Feng, Tan, Zhou 2022 (NeurIPS; arXiv 2205.14083) (SAF and its
+      MESA form).
     """
 
     base: Base = Base()
@@ -151,7 +176,16 @@ def saf(lr, lam, *, model=None, decay=0.9, base=None, batch_size=None, replace=F
       model: an :class:`OutputModel` giving the outputs F(w), or None (default) for the
         outputs the problem declares (``Problem.outputs``).
       decay: δ in [0, 1) of the weight average that supplies the reference outputs.
-      base, batch_size, replace: as for :func:`sharp_theory.optim.sam`.
+      base: the base step (None or "plain", ``st.optim.momentum(...)``, ``st.optim.adam(...)``,
+        or an optax transformation without the learning rate).
+      batch_size: examples per step (None: the full batch).
+      replace: draw mini-batches with replacement (True) or by shuffled epochs (False).
+
+    Returns:
+      An Optimizer named "saf".
+
+    References:
+      Du, Zhou, Feng, Tan, Zhou 2022 (NeurIPS; arXiv 2205.14083).
     """
     require_output_model(model, allow_none=True)
     DECAY.check("decay", decay)

@@ -25,7 +25,13 @@ from .base import (LR_AND_RADIUS, Base, Optimizer, StepRule, as_base, base_step,
 
 @dataclasses.dataclass(frozen=True)
 class GradientDescent(StepRule):
-    """``w+ = w - lr * base(∇L(w))``; with mini-batches drawn by the runner this is SGD."""
+    """The gradient-descent rule ``w+ = w - lr * base(∇L(w))``; with mini-batches drawn by the
+    runner this is SGD. Built by :func:`gd` and :func:`sgd`.
+
+    Attributes:
+      base: the :class:`Base` step (plain, momentum, Adam, custom).
+      label: the name in results ("gd" or "sgd").
+    """
 
     base: Base = Base()
     label: str = "gd"
@@ -46,12 +52,25 @@ class GradientDescent(StepRule):
 
 
 def ascent_direction(grads, rho, p: float = 2.0, normalize: bool = True):
-    """SAM's first-order worst-case perturbation.
+    """SAM's first-order worst-case perturbation ε of the gradient ``grads``.
 
     Normalized: the maximizer of ``gᵀε`` over the p-norm ball of radius rho,
-    ``ε = rho · sign(g)|g|^{q-1} / (‖g‖_q^q)^{1/p}`` with ``1/p + 1/q = 1`` (Foret et al. eq. 2);
+    ``ε = rho · sign(g)|g|^{q-1} / (‖g‖_q^q)^{1/p}`` with ``1/p + 1/q = 1``;
     p = 2 gives ``rho · g/‖g‖`` and p = inf gives ``rho · sign(g)``. Unnormalized (USAM):
     ``ε = rho · g``. A zero gradient gives a zero perturbation, never NaN.
+
+    Args:
+      grads: the gradient pytree g.
+      rho: the radius (≥ 0; cast to each leaf's dtype).
+      p: the ball's norm, in (1, inf] (ignored when ``normalize`` is False).
+      normalize: SAM's normalized ascent (True) or USAM's ``rho · g`` (False).
+
+    Returns:
+      ε, a pytree like ``grads``.
+
+    References:
+      Foret, Kleiner, Mobahi, Neyshabur 2021, eq. (2); Andriushchenko & Flammarion 2022
+      (unnormalized SAM).
     """
     if not normalize:
         # rho cast to each leaf's dtype: a float64 rho must not promote float32 parameters.
@@ -71,10 +90,23 @@ def ascent_direction(grads, rho, p: float = 2.0, normalize: bool = True):
 
 
 def sam_gradient(params, loss_fn, batch, rho, p: float = 2.0, normalize: bool = True):
-    """Loss and gradient at ``w`` and the gradient at the ascent point ``w + ε(∇L(w))``.
+    """The loss and gradient at ``w`` and the gradient at the ascent point ``w + ε(∇L(w))``.
 
-    The ascent uses the same batch as the descent (the analysed SAM). Returns
-    ``(loss, grads, perturbed_grads)``.
+    The ascent uses the same batch as the descent (the analysed SAM).
+
+    Args:
+      params: the parameter pytree w.
+      loss_fn: ``loss_fn(params, batch) -> scalar``.
+      batch: the batch for both gradients.
+      rho: the radius (≥ 0).
+      p: the ball's norm, in (1, inf].
+      normalize: SAM (True) or USAM (False), see :func:`ascent_direction`.
+
+    Returns:
+      ``(loss, grads, perturbed_grads)``: L(w), ∇L(w) and ∇L(w + ε).
+
+    References:
+      Foret, Kleiner, Mobahi, Neyshabur 2021, eqs. (2)-(3).
     """
     loss, grads = loss_and_gradient(loss_fn, params, batch)
     perturbation = ascent_direction(grads, rho, p, normalize)
@@ -84,12 +116,22 @@ def sam_gradient(params, loss_fn, batch, rho, p: float = 2.0, normalize: bool = 
 
 @dataclasses.dataclass(frozen=True)
 class SharpnessAware(StepRule):
-    """SAM (normalized) or USAM (unnormalized), optionally with m-sharpness.
+    """The SAM (normalized) or USAM (unnormalized) rule, optionally with m-sharpness.
 
     ``w+ = w - lr · base(∇L_B(w + ε))`` with ``ε = ascent_direction(∇L_B(w), rho)``. With
     ``m`` set, the batch is split into chunks of m examples; each chunk gets its own ascent
     point and the chunk gradients at those points are averaged (m = 1 is "1-SAM"). With
-    rho = 0 the update equals the base rule bit-for-bit.
+    rho = 0 the update equals the base rule bit-for-bit. Built by :func:`sam` and :func:`usam`.
+
+    Attributes:
+      base: the :class:`Base` step.
+      normalize: SAM's normalized ascent (True) or USAM's ``rho · g`` (False).
+      p: the ascent ball's norm, in (1, inf].
+      m: the m-sharpness chunk size (None: the whole batch).
+
+    References:
+      Foret, Kleiner, Mobahi, Neyshabur 2021, eqs. (2)-(3) and Sec. 4.1; Andriushchenko &
+      Flammarion 2022.
     """
 
     base: Base = Base()
@@ -137,6 +179,19 @@ def gd(lr, *, base=None, batch_size=None) -> Optimizer:
 
     Returns:
       An :class:`sharp_theory.optim.Optimizer` named "gd".
+
+    Raises:
+      ConfigError: ``lr`` ≤ 0 or a bad ``base``/``batch_size``.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> import sharp_theory as st
+      >>> opt = st.optim.gd(lr=0.1)
+      >>> loss_fn = lambda w, batch: 0.5 * jnp.sum(w**2)  # gradient w
+      >>> w = jnp.array([3.0, 4.0])
+      >>> w1, state, info = opt.step(w, opt.init(w), loss_fn, None, opt.hparams, jax.random.key(0))
+      >>> [round(float(v), 6) for v in w1], float(info["loss"])  # w - 0.1 w
+      ([2.7, 3.6], 12.5)
     """
     return make_optimizer(GradientDescent(as_base(base), "gd"), {"lr": lr}, batch_size=batch_size)
 
@@ -152,23 +207,50 @@ def sgd(lr, *, batch_size=1, replace=False, base=None) -> Optimizer:
 
     Returns:
       An Optimizer named "sgd".
+
+    References:
+      Robbins & Monro 1951 (stochastic approximation).
     """
     return make_optimizer(GradientDescent(as_base(base), "sgd"), {"lr": lr},
                           batch_size=batch_size, replace=replace)
 
 
 def sam(lr, rho, *, p=2, m=None, base=None, batch_size=None, replace=False) -> Optimizer:
-    """Sharpness-aware minimization with a normalized ascent step (Foret et al. 2021, eq. 2).
+    """Sharpness-aware minimization with a normalized ascent step.
+
+    ``w+ = w - lr · base(∇L(w + ε))``, ``ε = rho · ∇L(w)/‖∇L(w)‖`` for p = 2.
 
     Args:
       lr: step size (> 0).
       rho: radius of the ascent ball (>= 0; 0 gives the base rule bit-for-bit).
       p: norm of the ball, in (1, inf] (2 is the usual SAM).
       m: m-sharpness chunk size (None: the whole batch; 1: per example, "1-SAM").
-      base, batch_size, replace: as for :func:`sgd`.
+      base: base rule (see :func:`gd`).
+      batch_size: examples per step (None: full batch).
+      replace: draw mini-batches with replacement (True) or by shuffled epochs (False).
 
     Returns:
       An Optimizer named "sam" (with "-lp" and "m-" marks for other norms and chunk sizes).
+
+    Raises:
+      ConfigError: a value outside its domain (lr ≤ 0, rho < 0, p ≤ 1, m < 1, ...).
+
+    References:
+      Foret, Kleiner, Mobahi, Neyshabur 2021, eqs. (2)-(3) and Sec. 4.1 (m-sharpness).
+
+    Examples:
+      One SAM step on ``½‖w‖²``: the gradient is taken at ``w + ρ w/‖w‖``.
+
+      >>> import jax, jax.numpy as jnp
+      >>> import sharp_theory as st
+      >>> opt = st.optim.sam(lr=0.1, rho=0.05)
+      >>> loss_fn = lambda w, batch: 0.5 * jnp.sum(w**2)
+      >>> w = jnp.array([3.0, 4.0])  # ‖w‖ = 5, so ε = 0.05 · (0.6, 0.8)
+      >>> w1, state, info = opt.step(w, opt.init(w), loss_fn, None, opt.hparams, jax.random.key(0))
+      >>> [round(float(v), 6) for v in w1]  # w - 0.1 (w + ε)
+      [2.697, 3.596]
+      >>> opt.name, float(info["grad_evals"])  # two gradients per step
+      ('sam', 2.0)
     """
     p = check_p_norm("p", p)
     if m is not None:
@@ -178,12 +260,22 @@ def sam(lr, rho, *, p=2, m=None, base=None, batch_size=None, replace=False) -> O
 
 
 def usam(lr, rho, *, m=None, base=None, batch_size=None, replace=False) -> Optimizer:
-    """Unnormalized SAM: ascent ``ε = rho · ∇L`` (Andriushchenko & Flammarion 2022).
+    """Unnormalized SAM: ascent ``ε = rho · ∇L`` instead of SAM's normalized one.
 
-    Args: as for :func:`sam` (no ``p``: the ascent is not normalized).
+    Args:
+      lr: step size (> 0).
+      rho: ascent scale (>= 0; 0 gives the base rule bit-for-bit).
+      m: m-sharpness chunk size (None: the whole batch; 1: per example).
+      base: base rule (see :func:`gd`).
+      batch_size: examples per step (None: full batch).
+      replace: draw mini-batches with replacement (True) or by shuffled epochs (False).
 
     Returns:
       An Optimizer named "usam" ("m-usam" with chunks).
+
+    References:
+      Andriushchenko & Flammarion 2022 (unnormalized SAM); Agarwala & Dauphin 2023 (its
+      stability threshold).
     """
     if m is not None:
         check_int("m", m, minimum=1)

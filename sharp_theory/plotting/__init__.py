@@ -8,6 +8,7 @@ OPTIMIZER_COLORS = {
     "obar": "#9467bd", "1-sam": "#8c564b", "n-sam": "#d62728", "1-usam": "#8c564b",
     "erm": "#333333",
 }
+"""The colour of each optimizer's base name in every figure (others get matplotlib's cycle)."""
 _FALLBACK = plt.rcParams["axes.prop_cycle"].by_key()["color"]
 
 STYLE = {
@@ -15,23 +16,58 @@ STYLE = {
     "axes.labelsize": 10, "legend.fontsize": 8, "axes.grid": True, "grid.alpha": 0.3,
     "axes.spines.top": False, "axes.spines.right": False, "lines.linewidth": 1.6,
 }
+"""The house matplotlib ``rcParams`` (sizes, grid, no top/right spines) that :func:`figure`
+applies.
+"""
 
 
 def color_for(name: str, index: int = 0) -> str:
-    """The colour of an optimizer (by its base name), or a cycle colour."""
+    """The colour of an optimizer (by its base name), or a cycle colour.
+
+    Args:
+      name: the optimizer's name or a label starting with it (``"SAM (rho=0.1)"``).
+      index: the position in matplotlib's colour cycle used for names without a colour.
+
+    Returns:
+      A colour string (``"#d62728"``).
+    """
     key = name.lower().split(" ")[0].split("(")[0]
     return OPTIMIZER_COLORS.get(key, _FALLBACK[index % len(_FALLBACK)])
 
 
 def figure(nrows: int = 1, ncols: int = 1, *, width: float = 4.2, height: float = 3.2, **kwargs):
-    """A figure in the house style with ``nrows x ncols`` panels of the given size (inches)."""
+    """A figure in the house style with ``nrows x ncols`` panels of the given size (inches).
+
+    Args:
+      nrows: rows of panels (≥ 1).
+      ncols: columns of panels (≥ 1).
+      width: width of one panel, in inches.
+      height: height of one panel, in inches.
+      **kwargs: passed on to ``matplotlib.pyplot.subplots``.
+
+    Returns:
+      ``(fig, axes)`` with ``axes`` a 2-D array of shape (nrows, ncols) (never squeezed).
+    """
     plt.rcParams.update(STYLE)
     return plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False,
                         constrained_layout=True, **kwargs)
 
 
 def band(ax, x, values, *, label: str, color: str, axis: int = 0, log: bool = False):
-    """Median line with a 10-90% band over ``axis`` (seeds)."""
+    """Plot a median line with a 10-90% band over ``axis`` (seeds), ignoring NaN.
+
+    Args:
+      ax: the matplotlib axes to draw on.
+      x: the x values, one per entry of the median.
+      values: the array of curves (seeds along ``axis``).
+      label: the legend label of the median line.
+      color: the colour of line and band.
+      axis: the axis of ``values`` to take the median and percentiles over.
+      log: use a logarithmic y axis.
+
+    Returns:
+      ``ax``.
+    """
     import numpy as np
 
     values = np.asarray(values, dtype=float)

@@ -232,9 +232,11 @@ def from_loss(loss_fn: Callable, params0, data=None, *, name: str = "from_loss",
       params0: initial parameters (any pytree of float arrays).
       data: optional pytree of arrays sharing a leading example axis.
       name: label used in results.
-      outputs, loss_of_outputs: optional ``outputs(params, batch)`` and
-        ``loss_of_outputs(outputs, batch)`` with ``loss_of_outputs(outputs(w, b), b) ==
-        loss_fn(w, b)``: the output split Functional-SAM and the SAF penalty use (both or neither).
+      outputs: optional ``outputs(params, batch)``, the model's outputs F(w) (given together
+        with ``loss_of_outputs``, or neither).
+      loss_of_outputs: optional ``loss_of_outputs(outputs, batch)`` with
+        ``loss_of_outputs(outputs(w, b), b) == loss_fn(w, b)``: the output split Functional-SAM
+        and the SAF penalty use.
 
     Returns:
       A :class:`Problem` usable with every optimizer, ``run``, ``sweep`` and measure.

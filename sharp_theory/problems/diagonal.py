@@ -47,7 +47,10 @@ def sparse_regression_data(n: int = 20, n_test: int = 1000, d: int = 30, k: int 
     reproduces the data of their notebook (which calls ``np.random.seed(0)``) bit-for-bit.
 
     Args:
-      n, n_test, d, k: numbers of training / test examples, dimension, sparsity (1 <= k <= d).
+      n: the number of training examples.
+      n_test: the number of test examples.
+      d: the dimension.
+      k: the sparsity of the target (1 <= k <= d).
       seed: integer seed of the data.
 
     Returns:
@@ -152,9 +155,17 @@ def diagonal_linear(n: int = 20, n_test: int = 1000, d: int = 30, k: int = 3, se
     """A diagonal linear network on sparse regression (Andriushchenko & Flammarion 2022, Sec. 4).
 
     Args:
-      n, n_test, d, k, seed: the data recipe of :func:`sparse_regression_data` (ignored when
-        ``X`` is given). Defaults are the paper's (n = 20, n_test = 1000, d = 30, k = 3).
-      X, y, X_test, y_test: your own data instead (all four, finite, matching shapes).
+      n: training examples of :func:`sparse_regression_data` (the paper's 20; ignored when
+        ``X`` is given, as are the next four).
+      n_test: test examples (the paper's 1000).
+      d: the dimension (the paper's 30).
+      k: the sparsity of the target, 1 <= k <= d (the paper's 3).
+      seed: integer seed of the data.
+      X: your own (n, d) training design instead (give all four of X, y, X_test, y_test;
+        finite, matching shapes).
+      y: your own (n,) training targets.
+      X_test: your own (n_test, d) test design.
+      y_test: your own (n_test,) test targets.
       parametrization: "uv" (β = u⊙v) or "uu-vv" (β = u⊙u − v⊙v).
       init_scale: a > 0; "uv" starts at u = a·1, v = 0; "uu-vv" at u = v = a·1.
       dtype: float64 (exact checks) or float32. For float32 runs with ``usam``, give the
@@ -167,6 +178,18 @@ def diagonal_linear(n: int = 20, n_test: int = 1000, d: int = 30, k: int = 3, se
       single examples), constants ``X_test, y_test, theta_star`` (NaN for user data); its
       evaluation loss is the full training loss ``‖Xβ − y‖²/(2n)``. Use :data:`OBSERVABLES`
       for train / test loss, c, ‖β‖₁ along trajectories.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import sharp_theory as st
+      >>> problem = st.problems.diagonal_linear(n=20, d=30, k=3, seed=0)
+      >>> problem.examples["x"].shape, problem.params0["u"].shape
+      ((20, 30), (30,))
+      >>> int(jnp.sum(problem.constants["theta_star"] != 0))  # a k-sparse ground truth
+      3
+      >>> c = st.measure.effective_initialization(problem.params0)  # u = 0.1·1, v = 0: c = 0.01
+      >>> sorted({round(float(value), 12) for value in c})
+      [0.01]
 
     References: Andriushchenko & Flammarion 2022, Sec. 4; the authors' code for the data recipe.
     """

@@ -143,7 +143,8 @@ def matrix_sensing(d1: int = 10, d2: int | None = None, *, rank: int = 2, k: int
     drawn once (the noise is part of the data, not redrawn per step).
 
     Args:
-      d1, d2: matrix shape (d2 defaults to d1); each in [1, 512].
+      d1: rows of the matrix, in [1, 512].
+      d2: columns of the matrix, in [1, 512] (default d1).
       rank: rank r of the ground truth (1 <= r <= min(d1, d2)).
       k: number of factor columns (k >= r; default min(d1, d2), fully overparametrized).
       operator: "identity", "gaussian", "bilinear" or "completion" (see module docstring);
@@ -151,12 +152,14 @@ def matrix_sensing(d1: int = 10, d2: int | None = None, *, rank: int = 2, k: int
       measurements: number m of measurements (default min(d1 d2, 3 r (d1 + d2)); "identity"
         always uses d1 d2; "completion" needs m <= d1 d2).
       noise: standard deviation of the additive measurement noise (>= 0).
-      init_scale, init_imbalance: the initial factors have iid N(0, σ²) entries with
-        σ = init_scale · init_imbalance for L and init_scale / init_imbalance for R (both > 0);
-        ``init_imbalance`` > 1 starts far from balanced (LᵀL ≫ RᵀR).
+      init_scale: the scale of the initial factors (> 0): iid N(0, σ²) entries with
+        σ = init_scale · init_imbalance for L and init_scale / init_imbalance for R.
+      init_imbalance: the ratio between the two factors' scales (> 0); > 1 starts far from
+        balanced (LᵀL ≫ RᵀR).
       seed: integer seed of the instance (numpy Generator for the data, JAX key for the init).
-      A, b: your own operator (m, d1, d2) and measurements (m,); with ``b=None`` the measurements
-        are ``𝒜(ground_truth) + noise · ξ``.
+      A: your own sensing operator, shape (m, d1, d2).
+      b: your own measurements, shape (m,) (with ``A`` given and ``b=None`` the measurements
+        are ``𝒜(ground_truth) + noise · ξ``).
       ground_truth: your own M (d1, d2) (default: the random rank-r matrix; with your own A and
         b and no ground_truth it is unknown and stored as NaN, so recovery errors read NaN); used
         for b when b is not given and by the recovery-error measures.
@@ -168,6 +171,19 @@ def matrix_sensing(d1: int = 10, d2: int | None = None, *, rank: int = 2, k: int
       constants ``ground_truth`` (M), ``D1_squared``, ``D2_squared`` (weights of the scaled
       Hessian trace, see :func:`sensing_weights`), ``init_scale``, ``init_imbalance``;
       ``problem.init(key)`` draws fresh random factors.
+
+    Examples:
+      >>> import numpy as np
+      >>> import sharp_theory as st
+      >>> problem = st.problems.matrix_sensing(d1=4, rank=1, operator="identity")
+      >>> problem.params0["x"].shape, problem.examples["A"].shape  # k = 4 columns, m = 16
+      ((4, 4), (16, 4, 4))
+      >>> truth = np.asarray(problem.constants["ground_truth"])
+      >>> round(float(np.linalg.norm(truth)), 12), int(np.linalg.matrix_rank(truth))
+      (1.0, 1)
+      >>> exact = {"x": truth, "y": np.eye(4)}  # L Rᵀ = M fits every measurement
+      >>> round(float(problem.loss(exact, problem.examples)), 12)
+      0.0
 
     References: Ding, Drusvyatskiy, Fazel, Harchaoui 2022 (arXiv 2203.03756), Sec. 2 and 8.
     """
@@ -226,5 +242,12 @@ def matrix_sensing(d1: int = 10, d2: int | None = None, *, rank: int = 2, k: int
 
 
 def measurements_of(problem: Problem):
-    """``(A, b)`` of a matrix-sensing problem as numpy arrays."""
+    """The sensing operator and measurements ``(A, b)`` of a matrix-sensing problem (numpy).
+
+    Args:
+      problem: a problem built by :func:`matrix_sensing` (examples ``{"A", "b"}``).
+
+    Returns:
+      ``(A, b)``: A of shape (m, d1, d2) and b of shape (m,).
+    """
     return np.asarray(problem.examples["A"]), np.asarray(problem.examples["b"])

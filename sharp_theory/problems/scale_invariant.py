@@ -70,12 +70,21 @@ def op_toy(noise=0.0, *, target=0.5, x0=None, y0=None, batch_size=1) -> Problem:
     Args:
       noise: noise level alpha (>= 0); the paper uses alpha in {0, 0.25, 0.5, 1}.
       target: the clean label (0.5 in the paper).
-      x0, y0: initial factors (default x0 = (0.2, -0.1, 0.3), y0 = -3 x0, so B0 = -0.56).
+      x0: initial x (default (0.2, -0.1, 0.3)).
+      y0: initial y, same length as x0 (default -3 x0, so B0 = -0.56).
       batch_size: fresh draws per step when the optimizer does not set one.
 
     Returns:
       A Problem with params ``{"x", "y"}``; constants ``target`` and ``noise`` (sweepable);
       closed-form population loss ``(xᵀy - target)² + noise²``.
+
+    Examples:
+      >>> import sharp_theory as st
+      >>> problem = st.problems.op_toy(noise=0.5)
+      >>> round(float(st.measure.balancedness(problem.params0)), 12)  # B0 = ½(0.14 − 1.26)
+      -0.56
+      >>> round(float(problem.evaluation_loss(problem.params0)), 6)  # (−0.42 − 0.5)² + 0.5²
+      1.0964
 
     References: Li, Zhang, He 2024, App. A.4.
     """
@@ -122,7 +131,8 @@ def nop_toy(noise=0.0, *, target=NOP_TARGET, noise_scales=NOP_NOISE_SCALES, x0=N
       noise: noise level alpha (>= 0).
       target: the matrix A (default diag(0.5, 0, 0)).
       noise_scales: s, the row scales of the noise (default (1, 0.8, 0.5)).
-      x0, y0: initial factors (default x0 = (0.2, -0.1, 0.3), y0 = -3 x0).
+      x0: initial x, length d1 (default (0.2, -0.1, 0.3)).
+      y0: initial y, length d2 (default -3 x0).
       batch_size: fresh noise matrices per step when the optimizer does not set one.
 
     Returns:
@@ -166,8 +176,33 @@ def scalar_product(f: Callable, x0, y0) -> Problem:
     """An overparametrized problem ``min f(xᵀy)`` for any differentiable scalar f.
 
     Args:
-      f: scalar -> scalar (e.g. ``lambda w: (w - 1) ** 2``).
-      x0, y0: initial vectors of the same length.
+      f: scalar -> scalar (e.g. ``lambda w: (w - 1) ** 2``), differentiable.
+      x0: the initial x, a vector (None: the paper's (0.2, -0.1, 0.3)).
+      y0: the initial y, a vector of the same length (None: ``-3 x0``).
+
+    Returns:
+      A deterministic Problem (no data, no noise) with params ``{"x", "y"}`` named
+      "scalar_product"; ``problem.loss(params, None)`` is ``f(xᵀy)``.
+
+    Raises:
+      ConfigError: ``f`` not callable, or vectors that are not finite or differ in shape.
+
+    References:
+      Li, Zhang, He 2024, Sec. 2 (the OP problem f(xᵀy)) and Lemma 1.
+
+    Examples:
+      At a minimizer of f(xᵀy) the sharpness is ``f''·(‖x‖² + ‖y‖²)`` (Lemma 1):
+
+      >>> import jax.numpy as jnp
+      >>> import sharp_theory as st
+      >>> problem = st.problems.scalar_product(lambda w: (w - 1.0) ** 2, x0=[1.0, 0.0],
+      ...                                      y0=[0.5, 2.0])
+      >>> float(problem.loss(problem.params0, None))  # xᵀy = 0.5
+      0.25
+      >>> at_minimum = {"x": jnp.array([1.0, 0.0]), "y": jnp.array([1.0, 0.0])}
+      >>> fn = lambda params: problem.loss(params, None)
+      >>> round(float(st.measure.lambda_max(fn, at_minimum)), 10)  # f'' = 2, ‖x‖² + ‖y‖² = 2
+      4.0
     """
     if not callable(f):
         raise ConfigError("f", f, "a callable scalar -> scalar")
@@ -182,8 +217,19 @@ def outer_product(f: Callable, x0, y0) -> Problem:
     """A non-overparametrized problem ``min f(xyᵀ)`` for any differentiable matrix -> scalar f.
 
     Args:
-      f: (d1, d2) matrix -> scalar (e.g. ``lambda W: jnp.sum((W - A) ** 2)``).
-      x0, y0: initial vectors (lengths d1, d2).
+      f: (d1, d2) matrix -> scalar (e.g. ``lambda W: jnp.sum((W - A) ** 2)``), differentiable.
+      x0: the initial x, a vector of length d1 (None: the paper's (0.2, -0.1, 0.3)).
+      y0: the initial y, a vector of length d2 (None: ``-3 x0``).
+
+    Returns:
+      A deterministic Problem with params ``{"x", "y"}`` named "outer_product";
+      ``problem.loss(params, None)`` is ``f(xyᵀ)``.
+
+    Raises:
+      ConfigError: ``f`` not callable, or non-vector or non-finite initial factors.
+
+    References:
+      Li, Zhang, He 2024, Sec. 2 (the NOP problem f(xyᵀ)).
     """
     if not callable(f):
         raise ConfigError("f", f, "a callable matrix -> scalar")
@@ -238,8 +284,9 @@ def lora(layers=4, *, noise=0.0, rank=1, target=NOP_TARGET, noise_scales=NOP_NOI
       target: A, shared by the layers (default diag(0.5, 0, 0)).
       noise_scales: row scales s of the noise.
       base_weight: frozen W0 (d1, d2), shared by the layers (default 0).
-      x0, y0: initial adapter columns (default the NOP toy's, repeated across rank columns
-        with a 1/sqrt(r) scale so B0 per layer is the same for every r).
+      x0: initial column of every X_l (default the NOP toy's x0), repeated across the rank
+        columns with a 1/sqrt(r) scale so B0 per layer is the same for every r.
+      y0: initial column of every Y_l (default -3 x0), repeated and scaled the same way.
       batch_size: noise draws per step.
 
     Returns:

@@ -33,13 +33,32 @@ def squared_gradient_norm(params, problem):
 
     Returns:
       A scalar array.
+
+    References:
+      Andriushchenko & Flammarion 2022, Sec. 5.
     """
     return tree_squared_norm(jax.grad(problem.evaluation_loss)(params))
 
 
 def horizon_schedule(horizon: int, lr0: float, rho0: float) -> tuple[float, float]:
-    """The step size ``lr0/√T`` and SAM radius ``rho0·T^(-1/4)`` for horizon T (THEORY.md §2,
-    claim 4)."""
+    """The step size ``lr0/√T`` and SAM radius ``rho0·T^(-1/4)`` tuned to a horizon T.
+
+    Args:
+      horizon: the number of steps T (≥ 1).
+      lr0: the step-size constant (> 0).
+      rho0: the radius constant (≥ 0).
+
+    Returns:
+      ``(lr, rho)`` as floats.
+
+    References:
+      Andriushchenko & Flammarion 2022, Sec. 5; THEORY.md §2, claim 4.
+
+    Examples:
+      >>> from sharp_theory.studies.convergence import horizon_schedule
+      >>> [round(float(v), 6) for v in horizon_schedule(10_000, lr0=1.0, rho0=0.5)]
+      [0.01, 0.05]
+    """
     return lr0 / np.sqrt(horizon), rho0 / horizon ** 0.25
 
 
@@ -52,6 +71,15 @@ def leading_term(problem, lr0: float, horizons: Sequence[int], minimum_loss: flo
       lr0: the step-size constant.
       horizons: step counts T.
       minimum_loss: L* (0 for problems that can be fitted exactly).
+
+    Returns:
+      A float64 array, one term per horizon.
+
+    Raises:
+      ConfigError: ``lr0`` is not positive.
+
+    References:
+      Andriushchenko & Flammarion 2022, Sec. 5 (the optimization term of the bound).
     """
     check_positive("lr0", lr0)
     gap = float(problem.evaluation_loss(problem.params0)) - minimum_loss
@@ -71,6 +99,9 @@ def average_squared_gradient_norm(problem, make_optimizer: Callable, horizons: S
 
     Returns:
       float64 array, one average per horizon (NaN where any run diverged).
+
+    References:
+      Andriushchenko & Flammarion 2022, Sec. 5.
     """
     horizons = [check_int("horizons", h, minimum=1) for h in horizons]
     if not horizons:
@@ -87,7 +118,25 @@ def average_squared_gradient_norm(problem, make_optimizer: Callable, horizons: S
 
 
 def rate_exponent(horizons: Sequence[int], averages: Sequence[float]) -> float:
-    """The least-squares slope of ``log average`` against ``log T`` (−0.5 for a 1/√T rate)."""
+    """The least-squares slope of ``log average`` against ``log T`` (−0.5 for a 1/√T rate).
+
+    Args:
+      horizons: the step counts T (> 0).
+      averages: the measured averages at those horizons (from
+        :func:`average_squared_gradient_norm`).
+
+    Returns:
+      The slope, a float; NaN for fewer than two horizons or any non-finite or non-positive
+      average.
+
+    Raises:
+      ConfigError: a horizon ≤ 0.
+
+    Examples:
+      >>> from sharp_theory.studies.convergence import rate_exponent
+      >>> round(rate_exponent([100, 400, 1600], [0.1, 0.05, 0.025]), 12)  # halves per 4x steps
+      -0.5
+    """
     horizons, averages = np.asarray(horizons, float), np.asarray(averages, float)
     if horizons.size < 2:
         return float("nan")

@@ -83,6 +83,9 @@ def ascent_point_noise_activation(params, problem, state: RunState):
 
     Returns:
       A scalar fraction in [0, 1].
+
+    References:
+      Chen, Zhang, Kou, Chen, Hsieh, Gu 2023, Sec. 5.
     """
     radius = state.hparams.get("rho", jnp.asarray(0.0))
     grads = jax.grad(problem.loss)(params, problem.examples)
@@ -103,6 +106,11 @@ DEFAULT_OBSERVABLES = {
         "aligned_active": signal_noise.aligned_noise_activation_fraction}),
     "ascent_aligned_active": ascent_point_noise_activation,
 }
+"""What :func:`conv_relu_grid` records by default: train loss and error, observed- and
+clean-label test error, the largest noise memorization ``max_rho`` and signal learning
+``max_gamma`` (Chen et al. 2023, Sec. 5), and the fraction of label-aligned noise ReLUs active
+at the iterate and at the optimizer's ascent point.
+"""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,11 +118,14 @@ class GridResult:
     """The records of a :func:`conv_relu_grid` sweep.
 
     Attributes:
-      dims, signal_strengths, seeds: the grid axes.
+      dims: the patch dimensions d of the grid's rows.
+      signal_strengths: the ‖μ‖ values of the grid's columns.
+      seeds: the seed of each repeat.
       steps: the recorded step indices.
       observed: optimizer name -> observable name -> array (n_dims, n_signals, n_seeds, n_records).
       complete: False when the sweep stopped early (``max_new_chunks``); missing cells are NaN.
-      chunks_loaded, chunks_computed: chunks read from ``checkpoint_dir`` / computed now.
+      chunks_loaded: chunks read from ``checkpoint_dir``.
+      chunks_computed: chunks computed in this call.
       wall_time_s: seconds spent in this call.
       devices: the devices the cells were spread over.
       config: the settings (layout, rates, chunk size, ...).
@@ -142,6 +153,19 @@ def paper_tau_unit(dim, batch_size, n_filters, n_patches, noise_std):
 
     With ``tau_scaling="paper"`` an optimizer's ``rho`` hyperparameter multiplies this unit,
     so the radius shrinks like 1/√d across the grid.
+
+    Args:
+      dim: the patch dimension d (> 0; scalar or array).
+      batch_size: the mini-batch size B (> 0).
+      n_filters: the number of filters m per class.
+      n_patches: the number of patches P.
+      noise_std: the noise standard deviation σ_p (> 0).
+
+    Returns:
+      τ₀ as a JAX array of ``dim``'s shape.
+
+    References:
+      Chen, Zhang, Kou, Chen, Hsieh, Gu 2023, Thm 4.1.
     """
     return n_filters * jnp.sqrt(batch_size) / (n_patches * noise_std * jnp.sqrt(dim))
 
@@ -206,8 +230,17 @@ def _cached_program(mesh, statics):
 
 
 def select_devices(device: str | None):
-    """The devices to spread cells over: all of ``device``'s platform ("cpu", "gpu"), or JAX's
-    default platform when None. A platform with no device is a ConfigError."""
+    """The devices to spread cells over: all of ``device``'s platform, or JAX's default platform.
+
+    Args:
+      device: "cpu", "gpu", or None for JAX's default platform.
+
+    Returns:
+      A tuple of JAX devices (at least one).
+
+    Raises:
+      ConfigError: an unknown platform name, or a platform with no device.
+    """
     if device is None:
         return tuple(jax.devices())
     check_choice("device", device, ("cpu", "gpu"))
@@ -223,10 +256,26 @@ def select_devices(device: str | None):
 
 # Training data per device and chunk on CPU (about 3 MiB: six cells of 20 x 2 x 1600 doubles).
 CPU_CELL_DATA_BYTES = 3 << 20
+"""Training data per device and chunk on CPU, in bytes (bounds the chunk size there)."""
 
 
 def padded_dimension(dim: int, d_max: int) -> int:
-    """The ladder size ``ceil(d_max / 2^k)`` (largest k) that still holds ``dim`` coordinates."""
+    """The ladder size ``ceil(d_max / 2^k)`` (largest k) that still holds ``dim`` coordinates.
+
+    Cells are padded to a few sizes so that one compiled program serves many dimensions.
+
+    Args:
+      dim: the cell's patch dimension (1 ≤ dim ≤ d_max).
+      d_max: the largest dimension of the grid.
+
+    Returns:
+      The padded size, an int with ``dim ≤ size ≤ d_max``.
+
+    Examples:
+      >>> from sharp_theory.studies.phase_diagram import padded_dimension
+      >>> [padded_dimension(d, 1600) for d in (100, 200, 201, 1600)]
+      [100, 200, 400, 1600]
+    """
     size = d_max
     while math.ceil(size / 2) >= dim:
         size = math.ceil(size / 2)
@@ -235,7 +284,18 @@ def padded_dimension(dim: int, d_max: int) -> int:
 
 def cell_bytes(layout: conv_relu.ConvReluLayout, n_records: int, n_observables: int,
                itemsize: int = 8) -> int:
-    """A generous estimate of the memory one cell needs while training (bytes)."""
+    """A generous estimate of the memory one cell needs while training, in bytes.
+
+    Args:
+      layout: the grid's :class:`sharp_theory.problems.conv_relu.ConvReluLayout` (sizes and
+        ``d_max``).
+      n_records: the number of recorded steps.
+      n_observables: the number of observables recorded.
+      itemsize: bytes per number (8 for float64).
+
+    Returns:
+      The estimate, an int (used to choose the chunk size within a memory budget).
+    """
     n, patches, m, d = layout.n_train, layout.n_patches, layout.n_filters, layout.d_max
     per_coordinate = (2 * n * patches          # training patches and a gathered mini-batch
                       + 12 * 2 * m             # W, W0, gradients, ascent point, state, carries
@@ -328,9 +388,17 @@ def conv_relu_grid(dims, signal_strengths, optimizers: Mapping[str, Optimizer], 
       steps: training steps per run.
       repeats: independent repeats per cell; repeat r uses seed ``seed + r`` (data, init and
         mini-batch order; see :func:`sharp_theory.problems.conv_relu.conv_relu_signal_noise`).
+      seed: the base integer seed (>= 0); repeat r of every cell uses ``seed + r``.
       stride: record every ``stride`` steps (default steps // 10).
-      n_train, n_test, n_patches, n_filters, noise_std, label_flip, init_std, isotropic: the data
-        model and network (as for ``conv_relu_signal_noise``).
+      n_train: training examples per cell.
+      n_test: test examples per cell.
+      n_patches: patches P per example (one signal patch, P − 1 noise patches).
+      n_filters: filters m per class.
+      noise_std: standard deviation σ_p of the noise patches (> 0).
+      label_flip: probability that a training label is flipped, in [0, 0.5).
+      init_std: standard deviation of the initial filter entries (> 0).
+      isotropic: noise covariance σ_p² I (True) instead of σ_p²(I − μμᵀ/‖μ‖²), noise
+        orthogonal to μ (False) (all as for :func:`sharp_theory.problems.conv_relu_signal_noise`).
       tau_scaling: "constant" (SAM's ``rho`` is τ itself) or "paper" (τ = rho · m√B/(Pσ_p√d),
         the scale of Chen et al. 2023, Thm 4.1).
       observe: dict name -> fn(params, problem, state) (default :data:`DEFAULT_OBSERVABLES`).
@@ -349,6 +417,9 @@ def conv_relu_grid(dims, signal_strengths, optimizers: Mapping[str, Optimizer], 
     Returns:
       A :class:`GridResult` with arrays (n_dims, n_signals, repeats, n_records) per optimizer and
       observable (plus ``diverged_at``).
+
+    References:
+      Chen, Zhang, Kou, Chen, Hsieh, Gu 2023, Thms 4.1 and 4.3 (the phase diagram).
     """
     started = time.perf_counter()
     dims = _positive_sorted("dims", dims, integer=True)
@@ -514,10 +585,21 @@ PRESETS = {
               "stride": 20, "n_train": 20, "lr": 0.1, "batch_size": 10, "tau": 1.0,
               "tau_scaling": "paper", "taus": [0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0]},
 }
+"""Named grids: ``"quick"`` (CI, seconds), ``"cpu"`` (16 × 16 cells × 3 repeats, a few minutes on
+2 cores) and ``"paper"`` (≥ 50 × 50 × 10, for a GPU); each gives the dims, signal strengths,
+repeats, steps, stride, data sizes, learning rate, batch size and SAM radii.
+"""
 
 
 def preset_optimizers(spec: dict) -> dict:
-    """SGD and SAM (same batch size, learning rate; SAM radius ``spec["tau"]``) for a preset."""
+    """SGD and SAM with the same batch size and learning rate, SAM's radius ``spec["tau"]``.
+
+    Args:
+      spec: a preset of :data:`PRESETS` (keys ``lr``, ``batch_size``, ``tau``).
+
+    Returns:
+      ``{"sgd": Optimizer, "sam": Optimizer}``.
+    """
     return {"sgd": optim.sgd(spec["lr"], batch_size=spec["batch_size"]),
             "sam": optim.sam(spec["lr"], spec["tau"], batch_size=spec["batch_size"])}
 
@@ -533,6 +615,12 @@ def benign_boundary(mean_error: np.ndarray, signal_strengths, threshold: float) 
       mean_error: array (n_dims, n_signals), the mean test error of each cell.
       signal_strengths: the increasing ‖μ‖ grid.
       threshold: the error level that separates benign (below) from harmful (above).
+
+    Returns:
+      An array (n_dims,): the crossing ‖μ‖ of each row, NaN where it never crosses.
+
+    References:
+      Chen, Zhang, Kou, Chen, Hsieh, Gu 2023, Thms 4.1 and 4.3 (the benign/harmful boundary).
     """
     logs = np.log(np.asarray(signal_strengths, dtype=float))
     out = np.full(mean_error.shape[0], np.nan)
@@ -551,9 +639,17 @@ def benign_boundary(mean_error: np.ndarray, signal_strengths, threshold: float) 
 def fit_power_law(dims, boundary, confidence: float = 0.95) -> dict:
     """Least-squares fit ``log ‖μ‖* = a + slope · log d`` over the finite boundary points.
 
+    Args:
+      dims: the patch dimensions d (> 0), one per boundary point.
+      boundary: the boundary ‖μ‖* per dimension (NaN entries are left out).
+      confidence: the level of the slope's two-sided Student-t interval, in (0, 1).
+
     Returns:
       dict slope, intercept, ci_low, ci_high (two-sided Student-t interval for the slope),
       points (how many boundary points were used); NaNs when fewer than 3 points.
+
+    References:
+      Chen, Zhang, Kou, Chen, Hsieh, Gu 2023, Thms 4.1 and 4.3 (the boundary's power of d).
     """
     from scipy import stats
 

@@ -124,6 +124,33 @@ def claim(*, max_examples: int = 100, vectorized: bool = False, batch: int = 32,
       keyword values, ``decorated(**values)`` returns the slack at those values. The
       :class:`Claim` record is ``decorated.claim``.
 
+    Examples:
+      A false bound (GD contracts for every step size) is falsified and moved to its boundary
+      ``lr·lam = 2``; stated inside its regime with ``assume`` it holds:
+
+      >>> import sharp_theory as st
+      >>> from hypothesis import assume, strategies as hs
+      >>> @st.testing.claim(lr=hs.floats(0.01, 1.0), lam=hs.floats(0.1, 10.0))
+      ... def gd_contracts(lr, lam):
+      ...     "One GD step on lam·x²/2 shrinks |x|: |1 − lr·lam| ≤ 1."
+      ...     return 1.0 - abs(1.0 - lr * lam)
+      >>> gd_contracts(lr=0.1, lam=5.0)  # the slack at one instance
+      0.5
+      >>> result = st.testing.fuzz(gd_contracts.claim, max_examples=100, budget_s=None, seed=0)
+      >>> result.verdict, result.slack < 0
+      ('falsified', True)
+      >>> values = result.counterexample
+      >>> result.boundary["parameter"] in values, round(values["lr"] * values["lam"], 9)
+      (True, 2.0)
+      >>> @st.testing.claim(lr=hs.floats(0.01, 1.0), lam=hs.floats(0.1, 10.0))
+      ... def gd_contracts_below_edge(lr, lam):
+      ...     "Below the edge (lr·lam < 2) one GD step on lam·x²/2 shrinks |x|."
+      ...     assume(lr * lam < 2.0)
+      ...     return 1.0 - abs(1.0 - lr * lam)
+      >>> st.testing.fuzz(gd_contracts_below_edge.claim, max_examples=100, budget_s=None,
+      ...                 seed=0).verdict
+      'holds'
+
     References:
       MacIver, Hatfield-Dodds et al. Hypothesis: a new approach to property-based testing.
       JOSS 4(43), 2019 (the search, ``target`` and shrinking underneath).
@@ -220,10 +247,42 @@ def decode_value(value: Any):
 
 
 def values_to_json(values: dict) -> str:
+    """Drawn values as one line of JSON (what ``--replay`` takes); floats are written exactly.
+
+    Args:
+      values: dict name -> drawn value (numbers, strings, lists, dicts, numpy arrays with their
+        dtype, ``st.testing.instances`` instances as their family and spec).
+
+    Returns:
+      A compact JSON string.
+
+    Raises:
+      ConfigError: a value of another type (it could not be saved or replayed).
+
+    Examples:
+      >>> from sharp_theory.testing import values_from_json, values_to_json
+      >>> text = values_to_json({"lr": 0.1, "lam": 1 / 3})
+      >>> text
+      '{"lr":0.1,"lam":0.3333333333333333}'
+      >>> values_from_json(text)["lam"] == 1 / 3  # exact round trip
+      True
+    """
     return json.dumps({k: encode_value(v) for k, v in values.items()}, separators=(",", ":"))
 
 
 def values_from_json(text: str) -> dict:
+    """The drawn values of a ``--replay`` JSON string (the inverse of :func:`values_to_json`).
+
+    Args:
+      text: a JSON object name -> encoded value; instances are rebuilt from their spec and
+        arrays with their dtype.
+
+    Returns:
+      dict name -> value.
+
+    Raises:
+      ConfigError: ``text`` is not valid JSON or not a JSON object (named as ``--replay``).
+    """
     try:
         loaded = json.loads(text)
     except json.JSONDecodeError as error:

@@ -27,6 +27,12 @@ def claims_in_module(module) -> dict[str, Claim]:
 def load_file(path: str | Path) -> dict[str, Claim]:
     """Import a user's Python file and return its claims.
 
+    Args:
+      path: the Python file with ``@st.testing.claim`` functions.
+
+    Returns:
+      dict name -> :class:`Claim`, in definition order.
+
     Raises:
       ConfigError: missing file, a syntax error (file:line named), an import that fails, or a
         file without claims; always one line.
@@ -56,7 +62,11 @@ def load_file(path: str | Path) -> dict[str, Claim]:
 
 
 def registered_claims() -> dict[str, Claim]:
-    """Our own theory as fuzzable claims (``sharp-theory fuzz --registered``)."""
+    """Our own theory as fuzzable claims (``sharp-theory fuzz --registered``).
+
+    Returns:
+      dict name -> :class:`Claim` of :mod:`sharp_theory.testing.registered`.
+    """
     from . import registered
 
     return claims_in_module(registered)
@@ -104,8 +114,15 @@ def save_counterexample(result: FuzzResult, folder: str | Path) -> list[Path]:
     """Write ``NAME.json`` (values, slack, replay command) and ``NAME.npz`` (the instance's
     arrays) into ``folder``, each atomically. Nothing is written for a claim that holds.
 
+    Args:
+      result: the :class:`FuzzResult` of a search.
+      folder: the folder to write into (created if missing).
+
     Returns:
-      The paths written.
+      The paths written (empty unless the verdict is "falsified").
+
+    Raises:
+      ConfigError: ``folder`` is an existing file.
     """
     if result.verdict != "falsified":
         return []

@@ -70,7 +70,17 @@ def _tuple_of_floats(values) -> tuple:
 # --- quadratics ---------------------------------------------------------------------------------
 
 def quadratic_objective(params, batch, constants):
-    """``½ xᵀ H x`` (module level, so every quadratic instance shares one compiled program)."""
+    """The objective ``½ xᵀ H x`` of every quadratic instance (module level, so they all share one
+    compiled program).
+
+    Args:
+      params: the vector x, shape (d,).
+      batch: unused (the quadratics have no data).
+      constants: ``{"hessian": H}``, H of shape (d, d).
+
+    Returns:
+      A scalar array.
+    """
     return 0.5 * params @ constants["hessian"] @ params
 
 
@@ -80,7 +90,8 @@ def build_quadratic(*, eigenvalues, rotation_seed: int, start_seed: int, start_s
 
     Args:
       eigenvalues: the spectrum (any signs: a negative entry makes 0 a saddle).
-      rotation_seed, start_seed: integer seeds of Q and of the start direction.
+      rotation_seed: integer seed of the rotation Q.
+      start_seed: integer seed of the start direction.
       start_scale: ‖x_0‖ (> 0).
       start_along: None for a random unit direction; else the start has a component
         ``start_scale`` along eigenvector ``start_along`` plus a random part of norm
@@ -176,8 +187,18 @@ def quadratics(dims=(1, 2, 3, 4), eigenvalues=(0.1, 10.0), *, saddle_curvature=N
 def build_scalar_product(*, dim: int, target: float, seed: int, scale: float) -> Instance:
     """``f(xᵀy) = (xᵀy − target)²`` (the OP toy of Li et al. without noise) from a random init.
 
-    Facts: ``target``, ``product`` (x_0ᵀy_0), ``f_prime`` (f'(x_0ᵀy_0)), ``f_second`` (2),
-    ``B0`` (½(‖x_0‖² − ‖y_0‖²)).
+    Args:
+      dim: the length of x and y (≥ 1).
+      target: the target t of xᵀy.
+      seed: integer seed of the initial factors.
+      scale: the standard deviation of the initial entries (> 0).
+
+    Returns:
+      An Instance (family "scalar_product") with facts ``target``, ``product`` (x_0ᵀy_0),
+      ``f_prime`` (f'(x_0ᵀy_0)), ``f_second`` (2), ``B0`` (½(‖x_0‖² − ‖y_0‖²)).
+
+    References:
+      Li, Zhang, He 2024, Sec. 2 and App. A.4.
     """
     rng = np.random.default_rng(seed)
     x0, y0 = scale * rng.standard_normal(dim), scale * rng.standard_normal(dim)
@@ -193,10 +214,15 @@ def scalar_products(dims=(1, 2, 3, 4), *, target=(-1.0, 1.0), scale=(0.1, 2.0)):
     """Instances of ``f(xᵀy) = (xᵀy − t)²`` with a random target t and random initial factors.
 
     Args:
-      dims: lengths of x and y (small set). target: (low, high) of t. scale: (low, high) of the
-        standard deviation of the initial entries.
+      dims: lengths of x and y to draw from (a small set; shrinks towards the first).
+      target: (low, high) of the target t.
+      scale: (low, high), 0 < low, of the standard deviation of the initial entries.
 
-    Returns: a strategy of :class:`Instance` (family "scalar_product").
+    Returns:
+      A hypothesis strategy of :class:`Instance` (family "scalar_product").
+
+    Raises:
+      ConfigError: empty or out-of-range dims (1 to 64), or a malformed range.
     """
     dims = _check_dims("dims", dims)
     t_low, t_high = _check_range("target", target, positive=False)
@@ -209,7 +235,18 @@ def scalar_products(dims=(1, 2, 3, 4), *, target=(-1.0, 1.0), scale=(0.1, 2.0)):
 def build_outer_product(*, rows: int, cols: int, seed: int, scale: float) -> Instance:
     """``f(xyᵀ) = ‖xyᵀ − A‖²_F`` (the NOP toy of Li et al. without noise), random A and init.
 
-    Facts: ``target`` (A), ``B0``.
+    Args:
+      rows: the length d1 of x (≥ 1).
+      cols: the length d2 of y (≥ 1).
+      seed: integer seed of A and of the initial factors.
+      scale: the standard deviation of the initial entries (> 0).
+
+    Returns:
+      An Instance (family "outer_product") with facts ``target`` (A, standard normal entries)
+      and ``B0``.
+
+    References:
+      Li, Zhang, He 2024, Sec. 2 and App. A.4.
     """
     rng = np.random.default_rng(seed)
     target = rng.standard_normal((rows, cols))
@@ -223,7 +260,16 @@ def build_outer_product(*, rows: int, cols: int, seed: int, scale: float) -> Ins
 def outer_products(rows=(1, 2, 3), cols=(1, 2, 3), *, scale=(0.1, 2.0)):
     """Instances of ``f(xyᵀ) = ‖xyᵀ − A‖²_F`` with a random target A and random initial factors.
 
-    Returns: a strategy of :class:`Instance` (family "outer_product").
+    Args:
+      rows: lengths of x to draw from (a small set).
+      cols: lengths of y to draw from (a small set).
+      scale: (low, high), 0 < low, of the standard deviation of the initial entries.
+
+    Returns:
+      A hypothesis strategy of :class:`Instance` (family "outer_product").
+
+    Raises:
+      ConfigError: empty or out-of-range dims (1 to 64), or a malformed range.
     """
     rows, cols = _check_dims("rows", rows), _check_dims("cols", cols)
     s_low, s_high = _check_range("scale", scale)
@@ -236,10 +282,22 @@ def outer_products(rows=(1, 2, 3), cols=(1, 2, 3), *, scale=(0.1, 2.0)):
 
 def build_diagonal_net(*, n: int, d: int, k: int, seed: int, param_seed: int,
                        scale: float) -> Instance:
-    """A diagonal linear network β = u⊙v on sparse regression (n examples, d features, k-sparse
-    target) from random factors (u, v) of entry scale ``scale``.
+    """A diagonal linear network β = u⊙v on sparse regression from random factors (u, v).
 
-    Facts: ``X``, ``y``, ``theta_star``, ``c0`` = u_0² − v_0².
+    Args:
+      n: the number of training examples (≥ 1).
+      d: the number of features (≥ 1).
+      k: the sparsity of the target (1 ≤ k ≤ d).
+      seed: integer seed of the data (:func:`sharp_theory.problems.diagonal_linear`'s recipe).
+      param_seed: integer seed of the initial factors.
+      scale: the standard deviation of the initial entries of u and v (> 0).
+
+    Returns:
+      An Instance (family "diagonal_net") with facts ``X``, ``y``, ``theta_star`` and
+      ``c0`` = u_0² − v_0².
+
+    References:
+      Andriushchenko & Flammarion 2022, Sec. 4.
     """
     problem = _problems.diagonal_linear(n=n, n_test=4, d=d, k=k, seed=seed)
     rng = np.random.default_rng(param_seed)
@@ -253,9 +311,19 @@ def build_diagonal_net(*, n: int, d: int, k: int, seed: int, param_seed: int,
 
 
 def diagonal_nets(n=(4, 6, 8), d=(4, 6, 8), k=(1, 2), *, scale=(0.1, 2.0)):
-    """Diagonal-net regression instances (n, d, k from small sets; k <= d is enforced).
+    """Diagonal-net regression instances (n, d, k from small sets; k ≤ d is enforced).
 
-    Returns: a strategy of :class:`Instance` (family "diagonal_net").
+    Args:
+      n: numbers of examples to draw from.
+      d: numbers of features to draw from.
+      k: sparsities to draw from (clipped to d).
+      scale: (low, high), 0 < low, of the standard deviation of the initial factors.
+
+    Returns:
+      A hypothesis strategy of :class:`Instance` (family "diagonal_net").
+
+    Raises:
+      ConfigError: empty or out-of-range dims (1 to 64), or a malformed range.
     """
     n, d, k = _check_dims("n", n), _check_dims("d", d), _check_dims("k", k)
     s_low, s_high = _check_range("scale", scale)
@@ -270,9 +338,23 @@ def diagonal_nets(n=(4, 6, 8), d=(4, 6, 8), k=(1, 2), *, scale=(0.1, 2.0)):
 
 def build_matrix_sensing(*, d1: int, d2: int, r: int, m: int | None, operator: str,
                          seed: int) -> Instance:
-    """Matrix sensing with a random rank-r, unit-Frobenius ground truth M (Ding et al.).
+    """Matrix sensing with a random rank-r, unit-Frobenius ground truth M.
 
-    Facts: ``ground_truth`` M, ``nuclear_norm`` ‖M‖_*, ``D1_squared``, ``D2_squared``.
+    Args:
+      d1: rows of M (≥ 1).
+      d2: columns of M (≥ 1).
+      r: the rank of M (1 ≤ r ≤ min(d1, d2)).
+      m: the number of measurements (None: the library's default).
+      operator: "identity", "gaussian", "bilinear" or "completion"
+        (see :func:`sharp_theory.problems.matrix_sensing`).
+      seed: integer seed of the instance.
+
+    Returns:
+      An Instance (family "matrix_sensing") with facts ``ground_truth`` M, ``nuclear_norm``
+      ‖M‖_*, ``D1_squared``, ``D2_squared``.
+
+    References:
+      Ding, Drusvyatskiy, Fazel, Harchaoui 2022, Sec. 2.
     """
     problem = _problems.matrix_sensing(d1, d2, rank=r, operator=operator, measurements=m, seed=seed)
     truth = np.asarray(problem.constants["ground_truth"])
@@ -284,10 +366,21 @@ def build_matrix_sensing(*, d1: int, d2: int, r: int, m: int | None, operator: s
 
 
 def matrix_sensings(d1=(2, 3), d2=(2, 3), r=(1, 2), *, operator="identity", m=None):
-    """Matrix-sensing instances (d1, d2, r from small sets, r <= min(d1, d2); ``m`` a tuple of
-    measurement counts or None for the library's default).
+    """Matrix-sensing instances (d1, d2, r from small sets, r ≤ min(d1, d2) enforced).
 
-    Returns: a strategy of :class:`Instance` (family "matrix_sensing").
+    Args:
+      d1: row counts to draw from.
+      d2: column counts to draw from.
+      r: ranks to draw from (clipped to min(d1, d2)).
+      operator: the sensing operator of every instance (see :func:`build_matrix_sensing`).
+      m: a tuple of measurement counts to draw from, or None for the library's default
+        (ignored for "identity").
+
+    Returns:
+      A hypothesis strategy of :class:`Instance` (family "matrix_sensing").
+
+    Raises:
+      ConfigError: empty or out-of-range dims (1 to 64).
     """
     d1, d2, r = _check_dims("d1", d1), _check_dims("d2", d2), _check_dims("r", r)
     counts = hs.just(None) if m is None else hs.sampled_from(_check_dims("m", m))
@@ -303,7 +396,16 @@ def matrix_sensings(d1=(2, 3), d2=(2, 3), r=(1, 2), *, operator="identity", m=No
 def build_conv_relu(*, dim: int, signal_strength: float, seed: int) -> Instance:
     """A small two-layer conv-ReLU signal/noise instance (n = 4 train, 8 test, P = 2, m = 2).
 
-    Facts: ``dim``, ``signal_strength``.
+    Args:
+      dim: the patch dimension d (≥ 2).
+      signal_strength: ‖μ‖ (> 0).
+      seed: integer seed of the data and the initialization.
+
+    Returns:
+      An Instance (family "conv_relu") with facts ``dim`` and ``signal_strength``.
+
+    References:
+      Chen, Zhang, Kou, Chen, Hsieh, Gu 2023 (the data model).
     """
     problem = _problems.conv_relu_signal_noise(dim=dim, signal_strength=signal_strength, n_train=4,
                                                n_test=8, n_filters=2, seed=seed)
@@ -315,7 +417,15 @@ def build_conv_relu(*, dim: int, signal_strength: float, seed: int) -> Instance:
 def conv_relus(dims=(8, 16), signal_strength=(0.5, 5.0)):
     """Small conv-ReLU instances (Chen et al. 2023's data model, tiny sizes).
 
-    Returns: a strategy of :class:`Instance` (family "conv_relu").
+    Args:
+      dims: patch dimensions to draw from (each ≥ 2).
+      signal_strength: (low, high), 0 < low, of ‖μ‖.
+
+    Returns:
+      A hypothesis strategy of :class:`Instance` (family "conv_relu").
+
+    Raises:
+      ConfigError: empty or out-of-range dims, or a malformed range.
     """
     dims = _check_dims("dims", dims, minimum=2)
     low, high = _check_range("signal_strength", signal_strength)
@@ -328,10 +438,20 @@ BUILDERS: dict[str, Callable[..., Instance]] = {
     "outer_product": build_outer_product, "diagonal_net": build_diagonal_net,
     "matrix_sensing": build_matrix_sensing, "conv_relu": build_conv_relu,
 }
+"""Instance family name -> builder (the ``build_*`` function that rebuilds an instance from its
+spec; used by :func:`build_instance` and by replayed counterexamples).
+"""
 
 
 def build_instance(family: str, spec: dict) -> Instance:
     """Rebuild an instance from its family and spec (the inverse of ``Instance.spec``).
+
+    Args:
+      family: a key of :data:`BUILDERS` (e.g. ``"quadratic"``).
+      spec: the builder's keyword arguments (lists are turned back into tuples).
+
+    Returns:
+      The :class:`Instance`, identical bit for bit to the one the spec was taken from.
 
     Raises:
       ConfigError: unknown family or a spec the builder rejects.

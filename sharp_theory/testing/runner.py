@@ -37,14 +37,16 @@ class FuzzResult:
     """What one fuzz run found.
 
     Attributes:
-      claim: the claim's name. statement: its docstring's first line.
+      claim: the claim's name.
+      statement: its docstring's first paragraph, on one line.
       verdict: "holds" (no violation in ``examples`` instances), "falsified", or "error".
       examples: instances evaluated inside the claim's regime.
       rejected: draws outside the regime (``assume`` failed / ``in_regime`` False).
       counterexample: the drawn values of the shrunk, boundary-refined violation (or None).
       slack: the slack at ``counterexample`` (bit-identical to what ``replay`` prints).
       min_slack: the smallest slack seen (how close a surviving claim came to failing).
-      seed: the search seed. elapsed_s: wall time of the search.
+      seed: the search seed.
+      elapsed_s: wall time of the search, in seconds.
       replay: a shell command that re-evaluates ``counterexample`` and prints ``slack``.
       boundary: {"parameter", "failing", "holding", "gap"}: the parameter moved to the boundary,
         its failing value, the nearest value found where the claim holds, and their distance.
@@ -352,8 +354,10 @@ def refine_to_boundary(claim: Claim, failing: dict, passing: list, *, candidates
     the regime/NaN stops it).
 
     Args:
-      claim: the claim. failing: a counterexample's values. passing: instances where it held.
-      candidates: passing values tried per parameter.
+      claim: the :class:`Claim`.
+      failing: a counterexample's values (dict name -> value).
+      passing: a list of value dicts at which the claim held.
+      candidates: passing values tried per parameter (≥ 1).
 
     Returns:
       ``(values, boundary)``: the refined counterexample (still failing) and
@@ -392,6 +396,13 @@ def refine_to_boundary(claim: Claim, failing: dict, passing: list, *, candidates
 
 def replay(claim: Claim, values: dict) -> float:
     """The slack of ``claim`` at ``values`` on the search's code path (bit-identical).
+
+    Args:
+      claim: the :class:`Claim` (``decorated.claim``).
+      values: dict name -> drawn value (e.g. from :func:`values_from_json`).
+
+    Returns:
+      The slack, a Python float (≥ 0 holds, < 0 violated).
 
     Raises:
       ClaimError: the values are outside the claim's regime, the slack is NaN, or it raised.

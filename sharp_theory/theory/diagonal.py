@@ -32,11 +32,15 @@ def _c(u, v):
 
 
 def gd_step() -> dict:
-    """sympy: one GD step on one coordinate of β = u⊙v.
+    """Derive with sympy one GD step on one coordinate of β = u⊙v: ``c+ = c(1 − η²g²)``.
 
     Returns:
-      dict with the symbols (u, v, eta, g), ``next_c`` (expanded from the update), ``claimed``
-      (``c(1 − η²g²)``) and ``residual`` (simplified difference: 0 when the identity holds).
+      A dict with the symbols ``u``, ``v``, ``eta``, ``g``; ``next_c`` (c = u² − v² after the
+      update, expanded), ``claimed`` (``c(1 − η²g²)``) and ``residual`` (the simplified
+      difference: 0 when the identity holds).
+
+    References:
+      Derived here (THEORY.md §2, claim 2).
     """
     u, v, eta, g = sp.symbols("u v eta g", real=True)
     u_next, v_next = u - eta * g * v, v - eta * g * u
@@ -47,9 +51,17 @@ def gd_step() -> dict:
 
 
 def n_sam_step() -> dict:
-    """sympy: one unnormalized n-SAM step on one coordinate of β = u⊙v.
+    """Derive with sympy one unnormalized n-SAM step on one coordinate of β = u⊙v.
 
-    Returns the same keys as :func:`gd_step` plus ``rho`` and ``g_ascent`` (g').
+    ``c+ = c(1 − 2ηρ·g·g' − η²g'²(1 − ρ²g²))`` with g the gradient coefficient at (u, v) and g'
+    the one at the ascent point.
+
+    Returns:
+      The keys of :func:`gd_step` plus ``rho`` and ``g_ascent`` (the symbol g').
+
+    References:
+      Derived here (THEORY.md §2, claim 2); update rule of Andriushchenko & Flammarion 2022,
+      Sec. 4.
     """
     u, v, eta, rho, g, g_ascent = sp.symbols("u v eta rho g g_ascent", real=True)
     u_ascent, v_ascent = u + rho * g * v, v + rho * g * u
@@ -63,10 +75,20 @@ def n_sam_step() -> dict:
 
 
 def one_sam_step(n_examples: int = 3) -> dict:
-    """sympy: one unnormalized 1-SAM step on one coordinate, with ``n_examples`` examples.
+    """Derive with sympy one unnormalized 1-SAM step on one coordinate, with n examples.
 
-    Returns the keys of :func:`n_sam_step` with ``g`` and ``g_ascent`` as tuples (one symbol per
-    example), and ``A``, ``B``.
+    ``c+ = c(1 − 2ηρB − η²(A² − ρ²B²))`` with ``A = mean_k g'_k`` and ``B = mean_k g_k g'_k``.
+
+    Args:
+      n_examples: the number of examples n (≥ 1); one symbol pair (g_k, g'_k) per example.
+
+    Returns:
+      The keys of :func:`n_sam_step`, with ``g`` and ``g_ascent`` tuples of ``n_examples``
+      symbols, plus the expressions ``A`` and ``B``.
+
+    References:
+      Derived here (THEORY.md §2, claim 2); update rule of Andriushchenko & Flammarion 2022,
+      Sec. 4 (1-SAM: one ascent per example).
     """
     u, v, eta, rho = sp.symbols("u v eta rho", real=True)
     g = sp.symbols(f"g1:{n_examples + 1}", real=True)
@@ -85,18 +107,53 @@ def one_sam_step(n_examples: int = 3) -> dict:
 # --- numeric forms (numpy; used by tests and the lab) -------------------------------------------
 
 def gradient_coefficient(X, y, beta):
-    """g = Xᵀ(Xβ − y)/n: ∂L/∂u = g⊙v, ∂L/∂v = g⊙u for β = u⊙v."""
+    """The gradient coefficient ``g = Xᵀ(Xβ − y)/n`` of L = ‖Xβ − y‖²/(2n).
+
+    For β = u⊙v, ``∂L/∂u = g⊙v`` and ``∂L/∂v = g⊙u``.
+
+    Args:
+      X: the (n, d) design matrix.
+      y: the (n,) targets.
+      beta: the (d,) linear predictor β.
+
+    Returns:
+      A (d,) float64 numpy array.
+    """
     X = np.asarray(X, dtype=float)
     return X.T @ (X @ beta - y) / X.shape[0]
 
 
 def gd_factor(eta, g):
-    """Per-coordinate factor ``1 − η²g²`` of one GD step (c+ = factor·c)."""
+    """Per-coordinate factor ``1 − η²g²`` of one GD step (``c+ = factor·c``).
+
+    Args:
+      eta: the learning rate η.
+      g: the (d,) gradient coefficients (:func:`gradient_coefficient`).
+
+    Returns:
+      A (d,) array of factors.
+
+    References:
+      Derived here (:func:`gd_step`; THEORY.md §2).
+    """
     return 1.0 - eta**2 * np.square(g)
 
 
 def n_sam_factor(eta, rho, g, g_ascent):
-    """Per-coordinate factor ``1 − 2ηρgg' − η²g'²(1 − ρ²g²)`` of one unnormalized n-SAM step."""
+    """Per-coordinate factor ``1 − 2ηρgg' − η²g'²(1 − ρ²g²)`` of one unnormalized n-SAM step.
+
+    Args:
+      eta: the learning rate η.
+      rho: the (unnormalized) SAM radius ρ.
+      g: the (d,) gradient coefficients at (u, v).
+      g_ascent: the (d,) gradient coefficients g' at the ascent point.
+
+    Returns:
+      A (d,) array of factors (``c+ = factor·c``).
+
+    References:
+      Derived here (:func:`n_sam_step`; THEORY.md §2).
+    """
     return 1.0 - 2.0 * eta * rho * g * g_ascent - eta**2 * g_ascent**2 * (1.0 - rho**2 * g**2)
 
 
@@ -104,8 +161,17 @@ def one_sam_factor(eta, rho, g_examples, g_ascent_examples):
     """Per-coordinate factor ``1 − 2ηρB − η²(A² − ρ²B²)`` of one unnormalized 1-SAM step.
 
     Args:
+      eta: the learning rate η.
+      rho: the (unnormalized) SAM radius ρ.
       g_examples: (n, d) per-example coefficients g_k = r_k x_k at (u, v).
       g_ascent_examples: (n, d) coefficients g'_k at each example's own ascent point.
+
+    Returns:
+      A (d,) array of factors (``c+ = factor·c``), with ``A = mean_k g'_k`` and
+      ``B = mean_k g_k g'_k``.
+
+    References:
+      Derived here (:func:`one_sam_step`; THEORY.md §2).
     """
     A = np.mean(g_ascent_examples, axis=0)
     B = np.mean(g_examples * g_ascent_examples, axis=0)
@@ -113,14 +179,39 @@ def one_sam_factor(eta, rho, g_examples, g_ascent_examples):
 
 
 def n_sam_coefficients(X, y, u, v, rho):
-    """(g, g') for unnormalized n-SAM at (u, v): g at β = u⊙v, g' at the ascent point."""
+    """The coefficients (g, g') of one unnormalized n-SAM step at (u, v).
+
+    Args:
+      X: the (n, d) design matrix.
+      y: the (n,) targets.
+      u: the (d,) first factor.
+      v: the (d,) second factor.
+      rho: the (unnormalized) SAM radius ρ.
+
+    Returns:
+      A pair of (d,) arrays: g at β = u⊙v and g' at the ascent point
+      ``(u + ρgv, v + ρgu)``.
+    """
     g = gradient_coefficient(X, y, u * v)
     u_ascent, v_ascent = u + rho * g * v, v + rho * g * u
     return g, gradient_coefficient(X, y, u_ascent * v_ascent)
 
 
 def one_sam_coefficients(X, y, u, v, rho):
-    """(g_k, g'_k), each (n, d), for unnormalized 1-SAM (ascent ρ∇ℓ_k, ℓ_k = ½(x_kᵀβ − y_k)²)."""
+    """The per-example coefficients (g_k, g'_k) of one unnormalized 1-SAM step at (u, v).
+
+    Each example k ascends along its own loss ℓ_k = ½(x_kᵀβ − y_k)² with radius ρ.
+
+    Args:
+      X: the (n, d) design matrix.
+      y: the (n,) targets.
+      u: the (d,) first factor.
+      v: the (d,) second factor.
+      rho: the (unnormalized) SAM radius ρ.
+
+    Returns:
+      A pair of (n, d) arrays: g_k = r_k x_k at (u, v) and g'_k at example k's ascent point.
+    """
     X = np.asarray(X, dtype=float)
     residual = X @ (u * v) - y
     g_examples = residual[:, None] * X

@@ -27,7 +27,16 @@ from ..errors import ConfigError, check_int
 
 
 def symmetric_sqrt(matrix) -> np.ndarray:
-    """The positive semidefinite square root of a symmetric PSD matrix (eigendecomposition)."""
+    """The positive semidefinite square root of a symmetric PSD matrix (by eigendecomposition).
+
+    The input is symmetrized first and negative eigenvalues (round-off) are clipped to 0.
+
+    Args:
+      matrix: a symmetric positive semidefinite (d, d) array.
+
+    Returns:
+      A (d, d) float64 numpy array S with ``S @ S ≈ matrix``.
+    """
     matrix = np.asarray(matrix, dtype=float)
     values, vectors = np.linalg.eigh(0.5 * (matrix + matrix.T))
     return (vectors * np.sqrt(np.clip(values, 0.0, None))) @ vectors.T
@@ -42,11 +51,16 @@ def balanced_factorization(product, k: int, D1=None, D2=None, *, rank_tolerance:
     Args:
       product: X (d1, d2).
       k: number of columns (>= the numerical rank of D1 X D2).
-      D1, D2: the (invertible) weight square roots (default identity).
+      D1: the (invertible) left weight square root, (d1, d1) (default identity).
+      D2: the (invertible) right weight square root, (d2, d2) (default identity).
       rank_tolerance: relative cut-off below which singular values count as zero.
 
     Returns:
       ``(L, R)`` as numpy arrays; ``L @ R.T`` equals X up to the discarded singular values.
+
+    References:
+      Ding, Drusvyatskiy, Fazel, Harchaoui 2022, Sec. 3 (the flattest factorization
+      of a product).
     """
     product = np.asarray(product, dtype=float)
     d1, d2 = product.shape
@@ -132,13 +146,18 @@ def weighted_nuclear_norm_minimization(sensing, measured, D1=None, D2=None, *,
     Args:
       sensing: A (m, d1, d2).
       measured: b (m,).
-      D1, D2: symmetric positive definite weight matrices (default identity).
+      D1: the symmetric positive definite left weight, (d1, d1) (default identity).
+      D2: the symmetric positive definite right weight, (d2, d2) (default identity).
       solver: a cvxpy solver name (default "CLARABEL", then SCS at eps 1e-10 if it fails).
 
     Returns:
       A :class:`ConvexSolution` (an infeasible program, e.g. noisy b with m > d1 d2, is reported
       through ``status``; ``product`` is then NaN). When 𝒜 is injective (m >= d1 d2 and full
       rank) the only feasible point is found by least squares, without the SDP.
+
+    References:
+      Recht, Fazel, Parrilo 2010; Ding, Drusvyatskiy, Fazel, Harchaoui 2022,
+      Sec. 3 and Thm 3.2.
     """
     flat_rows = _flat_sensing(sensing)
     m, d1, d2 = np.shape(sensing)
@@ -167,7 +186,20 @@ def weighted_nuclear_norm_minimization(sensing, measured, D1=None, D2=None, *,
 
 
 def nuclear_norm_minimization(sensing, measured, *, solver: str | None = None) -> ConvexSolution:
-    """The baseline ``min ‖X‖_*`` subject to 𝒜(X) = b (Recht, Fazel, Parrilo 2010)."""
+    """The baseline ``min ‖X‖_*`` subject to 𝒜(X) = b (cvxpy, as in
+    :func:`weighted_nuclear_norm_minimization` with D1 = D2 = I).
+
+    Args:
+      sensing: the measurement matrices A, shape (m, d1, d2).
+      measured: the measurements b, shape (m,).
+      solver: a cvxpy solver name (default "CLARABEL", then SCS at eps 1e-10 if it fails).
+
+    Returns:
+      A :class:`ConvexSolution` (status "infeasible" and a NaN product when no X fits).
+
+    References:
+      Recht, Fazel, Parrilo 2010 (nuclear-norm minimization).
+    """
     return weighted_nuclear_norm_minimization(sensing, measured, solver=solver)
 
 
@@ -177,9 +209,11 @@ class FlatSolution:
 
     Attributes:
       product: X_f = L_f R_fᵀ, the weighted-nuclear-norm minimizer.
-      left, right: the flattest factors (L_f, R_f) with k columns.
+      left: the flattest left factor L_f, (d1, k).
+      right: the flattest right factor R_f, (d2, k).
       scaled_trace: ``4‖D1 X_f D2‖_*``, the smallest str over the solution set.
-      status, residual: from the convex solver (see :class:`ConvexSolution`).
+      status: the convex solver's status (see :class:`ConvexSolution`).
+      residual: the relative constraint residual (see :class:`ConvexSolution`).
     """
 
     product: np.ndarray
@@ -216,6 +250,9 @@ def flattest_solution(problem, *, k: int | None = None, solver: str | None = Non
     Returns:
       A :class:`FlatSolution`. If the minimizer has rank > k, the flattest point of the
       factorized problem is not a factorization of it and ConfigError("k", ...) is raised.
+
+    References:
+      Ding, Drusvyatskiy, Fazel, Harchaoui 2022, Sec. 3 and Thm 3.2.
     """
     sensing = np.asarray(problem.examples["A"])
     measured = np.asarray(problem.examples["b"])
@@ -235,11 +272,30 @@ def flattest_solution(problem, *, k: int | None = None, solver: str | None = Non
 
 
 def identity_flattest_scaled_trace(target) -> float:
-    """With 𝒜 = identity (f = ‖L Rᵀ − M‖²_F): the flattest str is ``4‖M‖_*`` (THEORY §3, claim 1)."""
+    """The flattest scaled Hessian trace with 𝒜 = identity (f = ‖L Rᵀ − M‖²_F): ``4‖M‖_*``.
+
+    Args:
+      target: the target matrix M, shape (d1, d2).
+
+    Returns:
+      ``4‖M‖_*`` as a Python float.
+
+    References:
+      Ding, Drusvyatskiy, Fazel, Harchaoui 2022, Sec. 3 (AM-GM on the balanced factorization);
+      THEORY.md §3, claim 1.
+    """
     return 4.0 * float(np.sum(np.linalg.svd(np.asarray(target, dtype=float), compute_uv=False)))
 
 
 def relative_recovery_error(product, target) -> float:
-    """``‖X − M‖_F / ‖M‖_F``."""
+    """The relative recovery error ``‖X − M‖_F / ‖M‖_F``.
+
+    Args:
+      product: the recovered matrix X, shape (d1, d2).
+      target: the ground truth M (nonzero), same shape.
+
+    Returns:
+      A Python float (0 for exact recovery).
+    """
     target = np.asarray(target, dtype=float)
     return float(np.linalg.norm(np.asarray(product) - target) / np.linalg.norm(target))

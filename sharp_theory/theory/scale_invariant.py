@@ -13,11 +13,23 @@ def _vector(name: str, size: int):
 
 
 def op_gd_step(dimension: int = 3) -> dict:
-    """One GD step on f(xᵀy): ``B+ = (1 - η² f'²) B``.
+    """Derive with sympy how one GD step on f(xᵀy) changes B: ``B+ = (1 - η² f'²) B``.
 
-    Returns a dict with the symbols, ``next_balancedness`` (B after the step, expanded from the
-    update ``x+ = x - η f' y``, ``y+ = y - η f' x``), the ``claimed`` expression and the
-    simplified ``residual`` (0 when the identity holds).
+    The update is ``x+ = x - η f' y``, ``y+ = y - η f' x`` with f' a free symbol, so the identity
+    holds for every f.
+
+    Args:
+      dimension: the length of x and y (≥ 1; the identity does not depend on it).
+
+    Returns:
+      A dict with the symbols ``x``, ``y`` (sympy column vectors), ``eta``, ``fprime``; the
+      expressions ``balancedness`` (B = ½(‖x‖² - ‖y‖²)), ``next_balancedness`` (B after the step),
+      ``claimed`` (``(1 - η² f'²) B``) and ``residual`` (their simplified difference: 0 when the
+      identity holds).
+
+    References:
+      Li, Zhang, He 2024, Thm 1 (B is conserved under gradient flow); the O(η²) one-step
+      identity is derived here.
     """
     x, y = _vector("x", dimension), _vector("y", dimension)
     eta, fprime = sp.symbols("eta fprime", real=True)
@@ -31,10 +43,21 @@ def op_gd_step(dimension: int = 3) -> dict:
 
 
 def nop_gd_step(rows: int = 3, cols: int = 3) -> dict:
-    """One GD step on f(xyᵀ): ``B+ - B = (η²/2)(‖g_x‖² - ‖g_y‖²)`` with ``g_x = G y``, ``g_y = Gᵀx``.
+    """Derive with sympy one GD step on f(xyᵀ): ``B+ - B = (η²/2)(‖g_x‖² - ‖g_y‖²)``.
 
-    G is a generic symbolic matrix (the gradient of f at xyᵀ). Returns the same keys as
-    :func:`op_gd_step` plus ``G``.
+    Here ``g_x = G y`` and ``g_y = Gᵀx`` with G a generic symbolic matrix (the gradient of f at
+    xyᵀ), so the identity holds for every f.
+
+    Args:
+      rows: the length of x (≥ 1).
+      cols: the length of y (≥ 1).
+
+    Returns:
+      A dict with the keys of :func:`op_gd_step` (``fprime`` excepted) plus ``G`` (the
+      ``rows × cols`` symbolic matrix); ``residual`` is 0 when the identity holds.
+
+    References:
+      Li, Zhang, He 2024, Thm 1; the one-step identity is derived here.
     """
     x, y = _vector("x", rows), _vector("y", cols)
     eta = sp.symbols("eta", real=True)
@@ -50,10 +73,33 @@ def nop_gd_step(rows: int = 3, cols: int = 3) -> dict:
 
 
 def op_gd_factor(eta: float, fprime: float) -> float:
-    """Numeric factor ``1 - η² f'²`` by which one GD step multiplies B on f(xᵀy)."""
+    """The factor ``1 - η² f'²`` by which one GD step multiplies B on f(xᵀy).
+
+    Args:
+      eta: the learning rate η.
+      fprime: the derivative f'(xᵀy) at the current point.
+
+    Returns:
+      The factor (a float, or an array when the arguments are arrays).
+
+    References:
+      Li, Zhang, He 2024, Thm 1 (its discrete-step counterpart, derived in :func:`op_gd_step`).
+    """
     return 1.0 - eta**2 * fprime**2
 
 
 def lemma1_top_eigenvalue(f_second: float, x_sq_norm: float, y_sq_norm: float) -> float:
-    """Li, Zhang, He 2024, Lemma 1: at a minimizer of f(xᵀy), ``λ_max = f''(w)(‖x‖² + ‖y‖²)``."""
+    """The top Hessian eigenvalue at a minimizer of f(xᵀy): ``λ_max = f''(w)(‖x‖² + ‖y‖²)``.
+
+    Args:
+      f_second: f''(w) at the minimizer w = xᵀy.
+      x_sq_norm: ‖x‖².
+      y_sq_norm: ‖y‖².
+
+    Returns:
+      ``f_second * (x_sq_norm + y_sq_norm)`` (float or array).
+
+    References:
+      Li, Zhang, He 2024, Lemma 1.
+    """
     return f_second * (x_sq_norm + y_sq_norm)
