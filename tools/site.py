@@ -63,10 +63,9 @@ def notebook_cache() -> Path:
 
 def source_key(lab_script: Path) -> str:
     """A hash of everything an executed lab notebook depends on: the lab script, the library's
-    source and templates, and the Python version (a change in any of them re-executes)."""
+    source and the Python version (a change in any of them re-executes)."""
     digest = hashlib.sha256()
-    files = [lab_script, *sorted((ROOT / "sharp_theory").rglob("*.py")),
-             *sorted((ROOT / "sharp_theory" / "templates").glob("*.j2"))]
+    files = [lab_script, *sorted((ROOT / "sharp_theory").rglob("*.py"))]
     for path in files:
         digest.update(str(path.relative_to(ROOT)).encode())
         digest.update(path.read_bytes())
@@ -159,8 +158,8 @@ def lab_header(name: str, results: dict, source: str, full_figures: list[str]) -
     cards = [(paper, card_for(paper)) for paper in papers]
     links = ", ".join(f'<a href="../papers/{html.escape(card[:-3])}.html">{html.escape(paper)}</a>'
                       for paper, card in cards if card)
-    table = templates().get_template("claims.html.j2").module.claim_table(
-        claim_rows(results["claims"], results["quick"]), numbers=False)
+    table = templates().get_template("claims.html.j2").module.claim_list(
+        claim_rows(results["claims"], results["quick"]))
     size = ("quick sizes (<code>--quick</code>): too small to judge shows as inconclusive; "
             "<code>make demo</code> or the command above gives the full run"
             if results["quick"] else f"the full run in <code>results/{html.escape(name)}/</code>")
@@ -326,7 +325,7 @@ def check_site(site: Path = SITE, labs=None) -> list[str]:
         claims = re.search(r'data-claims="(\d+)"', text)
         if claims is None:
             problems.append(f"labs/{name}.html: no claims block")
-        elif int(claims.group(1)) and text.count('<tr class="ok"') + text.count('<tr class="differs"') \
+        elif text.count('<div class="claim ok"') + text.count('<div class="claim differs"') \
                 != int(claims.group(1)):
             problems.append(f"labs/{name}.html: the claim table does not show its "
                             f"{claims.group(1)} claims")

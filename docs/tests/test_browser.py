@@ -54,13 +54,12 @@ def browse(url: str, *extra: str) -> subprocess.CompletedProcess:
 
 
 class Rendered(HTMLParser):
-    """What the browser's DOM holds: images (with their source), claim-table rows, ids."""
+    """What the browser's DOM holds: images (with their source), claim blocks, ids."""
 
     def __init__(self):
         super().__init__()
         self.images, self.claim_rows, self.ids = [], 0, set()
         self.claims_declared: int | None = None
-        self._in_claims = 0
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
@@ -70,14 +69,8 @@ class Rendered(HTMLParser):
             self.claims_declared = int(attrs["data-claims"])
         if tag == "img":
             self.images.append(attrs.get("src", ""))
-        if tag == "table" and "claims" in (attrs.get("class") or "").split():
-            self._in_claims += 1
-        if tag == "tr" and self._in_claims and attrs.get("class") in ("ok", "differs"):
+        if tag == "div" and attrs.get("class") in ("claim ok", "claim differs"):
             self.claim_rows += 1
-
-    def handle_endtag(self, tag):
-        if tag == "table" and self._in_claims:
-            self._in_claims -= 1
 
 
 def built_labs() -> list[str]:
