@@ -53,7 +53,7 @@ QUICK = lab.quick
 V_GRID = [8] if QUICK else [8, 16, 32]
 S_GRID = [0.0, 1.5] if QUICK else [0.0, 1.0, 1.5]
 RHO_GRID = [0.3, 1.0] if QUICK else [0.1, 0.3, 1.0]
-STEPS = 200 if QUICK else 400
+STEPS = 120 if QUICK else 400
 RECORDS = 8
 LR, WEIGHT_DECAY = 0.01, 1e-4
 EMBEDDING, HIDDEN = 8, 16
@@ -259,7 +259,7 @@ def squared_loss_contrast(seed=0, n=10, d=20, steps=20000, lr=0.05):
     }
 
 
-CONTRAST = squared_loss_contrast(steps=4000 if QUICK else 20000)
+CONTRAST = squared_loss_contrast(steps=3000 if QUICK else 20000)
 print(CONTRAST)
 
 
@@ -267,10 +267,15 @@ print(CONTRAST)
 # ## Figures
 
 # %%
-COLORS = {name: st.plotting.color_for(name, i) for i, name in enumerate(OPTIMIZERS)}
-COLORS["adamw"] = "#333333"
+COLORS = {"adamw": "#333333", "sam": "#d62728", "functional-sam": "#2ca02c",
+          "precond-sam": "#ff7f0e", "functional-sam-precond": "#9467bd"}
 V_SHOW, S_SHOW = V_GRID[-1], S_GRID[-1]
 cell_show = SUMMARY[cell_key(V_SHOW, S_SHOW)]
+
+
+def logit_share(cell):
+    drop = cell["adamw"]["lambda_max"] - cell["sam"]["lambda_max"]
+    return (cell["adamw"]["top_gauss_newton"] - cell["sam"]["top_gauss_newton"]) / drop
 
 
 def label_of(name, cell):
@@ -291,8 +296,9 @@ for ax, (key, title) in zip(axes[0], parts):
                   ha="right", fontsize=7)
     ax.set_xlabel("optimizer (tuned $\\rho$)")
     ax.set_ylabel(title)
-fig.suptitle(f"V = {V_SHOW}, s = {S_SHOW:g}: $\\lambda_{{max}}$ split by path at the end "
-             f"(Rayleigh quotients at the top eigenvector $u_1$)", fontsize=9)
+drop = 1 - cell_show["sam"]["lambda_max"] / cell_show["adamw"]["lambda_max"]
+fig.suptitle(f"V = {V_SHOW}, s = {S_SHOW:g}: SAM ends with {drop:.0%} lower $\\lambda_{{max}}$ than "
+             f"AdamW, {logit_share(cell_show):.1%} of the drop through the logit path", fontsize=9)
 lab.savefig(fig, "sharpness_by_path")
 
 fig, axes = st.plotting.figure(1, 4, width=2.9, height=2.7)
@@ -305,10 +311,14 @@ for k, stat in enumerate(STAT_NAMES):
         values = np.asarray(sweep[name].observed["stats"])[si, best, :, :, k]
         st.plotting.band(ax, STEP_AXIS, values, label=label_of(name, cell_show), color=COLORS[name])
     ax.set_xlabel("step")
-    ax.set_ylabel(stat.replace("_", " "))
-axes[0, 0].legend(fontsize=7, loc="best")
-fig.suptitle(f"Logit statistics over training (V = {V_SHOW}, s = {S_SHOW:g}, tuned $\\rho$)",
-             fontsize=9)
+    ax.set_ylabel(stat.replace("_", " ") + (" $T^*$ (log)" if stat == "temperature" else ""))
+    if stat == "temperature":
+        ax.set_yscale("log")
+axes[0, 0].legend(fontsize=7, loc="lower right")
+moved = cell_show["sam"]["logit_norm"] / cell_show["adamw"]["logit_norm"] - 1
+confidence = cell_show["sam"]["max_probability"] - cell_show["adamw"]["max_probability"]
+fig.suptitle(f"V = {V_SHOW}, s = {S_SHOW:g}: SAM's logit norm ends {moved:+.0%} vs AdamW, its "
+             f"max probability {confidence:+.3f} (tuned $\\rho$)", fontsize=9)
 lab.savefig(fig, "logit_statistics")
 
 fig, axes = st.plotting.figure(1, 2, width=3.8, height=3.0)
@@ -326,18 +336,14 @@ for ax in axes[0]:
     ax.set_ylabel("test cross-entropy (nats)")
     ax.axhline(cell_show["bayes_cross_entropy"], color="gray", ls=":", lw=1)
 axes[0, 1].legend(fontsize=7, loc="upper right")
-fig.suptitle(f"Test cross-entropy at equal steps and equal gradient evaluations "
-             f"(V = {V_SHOW}, s = {S_SHOW:g}; dotted: Bayes)", fontsize=9)
+best_name = min(OPTIMIZERS, key=lambda n: cell_show[n]["test_cross_entropy"])
+fig.suptitle(f"V = {V_SHOW}, s = {S_SHOW:g}: lowest test cross-entropy at equal steps: {best_name} "
+             "(dotted: Bayes floor)", fontsize=9)
 lab.savefig(fig, "test_cross_entropy")
 
 
 def grid_of(fn):
     return np.array([[fn(SUMMARY[cell_key(V, s)]) for s in S_GRID] for V in V_GRID])
-
-
-def logit_share(cell):
-    drop = cell["adamw"]["lambda_max"] - cell["sam"]["lambda_max"]
-    return (cell["adamw"]["top_gauss_newton"] - cell["sam"]["top_gauss_newton"]) / drop
 
 
 heat = [("SAM's $\\lambda_{max}$ drop: logit-path share", logit_share),
@@ -351,7 +357,7 @@ for ax, (title, fn) in zip(axes[0], heat):
     for i in range(len(V_GRID)):
         for j in range(len(S_GRID)):
             ok = SUMMARY[cell_key(V_GRID[i], S_GRID[j])]["status"] == "ok"
-            ax.text(j, i, f"{values[i, j]:.2f}" + ("" if ok else "*"), ha="center", va="center",
+            ax.text(j, i, f"{values[i, j]:.3f}" + ("" if ok else "*"), ha="center", va="center",
                     fontsize=7)
     ax.set_xticks(range(len(S_GRID)), [f"{s:g}" for s in S_GRID])
     ax.set_yticks(range(len(V_GRID)), [str(V) for V in V_GRID])
@@ -359,7 +365,9 @@ for ax, (title, fn) in zip(axes[0], heat):
     ax.set_ylabel("vocabulary $V$")
     ax.set_title(title, fontsize=8)
     fig.colorbar(image, ax=ax, shrink=0.8)
-fig.suptitle("The V x s grid (mean over seeds; * marks a cell with a run that is not ok)", fontsize=9)
+shares = grid_of(logit_share)
+fig.suptitle(f"Over the V x s grid the logit path carries {shares.min():.1%}-{shares.max():.1%} of "
+             "SAM's $\\lambda_{max}$ drop (* marks a cell with a run that is not ok)", fontsize=9)
 lab.savefig(fig, "grid_heatmap")
 
 
