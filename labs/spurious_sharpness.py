@@ -85,9 +85,14 @@ def statistics(params, problem):
                       logit_path.calibration_temperature(problem, params)])
 
 
+def flat_parameters(params, problem):
+    return jax.flatten_util.ravel_pytree(params)[0]
+
+
 OBSERVE = {"test": of_params_and_problem(test_cross_entropy),
            "train": of_params_and_problem(train_cross_entropy),
-           "stats": of_params_and_problem(statistics)}
+           "stats": of_params_and_problem(statistics),
+           "params": of_params_and_problem(flat_parameters)}
 STAT_NAMES = ("max_probability", "entropy", "logit_norm", "temperature")
 
 base = st.optim.adamw(weight_decay=WEIGHT_DECAY)
@@ -104,6 +109,14 @@ def measure_lane(problem, params, tables):
     """Exact path sharpness of one final iterate (its own data tables)."""
     lane_problem = problem.with_constants(tables=tables)
     return logit_path.path_sharpness(lane_problem, params, lanczos_steps=LANCZOS_STEPS)
+
+
+def split_over_training(problem, flat, tables):
+    """λ_max and its Rayleigh split at one recorded iterate (no traces: cheap enough per record)."""
+    params = jax.flatten_util.ravel_pytree(problem.params0)[1](flat)
+    result = logit_path.path_sharpness(problem.with_constants(tables=tables), params,
+                                       lanczos_steps=LANCZOS_STEPS, trace=False)
+    return jnp.stack([result["lambda_max"], result["top_gauss_newton"], result["top_functional"]])
 
 
 def sam_split_lane(problem, params, tables, rho):
@@ -278,24 +291,38 @@ def logit_share(cell):
     return (cell["adamw"]["top_gauss_newton"] - cell["sam"]["top_gauss_newton"]) / drop
 
 
+def draw(ax, steps, values, name, cell, diverged):
+    """Median and 10-90% band over seeds; a lane with a run that is not ok is dashed and labelled."""
+    st.plotting.band(ax, steps, values, label=label_of(name, cell), color=COLORS[name])
+    if np.any(diverged):
+        ax.plot(steps, np.nanmedian(values, axis=0), color=COLORS[name], ls="--", lw=2.5)
+
+
 def label_of(name, cell):
     rho = cell[name]["rho"]
     label = name if name == "adamw" else f"{name} ($\\rho={rho:g}$)"
     return label if cell["status"] == "ok" else label + " [not ok]"
 
 
+si_show = S_GRID.index(S_SHOW)
+over_training = jax.jit(jax.vmap(jax.vmap(split_over_training, in_axes=(None, 0, None)),
+                                 in_axes=(None, 0, None)))
+PATHS = {}
+for name in OPTIMIZERS:
+    best = int(tuned_index(SWEEPS[V_SHOW][name], -1)[si_show])
+    recorded = jnp.asarray(np.asarray(SWEEPS[V_SHOW][name].observed["params"])[si_show, best])
+    PATHS[name] = np.asarray(over_training(PROBLEMS[V_SHOW], recorded,
+                                           jnp.asarray(TABLES[V_SHOW][si_show])))  # (seed, rec, 3)
 fig, axes = st.plotting.figure(1, 3, width=3.6, height=3.0)
-parts = [("lambda_max", "full $\\lambda_{max}$"), ("top_gauss_newton", "logit path at $u_1$"),
-         ("top_functional", "functional path at $u_1$")]
-x = np.arange(len(OPTIMIZERS))
-for ax, (key, title) in zip(axes[0], parts):
-    values = [cell_show[name]["seeds"][key] for name in OPTIMIZERS]
-    ax.bar(x, [np.mean(v) for v in values], color=[COLORS[n] for n in OPTIMIZERS],
-           yerr=[np.std(v) for v in values])
-    ax.set_xticks(x, [n.replace("functional-sam", "fsam") for n in OPTIMIZERS], rotation=35,
-                  ha="right", fontsize=7)
-    ax.set_xlabel("optimizer (tuned $\\rho$)")
+parts = ["full $\\lambda_{max}$", "logit path at $u_1$", "functional path at $u_1$"]
+for k, (ax, title) in enumerate(zip(axes[0], parts)):
+    for name in OPTIMIZERS:
+        best = int(tuned_index(SWEEPS[V_SHOW][name], -1)[si_show])
+        draw(ax, STEP_AXIS, PATHS[name][..., k], name, cell_show,
+             SWEEPS[V_SHOW][name].diverged[si_show, best])
+    ax.set_xlabel("step")
     ax.set_ylabel(title)
+axes[0, 0].legend(fontsize=7, loc="upper left")
 drop = 1 - cell_show["sam"]["lambda_max"] / cell_show["adamw"]["lambda_max"]
 fig.suptitle(f"V = {V_SHOW}, s = {S_SHOW:g}: SAM ends with {drop:.0%} lower $\\lambda_{{max}}$ than "
              f"AdamW, {logit_share(cell_show):.1%} of the drop through the logit path", fontsize=9)
@@ -309,7 +336,7 @@ for k, stat in enumerate(STAT_NAMES):
     for name in OPTIMIZERS:
         best = int(tuned_index(sweep[name], -1)[si])
         values = np.asarray(sweep[name].observed["stats"])[si, best, :, :, k]
-        st.plotting.band(ax, STEP_AXIS, values, label=label_of(name, cell_show), color=COLORS[name])
+        draw(ax, STEP_AXIS, values, name, cell_show, sweep[name].diverged[si, best])
     ax.set_xlabel("step")
     ax.set_ylabel(stat.replace("_", " ") + (" $T^*$ (log)" if stat == "temperature" else ""))
     if stat == "temperature":
@@ -329,7 +356,7 @@ for name in OPTIMIZERS:
     test = np.asarray(sweep[name].observed["test"])[si, best]
     per_step = 1.0 if name == "adamw" else 2.0
     for ax, scale in zip(axes[0], (1.0, per_step)):
-        st.plotting.band(ax, STEP_AXIS * scale, test, label=label_of(name, cell_show), color=COLORS[name])
+        draw(ax, STEP_AXIS * scale, test, name, cell_show, sweep[name].diverged[si, best])
 axes[0, 0].set_xlabel("step")
 axes[0, 1].set_xlabel("gradient evaluations")
 for ax in axes[0]:
@@ -364,7 +391,8 @@ for ax, (title, fn) in zip(axes[0], heat):
     ax.set_xlabel("Zipf exponent $s$")
     ax.set_ylabel("vocabulary $V$")
     ax.set_title(title, fontsize=8)
-    fig.colorbar(image, ax=ax, shrink=0.8)
+    colorbar = fig.colorbar(image, ax=ax, shrink=0.8)
+    colorbar.set_label("share" if fn is logit_share else "nats", fontsize=8)
 shares = grid_of(logit_share)
 fig.suptitle(f"Over the V x s grid the logit path carries {shares.min():.1%}-{shares.max():.1%} of "
              "SAM's $\\lambda_{max}$ drop (* marks a cell with a run that is not ok)", fontsize=9)
