@@ -34,7 +34,6 @@
 # gradient evaluations, and the V × s heatmaps.
 
 # %%
-import dataclasses
 
 import jax
 import jax.flatten_util
@@ -373,10 +372,13 @@ def grid_of(fn):
     return np.array([[fn(SUMMARY[cell_key(V, s)]) for s in S_GRID] for V in V_GRID])
 
 
+def gap_vs_adamw(name):
+    return lambda c: c[name]["test_cross_entropy"] - c["adamw"]["test_cross_entropy"]
+
+
 heat = [("SAM's $\\lambda_{max}$ drop: logit-path share", logit_share),
-        ("test CE: SAM $-$ AdamW", lambda c: c["sam"]["test_cross_entropy"] - c["adamw"]["test_cross_entropy"]),
-        ("test CE: FSAM $-$ AdamW",
-         lambda c: c["functional-sam"]["test_cross_entropy"] - c["adamw"]["test_cross_entropy"])]
+        ("test CE: SAM $-$ AdamW", gap_vs_adamw("sam")),
+        ("test CE: FSAM $-$ AdamW", gap_vs_adamw("functional-sam"))]
 fig, axes = st.plotting.figure(1, 3, width=3.4, height=2.9)
 for ax, (title, fn) in zip(axes[0], heat):
     values = grid_of(fn)

@@ -148,7 +148,8 @@ def test_calibration_temperature_minimizes_the_loss_along_the_temperature():
     assert loss(temperature) <= min(loss(temperature * 1.05), loss(temperature / 1.05))
     # Scaling the logits by c scales the fitted temperature by c.
     scaled = dataclasses.replace(problem, outputs_fn=lambda p, b, c: 2.0 * next_token.logits(p))
-    assert float(logit_path.calibration_temperature(scaled, params)) == pytest.approx(2 * temperature, rel=1e-8)
+    refitted = float(logit_path.calibration_temperature(scaled, params))
+    assert refitted == pytest.approx(2 * temperature, rel=1e-8)
 
 
 def test_logit_statistics_of_known_logits():
