@@ -67,9 +67,17 @@ def gauss_newton_product(problem, params, vector, batch=_MISSING):
     """The logit path's curvature times a vector: ``J_Fᵀ ∇²ℓ(F) J_F v`` (a pytree like params).
 
     Args:
-      problem: a problem with outputs.
-      params, vector: pytrees of the same structure.
+      problem: a problem that declares its outputs (``outputs_fn`` and ``loss_of_outputs_fn``).
+      params: the point w (a pytree).
+      vector: the direction v (a pytree with the structure of ``params``).
       batch: the batch (default the full batch).
+
+    Returns:
+      ``J_Fᵀ ∇²ℓ(F) J_F v``, a pytree like ``params``.
+
+    References:
+      Singh, Mobahi, Agarwala, Dauphin (2025), the Gauss-Newton ("logit path") term of the
+      Hessian split.
     """
     _require_outputs(problem)
     batch = _batch(problem, batch)
@@ -86,6 +94,18 @@ def functional_product(problem, params, vector, batch=_MISSING):
 
     Computed as the Hessian-vector product of ``w' ↦ ⟨∇ℓ(F(w)), F(w')⟩`` with the loss
     derivative held at w (not as a difference), so the split's exactness is a real test.
+
+    Args:
+      problem: a problem that declares its outputs (``outputs_fn`` and ``loss_of_outputs_fn``).
+      params: the point w (a pytree).
+      vector: the direction v (a pytree with the structure of ``params``).
+      batch: the batch (default the full batch).
+
+    Returns:
+      ``Σ_i (∂ℓ/∂F_i) ∇²F_i v``, a pytree like ``params``.
+
+    References:
+      Singh, Mobahi, Agarwala, Dauphin (2025), the functional term of the Hessian split.
     """
     _require_outputs(problem)
     batch = _batch(problem, batch)
@@ -97,7 +117,19 @@ def functional_product(problem, params, vector, batch=_MISSING):
 
 
 def hessian_product(problem, params, vector, batch=_MISSING, inverse_temperature=None):
-    """``∇²L v`` of the training loss, or with ``inverse_temperature=β`` of ``w ↦ ℓ(β F(w))``."""
+    """``∇²L v`` of the training loss, or with ``inverse_temperature=β`` of ``w ↦ ℓ(β F(w))``.
+
+    Args:
+      problem: a problem that declares its outputs (``outputs_fn`` and ``loss_of_outputs_fn``).
+      params: the point w (a pytree).
+      vector: the direction v (a pytree with the structure of ``params``).
+      batch: the batch (default the full batch).
+      inverse_temperature: None for the loss itself, or β > 0 to rescale the logits first
+        (the calibration-matched sharpness; β is held constant, not differentiated).
+
+    Returns:
+      The Hessian-vector product, a pytree like ``params``.
+    """
     _require_outputs(problem)
     batch = _batch(problem, batch)
     if inverse_temperature is None:
