@@ -23,14 +23,14 @@ PUBLIC = {
     "sharp_theory.problems": {
         "Problem", "from_loss", "op_toy", "nop_toy", "scalar_product", "outer_product", "lora",
         "matrix_sensing", "matrix_sensing_measurements", "diagonal_linear",
-        "conv_relu_signal_noise"},
+        "conv_relu_signal_noise", "softmax_bigram"},
     "sharp_theory.optim": {
         "gd", "sgd", "sam", "usam", "nbar", "obar", "asam", "looksam", "ssam",
         "random_perturbation", "lpf_sgd", "rwp", "swa", "wasam", "rst", "ae_sam", "flat_lora",
         "preconditioned_sam", "functional_sam", "lets", "saf", "CONSTRUCTORS",
         "Base", "Optimizer", "StepRule", "make_optimizer", "domains", "initial_state", "step_info",
         "descend", "gradient", "loss_and_gradient", "base_step", "as_base", "plain", "momentum",
-        "adam", "custom",
+        "adam", "adamw", "adam_moments", "custom",
         "GradientDescent", "SharpnessAware", "BalancednessAware", "AdaptiveSAM", "LookSAM",
         "SparseSAM", "RandomPerturbation", "WeightAveraging", "RandomSwitching",
         "AdaptiveSwitching", "FlatLoRA", "PreconditionedSAM", "FunctionalSAM", "LearnedRadius",
@@ -55,7 +55,9 @@ PUBLIC = {
         "implicit_bias", "effective_initialization", "hyperbolic_entropy", "potential_minimizer",
         "min_l1_interpolator", "min_l2_interpolator", "sharpness", "spectrum",
         "signal_noise_coefficients", "max_noise_coefficient", "max_signal_coefficient",
-        "noise_activation_fraction", "aligned_noise_activation_fraction"},
+        "noise_activation_fraction", "aligned_noise_activation_fraction", "logit_path",
+        "calibration_temperature", "hessian_split", "logit_statistics", "path_sharpness",
+        "sam_update_split"},
     "sharp_theory.theory": {"scale_invariant", "low_rank", "diagonal", "stability"},
     "sharp_theory.studies": {"convergence", "diagonal_nets", "phase_diagram"},
 }

@@ -6,8 +6,8 @@ diagonal linear network; excess population loss for the LoRA-like problem), λ_m
 the Hessian at the end, and the gradient evaluations it spent. Papers and the reasoning behind
 each threshold: papers/sam-family-efficient.md, -geometry.md, -averaging.md, -learned.md.
 
-Where our problems cannot speak to a paper's claim (Functional-SAM's language-model
-mechanism), no claim is registered; the card says why.
+Functional-SAM's language-model mechanism (spurious sharpness through the logit path) is judged
+on an exact softmax model in :mod:`sharp_theory.claims.singh2025` (lab "spurious-sharpness").
 """
 from __future__ import annotations
 

@@ -35,3 +35,8 @@ from .signal_noise import (aligned_noise_activation_fraction, max_noise_coeffici
                            max_signal_coefficient, noise_activation_fraction, signal_noise_coefficients)
 __all__ += ["signal_noise_coefficients", "max_noise_coefficient", "max_signal_coefficient",
             "noise_activation_fraction", "aligned_noise_activation_fraction"]
+from . import logit_path  # noqa: E402  (issue 14: logit path vs functional path)
+from .logit_path import (calibration_temperature, hessian_split, logit_statistics,  # noqa: E402
+                         path_sharpness, sam_update_split)
+__all__ += ["logit_path", "calibration_temperature", "hessian_split", "logit_statistics",
+            "path_sharpness", "sam_update_split"]

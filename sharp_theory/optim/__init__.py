@@ -26,9 +26,9 @@ from .averaging import (FlatLoRA, RandomPerturbation, WeightAveraging, averaged_
                         gaussian_perturbation, live_iterate, lpf_sgd, random_perturbation, rwp,
                         smoothed_gradient, swa, wasam)
 from .bar import SCHEDULES, BalancednessAware, alpha_schedule, nbar, obar
-from .base import (Base, Optimizer, StepRule, adam, as_base, base_step, custom, descend, domains,
-                   gradient, initial_state, loss_and_gradient, make_optimizer, momentum, plain,
-                   step_info)
+from .base import (Base, Optimizer, StepRule, adam, adam_moments, adamw, as_base, base_step, custom,
+                   descend, domains, gradient, initial_state, loss_and_gradient, make_optimizer,
+                   momentum, plain, step_info)
 from .efficient import AdaptiveSwitching, LookSAM, RandomSwitching, SparseSAM, ae_sam, looksam, rst, ssam
 from .geometry import (AdaptiveSAM, FunctionalSAM, OutputModel, PreconditionedSAM,
                        adaptive_ascent_direction, asam, check_output_model, functional_sam,
@@ -47,7 +47,7 @@ __all__ = list(CONSTRUCTORS) + [
     # the contract and building blocks for new rules
     "Base", "Optimizer", "StepRule", "make_optimizer", "domains", "initial_state", "step_info",
     "descend", "gradient", "loss_and_gradient", "base_step", "as_base", "plain", "momentum",
-    "adam", "custom",
+    "adam", "adamw", "adam_moments", "custom",
     # the rules
     "GradientDescent", "SharpnessAware", "BalancednessAware", "AdaptiveSAM", "LookSAM",
     "SparseSAM", "RandomPerturbation", "WeightAveraging", "RandomSwitching", "AdaptiveSwitching",

@@ -28,7 +28,8 @@ import jax.numpy as jnp
 import optax
 
 from .._pytree import pytree_dataclass, static_field
-from ..errors import NONNEGATIVE, POSITIVE, ConfigError, Domain, check_int, check_positive
+from ..errors import (NONNEGATIVE, POSITIVE, ConfigError, Domain, check_int, check_nonnegative,
+                      check_positive)
 from ..tree import global_norm
 
 
@@ -36,16 +37,19 @@ from ..tree import global_norm
 class Base:
     """The base update that turns a (possibly SAM-modified) gradient into a step direction.
 
-    Build one with :func:`plain`, :func:`momentum`, :func:`adam`, :func:`custom` or
-    :func:`as_base`; every constructor's ``base=`` takes any of these.
+    Build one with :func:`plain`, :func:`momentum`, :func:`adam`, :func:`adamw`, :func:`custom`
+    or :func:`as_base`; every constructor's ``base=`` takes any of these.
 
     Attributes:
       kind: ``"plain"`` (identity, so the step is ``w - lr * g``), ``"momentum"`` (heavy ball,
-        ``optax.trace``), ``"nesterov"``, ``"adam"`` (``optax.scale_by_adam``) or ``"custom"``.
+        ``optax.trace``), ``"nesterov"``, ``"adam"`` (``optax.scale_by_adam``; with
+        ``weight_decay > 0`` followed by ``optax.add_decayed_weights``: AdamW's decoupled decay,
+        ``w - lr (adam(g) + λ w)``) or ``"custom"``.
       momentum: the momentum coefficient β in [0, 1) (kinds "momentum" and "nesterov").
       b1: Adam's first-moment decay in [0, 1).
       b2: Adam's second-moment decay in [0, 1).
       eps: Adam's denominator offset (> 0).
+      weight_decay: AdamW's decoupled weight decay λ >= 0 (kind "adam"; 0 is plain Adam).
       transform: for kind "custom", a user-supplied ``optax.GradientTransformation`` that does
         not include the learning rate (None otherwise).
     """
@@ -56,6 +60,7 @@ class Base:
     b2: float = 0.999
     eps: float = 1e-8
     transform: Any = None  # optax.GradientTransformation for kind="custom"
+    weight_decay: float = 0.0  # AdamW's decoupled decay λ (kind="adam" only)
 
     def make(self) -> optax.GradientTransformation:
         if self.kind == "plain":
@@ -65,7 +70,10 @@ class Base:
         if self.kind == "nesterov":
             return optax.trace(decay=self.momentum, nesterov=True)
         if self.kind == "adam":
-            return optax.scale_by_adam(b1=self.b1, b2=self.b2, eps=self.eps)
+            adam_transform = optax.scale_by_adam(b1=self.b1, b2=self.b2, eps=self.eps)
+            if self.weight_decay > 0:
+                return optax.chain(adam_transform, optax.add_decayed_weights(self.weight_decay))
+            return adam_transform
         if self.kind == "custom":
             return self.transform
         raise ConfigError("base.kind", self.kind, "'plain', 'momentum', 'nesterov', 'adam' or 'custom'")
@@ -120,6 +128,44 @@ def adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> Base:
             raise ConfigError(name, value, "a number in [0, 1)")
     check_positive("eps", eps)
     return Base("adam", b1=float(b1), b2=float(b2), eps=float(eps))
+
+
+def adamw(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
+          weight_decay: float = 1e-4) -> Base:
+    """AdamW base: Adam with decoupled weight decay, ``w - lr (adam(g) + weight_decay · w)``.
+
+    Args:
+      b1: Adam's first-moment decay in [0, 1).
+      b2: Adam's second-moment decay in [0, 1).
+      eps: Adam's denominator offset (> 0).
+      weight_decay: λ >= 0 (0 gives :func:`adam` exactly).
+
+    Returns:
+      A :class:`Base` of kind "adam" (preconditioned SAM reads its second moments as from Adam).
+
+    References: Loshchilov, Hutter. Decoupled weight decay regularization. ICLR 2019.
+    """
+    base = adam(b1, b2, eps)
+    check_nonnegative("weight_decay", weight_decay)
+    return dataclasses.replace(base, weight_decay=float(weight_decay))
+
+
+def adam_moments(base: Base, base_state):
+    """The ``optax.scale_by_adam`` state inside an Adam base's state (AdamW chains it first).
+
+    Args:
+      base: a :class:`Base` of kind "adam" (:func:`adam` or :func:`adamw`).
+      base_state: that base's optimizer state.
+
+    Returns:
+      The ``ScaleByAdamState`` (fields ``mu``, ``nu``, ``count``).
+
+    Raises:
+      ConfigError: ``base`` is not an Adam base.
+    """
+    if base.kind != "adam":
+        raise ConfigError("base", base.kind, "an Adam base")
+    return base_state if hasattr(base_state, "nu") else base_state[0]
 
 
 def custom(transform: optax.GradientTransformation) -> Base:

@@ -20,8 +20,8 @@ import jax.numpy as jnp
 
 from ..errors import NONNEGATIVE, POSITIVE, ConfigError
 from ..tree import safe_normalize, tree_add, tree_scale
-from .base import (LR_AND_RADIUS, Base, Optimizer, StepRule, adam, as_base, descend, domains,
-                   gradient, initial_state, loss_and_gradient, make_optimizer, step_info)
+from .base import (LR_AND_RADIUS, Base, Optimizer, StepRule, adam, adam_moments, as_base, descend,
+                   domains, gradient, initial_state, loss_and_gradient, make_optimizer, step_info)
 from .sharpness_aware import ascent_direction
 
 _tree_map = jax.tree_util.tree_map
@@ -111,9 +111,10 @@ def asam(lr, rho, *, eta=0.01, base=None, batch_size=None, replace=False) -> Opt
 
 def _adam_preconditioner(base: Base, base_state):
     """``P = √v̂ + eps`` from Adam's second moments (bias-corrected; ``P = eps`` before step 1)."""
-    count = base_state.count.astype(jnp.result_type(float))
+    moments = adam_moments(base, base_state)
+    count = moments.count.astype(jnp.result_type(float))
     correction = jnp.where(count > 0, 1.0 - base.b2 ** count, 1.0)
-    return _tree_map(lambda nu: jnp.sqrt(nu / correction) + base.eps, base_state.nu)
+    return _tree_map(lambda nu: jnp.sqrt(nu / correction) + base.eps, moments.nu)
 
 
 def preconditioned_ascent(grads, preconditioner, rho):

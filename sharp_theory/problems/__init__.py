@@ -11,3 +11,5 @@ from .low_rank import measurements_of as matrix_sensing_measurements  # noqa: E4
 __all__ += ["matrix_sensing_measurements"]
 from .conv_relu import conv_relu_signal_noise  # noqa: E402
 __all__ += ["conv_relu_signal_noise"]
+from .next_token import softmax_bigram  # noqa: E402
+__all__ += ["softmax_bigram"]

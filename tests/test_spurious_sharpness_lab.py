@@ -1,0 +1,35 @@
+"""Smoke run of the "spurious-sharpness" lab in --quick mode via the CLI (issue 14)."""
+import json
+
+import numpy as np
+import pytest
+
+from sharp_theory.cli import main
+
+
+@pytest.mark.slow
+def test_spurious_sharpness_lab_quick(tmp_path):
+    out = tmp_path / "out"
+    assert main(["reproduce", "spurious-sharpness", "--quick", "--out", str(out)]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["quick"] is True
+    assert set(results["figures"]) == {"sharpness_by_path", "logit_statistics", "test_cross_entropy",
+                                       "grid_heatmap"}
+    for figure in results["figures"]:
+        assert (out / f"{figure}.png").exists() and (out / f"{figure}.svg").exists()
+    cell = results["measured"]["cells"]["V8_s0"]
+    steps = results["config"]["steps"]
+    # Gradient evaluations are the rules' own counts: two per SAM-type step, one for AdamW.
+    assert cell["adamw"]["grad_evals"] == steps
+    for name in ("sam", "functional-sam", "precond-sam", "functional-sam-precond"):
+        assert cell[name]["grad_evals"] == 2 * steps
+    # The exact split: λ_max is the sum of its two Rayleigh parts at the top eigenvector.
+    for name in ("adamw", "sam"):
+        parts = cell[name]["top_gauss_newton"] + cell[name]["top_functional"]
+        assert parts == pytest.approx(cell[name]["lambda_max"], rel=1e-6)
+    assert np.isfinite(cell["sam"]["lambda_max_calibrated"])
+    assert len(results["claims"]) == 9
+    for claim in results["claims"]:
+        assert claim["verdict"] == claim["expected"] or claim["verdict"] == "inconclusive", claim
+    squared = [c for c in results["claims"] if c["id"] == "singh2025.squared_loss.no_spurious_route"]
+    assert squared[0]["verdict"] == "pass"
