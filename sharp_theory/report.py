@@ -27,6 +27,18 @@ def _claim_rows(claims) -> str:
     return "\n".join(rows)
 
 
+def _caption(results: dict, name: str) -> str:
+    """A figure's caption: its finding and the claims it supports (from results.json), else
+    its name. Figures are shown at most 720 px (7.5 in) wide: the page width the figure lint
+    sizes fonts for (``sharp_theory.plotting.PAGE_WIDTH``)."""
+    record = (results.get("figure_checks") or {}).get(name) or {}
+    finding = record.get("finding") if isinstance(record, dict) else None
+    if not isinstance(finding, str) or not finding:
+        return name
+    claims = [c for c in record.get("claims", []) if isinstance(c, str)]
+    return f"{name}: {finding}" + (f" (claims: {', '.join(claims)})" if claims else "")
+
+
 def build_report(results_dir: Path) -> Path:
     """Write ``results_dir/index.html`` from every ``results_dir/*/results.json``."""
     results_dir = Path(results_dir)
@@ -44,7 +56,8 @@ def build_report(results_dir: Path) -> Path:
         lab = results["lab"]
         figures = "\n".join(
             f"<figure><img src='{html.escape(lab)}/{html.escape(name)}.png' alt='{html.escape(name)}'>"
-            f"<figcaption>{html.escape(name)}</figcaption></figure>" for name in results.get("figures", []))
+            f"<figcaption>{html.escape(_caption(results, name))}</figcaption></figure>"
+            for name in results.get("figures", []))
         versions = results.get("versions", {})
         sections.append(
             f"<section><h2>{html.escape(lab)}</h2><p>{'quick run' if results['quick'] else 'full run'},"
@@ -57,7 +70,7 @@ def build_report(results_dir: Path) -> Path:
     matching = sum(verdict_matches(c, c["quick"]) for c in all_rows)
     page = f"""<!doctype html><html><head><meta charset='utf-8'>{GENERATOR}<title>sharp_theory report</title>
 <style>body{{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em}}
-figure{{display:inline-block;margin:.5em;max-width:560px}} img{{max-width:100%}}
+figure{{display:inline-block;margin:.5em;max-width:720px}} img{{max-width:100%}}
 table{{border-collapse:collapse;width:100%;font-size:90%}} td,th{{border:1px solid #ccc;padding:4px;vertical-align:top}}
 tr.differs{{background:#fdd}} tr.ok td:nth-child(3){{color:#060}}</style></head><body>
 <h1>sharp_theory report</h1><p>{matching} of {len(all_rows)} claims match their expected verdict.</p>
