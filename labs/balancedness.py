@@ -474,10 +474,10 @@ def plot_gap(ax, steps, trajectory, noise_index, **style):
     st.plotting.band(ax, steps, gap, axis=0, log=True, **style)
 
 
-fig, axes = st.plotting.figure(2, 2, width=5.0, height=3.6)
+fig, axes = st.plotting.figure(2, 2, width=3.4, height=2.5)
 for row, (toy, result, sam_name, gx_gy) in enumerate(
-        (("OP  f = E(xᵀy − (0.5 + αn))²", op_result, OP_SAM, None),
-         ("NOP  f = E‖xyᵀ − (A + αN)‖²", nop_result, NOP_SAM, (gx_sam, gy_sam, gx_sgd, gy_sgd)))):
+        (("OP: $f = E(x^Ty - (0.5 + \\alpha n))^2$", op_result, OP_SAM, None),
+         ("NOP: $f = E\\|xy^T - (A + \\alpha N)\\|^2$", nop_result, NOP_SAM, (gx_sam, gy_sam, gx_sgd, gy_sgd)))):
     ax = axes[row][0]
     for i, noise in enumerate(NOISE_LEVELS):
         gap = 2.0 * np.abs(np.asarray(result[sam_name].observed["B"])[i])
@@ -486,10 +486,9 @@ for row, (toy, result, sam_name, gx_gy) in enumerate(
         ax.plot(steps_axis, np.median(gap_sgd, axis=0), color=NOISE_COLORS[i], linestyle="--",
                 label=f"SGD, α={noise}")
     ax.set_yscale("log")
-    ax.set_title(f"{toy}\nbalancedness (median of {SEEDS} seeds)")
+    ax.set_title(toy)
     ax.set_xlabel("iteration")
-    ax.set_ylabel("|‖x‖² − ‖y‖²|")
-    ax.legend(ncol=2, fontsize=6)
+    ax.set_ylabel("|‖x‖² − ‖y‖²| (median)")
     ax = axes[row][1]
     if gx_gy is None:
         gx_op, gy_op = expected_gradients_along(op_problem, result[sam_name], NOISE_LEVELS)
@@ -503,10 +502,16 @@ for row, (toy, result, sam_name, gx_gy) in enumerate(
     ax.set_yscale("log")
     ax.set_title("gradient imbalance (expected over the noise)")
     ax.set_xlabel("iteration")
-    ax.set_ylabel("|E‖g_x‖² − E‖g_y‖²|")
-    ax.legend(ncol=2, fontsize=6)
-fig.suptitle(f"Fig. 1: SAM balances, SGD does not (η={LR:g}, T={STEPS:,})")
-lab.savefig(fig, "fig1_balancedness")
+    ax.set_ylabel("$|E\\|g_x\\|^2 - E\\|g_y\\|^2|$")
+st.plotting.key_legend(fig, {f"α = {noise}": NOISE_COLORS[i] for i, noise in enumerate(NOISE_LEVELS)},
+                       {"SAM": {"linestyle": "-"}, "SGD": {"linestyle": "--"}}, ncol=6)
+sam_final = float(np.median(2.0 * np.abs(np.asarray(op_result[OP_SAM].observed["B"])[:, :, -1])))
+sgd_final = float(np.median(2.0 * np.abs(np.asarray(op_result["SGD"].observed["B"])[:, :, -1])))
+st.plotting.finding(fig, f"SAM drives |B| toward 0, SGD keeps it (OP, median final "
+                    f"|‖x‖² − ‖y‖²|: SAM {sam_final:.2g}, SGD {sgd_final:.2g}; η={LR:g}, T={STEPS:,})")
+lab.savefig(fig, "fig1_balancedness", slide=True,
+            claims=["li2024.balancedness.sam_op_drives_to_zero", "li2024.balancedness.sam_nop_balances",
+                    "li2024.balancedness.data_responsive"])
 
 # %% [markdown]
 # SAM's decay on OP against theory: the measured `log|B_T/B_0|` next to the exact expected rate
@@ -514,7 +519,7 @@ lab.savefig(fig, "fig1_balancedness")
 # `−4ρ²B` part, the only pull left when α = 0 and the fit is exact).
 
 # %%
-fig, axes = st.plotting.figure(1, 2, width=5.0, height=3.6)
+fig, axes = st.plotting.figure(1, 2, width=3.4, height=2.8)
 ax = axes[0][0]
 ax.plot(NOISE_LEVELS, -np.median(measured_log, axis=-1), "o-", color=st.plotting.color_for("sam"),
         label=f"{OP_SAM}: measured")
@@ -522,9 +527,9 @@ ax.plot(NOISE_LEVELS, -np.median(predicted_total, axis=-1), "k--", label="exact 
 ax.plot(NOISE_LEVELS, -np.median(predicted_first, axis=-1), ":", color="grey",
         label="Lemma 2 first-order term only")
 ax.set_xlabel("noise level α")
-ax.set_ylabel("−log(|B_T| / |B_0|)")
+ax.set_ylabel("$-\\log(|B_T|\\,/\\,|B_0|)$")
 ax.set_title("OP: SAM's balancing, measured vs theory")
-ax.legend()
+st.plotting.legend_right(ax)
 ax = axes[0][1]
 for i, (name, result) in enumerate(list(m_result.items()) + [(f"USAM (ρ={RHO_OP}) batch 1", op_result[f"USAM (ρ={RHO_OP})"]),
                                                             (OP_SAM + " batch 1", op_result[OP_SAM])]):
@@ -534,16 +539,21 @@ for i, (name, result) in enumerate(list(m_result.items()) + [(f"USAM (ρ={RHO_OP
             markerfacecolor="none" if batch_one_sam else None)
 ax.set_yscale("log")
 ax.set_xlabel("noise level α")
-ax.set_ylabel("median |B_T|")
+ax.set_ylabel("median $|B_T|$")
 ax.set_title(f"OP: m-sharpness and USAM (T={STEPS:,})")
-ax.legend(fontsize=7)
-lab.savefig(fig, "fig1c_op_rate_msam")
+st.plotting.legend_right(ax)
+st.plotting.finding(fig, "Our exact expected rate predicts SAM's balancing; Lemma 2's first-order "
+                    "term alone does not. 1-SAM balances more than batch SAM")
+lab.savefig(fig, "fig1c_op_rate_msam",
+            claims=["li2024.balancedness.sam_op_drives_to_zero",
+                    "li2024.balancedness.sam_op_first_order_rate",
+                    "li2024.balancedness.m_sharpness_stronger"])
 
 # %% [markdown]
 # ## Fig. 2b: BAR beside SAM
 
 # %%
-fig, axes = st.plotting.figure(1, 3, width=4.2, height=3.4)
+fig, axes = st.plotting.figure(1, 3, width=3.0, height=2.6)
 noise_index = NOISE_LEVELS.index(0.5)
 for ax, (title, result, names) in zip(
         axes[0][:2], ((f"OP, α=0.5", op_result, [OP_SAM, "oBAR", "nBAR", "SGD"]),
@@ -551,13 +561,12 @@ for ax, (title, result, names) in zip(
     for name in names:
         style = {"linestyle": ":"} if name == "nBAR" and result is op_result else {}
         gap = 2.0 * np.abs(np.asarray(result[name].observed["B"])[noise_index])
-        label = name if "BAR" not in name else f"{name} (α₀={ALPHA_OP if result is op_result else ALPHA_NOP:.3f}, cosine)"
+        label = name if "BAR" not in name else f"{name} (cosine)"
         ax.plot(steps_axis, np.median(gap, axis=0), color=st.plotting.color_for(name), label=label, **style)
     ax.set_yscale("log")
     ax.set_xlabel("iteration")
     ax.set_ylabel("|‖x‖² − ‖y‖²|")
     ax.set_title(title)
-    ax.legend(fontsize=7)
 ax = axes[0][2]
 labels = list(bar_rows)
 loss_values = [bar_rows[k]["median_final_loss"][noise_index] for k in labels]
@@ -565,14 +574,17 @@ evals = [bar_rows[k]["grad_evals_per_run"] for k in labels]
 colors = [st.plotting.color_for(k.split(":")[1]) for k in labels]
 ax.barh(range(len(labels)), evals, color=colors)
 for i, (value, loss) in enumerate(zip(evals, loss_values)):
-    ax.text(value, i, f" loss {loss:.4f}", va="center", fontsize=7)
+    ax.text(value, i, f" loss {loss:.4f}", va="center")
 ax.set_yticks(range(len(labels)))
-ax.set_yticklabels(labels, fontsize=7)
+ax.set_yticklabels(labels)
 ax.set_xlabel("gradient evaluations per run")
-ax.set_title("cost, and final population loss (α=0.5)")
-ax.set_xlim(0, max(evals) * 1.6)
-fig.suptitle("Fig. 2b: BAR balances like SAM at half the gradient cost")
-lab.savefig(fig, "fig2b_bar")
+ax.set_title("cost and final loss (α=0.5)")
+ax.set_ylabel("toy : optimizer")
+ax.set_xlim(0, max(evals) * 1.9)
+st.plotting.figure_legend(fig, axes[0][:2], ncol=5)
+st.plotting.finding(fig, f"BAR balances like SAM at half the gradient cost (α₀ = {ALPHA_OP:.3f} on "
+                    f"OP, {ALPHA_NOP:.3f} on NOP)")
+lab.savefig(fig, "fig2b_bar", claims=["li2024.bar.balances_at_half_cost"])
 
 # %% [markdown]
 # ## Lemma 1: sharpness of minimizers of f(xᵀy) against B
@@ -633,19 +645,26 @@ measured["lemma1"] = {
     "max_parallel_error_vs_sqrt_form": float(max(abs(r[3] - 2 * 2.0 * np.sqrt(r[2]**2 + 0.25)) / r[3]
                                                  for r in parallel)),
 }
-fig, axes = st.plotting.figure(1, 1, width=5.2, height=3.6)
+fig, axes = st.plotting.figure(1, 1, width=4.4, height=3.0)
 ax = axes[0][0]
+lemma_colors = {}
 for i, (f_name, beta) in enumerate([(f, b) for f in ("(w-0.5)^2", "cosh(w-0.5)") for b in (0.0, 0.5)]):
     rows = np.array([(r[2], r[3], r[4]) for r in lemma_rows if r[0] == f_name and r[1] == beta])
-    color = plt.get_cmap("tab10")(i)
-    ax.plot(rows[:, 0], rows[:, 2], color=color, label=f"f''(w)(‖x‖²+‖y‖²), f={f_name}, β={beta}")
-    ax.plot(rows[:, 0], rows[:, 1], "o", color=color, markersize=3, label="exact Hessian λ_max")
+    color = st.plotting.PALETTE[i]
+    shown_name = f_name.replace("^2", "²").replace("-", "−")
+    lemma_colors[f"f = {shown_name}, β = {beta}"] = color
+    ax.plot(rows[:, 0], rows[:, 2], color=color)
+    ax.plot(rows[:, 0], rows[:, 1], "o", color=color, markersize=3)
 ax.set_yscale("log")
 ax.set_xlabel("balancedness B = ½(‖x‖² − ‖y‖²)")
-ax.set_ylabel("λ_max of the Hessian")
-ax.set_title("Lemma 1: balanced minimizers are the flattest")
-ax.legend(fontsize=6)
-lab.savefig(fig, "lemma1_sharpness")
+ax.set_ylabel("$\\lambda_{max}$ of the Hessian")
+ax.set_title("minimizers of $f(x^Ty)$, two families each")
+st.plotting.key_legend(fig, lemma_colors, {"f″(w)(‖x‖²+‖y‖²)": {"linestyle": "-"},
+                                           "exact Hessian $\\lambda_{max}$": {"marker": "o", "linestyle": "none"}},
+                       ncol=3)
+st.plotting.finding(fig, f"Lemma 1: $\\lambda_{{max}}$ = f″(w)(‖x‖²+‖y‖²) (max rel. error "
+                    f"{np.max(relative_errors):.1e}): balanced minimizers are the flattest")
+lab.savefig(fig, "lemma1_sharpness", claims=["li2024.balancedness.lemma1_balanced_is_flattest"])
 
 # %% [markdown]
 # ## Multi-layer: D LoRA-like layers `W0 + X_l Y_lᵀ` (noise α = 1)
@@ -674,10 +693,12 @@ measured["lora"] = {
     "single_layer_sam_rho_over_sqrt_D": reference_final.tolist(),
 }
 print(measured["lora"])
-fig, axes = st.plotting.figure(1, 2, width=4.8, height=3.6)
+fig, axes = st.plotting.figure(1, 2, width=3.4, height=2.8)
 ax = axes[0][0]
+lora_colors = {}
 for i, d in enumerate(LAYERS):
     color = plt.get_cmap("plasma")(i / len(LAYERS))
+    lora_colors[f"D = {d}"] = color
     # records axis is after (seed, ...): observed["B"] is (seed, record, layer)
     ax.plot(steps_axis, 2 * np.median(lora_rows[d]["SAM"], axis=(0, 2)), color=color, label=f"SAM ρ={RHO_NOP}, D={d}")
     ax.plot(steps_axis, 2 * np.median(lora_rows[d]["nBAR"], axis=(0, 2)), color=color, linestyle="--",
@@ -686,7 +707,10 @@ ax.set_yscale("log")
 ax.set_xlabel("iteration")
 ax.set_ylabel("per-layer |‖X‖² − ‖Y‖²| (median)")
 ax.set_title(f"D LoRA-like layers, α={LORA_NOISE}")
-ax.legend(fontsize=6, ncol=2)
+ax.legend(handles=st.plotting.key_legend(fig, lora_colors, {f"SAM ρ={RHO_NOP}": {"linestyle": "-"},
+                                                            "nBAR": {"linestyle": "--"}}).legend_handles,
+          loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+fig.legends.clear()
 ax = axes[0][1]
 ax.plot(LAYERS, measured["lora"]["sam_median_abs_B_final"], "o-", color=st.plotting.color_for("sam"),
         label=f"SAM ρ={RHO_NOP} on D layers")
@@ -695,10 +719,11 @@ ax.plot(LAYERS, measured["lora"]["nbar_median_abs_B_final"], "^-", color=st.plot
         label="nBAR on D layers")
 ax.set_xscale("log", base=2)
 ax.set_xlabel("number of layers D")
-ax.set_ylabel("per-layer median |B_T|")
-ax.set_title("SAM's pull weakens with D, BAR's does not")
-ax.legend(fontsize=7)
-lab.savefig(fig, "lora_layers")
+ax.set_ylabel("per-layer median $|B_T|$")
+ax.set_title("final |B| against depth")
+st.plotting.legend_right(ax)
+st.plotting.finding(fig, "SAM's pull on balancedness weakens with the number of layers D, BAR's does not")
+lab.savefig(fig, "lora_layers", claims=["li2024.balancedness.lora_depth_weakens_sam"])
 
 # %% [markdown]
 # ## Where SAM collapses to the saddle at 0
@@ -724,20 +749,33 @@ for toy, problem, optimizers, sam_name in (("op", op_problem, op_optimizers, OP_
         measured["saddle"][f"{toy}_{label}_collapsed_fraction"] = np.mean(collapsed, axis=-1).tolist()
         measured["saddle"][f"{toy}_{label}_median_final_squared_norm"] = np.median(norms[..., -1], -1).tolist()
 print(measured["saddle"])
-fig, axes = st.plotting.figure(1, 2, width=4.6, height=3.4)
+SADDLE = "at the saddle 0"
+fig, axes = st.plotting.figure(1, 2, width=3.4, height=2.8)
+saddle_colors, saddle_runs = {}, {}
 for ax, toy in zip(axes[0], ("op", "nop")):
-    for name, style in (("SAM", "-"), ("SGD", "--")):
+    for name, style in (("SAM", "-"), ("SGD", ":")):
         norms = saddle[f"{toy}:{name.lower()}"]
         for i, noise in enumerate(SADDLE_NOISE):
             color = plt.get_cmap("magma")(0.15 + 0.7 * i / len(SADDLE_NOISE))
-            ax.plot(steps_axis, np.median(norms[i], axis=0), style, color=color,
-                    label=f"{name}{' ρ=' + str(RHO_OP if toy == 'op' else RHO_NOP) if name == 'SAM' else ''}, α={noise}")
+            saddle_colors[f"α = {noise}"] = color
+            median = np.median(norms[i], axis=0)
+            status = SADDLE if median[-1] < 1e-3 * median[0] else "ok"
+            label = f"{toy.upper()} {name}, α={noise}"
+            saddle_runs[f"{label} @ {toy.upper()}"] = status
+            st.plotting.plot_run(ax, steps_axis, median, style, color=color, label=label, status=status)
+    ax.set_label(toy.upper())
     ax.set_yscale("log")
     ax.set_xlabel("iteration")
-    ax.set_ylabel("‖x‖² + ‖y‖²")
-    ax.set_title(f"{toy.upper()}: collapse to the saddle at 0")
-    ax.legend(fontsize=6, ncol=2)
-lab.savefig(fig, "saddle_collapse")
+    ax.set_ylabel("‖x‖² + ‖y‖² (median)")
+    ax.set_title(f"{toy.upper()}, SAM ρ={RHO_OP if toy == 'op' else RHO_NOP}")
+collapsed = {name: sum(v != "ok" for k, v in saddle_runs.items() if f" {name}," in k)
+             for name in ("SAM", "SGD")}
+st.plotting.key_legend(fig, saddle_colors, {"SAM": {"linestyle": "-"}, "SGD": {"linestyle": ":"}},
+                       statuses=[SADDLE] if sum(collapsed.values()) else [], ncol=4)
+st.plotting.finding(fig, "With strong noise SAM collapses to the saddle at 0: "
+                    f"{collapsed['SAM']} of {2 * len(SADDLE_NOISE)} SAM medians (dashed), "
+                    f"{collapsed['SGD']} of {2 * len(SADDLE_NOISE)} SGD medians")
+lab.savefig(fig, "saddle_collapse", runs=saddle_runs, claims=["li2024.balancedness.saddle_collapse"])
 
 # %%
 lab.save_arrays(

@@ -91,25 +91,46 @@ print(f"{result.config['n_cells']} cells x {len(optimizers)} optimizers in {resu
       f"[{fit['ci_low']:.3f}, {fit['ci_high']:.3f}] from {fit['points']} points")
 
 # %%
-fig, axes = st.plotting.figure(1, 2, width=4.6, height=3.8)
+import matplotlib.ticker  # noqa: E402
+
+# A cell "fits" for an optimizer when its final training error on the observed (noisy) labels is
+# 0 in every repeat; cells where an optimizer does not fit are marked on its phase diagram.
+fits = {name: (result.final(name, "train_error") == 0).all(axis=-1) for name in optimizers}
+names = {"sgd": "SGD", "sam": f"SAM ($\\tau$ = {spec['tau']:g})",
+         "sam_small": f"SAM ($\\tau$ = {PREMISE_TAU * spec['tau']:g})"}
+colors = {"sgd": st.plotting.color_for("sgd"), "sam": st.plotting.color_for("sam"),
+          "sam_small": st.plotting.color_for("obar")}
+fig, axes = st.plotting.figure(1, 2, width=3.3, height=3.0)
 for ax, name in zip(axes[0], ["sgd", "sam"]):
     image = ax.pcolormesh(dims, signals, mean_error[name].T, shading="nearest", cmap="viridis",
                           vmin=label_flip * 0.8, vmax=0.5)
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.plot(dims, boundary[name], "w.-", label=f"boundary (error = p + 0.05)")
+    ax.plot(dims, boundary[name], "w.-", label="boundary (error = p + 0.05)")
     if name == "sgd" and np.isfinite(fit["slope"]):
-        ax.plot(dims, np.exp(fit["intercept"]) * dims ** fit["slope"], "r--",
-                label=f"fit ‖μ‖* ∝ d^{fit['slope']:.2f}")
+        ax.plot(dims, np.exp(fit["intercept"]) * dims ** fit["slope"], "--",
+                color=st.plotting.color_for("sam"),
+                label=f"fit $\\|\\mu\\|^* \\propto d^{{{fit['slope']:.2f}}}$")
         middle = np.nanmedian(boundary["sgd"] / dims ** 0.25)
-        ax.plot(dims, middle * dims ** 0.25, "w:", label="reference ∝ d^{1/4}")
-    label = "SGD" if name == "sgd" else f"SAM (τ = {spec['tau']:g}·m√B/(Pσ_p√d))"
-    ax.set_title(f"{label}: mean test error")
-    ax.set_xlabel("dimension d")
-    ax.set_ylabel("signal strength ‖μ‖")
-    ax.legend(loc="upper left", fontsize=7)
-fig.colorbar(image, ax=axes[0].tolist(), label="test error (observed labels; Bayes = p = 0.1)")
-lab.savefig(fig, "phase_diagrams")
+        ax.plot(dims, middle * dims ** 0.25, "w:", label="reference $\\propto d^{1/4}$")
+    unfit = ~fits[name]
+    if unfit.any():
+        grid_d, grid_mu = np.meshgrid(dims, signals, indexing="ij")
+        st.plotting.plot_run(ax, grid_d[unfit], grid_mu[unfit], "x", color="white",
+                             linestyle="none", label="train error > 0", status="not fitted")
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_title(f"{names[name]}: mean test error")
+    ax.set_xlabel("dimension $d$")
+    ax.set_ylabel("signal strength $\\|\\mu\\|$")
+fig.colorbar(image, ax=axes[0].tolist(), label="test error (Bayes $p$ = 0.1)")
+st.plotting.figure_legend(fig, ncol=2, facecolor="0.6", framealpha=1.0)  # white lines show
+sgd_slope = "n/a" if not np.isfinite(fit["slope"]) else f"{fit['slope']:.2f}"
+st.plotting.finding(fig, f"SGD's benign boundary grows like $d^{{{sgd_slope}}}$ (theory 1/4); "
+                    f"SAM is benign in {int(benign['sam'].sum())} cells, SGD in "
+                    f"{int(benign['sgd'].sum())}")
+lab.savefig(fig, "phase_diagrams", slide=True,
+            claims=["chen2023.benign_overfitting.sgd_boundary_quarter_power",
+                    "chen2023.benign_overfitting.sam_region_contains_sgd"])
 
 # %% [markdown]
 # ## Signal learning γ and noise memorization ρ in one benign and one harmful cell
@@ -121,31 +142,40 @@ last = dims.size - 1
 harmful_rows = np.nonzero(~benign["sgd"][last])[0]
 harmful_index = int(harmful_rows.max()) if harmful_rows.size else 0
 benign_index = signals.size - 1
-fig, axes = st.plotting.figure(1, 3, width=4.0, height=3.2)
+fig, axes = st.plotting.figure(1, 3, width=3.0, height=2.6)
 for ax, (cell_name, index) in zip(axes[0][:2], [("benign", benign_index), ("harmful", harmful_index)]):
     for name in optimizers:
-        color = st.plotting.color_for(name)
-        ax.plot(result.steps, result.observed[name]["max_gamma"][last, index].mean(0), color=color,
-                label=f"{name.upper()} max γ (signal)")
-        ax.plot(result.steps, result.observed[name]["max_rho"][last, index].mean(0), color=color,
-                linestyle="--", label=f"{name.upper()} max |ρ| (noise)")
-    ax.set_title(f"{cell_name} cell: d = {dims[last]}, ‖μ‖ = {signals[index]:.2f}")
+        ax.plot(result.steps, result.observed[name]["max_gamma"][last, index].mean(0),
+                color=colors[name], label=f"{names[name]}: max $\\gamma$ (signal)")
+        ax.plot(result.steps, result.observed[name]["max_rho"][last, index].mean(0),
+                color=colors[name], linestyle="--", label=f"{names[name]}: max $|\\rho|$ (noise)")
+    ax.set_title(f"{cell_name} cell: $d$ = {dims[last]}, $\\|\\mu\\|$ = {signals[index]:.2f}")
     ax.set_xlabel("step")
     ax.set_ylabel("coefficient")
-    ax.legend(fontsize=7)
 ax = axes[0][2]
 for name in optimizers:
-    color = st.plotting.color_for(name)
     active = result.observed[name]["ascent_aligned_active"].mean(axis=(0, 1, 2))
     at_iterate = result.observed[name]["aligned_active"].mean(axis=(0, 1, 2))
-    ax.plot(result.steps, active, color=color, label=f"{name.upper()} where the gradient is taken")
-    ax.plot(result.steps, at_iterate, color=color, linestyle=":", label=f"{name.upper()} at the iterate")
-ax.set_title("active label-aligned noise ReLUs (all cells)")
+    ax.plot(result.steps, active, color=colors[name], linestyle="-.",
+            label=f"{names[name]}: active where the gradient is taken")
+    ax.plot(result.steps, at_iterate, color=colors[name], linestyle=":",
+            label=f"{names[name]}: active at the iterate")
+ax.set_title("label-aligned noise ReLUs (all cells)")
 ax.set_xlabel("step")
 ax.set_ylabel("fraction active")
 ax.set_ylim(0, 1)
-ax.legend(fontsize=7)
-lab.savefig(fig, "signal_noise_coefficients")
+from matplotlib.lines import Line2D  # noqa: E402  (a legend of colours and of line styles)
+
+fig.legend(handles=[Line2D([], [], color=colors[name], label=names[name]) for name in optimizers]
+           + [Line2D([], [], color="0.3", linestyle=style, label=text) for style, text in (
+               ("-", "max $\\gamma$ (signal)"), ("--", "max $|\\rho|$ (noise)"),
+               ("-.", "active where the gradient is taken"), (":", "active at the iterate"))],
+           loc="outside lower center", ncol=4)
+st.plotting.finding(fig, "SAM memorizes less noise than SGD: smaller max $|\\rho|$, fewer "
+                    "noise ReLUs active where its gradient is taken")
+lab.savefig(fig, "signal_noise_coefficients",
+            claims=["chen2023.benign_overfitting.sam_smaller_noise_coefficients",
+                    "chen2023.benign_overfitting.sam_switches_off_noise_relus"])
 
 # %% [markdown]
 # ## Test error against the SAM radius τ at a fixed cell
@@ -159,15 +189,18 @@ for tau in lab.progress(spec["taus"], "tau sweep"):
                                repeats=spec["repeats"], **common)
     tau_errors.append(one.final("sam", "test_error")[0, 0])
 tau_errors = np.asarray(tau_errors)
-fig, axes = st.plotting.figure(1, 1, width=4.6, height=3.2)
+fig, axes = st.plotting.figure(1, 1, width=4.2, height=2.8)
 ax = axes[0][0]
 ax.errorbar(spec["taus"], tau_errors.mean(1), yerr=tau_errors.std(1), color=st.plotting.color_for("sam"),
             marker="o", capsize=3, label="SAM (mean ± sd over repeats)")
-ax.axhline(label_flip, color="k", linestyle=":", label="Bayes error p")
-ax.set_title(f"d = {dims[last]}, ‖μ‖ = {signals[harmful_index]:.2f}")
-ax.set_xlabel("τ in units of m√B/(Pσ_p√d)")
+ax.axhline(label_flip, color="k", linestyle=":", label="Bayes error $p$")
+ax.set_title(f"$d$ = {dims[last]}, $\\|\\mu\\|$ = {signals[harmful_index]:.2f}")
+ax.set_xlabel("$\\tau$ in units of $m\\sqrt{B}/(P\\sigma_p\\sqrt{d})$")
 ax.set_ylabel("test error (observed labels)")
-ax.legend(fontsize=7)
+st.plotting.legend_right(ax)
+st.plotting.finding(fig, f"Test error against the SAM radius in a cell where SGD is harmful: "
+                    f"{tau_errors.mean(1)[0]:.2f} at $\\tau$ = 0, "
+                    f"{tau_errors.mean(1).min():.2f} at best")
 lab.savefig(fig, "error_vs_tau")
 
 # %% [markdown]
@@ -178,7 +211,6 @@ lab.savefig(fig, "error_vs_tau")
 # premise" for an optimizer when its final training error on the observed (noisy) labels is 0 in
 # every repeat; benign vs harmful is judged for SAM (at the premise radius, where it overfits)
 # only in cells where both SGD and SAM overfit.
-fits = {name: (result.final(name, "train_error") == 0).all(axis=-1) for name in optimizers}
 premise = fits["sgd"] & fits["sam_small"]
 judged = premise & benign["sgd"]
 premise_numbers = {

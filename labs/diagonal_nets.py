@@ -149,25 +149,38 @@ def median(values):
         return np.nanmedian(np.where(np.isfinite(values), values, np.nan), axis=0)
 
 
-fig, axes = st.plotting.figure(1, 3, width=4.3)
+PAPER = "andriushchenko2022."  # the prefix of this lab's claim ids
+fig, axes = st.plotting.figure(1, 3, width=3.1, height=3.0)
 ax = axes[0, 0]
 for index, name in enumerate(UNNORMALIZED):
-    ax.plot(RHO_GRID, test[name][0], marker="o", ms=3, label=name, color=st.plotting.color_for(name, index))
-ax.set(xscale="log", yscale="log", xlabel="ρ (ours; 1-SAM: 2 × authors' ρ)",
-       ylabel="test loss ‖X_test β − y_test‖²/(2 n_test)", title="authors' data set (seed 0)")
-ax.legend(title=f"η = 15/d, a = {INIT_SCALE}, {STEPS} steps", fontsize=7)
+    color = st.plotting.color_for(name, index)
+    fitted = interpolates[name][0]
+    ax.plot(RHO_GRID, test[name][0], marker="o", ms=3, label=name, color=color)
+    if not fitted.all():
+        st.plotting.plot_run(ax, RHO_GRID[~fitted], test[name][0][~fitted], "o", ms=6, color=color,
+                             linestyle="none", label=f"{name}, train loss > {INTERPOLATES:g}",
+                             status="not interpolating")
+ax.set(xscale="log", yscale="log", xlabel="$\\rho$ (ours; 1-SAM: 2 × authors' $\\rho$)",
+       ylabel="test loss", title="authors' data set (seed 0)")
 for panel, names in ((1, UNNORMALIZED[1:]), (2, ("n-sam (normalized)", "1-sam (normalized)"))):
     ax = axes[0, panel]
     for index, name in enumerate(names):
         band(ax, RHO_GRID, test[name] / test["gd"], label=name,
                          color=st.plotting.color_for(name, index + 1), axis=0, log=True)
     ax.axhline(1.0, color=st.plotting.color_for("gd"), lw=1, label="gd")
-    ax.set(xscale="log", xlabel="ρ (ours)", ylabel="test loss / GD's test loss",
-           title=["", f"unnormalized, {len(DATA_SEEDS)} data sets", f"normalized ascent ρ∇/‖∇‖, "
-                  f"{len(DATA_SEEDS)} data sets"][panel])
-    ax.legend(fontsize=7)
-fig.suptitle(f"Test loss at step {STEPS} vs ρ (right: median and 10-90% band over data sets)")
-lab.savefig(fig, "test_loss_vs_rho")
+    ax.set(xscale="log", xlabel="$\\rho$ (ours)", ylabel="test loss / GD's",
+           title=["", f"unnormalized, {len(DATA_SEEDS)} data sets",
+                  f"normalized ascent $\\rho\\nabla/\\|\\nabla\\|$"][panel])
+st.plotting.figure_legend(fig, ncol=4, title=f"η = 15/d, a = {INIT_SCALE}, {STEPS} steps; "
+                          "bands: median and 10-90% over data sets")
+best_one_sam = float(np.nanmin(median(test["1-sam"] / test["gd"])))
+best_n_sam = float(np.nanmin(median(test["n-sam"] / test["gd"])))
+st.plotting.finding(fig, f"1-SAM's best test loss is {best_one_sam:.2g}× GD's, n-SAM's "
+                    f"{best_n_sam:.2g}× (medians over data sets)")
+lab.savefig(fig, "test_loss_vs_rho", slide=True,
+            claims=[PAPER + "generalization.one_sam_beats_gd", PAPER + "generalization.n_sam_beats_gd",
+                    PAPER + "generalization.one_sam_orders_of_magnitude",
+                    PAPER + "generalization.n_sam_large_rho_worse"])
 
 # %% [markdown]
 # ## 2. Implicit bias: ‖β‖₁ and the distance of β_T to argmin ψ_{c_T} and to argmin ψ_{a²}
@@ -197,31 +210,41 @@ distances = {name: potential_distances(name) for name in UNNORMALIZED}
 min_l1 = np.array([np.sum(np.abs(implicit_bias.min_l1_interpolator(datasets[s]["X"], datasets[s]["y"])))
                    for s in DATA_SEEDS])
 
-fig, axes = st.plotting.figure(1, 3, width=4.2)
+fig, axes = st.plotting.figure(1, 3, width=3.1, height=3.3)
 for index, name in enumerate(UNNORMALIZED):
     color = st.plotting.color_for(name, index)
     band(axes[0, 0], RHO_GRID, np.where(interpolates[name], l1[name] / theta_l1[:, None], np.nan),
                      label=name, color=color)
     axes[0, 1].plot(RHO_GRID, median(log_c_shrink[name]), color=color, label=name, marker="o", ms=3)
 axes[0, 0].axhline(1.0, color="k", ls=":", label="‖θ*‖₁")
-axes[0, 0].axhline(np.median(min_l1 / theta_l1), color="g", ls="--", lw=1, label="min ‖β‖₁ s.t. Xβ = y")
-axes[0, 0].set(xscale="log", xlabel="ρ (ours)", ylabel="‖β_T‖₁ / ‖θ*‖₁", title="ℓ1 norm of the interpolator")
-axes[0, 1].set(xscale="log", xlabel="ρ (ours)", ylabel="mean_i log10(c_T,i / a²)",
-               title="how much c = u² − v² shrank")
+axes[0, 0].axhline(np.median(min_l1 / theta_l1), color=st.plotting.PALETTE[2], ls="--", lw=1,
+                   label="min ‖β‖₁ s.t. Xβ = y")
+axes[0, 0].set(xscale="log", xlabel="$\\rho$ (ours)", ylabel="$\\|\\beta_T\\|_1 / \\|\\theta^*\\|_1$",
+               title="ℓ1 norm of the interpolator")
+axes[0, 1].set(xscale="log", xlabel="$\\rho$ (ours)", ylabel="$mean_i \\log_{10}(c_{T,i} / a^2)$",
+               title="how much $c = u^2 - v^2$ shrank")
 for index, name in enumerate(("n-sam", "1-sam")):
     color = st.plotting.color_for(name, index + 1)
     to_final, to_initial = distances[name]
     axes[0, 2].plot(RHO_GRID, median(to_final), color=color, marker="o", ms=3,
-                    label=f"{name}: to argmin ψ_(c_T)")
-    axes[0, 2].plot(RHO_GRID, median(to_initial), color=color, ls="--", label=f"{name}: to argmin ψ_(a²)")
+                    label=f"{name}: to argmin $\\psi_{{c_T}}$")
+    axes[0, 2].plot(RHO_GRID, median(to_initial), color=color, ls="--",
+                    label=f"{name}: to argmin $\\psi_{{a^2}}$")
 gd_final, gd_initial = distances["gd"]
-axes[0, 2].axhline(np.nanmedian(gd_initial), color="k", ls="--", lw=1, label="gd: to argmin ψ_(a²)")
-axes[0, 2].set(xscale="log", yscale="log", xlabel="ρ (ours)", ylabel="‖β_T − β_ψ‖₂ / ‖β_ψ‖₂",
+axes[0, 2].axhline(np.nanmedian(gd_initial), color="k", ls="--", lw=1,
+                   label="gd: to argmin $\\psi_{a^2}$")
+axes[0, 2].set(xscale="log", yscale="log", xlabel="$\\rho$ (ours)",
+               ylabel="$\\|\\beta_T - \\beta_\\psi\\|_2 / \\|\\beta_\\psi\\|_2$",
                title="distance to potential minimizers")
-for ax in axes[0]:
-    ax.legend(fontsize=7)
-fig.suptitle("Implicit bias at η = 15/d, a = 0.1 (medians over data sets; non-interpolating runs omitted)")
-lab.savefig(fig, "implicit_bias_vs_rho")
+st.plotting.figure_legend(fig, ncol=4, title=f"η = 15/d, a = {INIT_SCALE}; medians over data sets; "
+                          "runs that do not interpolate are left out")
+st.plotting.finding(fig, "SAM shrinks the effective initialization c, and 1-SAM's interpolator "
+                    "has a smaller ℓ1 norm than GD's")
+lab.savefig(fig, "implicit_bias_vs_rho",
+            claims=[PAPER + "implicit_bias.c_shrinkage_order", PAPER + "implicit_bias.gd_initial_potential",
+                    PAPER + "implicit_bias.n_sam_shrunk_potential",
+                    PAPER + "implicit_bias.one_sam_shrunk_potential",
+                    PAPER + "generalization.one_sam_l1_toward_sparse"])
 
 # %% [markdown]
 # ## 3. Loss curves (data set 0 = the authors'; our ρ = 0.3, i.e. 0.15 in their 1-SAM units)
@@ -243,7 +266,7 @@ for title, lr, scale, names in lab.progress(curve_settings, "loss curves"):
     curves[title] = st.sweep(problem, curve_optimizers, steps=STEPS, seeds=lab.seeds,
                              observe=OBSERVABLES, stride=CURVE_STRIDE, params0=initial_params(scale, D))
 
-fig, axes = st.plotting.figure(1, 3, width=4.2)
+fig, axes = st.plotting.figure(1, 3, width=3.1, height=2.7)
 for ax, (title, lr, scale, names) in zip(axes[0], curve_settings):
     result = curves[title]
     for index, name in enumerate(names):
@@ -254,9 +277,14 @@ for ax, (title, lr, scale, names) in zip(axes[0], curve_settings):
         ax.plot(steps[1:], np.median(result[name].observed["train_loss"][:, 1:], axis=0), color=color,
                 ls="--", lw=1, label=f"{name} train")
     ax.set(xscale="log", yscale="log", xlabel="step", ylabel="loss",
-           title=f"{title} (η = {lr * D:g}/d, a = {scale}, ρ = {CURVE_RHO})")
-    ax.legend(fontsize=7)
-lab.savefig(fig, "loss_curves")
+           title=f"η = {lr * D:g}/d, a = {scale}, ρ = {CURVE_RHO}")
+st.plotting.figure_legend(fig, ncol=4, title="bands: median and 10-90% over seeds")
+last_panel = curves[curve_settings[-1][0]]
+final_test = {name: float(np.median(last_panel[name].observed["test_loss"][:, -1]))
+              for name in curve_settings[-1][3]}
+st.plotting.finding(fig, f"Final test loss (η = 10/d): " + ", ".join(
+    f"{name} {value:.2g}" for name, value in final_test.items()) + "; dashed: training loss")
+lab.savefig(fig, "loss_curves", claims=[PAPER + "generalization.one_sam_beats_gd"])
 
 # %% [markdown]
 # ## 4. The effective initialization over time
@@ -266,17 +294,24 @@ lab.savefig(fig, "loss_curves")
 
 # %%
 c_runs = curves["GD vs SGD vs 1-SAM"]
-fig, axes = st.plotting.figure(1, 1, width=5.5)
+fig, axes = st.plotting.figure(1, 1, width=4.2, height=2.8)
 ax = axes[0, 0]
 for index, name in enumerate(("gd", "sgd", "n-sam", "1-sam")):
     c_path = np.asarray(c_runs[name].observed["c"])  # (seed, record, d)
     with np.errstate(divide="ignore"):
         shrink = np.mean(np.log10(np.abs(c_path) / INIT_SCALE**2), axis=-1)
     band(ax, c_runs[name].steps, shrink, label=name, color=st.plotting.color_for(name, index))
-ax.set(xscale="symlog", xlabel="step", ylabel="mean_i log10(c_t,i / a²)",
-       title=f"Effective initialization over time (η = 10/d, a = {INIT_SCALE}, ρ = {CURVE_RHO})")
-ax.legend()
-lab.savefig(fig, "effective_init_over_time")
+ax.set(xscale="symlog", xlabel="step", ylabel="$mean_i \\log_{10}(c_{t,i} / a^2)$",
+       title=f"η = 10/d, a = {INIT_SCALE}, ρ = {CURVE_RHO}")
+st.plotting.legend_right(ax)
+final_shrink = {}
+for name in ("gd", "sgd", "n-sam", "1-sam"):
+    with np.errstate(divide="ignore"):
+        final_shrink[name] = float(np.median(np.mean(np.log10(np.abs(np.asarray(
+            c_runs[name].observed["c"])[:, -1]) / INIT_SCALE**2), axis=-1)))
+st.plotting.finding(fig, "The effective initialization c shrinks, by final mean $\\log_{10}(c/a^2)$: "
+                    + ", ".join(f"{name} {value:.2g}" for name, value in final_shrink.items()))
+lab.savefig(fig, "effective_init_over_time", claims=[PAPER + "implicit_bias.c_shrinkage_order"])
 
 # %% [markdown]
 # ## 5. Fine-tuning at η = 1/d: ERM → 1-SAM and 1-SAM → ERM (10⁴ + 10⁴ steps, ρ = 0.3)
@@ -295,18 +330,22 @@ for first, second in (("erm", "1-sam"), ("1-sam", "erm"), ("erm", "erm")):
         np.concatenate([head.steps, STEPS + tail.steps[1:]]),
         np.concatenate([head.observed["test_loss"], tail.observed["test_loss"][1:]]))
 
-fig, axes = st.plotting.figure(1, 1, width=5.5)
+fig, axes = st.plotting.figure(1, 1, width=4.2, height=2.8)
 ax = axes[0, 0]
 styles = {"erm → 1-sam": dict(ls="--", lw=2.4), "1-sam → erm": dict(ls="-"), "erm → erm": dict(ls=":", lw=2)}
 for index, (label, (steps, values)) in enumerate(phases.items()):
     # ERM → 1-SAM lies on top of ERM → ERM: dashed and dotted so that both stay visible.
     ax.plot(steps[1:], values[1:], label=f"{label} (final {values[-1]:.3g})",
-            color=st.plotting.color_for("x", index + 2), **styles[label])
+            color=st.plotting.PALETTE[(2, 3, 4)[index]], **styles[label])
 ax.axvline(STEPS, color="k", ls=":", lw=1)
 ax.set(xscale="log", yscale="log", xlabel="step", ylabel="test loss",
-       title=f"Fine-tuning at η = 1/d, a = {INIT_SCALE}, 1-SAM ρ = {CURVE_RHO} (switch at {STEPS})")
-ax.legend()
-lab.savefig(fig, "finetuning")
+       title=f"η = 1/d, a = {INIT_SCALE}, 1-SAM ρ = {CURVE_RHO} (switch at {STEPS})")
+st.plotting.legend_right(ax)
+finals = {label: float(values[-1]) for label, (steps, values) in phases.items()}
+st.plotting.finding(fig, f"1-SAM then ERM ends at test loss {finals['1-sam → erm']:.3g}; ERM then "
+                    f"1-SAM at {finals['erm → 1-sam']:.3g}, ERM alone at {finals['erm → erm']:.3g}")
+lab.savefig(fig, "finetuning", claims=[PAPER + "finetuning.erm_then_one_sam",
+                                       PAPER + "finetuning.one_sam_then_erm"])
 finetune_final = {label: float(values[-1]) for label, (steps, values) in phases.items()}
 
 # %% [markdown]
@@ -326,16 +365,21 @@ for scale in lab.progress(INIT_SCALES, "init scales"):
     scale_test["1-sam (best ρ)"].append(float(np.nanmin(one_sam)) if np.any(np.isfinite(one_sam))
                                          else float("nan"))
 
-fig, axes = st.plotting.figure(1, 1, width=5.5)
+fig, axes = st.plotting.figure(1, 1, width=4.2, height=2.8)
 ax = axes[0, 0]
 for index, (name, values) in enumerate(scale_test.items()):
     ax.plot(INIT_SCALES, values, marker="o", label=name, color=st.plotting.color_for(name, index))
 ax.set(xscale="log", yscale="log", xlabel="initialization scale a (u₀ = a·1, v₀ = 0)",
        ylabel="test loss at step 10⁴",
-       title="Kernel (large a) to rich (small a) regime, η = 5/d, authors' data\n"
-             f"1-SAM: best of ρ ∈ {{{', '.join(f'{r:.2g}' for r in INIT_RHO_GRID)}}} (interpolating runs)")
-ax.legend()
-lab.savefig(fig, "test_loss_vs_init_scale")
+       title="η = 5/d, authors' data; 1-SAM: best of ρ ∈ "
+             f"({', '.join(f'{r:.2g}' for r in INIT_RHO_GRID)}), interpolating runs")
+st.plotting.legend_right(ax)
+small, large = int(np.argmin(INIT_SCALES)), int(np.argmax(INIT_SCALES))
+st.plotting.finding(fig, "Kernel → rich: GD's test loss is " + f"{scale_test['gd'][large]:.2g} at "
+                    f"a = {INIT_SCALES[large]:g} and {scale_test['gd'][small]:.2g} at "
+                    f"a = {INIT_SCALES[small]:g}; 1-SAM's " + f"{scale_test['1-sam (best ρ)'][large]:.2g}"
+                    f" and {scale_test['1-sam (best ρ)'][small]:.2g}")
+lab.savefig(fig, "test_loss_vs_init_scale", claims=[PAPER + "implicit_bias.kernel_to_rich"])
 
 # %% [markdown]
 # ## 7. Exact checks: one-step factors of c, and the two limits of the potential minimizer
@@ -419,19 +463,21 @@ rate_exponents = {name: convergence.rate_exponent(RATE_HORIZONS, values)
 # The optimization term 2 (L(w0) - L*) / (eta0 sqrt(T)) of the bound (L* = 0: n < d).
 rate_leading_term = convergence.leading_term(problem, RATE_LR0, RATE_HORIZONS)
 
-fig, axes = st.plotting.figure(1, 1, width=5.5)
+fig, axes = st.plotting.figure(1, 1, width=4.2, height=2.8)
 ax = axes[0, 0]
 for index, (name, values) in enumerate(rate_average.items()):
     ax.plot(RATE_HORIZONS, values, marker="o", color=st.plotting.color_for(name, index),
             label=f"{name} (slope {rate_exponents[name]:.3f})")
 reference = rate_average["usam"][0] * np.sqrt(RATE_HORIZONS[0] / np.asarray(RATE_HORIZONS))
-ax.plot(RATE_HORIZONS, reference, "k:", label="∝ 1/√T")
+ax.plot(RATE_HORIZONS, reference, "k:", label="$\\propto 1/\\sqrt{T}$")
 ax.plot(RATE_HORIZONS, rate_leading_term, "k--", lw=1, label="2 L(w₀) / (η₀ √T)")
 ax.set(xscale="log", yscale="log", xlabel="horizon T (steps)",
-       ylabel="(1/T) Σ_{t<T} ‖∇L(w_t)‖², mean of seeds",
-       title=f"Stochastic SAM, η = {RATE_LR0}/√T, ρ = {RATE_RHO0}·T^(-1/4), batch 1")
-ax.legend()
-lab.savefig(fig, "stochastic_rate")
+       ylabel="$(1/T) \\sum_{t<T} \\|\\nabla L(w_t)\\|^2$ (mean of seeds)",
+       title=f"η = {RATE_LR0}/√T, ρ = {RATE_RHO0}·$T^{{-1/4}}$, batch 1")
+st.plotting.legend_right(ax)
+st.plotting.finding(fig, f"Stochastic SAM's average squared gradient norm falls like "
+                    f"$T^{{{rate_exponents['usam']:.2f}}}$ (bound: $T^{{-1/2}}$)")
+lab.savefig(fig, "stochastic_rate", claims=[PAPER + "convergence.stochastic_usam_rate"])
 print("average squared gradient norm:", rate_average, "exponents:", rate_exponents)
 
 # %% [markdown]

@@ -100,6 +100,11 @@ OBSERVE = {"sharpness": of_params_and_problem(sharpness), "loss": of_params_and_
            "grad_norm": of_params_and_problem(gradient_norm)}
 
 
+def sharpness_of(traj):
+    """The recorded λ_max (records,)."""
+    return np.asarray(traj.observed["sharpness"])
+
+
 # %% [markdown] tags=["predict"]
 # **Predict, then run.** Full-batch GD on a quadratic with λ_max > 2/η diverges. On this network
 # λ_max starts far below 2/η and rises as GD trains. When it reaches 2/η, does it keep rising (and
@@ -130,7 +135,7 @@ steps_recorded = np.asarray(next(iter(gd_runs.values())).steps)
 
 
 def summarize_gd(traj, edge):
-    lam = np.asarray(traj.observed["sharpness"])
+    lam = sharpness_of(traj)
     loss = np.asarray(traj.observed["loss"])
     reached = np.flatnonzero(lam >= 0.95 * edge)
     late = lam[len(lam) // 2:]
@@ -155,7 +160,7 @@ dense_check = []
 for (seed, edge), traj in gd_runs.items():
     fn = st.measure.full_batch_loss(problem)
     dense = float(st.measure.lambda_max(fn, traj.params, method="dense"))
-    dense_check.append(abs(float(traj.final("sharpness")) - dense) / dense)
+    dense_check.append(abs(float(sharpness_of(traj)[-1]) - dense) / dense)
 
 # %% [markdown]
 # ## SAM's edge
@@ -166,7 +171,7 @@ sam_runs = {rho: st.run(problem, st.optim.sam(SAM_LR, rho), steps=STEPS, key=jax
             for rho in lab.progress(SAM_RHOS, "SAM radii")}
 sam_summary = []
 for rho, traj in sam_runs.items():
-    lam = np.asarray(traj.observed["sharpness"])
+    lam = sharpness_of(traj)
     edge = stability.sam_edge(np.asarray(traj.observed["grad_norm"]), SAM_LR, rho)
     late = slice(len(lam) // 10, None)  # after the initial transient (first 10% of the run)
     sam_summary.append({"rho": rho, "status": traj.status,
@@ -222,55 +227,73 @@ for spectrum_values in QUADRATIC_SPECTRA:
 # ## Figure
 
 # %%
-fig, axes = st.plotting.figure(2, 2, width=5.0, height=3.6)
+def short_status(traj):
+    """"ok", or "diverged" for a run that diverged (the step is in results.json)."""
+    return "ok" if str(traj.status) == "ok" else "diverged"
+
+
+runs = {}
+fig, axes = st.plotting.figure(2, 2, width=3.6, height=2.7)
 ax = axes[0, 0]
 for index, edge in enumerate(EDGES):
     color = st.plotting.color_for("edge", index)
-    ax.plot(steps_recorded, gd_runs[(0, edge)].observed["sharpness"], color=color,
-            label=f"GD, η = 2/{edge:g}")
+    label = f"GD, $\\eta$ = 2/{edge:g}"
+    runs[label] = short_status(gd_runs[(0, edge)])
+    st.plotting.plot_run(ax, steps_recorded, sharpness_of(gd_runs[(0, edge)]), color=color,
+                         label=label, status=runs[label])
     ax.axhline(edge, color=color, linestyle="--", linewidth=1)
-ax.set(title="(a) GD: sharpness rises to 2/η (dashed) and stays", xlabel="step",
-       ylabel="λ_max of the training-loss Hessian")
-ax.legend()
+ax.set(title="(a) GD: sharpness rises to 2/$\\eta$ (dashed)", xlabel="step",
+       ylabel="$\\lambda_{max}$ of the loss Hessian")
 ax = axes[0, 1]
 for index, edge in enumerate(EDGES):
-    ax.plot(steps_recorded, gd_runs[(0, edge)].observed["loss"], color=st.plotting.color_for("edge", index),
-            label=f"GD, η = 2/{edge:g}")
+    label = f"GD, $\\eta$ = 2/{edge:g}"
+    st.plotting.plot_run(ax, steps_recorded, gd_runs[(0, edge)].observed["loss"],
+                         color=st.plotting.color_for("edge", index), label=label, status=runs[label])
 ax.set(title="(b) the loss keeps falling, non-monotonically", xlabel="step",
        ylabel="training loss (MSE / 2)", yscale="log")
-ax.legend()
+st.plotting.legend_right(ax)
 ax = axes[1, 0]
 for index, (rho, traj) in enumerate(sam_runs.items()):
     color = st.plotting.color_for("sam", 0) if index == 0 else st.plotting.color_for("x", index + 3)
     edge = stability.sam_edge(np.asarray(traj.observed["grad_norm"]), SAM_LR, rho)
-    ax.plot(steps_recorded, traj.observed["sharpness"], color=color, label=f"SAM λ_max, ρ = {rho:g}")
+    label = f"SAM $\\lambda_{{max}}$, $\\rho$ = {rho:g}"
+    runs[label] = short_status(traj)
+    st.plotting.plot_run(ax, steps_recorded, sharpness_of(traj), color=color, label=label,
+                         status=runs[label])
     ax.plot(steps_recorded, edge, color=color, linestyle=":", linewidth=2,
-            label=f"λ_SAM(‖∇L_t‖), ρ = {rho:g}")
-ax.axhline(2.0 / SAM_LR, color="black", linestyle="--", linewidth=1, label="GD edge 2/η")
-ax.set(title=f"(c) SAM (η = {SAM_LR:g}) hovers at its own edge", xlabel="step",
-       ylabel="λ_max", yscale="log")
-ax.set_ylim(top=8.0 / SAM_LR)  # room for the legend above the GD edge
-ax.legend(ncol=2, fontsize=7)
+            label=f"$\\lambda_{{SAM}}(\\|\\nabla L_t\\|)$, $\\rho$ = {rho:g}")
+ax.axhline(2.0 / SAM_LR, color="black", linestyle="--", linewidth=1, label="GD edge 2/$\\eta$")
+ax.set(title=f"(c) SAM ($\\eta$ = {SAM_LR:g}) hovers at its own edge", xlabel="step",
+       ylabel="$\\lambda_{max}$", yscale="log")
+st.plotting.legend_right(ax)
 ax = axes[1, 1]
 for index, rho in enumerate(USAM_RHOS):
     rows = [r for r in usam_rows if r["rho"] == rho]
     grid = np.geomspace(0.8, 12, 100)
-    color = st.plotting.color_for("usam", 0) if index == 0 else st.plotting.color_for("x", index + 5)
+    color = st.plotting.PALETTE[(4, 6, 0, 3)[index]]
     ax.plot(grid, 2.0 / (grid * (1 + rho * grid)), color=color, linewidth=1,
-            label=f"ηλ(1+ρλ) = 2, ρ = {rho:g}" + (" (GD)" if rho == 0 else ""))
+            label=f"$\\eta\\lambda(1+\\rho\\lambda) = 2$, $\\rho$ = {rho:g}" + (" (GD)" if rho == 0 else ""))
     ax.plot([r["lambda_max"] for r in rows], [r["measured_lr"] for r in rows], "o", color=color)
-ax.set(title="(d) USAM diverges exactly past its limit (dots: bisection)",
-       xlabel="λ_max of the quadratic", ylabel="largest stable step size η", xscale="log",
-       yscale="log")
-ax.legend(fontsize=7)
-lab.savefig(fig, "edge_of_stability")
+ax.set(title="(d) USAM diverges past its limit (dots: bisection)",
+       xlabel="$\\lambda_{max}$ of the quadratic", ylabel="largest stable step size $\\eta$",
+       xscale="log", yscale="log")
+st.plotting.legend_right(ax)
+settled = [row["late_median_abs_deviation_from_sam_edge"] for row in sam_summary]
+st.plotting.finding(fig, "GD's sharpness rises to 2/$\\eta$ and hovers there while the loss "
+                    f"falls; SAM hovers at its own, lower edge (median deviation "
+                    f"{max(settled):.1%} or less)")
+lab.savefig(fig, "edge_of_stability", runs=runs, slide=True,
+            claims=["cohen2021.eos.progressive_sharpening", "cohen2021.eos.hovers_at_two_over_eta",
+                    "cohen2021.eos.loss_keeps_falling",
+                    "long2024.sam_edge.trajectories_settle_at_sam_edge",
+                    "agarwala2023.usam.quadratic_threshold", "cohen2021.quadratic.gd_threshold"])
 
 # %%
 lab.save_arrays(steps=steps_recorded, gd_edges=np.asarray(EDGES),
-                gd_sharpness=np.stack([np.asarray(gd_runs[(0, e)].observed["sharpness"]) for e in EDGES]),
+                gd_sharpness=np.stack([sharpness_of(gd_runs[(0, e)]) for e in EDGES]),
                 gd_loss=np.stack([np.asarray(gd_runs[(0, e)].observed["loss"]) for e in EDGES]),
                 sam_rhos=np.asarray(SAM_RHOS),
-                sam_sharpness=np.stack([np.asarray(t.observed["sharpness"]) for t in sam_runs.values()]),
+                sam_sharpness=np.stack([sharpness_of(t) for t in sam_runs.values()]),
                 sam_grad_norm=np.stack([np.asarray(t.observed["grad_norm"]) for t in sam_runs.values()]),
                 usam_boundaries=np.asarray([[r["lambda_max"], r["rho"], r["predicted_lr"], r["measured_lr"]]
                                             for r in usam_rows]))

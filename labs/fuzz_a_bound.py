@@ -29,7 +29,6 @@
 import time
 
 import jax
-import matplotlib.pyplot as plt
 import numpy as np
 from hypothesis import assume
 from hypothesis import strategies as hs
@@ -125,16 +124,20 @@ MEASURED["sam_statement"]["replay_identical"] = bool(replayed == found.slack)
 # %%
 rhos = np.linspace(0.0, 4 * rho_boundary, 41)
 slacks = [sam_reaches_the_minimizer(rho=float(r), lr=values["lr"], quad=values["quad"]) for r in rhos]
-fig, ax = plt.subplots(figsize=(6, 3.5))
-ax.plot(rhos, slacks, marker=".", label="slack of the claim")
+fig, axes = st.plotting.figure(1, 1, width=4.2, height=2.8)
+ax = axes[0][0]
+ax.plot(rhos, slacks, marker=".", color=st.plotting.color_for("sam"), label="slack of the claim")
 ax.axhline(0.0, color="k", lw=0.8)
-ax.axvline(rho_boundary, color="C3", ls="--", label="ρ* from ηρλ/(2 − ηλ) = 1e-6")
-ax.plot([values["rho"]], [found.slack], "x", color="C3", ms=10, label="fuzzer's counterexample")
-ax.set_xlabel("ρ")
-ax.set_ylabel("1e-6 − ‖x_T − x*‖")
-ax.legend(fontsize=8)
-ax.set_title("SAM does not reach the minimizer once its 2-cycle exceeds the tolerance")
-lab.savefig(fig, "slack_along_rho")
+ax.axvline(rho_boundary, color=st.plotting.PALETTE[0], ls="--",
+           label="$\\rho^*$ from $\\eta\\rho\\lambda/(2 - \\eta\\lambda)$ = 1e-6")
+ax.plot([values["rho"]], [found.slack], "x", color=st.plotting.PALETTE[0], ms=10,
+        label="fuzzer's counterexample")
+ax.set_xlabel("$\\rho$")
+ax.set_ylabel("slack: 1e-6 − $\\|x_T - x^*\\|$")
+st.plotting.legend_right(ax)
+st.plotting.finding(fig, "SAM does not reach the minimizer once its 2-cycle exceeds the tolerance "
+                    f"($\\rho > \\rho^*$ = {rho_boundary:.3g})")
+lab.savefig(fig, "slack_along_rho", slide=True)
 lab.save_arrays(rhos=rhos, slacks=np.asarray(slacks))
 
 # %% [markdown]

@@ -283,19 +283,39 @@ if "diagonal linear net" in problems:
 
 # %%
 names = list(problems)
-fig, axes = st.plotting.figure(1, len(names), width=3.6, height=3.0)
+FORET = "foret2021."  # the prefix of this lab's claim ids
+
+
+def end_status(name, opt):
+    """"ok" or "diverged": how the run that produced a solution ended."""
+    return "ok" if solutions[name]["status"][opt] == "ok" else "diverged"
+
+
+runs = {}
+fig, axes = st.plotting.figure(1, len(names), width=2.6, height=2.4)
 for ax, name in zip(axes[0], names):
     ax.plot(line, interpolation[name]["train"], color="black", label="training loss")
     if interpolation[name]["test"]:
-        ax.plot(line, interpolation[name]["test"], color="#1f77b4", linestyle="--", label="test loss")
-    ax.axvline(0, color=st.plotting.color_for("gd"), linewidth=1)
-    ax.axvline(1, color=st.plotting.color_for("sam"), linewidth=1)
-    ax.set(title=f"{name}\nGD (t=0) → SAM (t=1)", xlabel="t in (1−t)·w_GD + t·w_SAM",
-           ylabel="loss", yscale="log")
-    ax.legend(fontsize=7)
-lab.savefig(fig, "interpolation")
+        ax.plot(line, interpolation[name]["test"], color=st.plotting.PALETTE[0], linestyle="--",
+                label="test loss")
+    for position, opt in ((0, "gd"), (1, "sam")):
+        status = end_status(name, opt)
+        runs[f"{opt.upper()} solution @ {name}"] = status
+        lines = [ax.axvline(position, color=st.plotting.color_for(opt), linewidth=1,
+                            label=st.plotting.status_label(f"{opt.upper()} solution", status),
+                            **({} if status == "ok" else {"linestyle": "--"}))]
+        st.plotting.mark_status(lines, status)
+    ax.set_label(name)
+    ax.set(title=name, xlabel="t in $(1-t)\\,w_{GD} + t\\,w_{SAM}$", ylabel="loss", yscale="log")
+st.plotting.figure_legend(fig, ncol=4)
+sharper = sum(table[name]["sam"]["lambda_max"] < table[name]["gd"]["lambda_max"] for name in names)
+st.plotting.finding(fig, f"From GD's solution (t=0) to SAM's (t=1): SAM's has the smaller "
+                    f"$\\lambda_{{max}}$ on {sharper} of {len(names)} problems")
+lab.savefig(fig, "interpolation", runs=runs, slide=True,
+            claims=[FORET + "minima.sam_smaller_lambda_max",
+                    FORET + "minima.sam_smaller_lambda_max_all_problems"])
 
-fig, axes = st.plotting.figure(len(names), 4, width=3.0, height=2.7)
+fig, axes = st.plotting.figure(len(names), 4, width=2.3, height=2.1)
 for row, name in enumerate(names):
     panels = ("gd-random", "sam-random", "gd-eigen", "sam-eigen")
     all_values = np.concatenate([np.ravel(slices[name][p][1]) for p in panels])
@@ -312,30 +332,40 @@ for row, name in enumerate(names):
                    colors="white", linewidths=0.5)
         ax.plot(0, 0, "w+", markersize=10)
         optimizer, kind = panel.split("-")
-        ax.set_title(f"{name}: {optimizer.upper()}, {'random filter-norm.' if kind == 'random' else 'top-2 eigvecs'}",
-                     fontsize=8)
-        ax.set_xlabel("direction 1" if kind == "random" else "along v₁ (unit)")
-        ax.set_ylabel("direction 2" if kind == "random" else "along v₂ (unit)")
+        status = end_status(name, optimizer)
+        ax.set_title(st.plotting.status_label(
+            f"{optimizer.upper()}, {'random' if kind == 'random' else 'top-2 eigvecs'}", status))
+        ax.set_xlabel("direction 1" if kind == "random" else "along $v_1$ (unit)")
+        ax.set_ylabel(("direction 2" if kind == "random" else "along $v_2$ (unit)")
+                      if col else f"{name}\ndirection 2")
     fig.colorbar(filled, ax=axes[row, 3], label="training loss", format="%.0e",
                  ticks=levels[::3])
-lab.savefig(fig, "slices")
+st.plotting.finding(fig, "Training loss on 2-D slices around each solution (random filter-normalized "
+                    "directions, and the top-2 Hessian eigenvectors)")
+lab.savefig(fig, "slices", claims=[FORET + "minima.sam_smaller_lambda_max",
+                                   FORET + "minima.sam_smaller_eigenratio"])
 
 if gap_study is not None:
-    fig, axes = st.plotting.figure(1, 2, width=4.0, height=3.2)
+    fig, axes = st.plotting.figure(1, 2, width=3.2, height=2.8)
     for ax, key, label in ((axes[0, 0], "one_sharpness", "1-sharpness (m = 1)"),
                            (axes[0, 1], "full_batch_sharpness", "full-batch ε-sharpness (m = n)")):
         for model in gap_study["models"]:
             if model["train_loss"] >= 1e-3:
                 continue  # not a minimum (see results.json: excluded_unconverged)
-            ax.plot(model[key], model["gap"], "o", color=st.plotting.color_for(model["optimizer"]))
-            ax.annotate(f"{model['optimizer']} ρ={model['rho']:g}", (model[key], model["gap"]), fontsize=6)
+            ax.plot(model[key], model["gap"], "o", color=st.plotting.color_for(model["optimizer"]),
+                    label=model["optimizer"].upper())
         tau = gap_study[f"kendall_tau_{key}"]
-        ax.set(title=f"diagonal net: gap vs {label}\nKendall τ = {tau:.2f}",
-               xlabel=f"{label}, ρ = {SHARPNESS_RHO:g}", ylabel="generalization gap (test − train loss)")
+        ax.set(title=f"Kendall τ = {tau:.2f}",
+               xlabel=f"{label}, ρ = {SHARPNESS_RHO:g}", ylabel="generalization gap (test − train)")
         ax.set_yscale("symlog", linthresh=1e-4)  # gaps span decades and can be ~0
         ax.set_ylim(bottom=-1e-4)
         ax.ticklabel_format(axis="x", style="sci", scilimits=(-2, 2))
-    lab.savefig(fig, "m_sharpness_vs_gap")
+    st.plotting.figure_legend(fig, title=f"diagonal net, minima with training loss < 1e-3 "
+                              f"({gap_study['converged_models']} models)")
+    st.plotting.finding(fig, f"1-sharpness ranks the generalization gap (Kendall τ = "
+                        f"{gap_study['kendall_tau_one_sharpness']:.2f}); full-batch sharpness: τ = "
+                        f"{gap_study['kendall_tau_full_batch_sharpness']:.2f}")
+    lab.savefig(fig, "m_sharpness_vs_gap", claims=[FORET + "m_sharpness.tracks_gap"])
 
 # %%
 lab.save_arrays(interpolation_t=line,

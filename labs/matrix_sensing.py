@@ -282,85 +282,127 @@ for condition in conditions:
 # ## Figures
 
 # %%
-fig, axes = st.plotting.figure(1, len(phase_sizes), width=4.4)
+FIT_LOSS = 1e-3  # a run whose median final loss is above this has not fitted the measurements
+
+
+def run_status(condition, name, rho_index=None):
+    """How a run (median over instances) ended: "ok", "diverged", "not fitted", or "at the
+    saddle X = 0" (not fitted and its product LRᵀ still ≈ 0: relative recovery error ≈ 1)."""
+    index = shown_rho[name] if rho_index is None else rho_index
+    if diverged[condition][name][:, index].any():
+        return "diverged"
+    if final_median(condition, name, "loss", index) <= FIT_LOSS:
+        return "ok"
+    if final_median(condition, name, "recovery_error", index) > 0.99:
+        return "at the saddle $X=0$"
+    return "not fitted"
+
+
+main_d = phase_sizes[-1]
+fig, axes = st.plotting.figure(1, len(phase_sizes), width=3.4)
 for ax, d in zip(axes[0], phase_sizes):
     units = phase[d]["measurements"] / (rank * 2 * d)
-    ax.plot(units, phase[d]["flat_rate"], "o-", color="#d62728", label="flat solution (min ‖D1XD2‖_*)")
-    ax.plot(units, phase[d]["nuclear_rate"], "s--", color="#333333",
+    ax.plot(units, phase[d]["flat_rate"], "o-", color=st.plotting.color_for("sam"),
+            label="flat solution (min $\\|D_1 X D_2\\|_*$)")
+    ax.plot(units, phase[d]["nuclear_rate"], "s--", color=st.plotting.color_for("gd"),
             label="nuclear-norm minimization")
     ax.axvline((2 * d - rank) / (2 * d), color="0.5", linestyle=":",
-               label="degrees of freedom r(d1+d2−r)")
-    ax.set_xlabel("measurements m / r(d1 + d2)")
-    ax.set_ylabel(f"success rate (rel. error < {SUCCESS_THRESHOLD:g})")
-    ax.set_title(f"Gaussian sensing, d1 = d2 = {d}, r = {rank}, {trials} trials")
+               label="degrees of freedom $r(d_1+d_2-r)$")
+    ax.set_xlabel("measurements $m\\,/\\,r(d_1 + d_2)$")
+    ax.set_ylabel("success rate")
+    ax.set_title(f"$d_1 = d_2 = {d}$, $r = {rank}$, {trials} trials;\nsuccess: rel. error < "
+                 f"{SUCCESS_THRESHOLD:g}")
     ax.set_ylim(-0.05, 1.05)
-axes[0][0].legend(loc="lower right")
-lab.savefig(fig, "phase_transition")
+st.plotting.figure_legend(fig, ncol=1)
+st.plotting.finding(fig, "Flat solutions recover $M$ once $m$ passes the degrees of freedom, "
+                    "like nuclear-norm minimization")
+lab.savefig(fig, "phase_transition", claims=["ding2024.sensing.flat_minima_recover"])
 
-fig, axes = st.plotting.figure(1, 1, width=5.0)
+fig, axes = st.plotting.figure(1, 1, width=5.0, height=3.2)
 ax = axes[0][0]
-for column, label, color in ((1, "balancedness ‖LᵀL − RᵀR‖_F / ‖X‖_*", "#2ca02c"),
-                             (2, "norm-minimality (½(‖L‖²+‖R‖²) − ‖X‖_*) / ‖X‖_*", "#9467bd")):
+for column, label, color in (
+        (1, "balancedness $\\|L^TL - R^TR\\|_F\\,/\\,\\|X\\|_*$", st.plotting.color_for("nbar")),
+        (2, "norm-minimality $(\\frac{1}{2}(\\|L\\|^2+\\|R\\|^2) - \\|X\\|_*)\\,/\\,\\|X\\|_*$",
+         st.plotting.color_for("obar"))):
     st.plotting.band(ax, gap_grid, gaps[..., column].T, label=label, color=color)
 ax.set_xscale("log")
 ax.set_yscale("log")
-ax.set_xlabel("measurements m (log scale)")
+ax.set_xlabel("measurements $m$ (log scale)")
 ax.set_ylabel("relative gap of the flat solution")
-ax.set_title(f"Flat solutions: nearly balanced, nearly norm-minimal\n"
-             f"Gaussian, d = {gap_size}, r = {rank}; median and 10-90% over {trials} trials")
-ax.legend()
-lab.savefig(fig, "flat_solution_gaps")
+ax.set_title(f"Gaussian, $d = {gap_size}$, $r = {rank}$; median, 10-90% of {trials} trials")
+st.plotting.figure_legend(fig, ncol=1)
+st.plotting.finding(fig, "Flat solutions are nearly balanced and nearly norm-minimal; "
+                    "both gaps fall with $m$")
+lab.savefig(fig, "flat_solution_gaps", claims=["ding2024.sensing.flat_nearly_balanced",
+                                                "ding2024.sensing.gaps_fall_at_first_order_rates"])
 
-labels = {"gd": "GD", "sam": f"SAM (ρ = {dynamics['rho']})", "usam": f"USAM (ρ = {dynamics['usam_rho']})",
-          "nbar": f"nBAR (α = {dynamics['nbar_alpha']}, cosine)"}
-fig, axes = st.plotting.figure(len(conditions), 4, width=3.6)
+labels = {"gd": "GD", "sam": f"SAM ($\\rho$ = {dynamics['rho']})",
+          "usam": f"USAM ($\\rho$ = {dynamics['usam_rho']})",
+          "nbar": f"nBAR ($\\alpha$ = {dynamics['nbar_alpha']}, cosine)"}
+short = {"large unbalanced": "large init", "small balanced": "small init"}
+statuses = {condition: {name: run_status(condition, name) for name in optimizers}
+            for condition in conditions}
+fig, axes = st.plotting.figure(len(conditions), 4, width=2.6, height=2.3)
 for row, condition in enumerate(conditions):
-    for column, (key, title) in enumerate((("str", "scaled Hessian trace str"),
-                                           ("balancedness_gap", "balancedness gap ‖LᵀL − RᵀR‖_F"),
-                                           ("recovery_error", "recovery error ‖LRᵀ − M‖_F"),
-                                           ("loss", "training loss"))):
+    for column, (key, title, ylabel) in enumerate((
+            ("str", "scaled Hessian trace", "str"),
+            ("balancedness_gap", "balancedness gap", "$\\|L^TL - R^TR\\|_F$"),
+            ("recovery_error", "recovery error", "$\\|LR^T - M\\|_F\\,/\\,\\|M\\|_F$"),
+            ("loss", "training loss", "loss"))):
         ax = axes[row][column]
+        ax.set_label(short[condition])
         for name in optimizers:
             st.plotting.band(ax, steps_recorded, shown(condition, name, key), label=labels[name],
-                             color=st.plotting.color_for(name), log=True)
+                             color=st.plotting.color_for(name), log=True,
+                             status=statuses[condition][name])
         if key == "str":
-            ax.axhline(np.median(flattest[condition]), color="k", linestyle="--",
-                       label="flattest 4‖D1 X_f D2‖_*")
-        ax.set_title(f"{title}\n({condition} init)")
+            ax.axhline(np.median(flattest[condition]), color="0.3", linestyle=":",
+                       label="flattest $4\\|D_1 X_f D_2\\|_*$")
+        if row == 0:
+            ax.set_title(title)
         ax.set_xlabel("step")
-        ax.set_ylabel(key.replace("_", " "))
-axes[0][0].legend(fontsize=7)
-lab.savefig(fig, "dynamics")
+        ax.set_ylabel(f"{short[condition]}: {ylabel}" if column == 0 else ylabel)
+    st.plotting.legend_right(axes[row][-1], source=axes[row][0])
+small_sam = statuses["small balanced"]["sam"]
+st.plotting.finding(
+    fig, f"SAM ends flatter than GD (str {final_median(large, 'sam', 'str'):.3g} vs "
+    f"{final_median(large, 'gd', 'str'):.3g}); from a small init SAM is "
+    + ("fitted" if small_sam == "ok" else small_sam))
+lab.savefig(fig, "dynamics", claims=["ding2024.dynamics.sam_flatter_than_gd",
+                                     "ding2024.dynamics.sam_flatter_than_gd_small_init"],
+            runs={f"{labels[name]} @ {short[condition]}": statuses[condition][name]
+                  for condition in conditions for name in optimizers}, slide=True)
 
-fig, axes = st.plotting.figure(1, len(conditions), width=4.4)
+fig, axes = st.plotting.figure(1, len(conditions), width=3.4, height=2.9)
 for ax, condition in zip(axes[0], conditions):
     for name in ("sam", "usam"):
         final_str = np.asarray([final_median(condition, name, "str", i) for i in range(len(rho_grid))])
-        final_loss = np.asarray([final_median(condition, name, "loss", i)
-                                 for i in range(len(rho_grid))])
-        fits = final_loss <= 1e-3
+        status = np.asarray([run_status(condition, name, i) for i in range(len(rho_grid))])
         color = st.plotting.color_for(name)
         ax.plot(rho_grid, final_str, "-", color=color, label=name.upper())
-        ax.plot(rho_grid[fits], final_str[fits], "o", color=color)
-        ax.plot(rho_grid[~fits], final_str[~fits], "o", color=color, markerfacecolor="white")
+        ax.plot(rho_grid[status == "ok"], final_str[status == "ok"], "o", color=color)
+        for flagged in sorted(set(status) - {"ok"}):
+            st.plotting.plot_run(ax, rho_grid[status == flagged], final_str[status == flagged], "o",
+                                 color=color, label=name.upper(), status=flagged, markersize=7)
     for name, style in (("gd", ":"), ("nbar", "-.")):
         ax.axhline(final_median(condition, name, "str"), color=st.plotting.color_for(name),
                    linestyle=style, label=labels[name])
-    ax.axhline(np.median(flattest[condition]), color="k", linestyle="--",
-               label="flattest 4‖D1 X_f D2‖_*")
+    ax.axhline(np.median(flattest[condition]), color="0.3", linestyle="--",
+               label="flattest $4\\|D_1 X_f D_2\\|_*$")
     ax.set_xscale("log")
     ax.set_yscale("symlog", linthresh=1.0)
-    ax.set_xlabel("ρ (log scale)")
-    ax.set_ylabel(f"final str after {dynamics['steps']} steps (median)")
-    ax.set_title(f"{condition} init; hollow: median loss > 1e-3 (no fit)\ndiverged runs left out of the median")
-axes[0][0].legend(fontsize=7)
-lab.savefig(fig, "str_vs_rho")
+    ax.set_xlabel("$\\rho$ (log scale)")
+    ax.set_ylabel(f"final str after {dynamics['steps']} steps")
+    ax.set_title(f"{short[condition]} (median; diverged runs left out)")
+st.plotting.figure_legend(fig, ncol=3)
+st.plotting.finding(fig, "Larger $\\rho$ makes SAM flatter, until it no longer fits "
+                    f"(hollow: median loss > {FIT_LOSS:g})")
+lab.savefig(fig, "str_vs_rho", claims=["ding2024.dynamics.sam_flatter_than_gd"])
 
 # %% [markdown]
 # ## Claims
 
 # %%
-main_d = phase_sizes[-1]
 recovering = gap_grid >= 2 * rank * 2 * gap_size
 measured.update(
     str_closed_form_max_rel_difference=max(max(closed_form_differences.values()),

@@ -38,11 +38,11 @@
 # %%
 import dataclasses
 import importlib
+import textwrap
 import warnings
 
 import jax
 import jax.numpy as jnp
-import matplotlib
 import numpy as np
 
 import sharp_theory as st
@@ -431,17 +431,20 @@ for setting in SETTINGS:
 MARKERS = "os^vD<>pPX*hH8d+xo"
 VARIANT_NAMES = list(next(iter(SUMMARY.values())))
 VARIANT_NAMES += [n for rows in SUMMARY.values() for n in rows if n not in VARIANT_NAMES]
-PALETTE = [c for i, c in enumerate(matplotlib.colormaps["tab10"].colors) if i != 3]  # 3 = red
+# colour-blind-safe colours other than SAM's, each also with its own marker
+PALETTE = [c for c in st.plotting.PALETTE + ("#882255", "#44AA99", "#999933", "#332288", "#888888")
+           if c not in (st.plotting.color_for("sam"), st.plotting.color_for("gd"))]
 
 
 def style_of(name):
     """The same colour and marker for a variant in every panel (SGD black, SAM red)."""
     index = VARIANT_NAMES.index(name)
-    color = {"sgd": "black", "sam": "#d62728"}.get(name, PALETTE[index % len(PALETTE)])
+    color = {"sgd": st.plotting.color_for("gd"), "sam": st.plotting.color_for("sam")}.get(
+        name, PALETTE[index % len(PALETTE)])
     return color, MARKERS[index % len(MARKERS)]
 
 
-fig, axes = st.plotting.figure(2, len(SETTINGS), width=4.0, height=3.3)
+fig, axes = st.plotting.figure(2, len(SETTINGS), width=2.9, height=2.5)
 handles = {}
 for column, setting in enumerate(SETTINGS):
     rows = SUMMARY[setting.key]
@@ -452,16 +455,28 @@ for column, setting in enumerate(SETTINGS):
                 row["grad_evals"], max(row[key], 1e-12), color=color, marker=marker, s=40,
                 edgecolors="black" if name in ("sgd", "sam") else "face", zorder=3)
             handles.setdefault(name, handle)
-    axes[0, column].set_title(setting.title)
+    axes[0, column].set_title(textwrap.fill(setting.title, 24))
     axes[0, column].set_ylabel(setting.quality_label + " (tuned)")
     axes[1, column].set_ylabel("Hessian trace at the end")
     for axis_row in range(2):
         axes[axis_row, column].set_yscale("log")
         axes[axis_row, column].set_xlabel("gradient evaluations per run")
 fig.legend([handles[n] for n in VARIANT_NAMES if n in handles],
-           [n for n in VARIANT_NAMES if n in handles], loc="outside right upper", fontsize=8,
+           [n for n in VARIANT_NAMES if n in handles], loc="outside lower center", ncol=6,
            title="variant (knob values: table)")
-lab.savefig(fig, "quality_vs_cost")
+pairs = [(row, rows["sam"]) for rows in SUMMARY.values() for name, row in rows.items()
+         if name not in ("sam", "sgd") and "sam" in rows]
+matching = sum(row["quality"] <= 1.1 * sam["quality"] and row["grad_evals"] < sam["grad_evals"]
+               for row, sam in pairs)
+st.plotting.finding(fig, f"{matching} of {len(pairs)} (variant, problem) pairs reach SAM's tuned "
+                    "quality (within 10%) at a lower gradient cost; lower-left is better")
+lab.savefig(fig, "quality_vs_cost", slide=True, claims=[
+    "liu2022.looksam.matches_sam_cheaper", "zhao2022.rst.matches_sam_cheaper",
+    "jiang2023.ae_sam.matches_sam_cheaper", "du2022.saf.matches_sam_at_sgd_cost",
+    "mi2022.ssam.half_mask_keeps_sam", "bisla2022.lpf_sgd.flatter_and_better_than_sgd",
+    "kaddour2022.wasam.not_worse_than_sam", "kwon2021.asam.generalizes_better_than_sam",
+    "li2024rwp.rwp.improves_on_sgd", "li2024flatlora.flat_lora.flatter_than_lora",
+    "singh2025.precond_sam.beats_sam_with_adam", "wang2024lets.lets.improves_on_sam"])
 
 # %% [markdown]
 # ## Learning curves of the efficient variants (diagonal linear net)
@@ -469,7 +484,7 @@ lab.savefig(fig, "quality_vs_cost")
 # loss with fewer evaluations is to the left of SAM's curve.
 
 # %%
-fig, axes = st.plotting.figure(1, 1, width=5.5, height=3.6)
+fig, axes = st.plotting.figure(1, 1, width=4.4, height=3.0)
 diag_setting = SETTINGS[0]
 diag_result = SWEEPS[diag_setting.key]
 steps_recorded = diag_result["sgd"].steps
@@ -483,11 +498,16 @@ for index, name in enumerate(("sgd", "sam", "looksam-5", "rst", "ae-sam", "ssam-
     curves = curves[values.index(row["value"])]
     spent = steps_recorded * row["grad_evals"] / STEPS  # mean cost per step x steps
     st.plotting.band(axes[0, 0], spent, curves, label=name, color=style_of(name)[0], log=True)
-axes[0, 0].set_xlabel("gradient evaluations spent (mean cost per step x steps)")
+axes[0, 0].set_xlabel("gradient evaluations spent (mean cost per step × steps)")
 axes[0, 0].set_ylabel("test loss")
-axes[0, 0].set_title("diagonal linear net: test loss vs cost (median, 10-90% over seeds)")
-axes[0, 0].legend(fontsize=7)
-lab.savefig(fig, "learning_curves")
+axes[0, 0].set_title("diagonal linear net (median, 10-90% over seeds)")
+st.plotting.legend_right(axes[0, 0])
+final_loss = {name: float(SUMMARY[diag_setting.key][name]["quality"]) for name in ("sgd", "sam")}
+st.plotting.finding(fig, f"Test loss against gradient evaluations spent: SAM ends at "
+                    f"{final_loss['sam']:.2g}, SGD at {final_loss['sgd']:.2g}; left of SAM is cheaper")
+lab.savefig(fig, "learning_curves", claims=["liu2022.looksam.matches_sam_cheaper",
+                                            "zhao2022.rst.matches_sam_cheaper",
+                                            "du2022.saf.matches_sam_at_sgd_cost"])
 
 # %% [markdown]
 # ## ASAM's invariance, measured

@@ -210,66 +210,75 @@ for product in (0.2, 0.5, 0.9):
 # ## Figure
 
 # %%
-fig, axes = st.plotting.figure(2, 2, width=5.0, height=3.8)
+fig, axes = st.plotting.figure(2, 2, width=3.5, height=2.8)
 ax = axes[0, 0]
 grid_a, grid_b = np.meshgrid(np.linspace(-0.6, 1.6, 200), np.linspace(-0.3, 0.7, 120))
 f1 = 3 + (grid_a - 1) ** 2 + grid_b**2
 f2 = 2.5 - 2 * np.exp(-((grid_a + 1) ** 2 + grid_b**2) / 2)
-contours = ax.contour(grid_a, grid_b, 2 * f1, levels=8, colors="#d62728", alpha=0.35, linewidths=0.8)
-ax.clabel(contours, fontsize=6, fmt="λ=%.1f")
-ax.contour(grid_a, grid_b, 2 * (f1 + f2), levels=8, colors="#8c564b", alpha=0.35,
+SAM_COLOR, TRACE_COLOR = st.plotting.color_for("sam"), st.plotting.PALETTE[3]
+contours = ax.contour(grid_a, grid_b, 2 * f1, levels=8, colors=SAM_COLOR, alpha=0.35, linewidths=0.8)
+ax.clabel(contours, fontsize=8, fmt="λ=%.1f")
+ax.contour(grid_a, grid_b, 2 * (f1 + f2), levels=8, colors=TRACE_COLOR, alpha=0.35,
            linewidths=0.8, linestyles="dotted")
 for name, traj in runs.items():
     ax.plot(traj.observed["a"], traj.observed["b"], color=st.plotting.color_for(name),
-            label=name + (" (stays near the start: no drift)" if name == "gd" else ""))
-ax.plot([1.0], [0.0], "*", color="#d62728", markersize=12, label="argmin λ_max (1, 0)")
-ax.plot([trace_minimizer], [0.0], "*", color="#8c564b", markersize=12,
+            label=name + (" (stays near the start)" if name == "gd" else ""))
+ax.plot([1.0], [0.0], "*", color=SAM_COLOR, markersize=12, label="argmin $\\lambda_{max}$ (1, 0)")
+ax.plot([trace_minimizer], [0.0], "*", color=TRACE_COLOR, markersize=12,
         label=f"argmin trace ({trace_minimizer:.3f}, 0)")
 ax.plot([START[0]], [START[1]], "ko", label="start")
-ax.set(title=f"(a) paths in (a, b) (η = {LR:g}, ρ = {RHO:g})\nsolid: λ_max level sets; dotted: trace",
-       xlabel="a", ylabel="b")
-ax.legend(fontsize=7, loc="upper right")
+ax.set(title=f"(a) paths (η = {LR:g}, ρ = {RHO:g}); level sets of\n"
+             "$\\lambda_{max}$ (solid) and of the trace (dotted)", xlabel="a", ylabel="b")
+st.plotting.legend_right(ax)
 ax = axes[0, 1]
 for name, traj in runs.items():
     color = st.plotting.color_for(name)
     # records from the first stride on (log time axis)
     ax.plot(steps_recorded[1:], np.asarray(traj.observed["lambda_max"])[1:], color=color,
-            label=f"{name}: λ_max")
+            label=f"{name}: $\\lambda_{{max}}$")
     ax.plot(steps_recorded[1:], np.asarray(traj.observed["trace"])[1:], color=color, linestyle="--",
             label=f"{name}: trace")
-ax.set(title="(b) full-batch SAM lowers λ_max, 1-SAM the trace", xlabel="step",
-       ylabel="Hessian λ_max (solid), trace (dashed)", xscale="log")
-ax.legend(fontsize=7, ncol=2)
+ax.set(title="(b) full-batch SAM lowers $\\lambda_{max}$, 1-SAM the trace", xlabel="step",
+       ylabel="$\\lambda_{max}$ (solid), trace (dashed)", xscale="log")
+st.plotting.legend_right(ax)
 ax = axes[1, 0]
 for j, rho in enumerate(RATE_RHOS):
-    ax.plot(RATE_LRS, rates[:, j], "o-", color=st.plotting.color_for("x", j),
+    ax.plot(RATE_LRS, rates[:, j], "o-", color=st.plotting.PALETTE[j],
             label=f"ρ = {rho:g} (slope in η {slopes_in_lr[j]:.2f})")
-ax.set(title=f"(c) decrease of λ_max per step (from {upper:g} to {lower:g})\n"
+ax.set(title=f"(c) decrease of $\\lambda_{{max}}$ per step ({upper:g} → {lower:g});\n"
              f"slopes in ρ at fixed η: {', '.join(f'{s:.2f}' for s in slopes_in_rho)}",
-       xlabel="step size η", ylabel="−Δλ_max per step", xscale="log", yscale="log")
-ax.legend(fontsize=7)
+       xlabel="step size η", ylabel="$-\\Delta\\lambda_{max}$ per step", xscale="log", yscale="log")
+st.plotting.legend_right(ax)
 ax = axes[1, 1]
 for index, (product, (steps_q, norms, limit)) in enumerate(theorem_curves.items()):
-    color = st.plotting.color_for("x", index)
+    color = st.plotting.PALETTE[index]
     ax.plot(steps_q, norms, color=color, label=f"SAM, ηλ₁ = {product:g}, ρ = 0.1")
     ax.axhline(limit, color=color, linestyle="--", linewidth=1)
-ax.set(title="(d) Thm 4.8: ‖x_t‖ → ηρλ₁/(2 − ηλ₁) (dashed)", xlabel="step",
-       ylabel="distance to the minimum ‖x_t‖", yscale="log")
-ax.legend(fontsize=7)
-lab.savefig(fig, "sharpness_dynamics")
+ax.set(title="(d) Thm 4.8: $\\|x_t\\| \\to \\eta\\rho\\lambda_1/(2 - \\eta\\lambda_1)$ (dashed)",
+       xlabel="step", ylabel="distance to the minimum $\\|x_t\\|$", yscale="log")
+st.plotting.legend_right(ax)
+st.plotting.finding(fig, "Full-batch SAM drifts to the $\\lambda_{max}$ minimizer and 1-SAM to the "
+                    f"trace minimizer, at a rate ∝ ηρ² (fitted slopes in ρ: "
+                    f"{', '.join(f'{s:.2f}' for s in slopes_in_rho)})")
+lab.savefig(fig, "sharpness_dynamics", slide=True,
+            claims=["wen2023.flow.full_batch_sam_minimizes_lambda_max",
+                    "wen2023.flow.one_sam_minimizes_trace", "wen2023.rate.eta_rho_squared",
+                    "wen2023.thm48.limit_radius"])
 
-fig, axes = st.plotting.figure(1, 1, width=5.0, height=3.4)
+fig, axes = st.plotting.figure(1, 1, width=4.2, height=2.9)
 ax = axes[0, 0]
 ax.plot(ONE_SAM_LRS, one_sam_final, "o", color=st.plotting.color_for("1-sam"), label="1-SAM endpoint a")
 line = np.linspace(0, max(ONE_SAM_LRS), 50)
 ax.plot(line, np.polyval(fit, line), color=st.plotting.color_for("1-sam"), linestyle="--",
         label=f"linear fit, a(η→0) = {extrapolated_a:.4f}")
 ax.axhline(trace_minimizer, color="black", linewidth=1, label=f"argmin trace = {trace_minimizer:.4f}")
-ax.set(title=f"1-SAM ends O(η) away from the trace minimizer (ρ = {ONE_SAM_RHO:g})",
-       xlabel="step size η", ylabel="coordinate a of the 1-SAM endpoint (b → 0)",
+ax.set(title=f"ρ = {ONE_SAM_RHO:g}",
+       xlabel="step size η", ylabel="coordinate a of the 1-SAM endpoint",
        xticks=[0.0, 0.005, 0.01, 0.015, 0.02])
-ax.legend(fontsize=8)
-lab.savefig(fig, "one_sam_endpoint")
+st.plotting.legend_right(ax)
+st.plotting.finding(fig, f"1-SAM ends O(η) away from the trace minimizer: a(η→0) = "
+                    f"{extrapolated_a:.4f} vs argmin trace {trace_minimizer:.4f}")
+lab.savefig(fig, "one_sam_endpoint", claims=["wen2023.flow.one_sam_minimizes_trace"])
 
 # %%
 lab.save_arrays(steps=steps_recorded, **{f"{name}_{key}": np.asarray(t.observed[key])

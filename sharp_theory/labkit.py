@@ -285,6 +285,7 @@ class Lab:
             self.extra.update(quick_options or {})
         self.config: dict = {}
         self.figures: list[str] = []
+        self.figure_checks: dict[str, dict] = {}
         self.arrays: dict[str, np.ndarray] = {}
         self.started = time.time()
         self.started_at = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
@@ -320,15 +321,45 @@ class Lab:
             return None
         return self.stages.folder / name
 
-    def savefig(self, fig, name: str) -> None:
-        """Save a matplotlib figure as ``name.png`` and ``name.svg``."""
+    def savefig(self, fig, name: str, *, claims=(), runs: dict | None = None,
+                slide: bool = False) -> list[str]:
+        """Save a matplotlib figure as ``name.png`` and ``name.svg``, lint it, record it.
+
+        Args:
+          fig: the figure; its title (``st.plotting.finding``) is its finding.
+          name: file stem.
+          claims: the ids of the claims (of this lab) the figure supports.
+          runs: legend label -> status of the runs drawn ("ok", "diverged", "not fitted",
+            "at the saddle", ...), from the numbers; a run that is not "ok" must be drawn
+            with its status mark (``st.plotting.plot_run`` / ``band`` with ``status=``).
+          slide: also save a 16:9 copy with large fonts as ``name-slide.png`` (the lab's key
+            figure).
+
+        Returns:
+          The figure's lint problems (``st.plotting.lint.lint_figure``; empty when it passes),
+          also recorded in results.json under ``figure_checks[name]`` with its finding, claims
+          and runs.
+        """
         import matplotlib.pyplot as plt
+
+        from .plotting import slide_copy
+        from .plotting.lint import lint_figure
 
         for suffix in ("png", "svg"):
             fig.savefig(self.staging / f"{name}.{suffix}", dpi=150, bbox_inches="tight")
+        problems = lint_figure(fig, runs=runs)
         self.figures.append(name)
+        self.figure_checks[name] = {"finding": " ".join(fig.get_suptitle().split()),
+                                    "claims": list(claims),
+                                    "runs": dict(runs or {}), "lint": problems}
+        if problems:
+            print(f"{self.name}: figure {name}: " + "; ".join(problems), file=sys.stderr)
+        if slide:
+            slide_copy(fig, self.staging / f"{name}-slide.png")
+            self.figure_checks[name]["slide"] = f"{name}-slide.png"
         if not in_notebook():
             plt.close(fig)
+        return problems
 
     def save_arrays(self, **arrays) -> None:
         """Arrays to store in ``trajectories.npz`` (name -> array)."""
@@ -347,13 +378,20 @@ class Lab:
         """
         from .claims import claims_for_lab
 
-        claims = [claim.evaluate(measured, quick=self.quick) for claim in claims_for_lab(self.name)]
+        registered = claims_for_lab(self.name)
+        claims = [claim.evaluate(measured, quick=self.quick) for claim in registered]
+        known = {claim.id for claim in registered}
+        for name, checks in self.figure_checks.items():
+            unknown = [c for c in checks["claims"] if c not in known]
+            if unknown:
+                checks["lint"].append(f"claims {unknown} are not claims of lab {self.name!r}")
         self.results = {
             "lab": self.name, "quick": self.quick, "seeds": self.seeds, "config": self.config,
             "versions": versions(), "started": self.started_at,
             "wall_time_s": round(time.time() - self.started, 3),
             "resumed_stages": 0 if self.stages is None else self.stages.loaded,
             "measured": measured, "claims": claims, "figures": self.figures,
+            "figure_checks": self.figure_checks,
         }
         np.savez_compressed(self.staging / "trajectories.npz", **self.arrays)
         write_json_atomic(self.staging / "results.json", self.results)
@@ -442,6 +480,33 @@ def read_results(path: Path, parameter: str = "--cached") -> dict:
         raise ConfigError(parameter, str(path), "a results.json written by sharp-theory (it lacks "
                           + ", ".join(wrong) + ")")
     return results
+
+
+def figure_problems(results: dict, out: Path | None = None) -> dict[str, list[str]]:
+    """What the figure lint found in a lab's results.json, by figure (empty: every figure
+    passes), plus figures without a lint record, and a missing slide file when ``out`` (the
+    lab's output folder) is given.
+
+    Args:
+      results: a lab's results dict.
+      out: its output folder, to check that each recorded slide copy exists.
+
+    Returns:
+      figure name -> problems, only for figures that have some.
+    """
+    checks = results.get("figure_checks") or {}
+    found = {}
+    for name in results.get("figures", []):
+        record = checks.get(name)
+        if record is None:
+            found[name] = ["no lint record (saved without Lab.savefig?)"]
+            continue
+        problems = list(record.get("lint", []))
+        if out is not None and record.get("slide") and not (Path(out) / record["slide"]).is_file():
+            problems.append(f"slide copy {record['slide']} missing")
+        if problems:
+            found[name] = problems
+    return found
 
 
 def format_number(value) -> str:

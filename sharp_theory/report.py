@@ -52,6 +52,26 @@ def claim_rows(claims, quick: bool) -> list[dict]:
     } for claim in claims]
 
 
+def figure_caption(results: dict, name: str) -> str:
+    """A figure's caption: its finding and the claims it supports (from results.json), else
+    its name. Figures are shown at most 720 px (7.5 in) wide: the page width the figure lint
+    sizes fonts for (``sharp_theory.plotting.PAGE_WIDTH``).
+
+    Args:
+      results: a lab's results.json (its ``figure_checks`` hold each figure's finding).
+      name: the figure's name.
+
+    Returns:
+      ``"name: finding (claims: ...)"``, or the name alone when no finding was recorded.
+    """
+    record = (results.get("figure_checks") or {}).get(name) or {}
+    finding = record.get("finding") if isinstance(record, dict) else None
+    if not isinstance(finding, str) or not finding:
+        return name
+    claims = [c for c in record.get("claims", []) if isinstance(c, str)]
+    return f"{name}: {finding}" + (f" (claims: {', '.join(claims)})" if claims else "")
+
+
 def build_report(results_dir: Path) -> Path:
     """Write ``results_dir/index.html`` from every ``results_dir/*/results.json``.
 
@@ -82,7 +102,9 @@ def build_report(results_dir: Path) -> Path:
             "name": results["lab"], "quick": results["quick"], "seeds": results.get("seeds"),
             "wall_time": format_number(results.get("wall_time_s")),
             "commit": str(versions.get("git_commit")), "jax": str(versions.get("jax")),
-            "figures": results.get("figures", []), "claims": rows})
+            "figures": [{"name": name, "caption": figure_caption(results, name)}
+                        for name in results.get("figures", [])],
+            "claims": rows})
         all_claims.extend(rows)
     page = templates().get_template("report.html.j2").render(
         labs=labs, claims=all_claims, matching=sum(row["matches"] for row in all_claims))

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+from sharp_theory import labkit
 from sharp_theory.cli import main
 from sharp_theory.labkit import verdict_matches
 
@@ -24,6 +25,9 @@ def test_balancedness_lab_quick(tmp_path):
     out = tmp_path / "out"
     assert main(["reproduce", "balancedness", "--quick", "--out", str(out)]) == 0
     results = json.loads((out / "results.json").read_text())
+    # Every figure passes the figure lint (issue 18), and the key figure has a slide copy.
+    assert not labkit.figure_problems(results, out), labkit.figure_problems(results, out)
+    assert any(c.get("slide") for c in results["figure_checks"].values())
     assert results["lab"] == "balancedness" and results["quick"] is True
     for stem in FIGURES:
         for suffix in ("png", "svg"):

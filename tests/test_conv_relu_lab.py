@@ -4,6 +4,7 @@ import json
 import numpy as np
 import pytest
 
+from sharp_theory import labkit
 from sharp_theory.cli import main
 
 
@@ -12,6 +13,9 @@ def test_benign_overfitting_lab_quick(tmp_path):
     out = tmp_path / "out"
     assert main(["reproduce", "benign-overfitting", "--quick", "--out", str(out)]) == 0
     results = json.loads((out / "results.json").read_text())
+    # Every figure passes the figure lint (issue 18), and the key figure has a slide copy.
+    assert not labkit.figure_problems(results, out), labkit.figure_problems(results, out)
+    assert any(c.get("slide") for c in results["figure_checks"].values())
     for stem in ("phase_diagrams", "signal_noise_coefficients", "error_vs_tau"):
         assert (out / f"{stem}.png").stat().st_size > 0 and (out / f"{stem}.svg").exists()
     arrays = np.load(out / "trajectories.npz")

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+from sharp_theory import labkit
 from sharp_theory.cli import main
 from sharp_theory.labkit import verdict_matches
 
@@ -17,6 +18,9 @@ def test_lab_quick(tmp_path):
     out = tmp_path / "out"
     assert main(["reproduce", "diagonal-nets", "--quick", "--out", str(out)]) == 0
     results = json.loads((out / "results.json").read_text())
+    # Every figure passes the figure lint (issue 18), and the key figure has a slide copy.
+    assert not labkit.figure_problems(results, out), labkit.figure_problems(results, out)
+    assert any(c.get("slide") for c in results["figure_checks"].values())
     assert results["lab"] == "diagonal-nets" and results["quick"] is True
     assert set(results["figures"]) == set(FIGURES)
     for name in FIGURES:

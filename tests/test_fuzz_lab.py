@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from sharp_theory import labkit
 from sharp_theory.cli import main
 
 
@@ -12,6 +13,9 @@ def test_fuzz_a_bound_lab_quick(tmp_path):
     out = tmp_path / "out"
     assert main(["reproduce", "fuzz-a-bound", "--quick", "--out", str(out)]) == 0
     results = json.loads((out / "results.json").read_text())
+    # Every figure passes the figure lint (issue 18), and the key figure has a slide copy.
+    assert not labkit.figure_problems(results, out), labkit.figure_problems(results, out)
+    assert any(c.get("slide") for c in results["figure_checks"].values())
     assert results["figures"] == ["slack_along_rho"]
     for suffix in ("png", "svg"):
         assert (out / f"slack_along_rho.{suffix}").stat().st_size > 0

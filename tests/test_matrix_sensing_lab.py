@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from sharp_theory.claims import claims_for_lab
+from sharp_theory import labkit
 from sharp_theory.cli import main
 from sharp_theory.labkit import verdict_matches
 
@@ -14,6 +15,9 @@ def test_matrix_sensing_lab_quick(tmp_path):
     out = tmp_path / "out"
     assert main(["reproduce", "matrix-sensing", "--quick", "--out", str(out)]) == 0
     results = json.loads((out / "results.json").read_text())
+    # Every figure passes the figure lint (issue 18), and the key figure has a slide copy.
+    assert not labkit.figure_problems(results, out), labkit.figure_problems(results, out)
+    assert any(c.get("slide") for c in results["figure_checks"].values())
     assert results["quick"] is True
     for stem in ("phase_transition", "flat_solution_gaps", "dynamics", "str_vs_rho"):
         for suffix in ("png", "svg"):

@@ -43,6 +43,8 @@ def test_lab_runs_as_a_notebook(name, path, tmp_path):
     folder = builder.execute_lab(name, path, Path(cache) if cache else tmp_path)
     out = folder / "out"
     results = json.loads((out / "results.json").read_text())
+    # Every figure passes the figure lint (issue 18).
+    assert not labkit.figure_problems(results, out), labkit.figure_problems(results, out)
     assert results["lab"] == name and results["quick"] is True
     for figure in results["figures"]:
         assert (out / f"{figure}.png").exists() and (out / f"{figure}.svg").exists()

@@ -4,6 +4,7 @@ import json
 import numpy as np
 import pytest
 
+from sharp_theory import labkit
 from sharp_theory.cli import main
 
 
@@ -12,6 +13,9 @@ def test_sam_family_lab_quick(tmp_path):
     out = tmp_path / "out"
     assert main(["reproduce", "sam-family", "--quick", "--out", str(out)]) == 0
     results = json.loads((out / "results.json").read_text())
+    # Every figure passes the figure lint (issue 18), and the key figure has a slide copy.
+    assert not labkit.figure_problems(results, out), labkit.figure_problems(results, out)
+    assert any(c.get("slide") for c in results["figure_checks"].values())
     assert results["quick"] is True
     assert set(results["figures"]) == {"quality_vs_cost", "learning_curves"}
     for figure in results["figures"]:

@@ -19,6 +19,9 @@ def test_lab_quick(tmp_path, lab):
     out = tmp_path / "out"
     assert main(["reproduce", lab, "--quick", "--out", str(out)]) == 0
     results = json.loads((out / "results.json").read_text())
+    # Every figure passes the figure lint (issue 18), and the key figure has a slide copy.
+    assert not labkit.figure_problems(results, out), labkit.figure_problems(results, out)
+    assert any(c.get("slide") for c in results["figure_checks"].values())
     for figure in LABS[lab]:
         assert (out / f"{figure}.png").stat().st_size > 0
         assert (out / f"{figure}.svg").stat().st_size > 0

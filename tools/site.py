@@ -152,7 +152,7 @@ def card_for(paper: str) -> str | None:
 
 def lab_header(name: str, results: dict, source: str, full_figures: list[str]) -> str:
     """The markdown cell put under a lab's title: command, cards, claim table, full figures."""
-    from sharp_theory.report import claim_rows, templates
+    from sharp_theory.report import claim_rows, figure_caption, templates
 
     papers = sorted({claim["id"].split(".")[0] for claim in results["claims"]})
     cards = [(paper, card_for(paper)) for paper in papers]
@@ -165,7 +165,7 @@ def lab_header(name: str, results: dict, source: str, full_figures: list[str]) -
             if results["quick"] else f"the full run in <code>results/{html.escape(name)}/</code>")
     gallery = "".join(
         f'<figure><img src="{html.escape(name)}/{html.escape(figure)}.png" alt="{html.escape(figure)}">'
-        f"<figcaption>{html.escape(figure)} (full run)</figcaption></figure>"
+        f"<figcaption>{html.escape(figure_caption(results, figure))} (full run)</figcaption></figure>"
         for figure in full_figures)
     return (f"**Reproduce:** `sharp-theory reproduce {name}` (add `--quick` for small sizes) · "
             f"**Paper card{'s' if len(cards) > 1 else ''}:** {links or '(none)'} · "
