@@ -14,20 +14,25 @@ import matplotlib.pyplot as plt
 # yellow last: it is faint on white.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000",
            "#F0E442")
+"""Okabe & Ito's eight colour-blind-safe colours (hex), in the order figures use them."""
 OPTIMIZER_COLORS = {
     "gd": "#000000", "erm": "#000000", "sgd": "#0072B2", "sam": "#D55E00", "n-sam": "#D55E00",
     "usam": "#E69F00", "nbar": "#009E73", "obar": "#CC79A7", "1-sam": "#56B4E9",
     "1-usam": "#CC79A7",
 }
+"""The colour of each optimizer's base name in every figure (others take :data:`PALETTE`)."""
 _FALLBACK = PALETTE
 
 # The width (inches) a figure is shown at on a page or in the report; wider figures are scaled
 # down to it, so their fonts are scaled up by the same factor (see :func:`figure`).
 PAGE_WIDTH = 7.0
+"""The width (inches) a figure is shown at on a page; wider figures get larger fonts."""
 # The smallest font (points) a reader gets once the figure is shown at PAGE_WIDTH.
 MIN_FONT_PT = 7.0
+"""The smallest font (points) a figure may show once scaled to :data:`PAGE_WIDTH` (the lint)."""
 # A slide: 16:9, and fonts this much larger than on the page.
 SLIDE_SIZE = (13.33, 7.5)
+"""The size (inches, 16:9) of a figure's slide copy (:func:`slide_copy`)."""
 SLIDE_FONT_SCALE = 1.7
 
 # Base sizes (points) at PAGE_WIDTH; every one is >= MIN_FONT_PT.
@@ -41,8 +46,11 @@ STYLE = {
     "axes.prop_cycle": plt.cycler(color=list(PALETTE)), "mathtext.default": "regular",
     **BASE_FONTS,
 }
+"""The house matplotlib ``rcParams`` (palette, grid, spines, fonts at page width) that
+:func:`figure` applies."""
 
 OK = "ok"
+"""The status of a run that ended well; any other status is drawn distinctly and labelled."""
 # How a run that did not end well is drawn: dashed, hollow markers, its status in its label.
 FLAGGED_STYLE = {"linestyle": (0, (4, 2)), "markerfacecolor": "white"}
 STATUS_GID = "run-status:"
@@ -64,7 +72,14 @@ def color_for(name: str, index: int = 0) -> str:
 
 def font_scale(width: float) -> float:
     """How much larger than the page fonts must be for a figure ``width`` inches wide to show
-    them at their base size once it is scaled down to :data:`PAGE_WIDTH`."""
+    them at their base size once it is scaled down to :data:`PAGE_WIDTH`.
+
+    Args:
+      width: the figure's width in inches.
+
+    Returns:
+      ``max(1, width / PAGE_WIDTH)``.
+    """
     return max(1.0, float(width) / PAGE_WIDTH)
 
 
@@ -73,6 +88,13 @@ def figure(nrows: int = 1, ncols: int = 1, *, width: float = 3.4, height: float 
 
     Fonts are scaled with the figure's total width (:func:`font_scale`), so a wide multi-panel
     figure shown at page width still has fonts of at least :data:`MIN_FONT_PT`.
+
+    Args:
+      nrows: rows of panels (>= 1).
+      ncols: columns of panels (>= 1).
+      width: width of one panel, in inches.
+      height: height of one panel, in inches.
+      **kwargs: passed on to ``matplotlib.pyplot.subplots``.
 
     Returns:
       ``(fig, axes)`` with ``axes`` a 2-d array (``squeeze=False``), constrained layout.
@@ -86,10 +108,17 @@ def figure(nrows: int = 1, ncols: int = 1, *, width: float = 3.4, height: float 
 
 def finding(fig, text: str):
     """Title ``fig`` with its one-line finding (what the figure shows, not what its axes are),
-    e.g. "SAM drives |B| to 0; SGD keeps it". Returns the title's text artist.
+    e.g. "SAM drives |B| to 0; SGD keeps it".
 
     A finding wider than the figure is wrapped (never inside ``$...$``), so that it does not
     widen the saved figure.
+
+    Args:
+      fig: the matplotlib figure.
+      text: the finding, one sentence (mathtext inside ``$...$``).
+
+    Returns:
+      The title's text artist.
     """
     import textwrap
 
@@ -103,19 +132,42 @@ def finding(fig, text: str):
 
 
 def status_label(label: str, status: str) -> str:
-    """A run's legend label with its status appended when it is not "ok"."""
+    """A run's legend label with its status appended when it is not "ok".
+
+    Args:
+      label: the legend label.
+      status: the run's status ("ok", "diverged", "saddle", ...).
+
+    Returns:
+      ``label``, or ``"label [status]"`` for a status other than "ok".
+    """
     return label if status == OK else f"{label} [{status}]"
 
 
 def mark_status(artists, status: str):
-    """Tag ``artists`` (lines, bands) with a run's status, for the figure lint."""
+    """Tag ``artists`` (lines, bands) with a run's status, for the figure lint.
+
+    Args:
+      artists: matplotlib artists drawn for one run.
+      status: the run's status.
+
+    Returns:
+      ``artists``, tagged.
+    """
     for artist in artists:
         artist.set_gid(STATUS_GID + status)
     return artists
 
 
 def status_of(artist) -> str | None:
-    """The run status an artist was tagged with by :func:`mark_status`, or None."""
+    """The run status an artist was tagged with by :func:`mark_status`.
+
+    Args:
+      artist: a matplotlib artist.
+
+    Returns:
+      The status string, or None for an untagged artist.
+    """
     gid = artist.get_gid() or ""
     return gid[len(STATUS_GID):] if gid.startswith(STATUS_GID) else None
 
@@ -123,6 +175,15 @@ def status_of(artist) -> str | None:
 def plot_run(ax, x, y, *args, label: str, status: str = OK, **kwargs):
     """``ax.plot`` for one run (or a median over seeds) with its status: a run whose status is
     not "ok" is drawn dashed with hollow markers and labelled with its status.
+
+    Args:
+      ax: the axes to draw on.
+      x: the x values.
+      y: the y values.
+      *args: a format string etc., passed on to ``ax.plot``.
+      label: the legend label (the status is appended when it is not "ok").
+      status: the run's status.
+      **kwargs: passed on to ``ax.plot``.
 
     Returns:
       The list of lines drawn.
@@ -137,6 +198,17 @@ def band(ax, x, values, *, label: str, color: str, axis: int = 0, log: bool = Fa
          status: str = OK, **line_kwargs):
     """Median line with a 10-90% band over ``axis`` (seeds); a run whose status is not "ok" is
     drawn dashed, with a hatched band, and labelled with its status.
+
+    Args:
+      ax: the axes to draw on.
+      x: the x values, one per entry of the median.
+      values: the curves (seeds along ``axis``); NaN is ignored.
+      label: the legend label of the median line.
+      color: the colour of line and band.
+      axis: the axis of ``values`` the median and percentiles are taken over.
+      log: use a logarithmic y axis.
+      status: the run's status.
+      **line_kwargs: passed on to the median line's ``ax.plot``.
 
     Returns:
       ``ax``.
@@ -158,7 +230,16 @@ def band(ax, x, values, *, label: str, color: str, axis: int = 0, log: bool = Fa
 
 def legend_right(ax, source=None, **kwargs):
     """A legend outside ``ax``, to its right (constrained layout makes room for it), of the
-    labelled artists of ``source`` (default: ``ax``; another panel of the same row, say)."""
+    labelled artists of ``source`` (default: ``ax``; another panel of the same row, say).
+
+    Args:
+      ax: the axes the legend belongs to.
+      source: the axes whose labelled artists are listed (default ``ax``).
+      **kwargs: passed on to ``ax.legend``.
+
+    Returns:
+      The legend.
+    """
     handles, labels = (ax if source is None else source).get_legend_handles_labels()
     return ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.02, 1.0),
                      borderaxespad=0.0, **kwargs)
@@ -168,6 +249,13 @@ def figure_legend(fig, axes=None, *, ncol: int | None = None, where: str = "outs
                   **kwargs):
     """One legend for the whole figure, outside every panel: the distinct labels of ``axes``
     (default: all), in order of first appearance.
+
+    Args:
+      fig: the figure.
+      axes: the panels whose labels are collected (default: every panel of ``fig``).
+      ncol: legend columns (default: up to 4).
+      where: the legend's ``loc`` ("outside lower center" keeps it off every panel).
+      **kwargs: passed on to ``fig.legend``.
 
     Returns:
       The legend, or None if nothing is labelled.
@@ -194,6 +282,9 @@ def key_legend(fig, colors: dict | None = None, styles: dict | None = None, stat
       styles: label -> Line2D keywords (``{"linestyle": "--"}``, ``{"marker": "o",
         "linestyle": "none"}``), drawn in grey.
       statuses: run statuses shown in the figure (drawn as runs that did not end well are).
+      where: the legend's ``loc``.
+      ncol: legend columns (default: up to 4).
+      **kwargs: passed on to ``fig.legend``.
 
     Returns:
       The legend.
@@ -211,6 +302,14 @@ def key_legend(fig, colors: dict | None = None, styles: dict | None = None, stat
 def slide_copy(fig, path, *, dpi: int = 110) -> None:
     """Save ``fig`` again as a 16:9 slide (:data:`SLIDE_SIZE`) with every font
     :data:`SLIDE_FONT_SCALE` times its size at page width; ``fig`` is left as it was.
+
+    Args:
+      fig: the figure.
+      path: where to save the slide (the format follows the suffix).
+      dpi: resolution of the saved slide.
+
+    Returns:
+      None.
     """
     from matplotlib.text import Text
 
