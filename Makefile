@@ -15,7 +15,7 @@ MIN_TESTS ?= tests/test_readme.py tests/test_cli.py tests/test_packaging.py \
 	"tests/test_sharpness_labs.py::test_lab_quick[edge-of-stability]" \
 	tests/test_fuzz.py::test_false_bound_is_falsified_and_shrunk_to_its_boundary
 
-.PHONY: setup demo test test-min lock clean
+.PHONY: setup demo test test-min lock clean docs docs-test student
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -49,10 +49,26 @@ test-min:
 	  (echo "installing sharp_theory changed the versions above" >&2; exit 1)
 	MPLBACKEND=Agg $(MIN_VENV)/bin/python -m pytest -q -p no:cacheprovider $(MIN_TESTS)
 
+# The documentation site into site/: every lab executed as a notebook at quick sizes (reusing
+# the runs `make test` cached when SHARP_THEORY_SITE_CACHE pointed there; full results from
+# results/ where `make demo` wrote them), the API reference, the paper cards; then checks it
+# (broken links, missing figures or claim tables, undocumented public names fail the build).
+docs: setup
+	$(BIN)/python tools/site.py build
+
+# The built site in a real headless browser (Debian's chromium): figures and claim tables on
+# every lab page, every public name in the API reference; screenshots in build/browser/.
+docs-test: setup
+	$(BIN)/python -m pytest -q -p no:cacheprovider docs/tests
+
+# The students' notebooks (answers blanked, otter-grader checks): build/student/LAB/dist/.
+student: setup
+	$(BIN)/python tools/site.py student
+
 # Regenerate requirements.lock from pyproject.toml, keeping the versions it already pins
 # (add --upgrade to move them). Needs uv: `pip install uv`.
 lock:
-	uv pip compile pyproject.toml --extra dev --extra notebooks --python-version 3.11 -o requirements.lock
+	uv pip compile pyproject.toml --extra dev --extra notebooks --extra docs --python-version 3.11 -o requirements.lock
 
 clean:
-	rm -rf $(VENV) $(MIN_VENV) results .pytest_cache .hypothesis
+	rm -rf $(VENV) $(MIN_VENV) results site build .pytest_cache .hypothesis

@@ -60,6 +60,22 @@ lab.record_config(steps=STEPS, lr=LR, stride=STRIDE, noise_levels=NOISE_LEVELS, 
 measured = {}
 
 
+# %% [markdown] tags=["predict"]
+# **Predict, then run.** Both toys start unbalanced (`y0 = −3x0`, so B = ½(‖x‖² − ‖y‖²) < 0).
+# Under SGD with small steps, does B stay where it started? Set `predict_sgd_conserves` to
+# `True` (B is conserved as η → 0) or `False`.
+
+# %% tags=["prediction"]
+predict_sgd_conserves = True  # SOLUTION
+
+# %% [markdown] tags=["predict"]
+# **Predict, then run.** And SAM on `f(xᵀy)`: does it drive |B| to 0, at the rate Lemma 2 plus
+# its O(ρ²) term gives? Set `predict_sam_balances` to `True` or `False`. The table at the end of
+# the lab confirms or contradicts both predictions with the measured verdicts.
+
+# %% tags=["prediction"]
+predict_sam_balances = True  # SOLUTION
+
 # %% [markdown]
 # Observables are module-level functions (static arguments of the compiled sweep).
 
@@ -772,3 +788,41 @@ lab.save_arrays(
     lemma1=lemma,
 )
 results = lab.finish(measured)
+
+# %% [markdown]
+# **Your predictions against the measurements.**
+
+# %%
+st.labkit.compare_predictions(results, {
+    "li2024.balancedness.gd_conserves": predict_sgd_conserves,
+    "li2024.balancedness.sam_op_drives_to_zero": predict_sam_balances,
+})
+
+# %% [markdown]
+# ## Try it yourself
+# Move the sliders: the step size η, SAM's radius ρ and the noise level α of `f(xᵀy)`. Each
+# change reruns SGD and SAM for 2,000 steps from the paper's start and draws |B| over time.
+# The hyperparameters are leaves of the optimizer and problem pytrees, so a change reuses the
+# compiled program (no recompilation): well under a second per change after the first.
+
+
+# %%
+def explore_balancedness(lr=5e-3, rho=0.2, noise=0.5, steps=2_000):
+    """|B| over time under SGD and SAM on the OP toy, for one setting of the sliders."""
+    import matplotlib.pyplot as plt
+
+    problem = st.problems.op_toy(noise=noise)
+    observe = {"B": of_params(balancedness)}
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    for name, optimizer in {"SGD": st.optim.sgd(lr=lr), "SAM": st.optim.sam(lr=lr, rho=rho)}.items():
+        run = st.run(problem, optimizer, steps=steps, key=jax.random.key(0), observe=observe,
+                     stride=steps // 100)
+        ax.plot(run.steps * lr, np.abs(run.observed["B"]), label=f"{name} ({run.status})")
+    ax.set(yscale="log", xlabel="time $t = \\eta\\,T$", ylabel="$|B|$",
+           title=f"$\\eta$ = {lr:.1e}, $\\rho$ = {rho:.2f}, noise = {noise:.2f}")
+    ax.legend()
+    plt.show()
+
+
+controls = st.labkit.sliders(explore_balancedness, lr=(1e-3, 2e-2, 5e-3, "log"),
+                             rho=(0.0, 0.5, 0.2), noise=(0.0, 1.5, 0.5))

@@ -54,6 +54,15 @@ lab.record_config(grid=grid_name, device=devices[0].platform, devices=[str(d) fo
                   label_flip=label_flip, benign_threshold=threshold,
                   n_filters=10, n_patches=2, noise_std=1.0, init_std=0.01, **spec)
 
+# %% [markdown] tags=["predict"]
+# **Predict, then run.** Both SGD and SAM can fit noisy labels with this two-layer ReLU net.
+# Does SAM memorize the noise less, i.e. keep the noise coefficients max|ρ| smaller than SGD's
+# in most cells? Set `predict_sam_memorizes_less` to `True` or `False`. The table at the end of
+# the lab confirms or contradicts your prediction with the measured verdict.
+
+# %% tags=["prediction"]
+predict_sam_memorizes_less = True  # SOLUTION
+
 # %% [markdown]
 # ## The phase diagram: every (d, ‖μ‖, repeat) cell, SGD and SAM
 
@@ -257,3 +266,11 @@ lab.save_arrays(dims=dims, signals=signals, steps=result.steps, taus=np.asarray(
                 **{f"{name}_{key}": value for name in optimizers
                    for key, value in result.observed[name].items()})
 results = lab.finish(measured)
+
+# %% [markdown]
+# **Your predictions against the measurements.**
+
+# %%
+st.labkit.compare_predictions(results, {
+    "chen2023.benign_overfitting.sam_smaller_noise_coefficients": predict_sam_memorizes_less,
+})

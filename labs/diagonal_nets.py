@@ -75,6 +75,24 @@ def optimizers(lr, rho=0.1):
 
 UNNORMALIZED = ("gd", "n-sam", "1-sam")
 
+# %% [markdown] tags=["predict"]
+# **Predict, then run.** On sparse regression GD from a small initialization already finds a
+# fairly sparse interpolator. Does 1-SAM (each example perturbed along its own gradient) find
+# one with a lower test loss, over a range of ρ? Set `predict_one_sam_beats_gd` to `True` or
+# `False`.
+
+# %% tags=["prediction"]
+predict_one_sam_beats_gd = True  # SOLUTION
+
+# %% [markdown] tags=["predict"]
+# **Predict, then run.** And n-SAM, the full-batch SAM: does it also improve GD's test loss for
+# some ρ, on most data sets? Set `predict_n_sam_beats_gd` (the paper finds its effect much
+# weaker than 1-SAM's; what will these settings show?). The table at the end of the lab confirms
+# or contradicts your prediction with the measured verdict.
+
+# %% tags=["prediction"]
+predict_n_sam_beats_gd = False  # SOLUTION
+
 # %% [markdown]
 # ## 1. The ρ grid: one sweep per data set (η = 15/d, a = 0.1, 10⁴ steps)
 
@@ -563,3 +581,12 @@ arrays.update({array_key("distance_to_theta_star", name): final(name, "distance_
                for name in UNNORMALIZED})
 lab.save_arrays(**arrays)
 results = lab.finish(measured)
+
+# %% [markdown]
+# **Your predictions against the measurements.**
+
+# %%
+st.labkit.compare_predictions(results, {
+    "andriushchenko2022.generalization.one_sam_beats_gd": predict_one_sam_beats_gd,
+    "andriushchenko2022.generalization.n_sam_beats_gd": predict_n_sam_beats_gd,
+})

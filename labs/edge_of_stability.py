@@ -105,6 +105,22 @@ def sharpness_of(traj):
     return np.asarray(traj.observed["sharpness"])
 
 
+# %% [markdown] tags=["predict"]
+# **Predict, then run.** Full-batch GD on a quadratic with λ_max > 2/η diverges. On this network
+# λ_max starts far below 2/η and rises as GD trains. When it reaches 2/η, does it keep rising (and
+# GD blow up), or hover around 2/η while the loss keeps falling? Set `predict_hovers_at_edge` to
+# `True` (it hovers) or `False`.
+
+# %% tags=["prediction"]
+predict_hovers_at_edge = True  # SOLUTION
+
+# %% [markdown] tags=["predict"]
+# **Predict, then run.** Normalized SAM at the same step size: does its λ_max settle at a lower
+# edge set by ρ and the gradient norm, λ_SAM(‖∇L‖) < 2/η? Set `predict_sam_lower_edge`.
+
+# %% tags=["prediction"]
+predict_sam_lower_edge = True  # SOLUTION
+
 # %% [markdown]
 # ## GD at three step sizes
 
@@ -290,3 +306,40 @@ measured = {
     "gd_quadratic_max_relative_error": float(max(r["relative_error"] for r in usam_rows if r["rho"] == 0)),
 }
 results = lab.finish(measured)
+
+# %% [markdown]
+# **Your predictions against the measurements.**
+
+# %%
+st.labkit.compare_predictions(results, {
+    "cohen2021.eos.hovers_at_two_over_eta": predict_hovers_at_edge,
+    "long2024.sam_edge.trajectories_settle_at_sam_edge": predict_sam_lower_edge,
+})
+
+# %% [markdown]
+# ## Try it yourself
+# Move the sliders: GD's edge 2/η (the step size is η = 2/edge) and SAM's radius ρ at the same
+# step size. Each change reruns both for 6,000 steps from the same start and draws λ_max against
+# the edges. Step size and radius are pytree leaves: a change reuses the compiled program.
+
+
+# %%
+def explore_edge(edge=26.0, rho=0.03, steps=6_000):
+    """λ_max over training under GD and SAM at η = 2/edge, with GD's edge drawn."""
+    import matplotlib.pyplot as plt
+
+    observe = {"sharpness": of_params_and_problem(sharpness)}
+    lr = 2.0 / edge
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    for name, optimizer in {"GD": st.optim.gd(lr), f"SAM": st.optim.sam(lr=lr, rho=rho)}.items():
+        run = st.run(problem, optimizer, steps=steps, key=jax.random.key(0), observe=observe,
+                     stride=steps // 40, params0=initial_params(0))
+        ax.plot(run.steps, run.observed["sharpness"], label=f"{name} ({run.status})")
+    ax.axhline(edge, color="k", ls="--", lw=1, label="GD's edge $2/\\eta$")
+    ax.set(xlabel="step", ylabel="$\\lambda_{\\max}$",
+           title=f"$2/\\eta$ = {edge:.0f}, $\\rho$ = {rho:.3f}")
+    ax.legend()
+    plt.show()
+
+
+controls = st.labkit.sliders(explore_edge, edge=(15.0, 40.0, 26.0), rho=(0.0, 0.1, 0.03))

@@ -73,6 +73,15 @@ def sam_reaches_the_minimizer(rho, lr, quad):
     return TOLERANCE - final_distance(quad, st.optim.sam(lr, rho))
 
 
+# %% [markdown] tags=["predict"]
+# **Predict, then run.** The statement "full-batch SAM with ηλ_max < 2 converges to the minimizer
+# of a positive-definite quadratic" sounds like GD's classic result. Will the fuzzer find a
+# counterexample within its budget? Set `predict_falsified` to `True` (it finds one) or `False`.
+# The table at the end of the lab confirms or contradicts your prediction.
+
+# %% tags=["prediction"]
+predict_falsified = True  # SOLUTION
+
 # %% [markdown]
 # ## 2. Fuzz it
 # `hypothesis.target(-slack)` steers the search towards violations; the first violation is shrunk
@@ -185,3 +194,11 @@ MEASURED["usam_statement"] = {"verdict": saddle.verdict, "examples": saddle.exam
 
 # %%
 results = lab.finish(MEASURED)
+
+# %% [markdown]
+# **Your prediction against the measurement.**
+
+# %%
+st.labkit.compare_predictions(results, {"the fuzzer falsifies the SAM statement": predict_falsified},
+                              facts={"the fuzzer falsifies the SAM statement":
+                                     MEASURED["sam_statement"]["verdict"] == "falsified"})

@@ -116,6 +116,16 @@ lab.record_config(cases={name: {"lr": c[1], "rho": c[2], "steps": c[3]} for name
                   skipped=skipped)
 
 
+# %% [markdown] tags=["predict"]
+# **Predict, then run.** SAM is said to find flatter minima. On a logistic-loss network trained
+# to (near) separation, will SAM's solution have a smaller top Hessian eigenvalue than GD's? Set
+# `predict_sam_flatter_logistic` to `True` or `False` (think about what happens to the Hessian
+# of the logistic loss as the margin grows). The table at the end of the lab confirms or
+# contradicts your prediction with the measured verdict.
+
+# %% tags=["prediction"]
+predict_sam_flatter_logistic = False  # SOLUTION
+
 # %% [markdown]
 # ## Train GD and SAM from the same start
 
@@ -366,3 +376,11 @@ measured = {"cases": table, "skipped_cases": skipped,
             "status": {name: solutions[name]["status"] for name in names},
             "gap_study": gap_study}
 results = lab.finish(measured)
+
+# %% [markdown]
+# **Your predictions against the measurements.**
+
+# %%
+st.labkit.compare_predictions(results, {
+    "foret2021.minima.sam_smaller_lambda_max_logistic": predict_sam_flatter_logistic,
+})

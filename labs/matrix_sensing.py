@@ -62,6 +62,23 @@ lab.record_config(rank=rank, trials=trials, phase_sizes=phase_sizes, phase_facto
 measured = {}
 
 
+# %% [markdown] tags=["predict"]
+# **Predict, then run.** Among all factorizations L Rᵀ that fit the measurements, take the
+# flattest one (smallest scaled Hessian trace). With enough Gaussian measurements, does it
+# recover the low-rank ground truth? Set `predict_flat_recovers` to `True` or `False`.
+
+# %% tags=["prediction"]
+predict_flat_recovers = True  # SOLUTION
+
+# %% [markdown] tags=["predict"]
+# **Predict, then run.** From a *small, balanced* initialization, does full-batch SAM still end
+# at a markedly flatter solution than GD (at most half its scaled trace)? Set
+# `predict_sam_flatter_small_init`. The table at the end of the lab confirms or contradicts your
+# prediction with the measured verdict.
+
+# %% tags=["prediction"]
+predict_sam_flatter_small_init = False  # SOLUTION
+
 # %% [markdown]
 # ## 1. The identity case: the balanced factorization is the flattest
 # f = ‖L Rᵀ − M‖²_F. The balanced factorization L = U√Σ, R = V√Σ should have
@@ -421,3 +438,12 @@ for condition, prefix in ((large, "dynamics"), ("small balanced", "dynamics_smal
                                                     for i in range(len(rho_grid))]
         measured[f"{prefix}_{name}_diverged_by_rho"] = diverged[condition][name].sum(axis=0)
 results = lab.finish(measured)
+
+# %% [markdown]
+# **Your predictions against the measurements.**
+
+# %%
+st.labkit.compare_predictions(results, {
+    "ding2024.sensing.flat_minima_recover": predict_flat_recovers,
+    "ding2024.dynamics.sam_flatter_than_gd_small_init": predict_sam_flatter_small_init,
+})

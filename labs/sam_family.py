@@ -282,6 +282,15 @@ for setting in SETTINGS:
     batch = setting.problem.batch(jax.random.key(0), 0, setting.batch_size or 2)
     st.optim.check_output_model(setting.model, setting.problem, params, batch)
 
+# %% [markdown] tags=["predict"]
+# **Predict, then run.** Averaging SAM's iterates (WASAM) is reported to generalize at least as
+# well as SAM. On our small problems, tuned on the same grid, will WASAM's test loss be at most
+# SAM's? Set `predict_wasam_not_worse`. The table at the end of the lab confirms or contradicts
+# your prediction with the measured verdict.
+
+# %% tags=["prediction"]
+predict_wasam_not_worse = False  # SOLUTION
+
 # %% [markdown]
 # ## One sweep per problem
 
@@ -609,3 +618,11 @@ MEASURED = {
 lab.save_arrays(**{f"{s.key}__{name}__quality": np.asarray(SWEEPS[s.key][name].final("quality"))
                    for s in SETTINGS for name in SUMMARY[s.key]})
 results = lab.finish(MEASURED)
+
+# %% [markdown]
+# **Your predictions against the measurements.**
+
+# %%
+st.labkit.compare_predictions(results, {
+    "kaddour2022.wasam.not_worse_than_sam": predict_wasam_not_worse,
+})

@@ -103,6 +103,16 @@ trace_minimizer = scipy.optimize.minimize_scalar(
     lambda a: (a - 1.0) ** 2 - 2.0 * np.exp(-((a + 1.0) ** 2) / 2.0), bounds=(-1, 2),
     method="bounded", options={"xatol": 1e-12}).x
 
+# %% [markdown] tags=["predict"]
+# **Predict, then run.** Near a manifold of minimizers, full-batch SAM drifts towards the
+# smallest top eigenvalue λ_max. 1-SAM perturbs each example along its own gradient: does it
+# minimize the same quantity, or the *trace* of the Hessian? Set `predict_one_sam_trace` to
+# `True` (the trace) or `False`. The table at the end of the lab confirms or contradicts your
+# prediction with the measured verdict.
+
+# %% tags=["prediction"]
+predict_one_sam_trace = True  # SOLUTION
+
 # %% [markdown]
 # ## GD, full-batch SAM and 1-SAM from the same start
 
@@ -290,3 +300,11 @@ measured = {
     "theorem_4_8": theorem_cases,
 }
 results = lab.finish(measured)
+
+# %% [markdown]
+# **Your predictions against the measurements.**
+
+# %%
+st.labkit.compare_predictions(results, {
+    "wen2023.flow.one_sam_minimizes_trace": predict_one_sam_trace,
+})

@@ -126,6 +126,25 @@ def sam_split_lane(problem, params, tables, rho):
     return jnp.stack([norm(split.logit_path), norm(split.functional_path)])
 
 
+# %% [markdown] tags=["predict"]
+# **Predict, then run.** Cross-entropy's Hessian splits into a logit path (Jᵀ∇²ℓ J: the curvature
+# of the softmax, which SAM can lower by changing the model's confidence) and a functional path
+# (the network's own curvature). When SAM lowers λ_max on this next-token model, does most of
+# the reduction come through the logit path? Set `predict_logit_path_dominates` to `True` or
+# `False`.
+
+# %% tags=["prediction"]
+predict_logit_path_dominates = True  # SOLUTION
+
+# %% [markdown] tags=["predict"]
+# **Predict, then run.** Functional-SAM regularizes curvature only through the network function.
+# At equal steps, will it reach a lower test cross-entropy than both AdamW and SAM on this toy,
+# as the paper reports for language models? Set `predict_functional_sam_wins`. The table at the
+# end of the lab confirms or contradicts your prediction with the measured verdict.
+
+# %% tags=["prediction"]
+predict_functional_sam_wins = False  # SOLUTION
+
 # %% [markdown]
 # ## One sweep per vocabulary size: s, ρ and seeds in one compiled program
 
@@ -412,3 +431,12 @@ for V in V_GRID:
         lab.save_arrays(**{f"V{V}__{name}__test": np.asarray(SWEEPS[V][name].observed["test"]),
                            f"V{V}__{name}__stats": np.asarray(SWEEPS[V][name].observed["stats"])})
 results = lab.finish(MEASURED)
+
+# %% [markdown]
+# **Your predictions against the measurements.**
+
+# %%
+st.labkit.compare_predictions(results, {
+    "singh2025.spurious.logit_path_carries_sam_reduction": predict_logit_path_dominates,
+    "singh2025.functional_sam.beats_adamw_and_sam": predict_functional_sam_wins,
+})

@@ -582,3 +582,94 @@ def format_claims_table(claims: list[dict], quick: bool = False) -> str:
         if c["verdict"] == "inconclusive" and c.get("detail"):
             lines.append(f"{'':<{width}}    why: {c['detail']}")
     return "\n".join(lines)
+
+
+# --- classroom: predictions and sliders ---------------------------------------------------------
+
+def compare_predictions(results: dict, predictions: dict[str, object],
+                        facts: dict[str, bool] | None = None) -> list[dict]:
+    """Set each "predict, then run" answer beside the measured verdict of its claim.
+
+    A prediction is about whether a claim holds in our simulation: ``True`` (it holds: verdict
+    "pass"), ``False`` (it does not: verdict "fail"); ``...`` or ``None`` means not made yet (the
+    students' notebook starts that way). A quick run may be too small to judge ("inconclusive").
+
+    Args:
+      results: what ``lab.finish(measured)`` returned (its ``claims`` hold the verdicts).
+      predictions: claim id (or a key of ``facts``) -> the prediction.
+      facts: statements the lab measured that are not registered claims (the fuzz lab's "the
+        fuzzer falsifies this bound"): statement -> whether it held.
+
+    Returns:
+      One dict per prediction: ``claim``, ``prediction``, ``verdict`` and ``outcome`` (one of
+      "confirmed", "contradicted", "too small to judge", "no prediction"); also printed.
+
+    Raises:
+      ConfigError: a claim id this lab did not judge, or a prediction that is not a bool.
+    """
+    verdicts = {claim["id"]: claim["verdict"] for claim in results["claims"]}
+    verdicts.update({statement: "pass" if held else "fail" for statement, held in (facts or {}).items()})
+    rows = []
+    for claim_id, prediction in predictions.items():
+        if claim_id not in verdicts:
+            raise ConfigError("predictions", claim_id, f"a claim this lab judged: {sorted(verdicts)}")
+        if prediction is ... or prediction is None:
+            outcome = "no prediction"
+        elif not isinstance(prediction, bool):
+            raise ConfigError(f"predictions[{claim_id!r}]", repr(prediction),
+                              "True (the claim holds), False (it does not) or ... (not made)")
+        elif verdicts[claim_id] not in ("pass", "fail"):
+            outcome = "too small to judge"
+        else:
+            outcome = "confirmed" if prediction == (verdicts[claim_id] == "pass") else "contradicted"
+        rows.append({"claim": claim_id, "prediction": prediction, "verdict": verdicts[claim_id],
+                     "outcome": outcome})
+    width = max((len(row["claim"]) for row in rows), default=5)
+    print(f"{'claim':<{width}}  {'you said':<10}  {'measured':<12}  outcome")
+    for row in rows:
+        said = {True: "holds", False: "fails"}.get(row["prediction"], "-")
+        print(f"{row['claim']:<{width}}  {said:<10}  {row['verdict']:<12}  {row['outcome']}")
+    return rows
+
+
+def sliders(explore, **controls):
+    """Interactive controls over ``explore``'s keyword arguments, in a notebook only.
+
+    Each change reruns ``explore`` (which should rerun a short simulation and draw it); keep its
+    hyperparameters pytree leaves (``st.optim.sam(lr=..., rho=...)``) so a change never recompiles.
+
+    Args:
+      explore: a function of keyword arguments only.
+      **controls: name -> ``(low, high, initial)`` for a linear slider or
+        ``(low, high, initial, "log")`` for a logarithmic one.
+
+    Returns:
+      The ipywidgets interactive widget in a notebook; None elsewhere (a script or the CLI,
+      where nobody can move a slider).
+
+    Raises:
+      ConfigError: a control that is not ``low < initial <= high`` (positive bounds for "log").
+    """
+    for name, spec in controls.items():
+        low, high, initial = spec[:3]
+        log = len(spec) > 3 and spec[3] == "log"
+        if not (low < high and low <= initial <= high) or (log and low <= 0):
+            raise ConfigError(name, repr(spec), "(low, high, initial[, 'log']) with low <= initial "
+                              "<= high, low < high (and low > 0 for 'log')")
+    if not in_notebook():
+        return None
+    import ipywidgets
+    import math
+
+    widgets = {}
+    for name, spec in controls.items():
+        low, high, initial = spec[:3]
+        if len(spec) > 3:
+            widgets[name] = ipywidgets.FloatLogSlider(
+                value=initial, base=10, min=math.log10(low), max=math.log10(high), step=0.05,
+                description=name, continuous_update=False)
+        else:
+            widgets[name] = ipywidgets.FloatSlider(
+                value=initial, min=low, max=high, step=(high - low) / 100, description=name,
+                continuous_update=False)
+    return ipywidgets.interact(explore, **widgets)

@@ -1,0 +1,108 @@
+"""The classroom layer: predictions against verdicts, sliders, and the students' notebooks."""
+import ast
+import importlib.util
+import shutil
+from pathlib import Path
+
+import jupytext
+import pytest
+
+import sharp_theory as st
+from sharp_theory import labkit
+from sharp_theory.claims import REGISTRY
+from sharp_theory.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+LABS = sorted(labkit.available_labs().items())
+
+
+def site_builder():
+    spec = importlib.util.spec_from_file_location("sharp_site", ROOT / "tools" / "site.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+RESULTS = {"claims": [{"id": "a.holds", "verdict": "pass"}, {"id": "a.breaks", "verdict": "fail"},
+                      {"id": "a.small", "verdict": "inconclusive"}]}
+
+
+def test_predictions_are_confirmed_contradicted_or_not_judged(capsys):
+    rows = labkit.compare_predictions(RESULTS, {"a.holds": True, "a.breaks": True,
+                                                "a.small": False})
+    assert [row["outcome"] for row in rows] == ["confirmed", "contradicted", "too small to judge"]
+    rows = labkit.compare_predictions(RESULTS, {"a.breaks": False, "a.holds": ...})
+    assert [row["outcome"] for row in rows] == ["confirmed", "no prediction"]
+    rows = labkit.compare_predictions(RESULTS, {"fuzzer finds it": False},
+                                      facts={"fuzzer finds it": True})
+    assert rows[0]["outcome"] == "contradicted"
+    assert "contradicted" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("predictions, fragment", [
+    ({"a.unknown": True}, "invalid predictions='a.unknown'"),
+    ({"a.holds": "yes"}, "invalid predictions['a.holds']="),
+])
+def test_bad_predictions_are_refused_by_name(predictions, fragment):
+    with pytest.raises(ConfigError, match=fragment.replace("[", r"\[").replace("]", r"\]")):
+        labkit.compare_predictions(RESULTS, predictions)
+
+
+def test_sliders_are_notebook_only_and_check_their_ranges():
+    assert labkit.sliders(lambda lr: None, lr=(1e-3, 1e-1, 1e-2, "log")) is None  # not a notebook
+    with pytest.raises(ConfigError, match="invalid lr="):
+        labkit.sliders(lambda lr: None, lr=(1e-1, 1e-3, 1e-2))
+    with pytest.raises(ConfigError, match="invalid lr="):
+        labkit.sliders(lambda lr: None, lr=(0.0, 1.0, 0.5, "log"))
+
+
+@pytest.mark.parametrize("name, path", LABS, ids=[name for name, _ in LABS])
+def test_every_lab_asks_for_predictions_that_its_claims_answer(name, path):
+    """Each lab has predict-then-run prompts before its key cells, each answer key agrees with
+    the claim's expected verdict, and the lab compares them with the measured verdicts."""
+    notebook = jupytext.read(path)
+    found = site_builder().predictions(notebook)
+    assert found, f"{name}: no prediction cell"
+    compare = [cell.source for cell in notebook.cells if "compare_predictions" in cell.source]
+    assert len(compare) == 1, f"{name}: one cell compares predictions with verdicts"
+    call = next(node for node in ast.walk(ast.parse(compare[0])) if isinstance(node, ast.Call))
+    claims = {key.value: value.id for key, value in zip(call.args[1].keys, call.args[1].values)}
+    for index, variable, answer in found:
+        assert notebook.cells[index - 1].metadata.get("tags") == ["predict"], \
+            f"{name}: the prompt for {variable} comes right before it"
+        assert variable in claims.values(), f"{name}: {variable} is never compared"
+        claim_id = next(k for k, v in claims.items() if v == variable)
+        if claim_id in REGISTRY:
+            assert REGISTRY[claim_id].lab == name
+            assert answer == (REGISTRY[claim_id].expected == "pass"), (claim_id, answer)
+
+
+@pytest.mark.slow
+def test_student_version_builds_and_its_checks_grade(tmp_path):
+    """`make student` for one lab: answers blanked, otter checks pass on the key and fail on a
+    blank or wrong answer."""
+    from otter.test_files import OKTestFile
+
+    builder = site_builder()
+    labs = dict(LABS)
+    built = builder.build_student(tmp_path, {"balancedness": labs["balancedness"]})
+    assert len(built) == 1
+    import nbformat
+
+    student = "\n".join(cell.source for cell in nbformat.read(built[0], as_version=4).cells)
+    assert "predict_sam_balances = ..." in student and "# SOLUTION" not in student
+    assert 'grader.check("predict_sam_balances")' in student
+    assert 'os.environ.setdefault("SHARP_THEORY_QUICK", "1")' in student
+    tests = tmp_path / "balancedness" / "dist" / "autograder" / "tests"
+    student_tests = tmp_path / "balancedness" / "dist" / "student" / "tests"
+    for variable in ("predict_sgd_conserves", "predict_sam_balances"):
+        graded = OKTestFile.from_file(str(tests / f"{variable}.py"))
+        assert any(case.hidden for case in graded.test_cases), "the answer key is hidden"
+        assert not any(case.hidden for case in OKTestFile.from_file(
+            str(student_tests / f"{variable}.py")).test_cases), "students see only public checks"
+        for answer, passes in [(True, True), (False, False), (..., False)]:
+            graded = OKTestFile.from_file(str(tests / f"{variable}.py"))
+            graded.run({variable: answer})
+            assert graded.passed_all == passes, (variable, answer)
+    shutil.rmtree(tmp_path / "balancedness")
+
