@@ -106,3 +106,26 @@ def test_student_version_builds_and_its_checks_grade(tmp_path):
             assert graded.passed_all == passes, (variable, answer)
     shutil.rmtree(tmp_path / "balancedness")
 
+
+
+@pytest.mark.slow
+def test_student_notebook_runs_as_handed_out(tmp_path):
+    """The fastest lab's students' notebook, executed as a student would open it (answers
+    still blank): the otter checks run and say the answer is missing, the lab runs at quick
+    sizes to the end, and the comparison says no prediction was made."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    builder = site_builder()
+    [student] = builder.build_student(tmp_path, {"fuzz-a-bound": dict(LABS)["fuzz-a-bound"]})
+    notebook = nbformat.read(student, as_version=4)
+    client = NotebookClient(notebook, timeout=600, kernel_name="python3",
+                            resources={"metadata": {"path": str(student.parent)}})
+    client.execute(env={**__import__("os").environ, "PYTHONPATH": str(ROOT),
+                        "SHARP_THEORY_OUT": str(tmp_path / "out")})
+    outputs = "\n".join(str(output.get("text", "")) + str(output.get("data", {}).get("text/plain", ""))
+                        for cell in notebook.cells if cell.cell_type == "code"
+                        for output in cell.outputs)
+    assert "predict_falsified" in outputs and "failed" in outputs.lower(), outputs[-2000:]
+    assert "no prediction" in outputs
+    assert (tmp_path / "out" / "results.json").is_file()
