@@ -298,8 +298,9 @@ print(CONTRAST)
 # ## Figures
 
 # %%
-COLORS = {"adamw": "#333333", "sam": "#d62728", "functional-sam": "#2ca02c",
-          "precond-sam": "#ff7f0e", "functional-sam-precond": "#9467bd"}
+# Colour-blind-safe (st.plotting.PALETTE, Okabe & Ito).
+COLORS = {"adamw": "#000000", "sam": "#D55E00", "functional-sam": "#009E73",
+          "precond-sam": "#E69F00", "functional-sam-precond": "#CC79A7"}
 V_SHOW, S_SHOW = V_GRID[-1], S_GRID[-1]
 cell_show = SUMMARY[cell_key(V_SHOW, S_SHOW)]
 
@@ -310,16 +311,15 @@ def logit_share(cell):
 
 
 def draw(ax, steps, values, name, cell, diverged):
-    """Median and 10-90% band over seeds; a lane with a run that is not ok is dashed and labelled."""
-    st.plotting.band(ax, steps, values, label=label_of(name, cell), color=COLORS[name])
-    if np.any(diverged):
-        ax.plot(steps, np.nanmedian(values, axis=0), color=COLORS[name], ls="--", lw=2.5)
+    """Median and 10-90% band over seeds; a lane with a run that is not ok is drawn dashed and
+    labelled with its status (st.plotting.band)."""
+    st.plotting.band(ax, steps, values, label=label_of(name, cell), color=COLORS[name],
+                     status="diverged" if np.any(diverged) else "ok")
 
 
 def label_of(name, cell):
     rho = cell[name]["rho"]
-    label = name if name == "adamw" else f"{name} ($\\rho={rho:g}$)"
-    return label if cell["status"] == "ok" else label + " [not ok]"
+    return name if name == "adamw" else f"{name} ($\\rho={rho:g}$)"
 
 
 si_show = S_GRID.index(S_SHOW)
@@ -331,8 +331,8 @@ for name in OPTIMIZERS:
     recorded = jnp.asarray(np.asarray(SWEEPS[V_SHOW][name].observed["params"])[si_show, best])
     PATHS[name] = np.asarray(over_training(PROBLEMS[V_SHOW], recorded,
                                            jnp.asarray(TABLES[V_SHOW][si_show])))  # (seed, rec, 3)
-fig, axes = st.plotting.figure(1, 3, width=3.6, height=3.0)
-parts = ["full $\\lambda_{max}$", "logit path at $u_1$", "functional path at $u_1$"]
+fig, axes = st.plotting.figure(1, 3, width=3.0, height=3.4)
+parts = ["full $\\lambda_{max}$", "logit part at $u_1$", "functional part at $u_1$"]
 for k, (ax, title) in enumerate(zip(axes[0], parts)):
     for name in OPTIMIZERS:
         best = int(tuned_index(SWEEPS[V_SHOW][name], -1)[si_show])
@@ -340,15 +340,17 @@ for k, (ax, title) in enumerate(zip(axes[0], parts)):
              SWEEPS[V_SHOW][name].diverged[si_show, best])
     ax.set_xlabel("step")
     ax.set_ylabel(title)
-axes[0, 0].legend(fontsize=7, loc="upper left")
+st.plotting.figure_legend(fig, axes[0, :1])
 drop = 1 - cell_show["sam"]["lambda_max"] / cell_show["adamw"]["lambda_max"]
-fig.suptitle(f"V = {V_SHOW}, s = {S_SHOW:g}: SAM ends with {drop:.0%} lower $\\lambda_{{max}}$ than "
-             f"AdamW, {logit_share(cell_show):.1%} of the drop through the logit path", fontsize=9)
-lab.savefig(fig, "sharpness_by_path")
+st.plotting.finding(fig, f"V = {V_SHOW}, s = {S_SHOW:g}: SAM ends with {drop:.0%} lower "
+                    f"$\\lambda_{{max}}$ than AdamW, {logit_share(cell_show):.1%} of the drop "
+                    "through the logit path")
+lab.savefig(fig, "sharpness_by_path", slide=True,
+            claims=["singh2025.spurious.logit_path_carries_sam_reduction"])
 
-fig, axes = st.plotting.figure(1, 4, width=2.9, height=2.7)
+fig, axes = st.plotting.figure(2, 2, width=3.4, height=2.6)
 for k, stat in enumerate(STAT_NAMES):
-    ax = axes[0, k]
+    ax = axes.flat[k]
     sweep = SWEEPS[V_SHOW]
     si = S_GRID.index(S_SHOW)
     for name in OPTIMIZERS:
@@ -356,15 +358,15 @@ for k, stat in enumerate(STAT_NAMES):
         values = np.asarray(sweep[name].observed["stats"])[si, best, :, :, k]
         draw(ax, STEP_AXIS, values, name, cell_show, sweep[name].diverged[si, best])
     ax.set_xlabel("step")
-    ax.set_ylabel(stat.replace("_", " ") + (" $T^*$ (log)" if stat == "temperature" else ""))
+    ax.set_ylabel(stat.replace("_", " ") + (" $T^*$" if stat == "temperature" else ""))
     if stat == "temperature":
         ax.set_yscale("log")
-axes[0, 0].legend(fontsize=7, loc="lower right")
+st.plotting.figure_legend(fig, axes[0, :1])
 moved = cell_show["sam"]["logit_norm"] / cell_show["adamw"]["logit_norm"] - 1
 confidence = cell_show["sam"]["max_probability"] - cell_show["adamw"]["max_probability"]
-fig.suptitle(f"V = {V_SHOW}, s = {S_SHOW:g}: SAM's logit norm ends {moved:+.0%} vs AdamW, its "
-             f"max probability {confidence:+.3f} (tuned $\\rho$)", fontsize=9)
-lab.savefig(fig, "logit_statistics")
+st.plotting.finding(fig, f"V = {V_SHOW}, s = {S_SHOW:g}: SAM's logit norm ends {moved:+.0%} vs "
+                    f"AdamW, its max probability {confidence:+.3f} (tuned $\\rho$)")
+lab.savefig(fig, "logit_statistics", claims=["singh2025.spurious.sam_sharpness_is_calibration"])
 
 fig, axes = st.plotting.figure(1, 2, width=3.8, height=3.0)
 for name in OPTIMIZERS:
@@ -380,11 +382,12 @@ axes[0, 1].set_xlabel("gradient evaluations")
 for ax in axes[0]:
     ax.set_ylabel("test cross-entropy (nats)")
     ax.axhline(cell_show["bayes_cross_entropy"], color="gray", ls=":", lw=1)
-axes[0, 1].legend(fontsize=7, loc="upper right")
+st.plotting.figure_legend(fig, axes[0, :1])
 best_name = min(OPTIMIZERS, key=lambda n: cell_show[n]["test_cross_entropy"])
-fig.suptitle(f"V = {V_SHOW}, s = {S_SHOW:g}: lowest test cross-entropy at equal steps: {best_name} "
-             "(dotted: Bayes floor)", fontsize=9)
-lab.savefig(fig, "test_cross_entropy")
+st.plotting.finding(fig, f"V = {V_SHOW}, s = {S_SHOW:g}: lowest test cross-entropy at equal "
+                    f"steps: {best_name} (dotted: Bayes floor)")
+lab.savefig(fig, "test_cross_entropy", claims=["singh2025.functional_sam.beats_adamw_and_sam",
+                                              "singh2025.sam.no_gain_at_equal_compute"])
 
 
 def grid_of(fn):
@@ -405,19 +408,19 @@ for ax, (title, fn) in zip(axes[0], heat):
     for i in range(len(V_GRID)):
         for j in range(len(S_GRID)):
             ok = SUMMARY[cell_key(V_GRID[i], S_GRID[j])]["status"] == "ok"
-            ax.text(j, i, f"{values[i, j]:.3f}" + ("" if ok else "*"), ha="center", va="center",
-                    fontsize=7)
+            ax.text(j, i, f"{values[i, j]:.2f}" + ("" if ok else "*"), ha="center", va="center")
     ax.set_xticks(range(len(S_GRID)), [f"{s:g}" for s in S_GRID])
     ax.set_yticks(range(len(V_GRID)), [str(V) for V in V_GRID])
     ax.set_xlabel("Zipf exponent $s$")
     ax.set_ylabel("vocabulary $V$")
-    ax.set_title(title, fontsize=8)
+    ax.set_title(title)
     colorbar = fig.colorbar(image, ax=ax, shrink=0.8)
-    colorbar.set_label("share" if fn is logit_share else "nats", fontsize=8)
+    colorbar.set_label("share" if fn is logit_share else "nats")
 shares = grid_of(logit_share)
-fig.suptitle(f"Over the V x s grid the logit path carries {shares.min():.1%}-{shares.max():.1%} of "
-             "SAM's $\\lambda_{max}$ drop (* marks a cell with a run that is not ok)", fontsize=9)
-lab.savefig(fig, "grid_heatmap")
+st.plotting.finding(fig, f"Over the V x s grid the logit path carries {shares.min():.1%}-"
+                    f"{shares.max():.1%} of SAM's $\\lambda_{{max}}$ drop (* marks a cell with a "
+                    "run that is not ok)")
+lab.savefig(fig, "grid_heatmap", claims=["singh2025.spurious.share_grows_with_vocab_and_zipf"])
 
 
 # %% [markdown]

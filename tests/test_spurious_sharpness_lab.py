@@ -4,6 +4,7 @@ import json
 import numpy as np
 import pytest
 
+from sharp_theory import labkit
 from sharp_theory.cli import main
 
 
@@ -17,6 +18,9 @@ def test_spurious_sharpness_lab_quick(tmp_path):
                                        "grid_heatmap"}
     for figure in results["figures"]:
         assert (out / f"{figure}.png").exists() and (out / f"{figure}.svg").exists()
+    # Every figure passes the figure lint (issue 18), and the key figure has a slide copy.
+    assert not labkit.figure_problems(results, out), labkit.figure_problems(results, out)
+    assert (out / "sharpness_by_path-slide.png").stat().st_size > 0
     cell = results["measured"]["cells"]["V8_s0"]
     steps = results["config"]["steps"]
     # Gradient evaluations are the rules' own counts: two per SAM-type step, one for AdamW.
