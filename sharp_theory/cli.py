@@ -26,6 +26,8 @@ QUICK_TIME = "15 s to 1.5 min"
 ENVIRONMENT = """environment variables:
   SHARP_THEORY_CPU_DEVICES=n  JAX CPU devices (default: one per core; 1 = JAX's default)
   SHARP_THEORY_X64=0          keep JAX's float32 default (sharp_theory turns on float64)
+  SHARP_THEORY_COMPILE_CACHE=0|DIR  compiled programs are kept in ~/.cache/sharp-theory
+                              (XDG_CACHE_HOME) between runs; 0 turns it off, DIR moves it
   SHARP_THEORY_PROGRESS=1     progress bars even when stderr is not a terminal
   SHARP_THEORY_LABS=DIR       run lab scripts from DIR instead of the repository's labs/
   SHARP_THEORY_QUICK=1, SHARP_THEORY_OUT=DIR, SHARP_THEORY_SEEDS=N, SHARP_THEORY_GRID=NAME,
