@@ -22,7 +22,7 @@ LAYERS = {
     "measure": 3,
     "studies": 4,
     "claims": 5, "testing": 5,
-    "labkit": 6, "plotting": 6, "report": 6, "cli": 6, "commands": 6,
+    "labkit": 6, "plotting": 6, "report": 6, "cli": 6, "commands": 6, "launch": 6,
     "": 7,  # the package root: the public facade, which re-exports every layer
 }
 # Packages of one layer that must stay independent of each other.

@@ -262,6 +262,19 @@ def _padded(array, multiple: int):
     return array[index]
 
 
+def _gather_processes(tree):
+    """Every leaf of ``tree`` (sharded over the devices of several processes) whole, as numpy."""
+    from jax.experimental import multihost_utils
+
+    def gather(leaf):
+        if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+            data = multihost_utils.process_allgather(jax.random.key_data(leaf), tiled=True)
+            return jax.random.wrap_key_data(np.asarray(data), impl=jax.random.key_impl(leaf))
+        return np.asarray(multihost_utils.process_allgather(leaf, tiled=True))
+
+    return jax.tree_util.tree_map(gather, tree)
+
+
 def _broadcast(array, own_axes, all_axes, full_shape):
     """Insert singleton axes for grid axes an optimizer does not depend on, then broadcast."""
     array = np.asarray(array)
@@ -355,6 +368,10 @@ def sweep(problem: Problem, optimizers, *, steps: int, seeds=1, grid: Mapping | 
     raw = _sweep_jit(problem, named, values, keys, params0, steps=steps, stride=stride,
                      observables=observables, batch_size=batch_size, plan=tuple(plan), mesh=mesh,
                      init=init)
+    if mesh is not None and jax.process_count() > 1:
+        # Several processes (jax.distributed): each holds only its devices' lanes; every
+        # process gets all of them, so every process returns the same, whole result.
+        raw = _gather_processes(raw)
 
     all_axes = axis_names + ("seed",)
     full_shape = tuple(len(arrays[a]) for a in axis_names) + (len(seed_list),)
