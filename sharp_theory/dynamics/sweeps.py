@@ -5,13 +5,17 @@ into it, so a second sweep with other values of the same shapes reuses the compi
 
 Each optimizer is vmapped over its grid axes and the seeds, and the longest of those axes is
 divided among every device of JAX's default platform with ``jax.shard_map``: on a CPU machine
-importing sharp_theory makes one JAX device per core (see ``sharp_theory/__init__``), so a sweep
+importing sharp_theory makes one JAX device per core (see ``sharp_theory.jax_setup``), so a sweep
 uses all cores; on a GPU machine the runs are spread over the GPUs. That axis is padded to a
 multiple of the device count by repeating its last entry; the padding is dropped before anything
 is returned. Sharded and unsharded sweeps agree bit for bit on the problems the
 tests compare; in general XLA may fuse a program vmapped over fewer lanes differently, so they
 agree to rounding (which chaotic dynamics amplify): a result is repeatable bit for bit on the
 same machine with the same device count.
+
+Under ``jax.distributed`` (several processes, see sharp_theory.launch) the devices are those of
+every process: each runs its share of the lanes and receives all of them, so every process
+returns the same, whole result.
 """
 from __future__ import annotations
 
