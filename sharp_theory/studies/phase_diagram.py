@@ -181,27 +181,35 @@ def _chunk_body(dims, signals, seeds, optimizers, settings, *, layout, steps, st
 _STATIC = ("layout", "steps", "stride", "observables", "tau_scaling", "dtype")
 
 
-def _program(mesh: Mesh | None, statics: dict):
+# XLA:CPU compiler options of the chunk programs. LLVM's optimization level 1 instead of the
+# default compiles a chunk program with ~30% less CPU time and runs it as fast, with bit-identical
+# results (CPU-preset chunk, d = 800: 8.0-8.2 vs 11.3-11.8 CPU s to compile, 1.09-1.10 vs
+# 1.09-1.14 CPU s per run; level 0 runs 2.3x slower). A cold CPU run is mostly compilation.
+CPU_CHUNK_COMPILER_OPTIONS = {"xla_backend_optimization_level": 1}
+
+
+def _program(mesh: Mesh | None, statics: dict, platform: str):
     """The compiled chunk program: plain jit, or shard_map over the mesh's cell axis."""
     body = lambda d, s, k, opts, settings: _chunk_body(d, s, k, opts, settings, **statics)
+    options = CPU_CHUNK_COMPILER_OPTIONS if platform == "cpu" else None
     if mesh is None:
-        return jax.jit(body)
+        return jax.jit(body, compiler_options=options)
     spec = PartitionSpec(_AXIS)
     mapped = jax.shard_map(body, mesh=mesh, in_specs=(spec, spec, spec, PartitionSpec(),
                                                       PartitionSpec()),
                            out_specs=spec, check_vma=False)
-    return jax.jit(mapped)
+    return jax.jit(mapped, compiler_options=options)
 
 
 _PROGRAMS: dict = {}
 
 
-def _cached_program(mesh, statics):
-    key = (None if mesh is None else tuple(d.id for d in mesh.devices.flat),
+def _cached_program(mesh, statics, platform: str):
+    key = (None if mesh is None else tuple(d.id for d in mesh.devices.flat), platform,
            tuple(sorted((k, v) for k, v in statics.items() if k != "observables")),
            statics["observables"])
     if key not in _PROGRAMS:
-        _PROGRAMS[key] = _program(mesh, statics)
+        _PROGRAMS[key] = _program(mesh, statics, platform)
     return _PROGRAMS[key]
 
 
@@ -210,7 +218,7 @@ _EXECUTABLES: dict = {}
 
 def _executable_key(mesh, statics, args) -> tuple:
     shapes = tuple((a.shape, str(a.dtype), str(a.sharding)) for a in args)
-    return (None if mesh is None else tuple(d.id for d in mesh.devices.flat),
+    return (None if mesh is None else tuple(d.id for d in mesh.devices.flat), _platform(args),
             tuple(sorted((k, v) for k, v in statics.items() if k != "observables")),
             statics["observables"], shapes)
 
@@ -226,7 +234,8 @@ def _compile_ahead(mesh, needed, shared_args):
     from concurrent.futures import ThreadPoolExecutor
 
     def compile_one(statics, args):
-        return _cached_program(mesh, statics).lower(*args, *shared_args).compile()
+        program = _cached_program(mesh, statics, _platform(args))
+        return program.lower(*args, *shared_args).compile()
 
     futures = {}
     pending = []
@@ -250,6 +259,10 @@ def _compile_ahead(mesh, needed, shared_args):
         return _EXECUTABLES[key]
 
     return executable
+
+
+def _platform(args) -> str:
+    return next(iter(args[0].sharding.device_set)).platform
 
 
 def _available_cores() -> int:
