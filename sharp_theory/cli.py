@@ -163,6 +163,9 @@ def reproduce_lab(name: str, *, quick: bool, out: Path | None, seeds: int | None
         raise
     finally:
         labkit._PENDING.pop()
+        if membership is not None and not (active_before < len(labkit._ACTIVE) and
+                                           labkit._ACTIVE[-1].results is not None):
+            membership.discard()  # a failed run: no shutdown barrier, the scratch folder goes
     started = labkit._ACTIVE[active_before:]
     if not started or started[-1].results is None:
         raise RuntimeError(f"lab {name!r} did not call lab.finish(); nothing was written")

@@ -148,6 +148,10 @@ class Membership:
         import jax
 
         jax.distributed.shutdown()
+        self.discard()
+
+    def discard(self) -> None:
+        """Remove the scratch folder (processes other than 0); nothing else."""
         if self.scratch is not None:
             shutil.rmtree(self.scratch, ignore_errors=True)
 
