@@ -25,8 +25,8 @@ What it does, and why:
   program on its share, so the sharded result equals the unsharded one (a test forces 4 CPU
   devices and compares bit for bit).
 
-* The distinct programs a call needs (one per ladder size) are compiled ahead, in parallel
-  threads, while the first chunks run; with the persistent compilation cache
+* The distinct programs a call needs (one per ladder size) are lowered first and compiled by
+  XLA in parallel threads while the first chunks run; with the persistent compilation cache
   (sharp_theory.compile_cache) a later process loads them from disk instead.
 
 Several processes or hosts (jax.distributed; ``sharp-theory launch`` or ``reproduce
@@ -224,8 +224,10 @@ def _executable_key(mesh, statics, args) -> tuple:
 
 
 def _compile_ahead(mesh, needed, shared_args):
-    """Start compiling the distinct programs of ``needed`` (``(statics, chunk args)`` pairs, in
-    the order they will run) in a thread pool (XLA compiles without holding Python's lock).
+    """Compile the distinct programs of ``needed`` (``(statics, chunk args)`` pairs, in the order
+    they will run) ahead: each is traced and lowered here, in the calling thread (so JAX's
+    thread-local settings such as dtype promotion or matmul precision apply as in a plain call),
+    and compiled by XLA in a thread pool, in parallel and while the first chunks already run.
 
     Returns:
       ``executable(statics, args)``: the compiled program for that chunk, waiting for it if its
@@ -233,9 +235,8 @@ def _compile_ahead(mesh, needed, shared_args):
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    def compile_one(statics, args):
-        program = _cached_program(mesh, statics, _platform(args))
-        return program.lower(*args, *shared_args).compile()
+    def lower(statics, args):
+        return _cached_program(mesh, statics, _platform(args)).lower(*args, *shared_args)
 
     futures = {}
     pending = []
@@ -248,14 +249,15 @@ def _compile_ahead(mesh, needed, shared_args):
         pool = ThreadPoolExecutor(max_workers=max(1, min(len(pending), _available_cores())),
                                   thread_name_prefix="conv-relu-compile")
         for key, statics, args in pending:
-            futures[key] = pool.submit(compile_one, statics, args)
+            futures[key] = pool.submit(lower(statics, args).compile)
         pool.shutdown(wait=False)
 
     def executable(statics, args):
         key = _executable_key(mesh, statics, args)
         if key not in _EXECUTABLES:
             future = futures.get(key)
-            _EXECUTABLES[key] = future.result() if future is not None else compile_one(statics, args)
+            _EXECUTABLES[key] = (future.result() if future is not None
+                                 else lower(statics, args).compile())
         return _EXECUTABLES[key]
 
     return executable
