@@ -122,12 +122,20 @@ def main(argv=None) -> int:
         {"train_loss": conv_relu.training_loss,
          "test_error": conv_relu.observed_label_test_error,
          "max_rho": signal_noise.max_noise_coefficient})
-    start = time.perf_counter()
+    import os
+    import resource
+
+    def cpu_s():
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+
+    load_before = os.getloadavg()[0]
+    start, cpu = time.perf_counter(), cpu_s()
     result = grid_module.conv_relu_grid(dims, signals, optimizers, observe=matched, **kwargs)
-    cold = time.perf_counter() - start
-    start = time.perf_counter()
+    cold, cold_cpu = time.perf_counter() - start, cpu_s() - cpu
+    start, cpu = time.perf_counter(), cpu_s()
     grid_module.conv_relu_grid(dims, signals, optimizers, observe=matched, **kwargs)
-    warm = time.perf_counter() - start
+    warm, warm_cpu = time.perf_counter() - start, cpu_s() - cpu
     grid_module.conv_relu_grid(dims, signals, optimizers, **kwargs)
     start = time.perf_counter()
     grid_module.conv_relu_grid(dims, signals, optimizers, **kwargs)
@@ -139,6 +147,7 @@ def main(argv=None) -> int:
     cell_dims = np.repeat(dims, signals.size * spec["repeats"])
     sample = np.sort(rng.choice(n_cells, size=min(args.sample, n_cells), replace=False))
     loop_seconds = []
+    loop_cpu = cpu_s()
     for cell in sample:
         d_i, s_i, r_i = np.unravel_index(cell, (dims.size, signals.size, spec["repeats"]))
         problem = conv_relu.conv_relu_signal_noise(int(dims[d_i]), float(signals[s_i]),
@@ -153,6 +162,7 @@ def main(argv=None) -> int:
                         batch_size=optimizer.batch_size, steps=spec["steps"],
                         stride=spec["stride"], seed=int(r_i), sam="rho" in optimizer.hparams)
         loop_seconds.append(time.perf_counter() - start)
+    loop_cpu = cpu_s() - loop_cpu
     # Extrapolate with time ∝ a + b·d fitted on the sample (all runs of a cell together).
     design = np.stack([np.ones(sample.size), cell_dims[sample]], axis=1)
     coef, *_ = np.linalg.lstsq(design, np.asarray(loop_seconds), rcond=None)
@@ -175,7 +185,11 @@ def main(argv=None) -> int:
         "steps": spec["steps"], "dims": [int(dims.min()), int(dims.max()), int(dims.size)],
         "signals": int(signals.size), "repeats": spec["repeats"],
         "devices": list(result.devices), "chunk_size": result.config["chunk_size"],
+        "load_average_before": round(load_before, 2),
+        "load_average_after": round(os.getloadavg()[0], 2),
         "compiled_cold_s": round(cold, 2), "compiled_warm_s": round(warm, 2),
+        "compiled_cold_cpu_s": round(cold_cpu, 2), "compiled_warm_cpu_s": round(warm_cpu, 2),
+        "numpy_loop_sampled_cpu_s": round(loop_cpu, 2),
         "compiled_warm_all_8_observables_s": round(warm_all_observables, 2),
         "speedup_warm_all_8_observables": round(loop_total / warm_all_observables, 1),
         "numpy_loop_sampled_cells": int(sample.size),

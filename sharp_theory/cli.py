@@ -1,4 +1,5 @@
-"""The ``sharp-theory`` command: list | reproduce LAB | check [CLAIM..] | report | run PROBLEM.
+"""The ``sharp-theory`` command: list | reproduce LAB | check [CLAIM..] | report | run PROBLEM |
+launch --processes N -- reproduce LAB.
 
 Bad input is reported in one line naming the parameter, the value and the valid range, with exit
 code 2, before any work starts and without writing anything. Ctrl-C / SIGTERM end the command
@@ -16,7 +17,7 @@ import runpy
 import sys
 from pathlib import Path
 
-from . import interrupts, labkit
+from . import interrupts, labkit, launch
 from .errors import ConfigError
 from .output import OutputFolder
 
@@ -26,6 +27,8 @@ QUICK_TIME = "15 s to 1.5 min"
 ENVIRONMENT = """environment variables:
   SHARP_THEORY_CPU_DEVICES=n  JAX CPU devices (default: one per core; 1 = JAX's default)
   SHARP_THEORY_X64=0          keep JAX's float32 default (sharp_theory turns on float64)
+  SHARP_THEORY_COMPILE_CACHE=0|DIR  compiled programs are kept in ~/.cache/sharp-theory
+                              (XDG_CACHE_HOME) between runs; 0 turns it off, DIR moves it
   SHARP_THEORY_PROGRESS=1     progress bars even when stderr is not a terminal
   SHARP_THEORY_LABS=DIR       run lab scripts from DIR instead of the repository's labs/
   SHARP_THEORY_QUICK=1, SHARP_THEORY_OUT=DIR, SHARP_THEORY_SEEDS=N, SHARP_THEORY_GRID=NAME,
@@ -83,6 +86,24 @@ def build_parser() -> argparse.ArgumentParser:
                                 "quick, cpu, paper)")
     reproduce.add_argument("--device", choices=("cpu", "gpu"), default=None,
                            help="where labs that support it run their grids (default: what JAX finds)")
+    launch.add_cluster_arguments(reproduce)
+
+    launcher = sub.add_parser(
+        "launch", help="run a lab in N local processes joined by jax.distributed",
+        description="Start N processes of `sharp-theory reproduce LAB ...` on this machine, "
+                    "joined by jax.distributed (coordinator on 127.0.0.1, CPU collectives over "
+                    "gloo). Sweeps and the conv-ReLU grid divide their lanes over all processes; "
+                    "process 0 writes OUT. If one process fails, the others are stopped.",
+        epilog="example: sharp-theory launch --processes 2 -- reproduce benign-overfitting "
+               "--quick --out results/bo")
+    launcher.add_argument("--processes", type=int, required=True, metavar="N")
+    launcher.add_argument("--devices-per-process", type=int, default=None, metavar="K",
+                          help="JAX CPU devices per process (default: cores / N, at least 1)")
+    launcher.add_argument("--timeout-s", type=float, default=None,
+                          help="stop every process after this many seconds (exit code 124)")
+    launcher.add_argument("--heartbeat-s", type=int, default=60,
+                          help="a process silent this long ends the run (default 60)")
+    launcher.add_argument("command_", nargs=argparse.REMAINDER, metavar="-- reproduce LAB ...")
 
     check = sub.add_parser("check", help="run the labs behind claims and print their verdicts")
     check.add_argument("claims", nargs="*", metavar="CLAIM",
@@ -114,15 +135,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def reproduce_lab(name: str, *, quick: bool, out: Path | None, seeds: int | None,
-                  extra: dict | None = None, resume: bool = True) -> dict:
+                  extra: dict | None = None, resume: bool = True,
+                  cluster: launch.Cluster | None = None) -> dict:
     """Run lab ``name`` in this process and return its results dict.
 
     ``extra`` holds lab-specific options (``grid``, ``device``) that the lab declares and reads
     from ``lab.extra``. ``resume`` loads the stages a previous run of the same command saved.
+    With ``cluster`` this process first joins the others (sharp_theory.launch); only process 0
+    writes ``out``.
     """
     path = labkit.lab_path(name)
     labkit.check_seeds(seeds)
-    OutputFolder.inspect(out or Path("results") / name, name)  # refuse before importing JAX
+    out = out or Path("results") / name
+    OutputFolder.inspect(out, name)  # refuse before importing JAX
+    membership = None
+    if cluster is not None:
+        membership = launch.join(cluster, out, resume=resume)
+        out = membership.out
     labkit._PENDING.append(labkit.LabSettings(quick=quick, out=out, seeds=seeds,
                                               extra=extra or {}, resume=resume))
     active_before = len(labkit._ACTIVE)
@@ -134,9 +163,14 @@ def reproduce_lab(name: str, *, quick: bool, out: Path | None, seeds: int | None
         raise
     finally:
         labkit._PENDING.pop()
+        if membership is not None and not (active_before < len(labkit._ACTIVE) and
+                                           labkit._ACTIVE[-1].results is not None):
+            membership.discard()  # a failed run: no shutdown barrier, the scratch folder goes
     started = labkit._ACTIVE[active_before:]
     if not started or started[-1].results is None:
         raise RuntimeError(f"lab {name!r} did not call lab.finish(); nothing was written")
+    if membership is not None:
+        membership.leave()
     return started[-1].results
 
 
@@ -221,15 +255,20 @@ def main(argv=None) -> int:
         interrupts.install()
     parser = build_parser()
     args = parser.parse_args(argv)
-    interrupts.say_resumable(args.command in ("reproduce", "check"))
+    interrupts.say_resumable(args.command in ("reproduce", "check", "launch"))
     try:
         if args.command == "list":
             return cmd_list()
         if args.command == "reproduce":
             extra = {k: v for k, v in (("grid", args.grid), ("device", args.device)) if v is not None}
+            cluster = launch.cluster_from(args)
             reproduce_lab(args.lab, quick=args.quick, out=args.out, seeds=args.seeds, extra=extra,
-                          resume=args.resume)
+                          resume=args.resume, cluster=cluster)
             return 0
+        if args.command == "launch":
+            return launch.launch(args.command_, processes=args.processes,
+                                 devices_per_process=args.devices_per_process,
+                                 heartbeat_s=args.heartbeat_s, timeout_s=args.timeout_s)
         if args.command == "check":
             return cmd_check(args)
         if args.command == "report":

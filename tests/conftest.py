@@ -1,18 +1,31 @@
 """Shared test settings: float64 on, strict dtype and rank promotion, hypothesis reproducible
 across CI runs, and a counter of how often JAX traces the simulation (library code keeps none)."""
+import atexit
 import collections
 import importlib.util
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+# The persistent compilation cache (on by default in ~/.cache) goes to a folder of this test run
+# instead, shared by the subprocesses the tests start and removed at the end: the suite never
+# writes into the user's home. SHARP_THEORY_COMPILE_CACHE=0 keeps it off.
+if os.environ.get("SHARP_THEORY_COMPILE_CACHE", "").strip().lower() not in ("0", "off", "false", "no"):
+    if not os.environ.get("SHARP_THEORY_TEST_COMPILE_CACHE"):  # the first process of the run
+        _CACHE = tempfile.mkdtemp(prefix="sharp-theory-test-compile-cache-")
+        os.environ["SHARP_THEORY_TEST_COMPILE_CACHE"] = _CACHE
+        atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
+    os.environ["SHARP_THEORY_COMPILE_CACHE"] = os.environ["SHARP_THEORY_TEST_COMPILE_CACHE"]
 
 import jax  # noqa: E402
 import pytest  # noqa: E402
 from hypothesis import settings  # noqa: E402
 
-import sharp_theory  # noqa: E402,F401  (turns on jax_enable_x64)
+import sharp_theory  # noqa: E402,F401  (turns on jax_enable_x64 and the compile cache)
 
 # Derandomized: a property test draws the same instances on every run, so CI cannot flake;
 # the strategies still cover the theorem's regime (bounded so JIT caches are reused).

@@ -16,13 +16,13 @@ PACKAGE_ROOT = Path(__file__).resolve().parent.parent / "sharp_theory"
 # Layer of each top-level module or subpackage of sharp_theory (higher may import lower).
 LAYERS = {
     "_pytree": 0, "errors": 0, "tree": 0, "output": 0, "version": 0, "observables": 0,
-    "checkpoints": 0, "interrupts": 0,
+    "checkpoints": 0, "interrupts": 0, "compile_cache": 0, "jax_setup": 0,
     "problems": 1, "optim": 1, "theory": 1,
     "dynamics": 2,
     "measure": 3,
     "studies": 4,
     "claims": 5, "testing": 5,
-    "labkit": 6, "plotting": 6, "report": 6, "cli": 6, "commands": 6,
+    "labkit": 6, "plotting": 6, "report": 6, "cli": 6, "commands": 6, "launch": 6,
     "": 7,  # the package root: the public facade, which re-exports every layer
 }
 # Packages of one layer that must stay independent of each other.

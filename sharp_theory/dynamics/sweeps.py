@@ -5,13 +5,17 @@ into it, so a second sweep with other values of the same shapes reuses the compi
 
 Each optimizer is vmapped over its grid axes and the seeds, and the longest of those axes is
 divided among every device of JAX's default platform with ``jax.shard_map``: on a CPU machine
-importing sharp_theory makes one JAX device per core (see ``sharp_theory/__init__``), so a sweep
+importing sharp_theory makes one JAX device per core (see ``sharp_theory.jax_setup``), so a sweep
 uses all cores; on a GPU machine the runs are spread over the GPUs. That axis is padded to a
 multiple of the device count by repeating its last entry; the padding is dropped before anything
 is returned. Sharded and unsharded sweeps agree bit for bit on the problems the
 tests compare; in general XLA may fuse a program vmapped over fewer lanes differently, so they
 agree to rounding (which chaotic dynamics amplify): a result is repeatable bit for bit on the
 same machine with the same device count.
+
+Under ``jax.distributed`` (several processes, see sharp_theory.launch) the devices are those of
+every process: each runs its share of the lanes and receives all of them, so every process
+returns the same, whole result.
 """
 from __future__ import annotations
 
@@ -268,6 +272,19 @@ def _padded(array, multiple: int):
     return array[index]
 
 
+def _gather_processes(tree):
+    """Every leaf of ``tree`` (sharded over the devices of several processes) whole, as numpy."""
+    from jax.experimental import multihost_utils
+
+    def gather(leaf):
+        if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+            data = multihost_utils.process_allgather(jax.random.key_data(leaf), tiled=True)
+            return jax.random.wrap_key_data(np.asarray(data), impl=jax.random.key_impl(leaf))
+        return np.asarray(multihost_utils.process_allgather(leaf, tiled=True))
+
+    return jax.tree_util.tree_map(gather, tree)
+
+
 def _broadcast(array, own_axes, all_axes, full_shape):
     """Insert singleton axes for grid axes an optimizer does not depend on, then broadcast."""
     array = np.asarray(array)
@@ -382,6 +399,10 @@ def sweep(problem: Problem, optimizers, *, steps: int, seeds=1, grid: Mapping | 
     raw = _sweep_jit(problem, named, values, keys, params0, steps=steps, stride=stride,
                      observables=observables, batch_size=batch_size, plan=tuple(plan), mesh=mesh,
                      init=init)
+    if mesh is not None and jax.process_count() > 1:
+        # Several processes (jax.distributed): each holds only its devices' lanes; every
+        # process gets all of them, so every process returns the same, whole result.
+        raw = _gather_processes(raw)
 
     all_axes = axis_names + ("seed",)
     full_shape = tuple(len(arrays[a]) for a in axis_names) + (len(seed_list),)
