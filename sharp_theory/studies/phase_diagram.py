@@ -210,6 +210,8 @@ _STATIC = ("layout", "steps", "stride", "observables", "tau_scaling", "dtype")
 # results (CPU-preset chunk, d = 800: 8.0-8.2 vs 11.3-11.8 CPU s to compile, 1.09-1.10 vs
 # 1.09-1.14 CPU s per run; level 0 runs 2.3x slower). A cold CPU run is mostly compilation.
 CPU_CHUNK_COMPILER_OPTIONS = {"xla_backend_optimization_level": 1}
+"""XLA compiler options of the grid's chunk programs on CPU (optimization level 1: about 30%
+less compile time, the same run time, bit-identical results)."""
 
 
 def _program(mesh: Mesh | None, statics: dict, platform: str):
