@@ -55,7 +55,8 @@ PUBLIC = {
         "implicit_bias", "effective_initialization", "hyperbolic_entropy", "potential_minimizer",
         "min_l1_interpolator", "min_l2_interpolator", "sharpness", "spectrum",
         "signal_noise_coefficients", "max_noise_coefficient", "max_signal_coefficient",
-        "noise_activation_fraction", "aligned_noise_activation_fraction"},
+        "noise_activation_fraction", "aligned_noise_activation_fraction", "warm_spectrum",
+        "WarmEigenpairs", "warm_top_eigenpairs"},
     "sharp_theory.theory": {"scale_invariant", "low_rank", "diagonal", "stability"},
     "sharp_theory.studies": {"convergence", "diagonal_nets", "phase_diagram"},
 }

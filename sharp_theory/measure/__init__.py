@@ -35,3 +35,6 @@ from .signal_noise import (aligned_noise_activation_fraction, max_noise_coeffici
                            max_signal_coefficient, noise_activation_fraction, signal_noise_coefficients)
 __all__ += ["signal_noise_coefficients", "max_noise_coefficient", "max_signal_coefficient",
             "noise_activation_fraction", "aligned_noise_activation_fraction"]
+from . import warm_spectrum  # noqa: E402  (issue 16: spectra inside the scan, warm-started)
+from .warm_spectrum import WarmEigenpairs, warm_top_eigenpairs  # noqa: E402
+__all__ += ["warm_spectrum", "WarmEigenpairs", "warm_top_eigenpairs"]
