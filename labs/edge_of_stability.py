@@ -28,6 +28,11 @@
 # What to look at: panel (a) — each curve climbs and flattens at its dashed line 2/η; panel (b)
 # — the loss keeps falling with spikes; panel (c) — SAM's λ_max sits on its dotted edge, far
 # below 2/η; panel (d) — measured USAM boundaries on the predicted curves.
+#
+# `--grid large` runs the same toy 333 times wider (100 002 parameters, output scaled by
+# √(100/width) so λ_max starts where it does at width 100) and records λ_max every 10 steps with
+# `st.measure.warm_top_eigenpairs`: Lanczos restarted from the previous record's eigenvector, a
+# few Hessian-vector products per record (benchmarks/README.md, "Warm-started spectra").
 
 # %%
 import jax
@@ -39,18 +44,26 @@ from sharp_theory.observables import of_params, of_params_and_problem
 from sharp_theory.problems.base import Problem
 from sharp_theory.theory import stability
 
-lab = st.labkit.start("edge-of-stability", default_seeds=2, quick_seeds=1)
+# --grid large: the same toy 333 times wider (100 002 parameters), λ_max recorded every 10 steps
+# by Lanczos warm-started from the previous record (st.measure.warm_top_eigenpairs).
+lab = st.labkit.start("edge-of-stability", default_seeds=2, quick_seeds=1,
+                      options={"grid": ("quick", "default", "large")},
+                      quick_options={"grid": "quick"})
+LARGE = lab.extra.get("grid") == "large"
 
-WIDTH = 100
-INIT_SCALE = 0.5  # N(0, 0.5²) hidden weights and biases; output weights N(0, 1/width)
+BASE_WIDTH = 100
+WIDTH = 33_334 if LARGE else BASE_WIDTH
+INIT_SCALE = 0.5  # N(0, 0.5²) hidden weights and biases; output weights N(0, 1/100)
 EDGES = (20.0, 26.0, 32.0)  # 2/η for the three GD step sizes
 STEPS = 40_000
-STRIDE = 1_000 if lab.quick else 200
+STRIDE = 10 if LARGE else (1_000 if lab.quick else 200)
 LANCZOS_STEPS = 30  # λ_max along trajectories; checked against dense eigh at the end
+CHECK_LANCZOS_STEPS = 120  # --grid large: the cold reference at the final points
 SAM_LR, SAM_RHOS = 0.1, (0.01, 0.03, 0.1)
 USAM_RHOS = (0.0, 0.05, 0.2, 0.5)
 QUADRATIC_SPECTRA = ((1.0, 0.5, 0.2), (4.0, 1.0, 0.3), (10.0, 3.0, 1.0))
-lab.record_config(width=WIDTH, init_scale=INIT_SCALE, target="Chebyshev T_4 on 20 points",
+lab.record_config(grid="large" if LARGE else ("quick" if lab.quick else "default"),
+                  width=WIDTH, init_scale=INIT_SCALE, target="Chebyshev T_4 on 20 points",
                   gd_edges=EDGES, steps=STEPS, stride=STRIDE, lanczos_steps=LANCZOS_STEPS,
                   sam_lr=SAM_LR, sam_rhos=SAM_RHOS, usam_rhos=USAM_RHOS,
                   quadratic_spectra=QUADRATIC_SPECTRA, seeds=lab.seeds,
@@ -62,7 +75,10 @@ lab.record_config(width=WIDTH, init_scale=INIT_SCALE, target="Chebyshev T_4 on 2
 
 # %%
 def network(params, x):
-    return jnp.tanh(x[:, None] * params["w"] + params["b"]) @ params["v"]
+    # The output is scaled by sqrt(100 / width) (1 for the default width): a wider network
+    # starts at the same λ_max instead of one growing with the width.
+    scale = np.sqrt(BASE_WIDTH / WIDTH)
+    return scale * (jnp.tanh(x[:, None] * params["w"] + params["b"]) @ params["v"])
 
 
 def squared_loss(params, batch):
@@ -73,7 +89,7 @@ def initial_params(seed):
     rng = np.random.default_rng(seed)
     return {"w": jnp.asarray(INIT_SCALE * rng.standard_normal(WIDTH)),
             "b": jnp.asarray(INIT_SCALE * rng.standard_normal(WIDTH)),
-            "v": jnp.asarray(rng.standard_normal(WIDTH) / np.sqrt(WIDTH))}
+            "v": jnp.asarray(rng.standard_normal(WIDTH) / np.sqrt(BASE_WIDTH))}
 
 
 inputs = np.linspace(-1.0, 1.0, 20)
@@ -98,11 +114,15 @@ def gradient_norm(params, problem):
 
 OBSERVE = {"sharpness": of_params_and_problem(sharpness), "loss": of_params_and_problem(train_loss),
            "grad_norm": of_params_and_problem(gradient_norm)}
+if LARGE:  # warm-started: a few HVPs per record instead of a 30-step cold Lanczos solve
+    OBSERVE["sharpness"] = st.measure.warm_top_eigenpairs()
 
 
 def sharpness_of(traj):
-    """The recorded λ_max (records,)."""
-    return np.asarray(traj.observed["sharpness"])
+    """The recorded λ_max (records,): the cold observable's, or the warm one's top value."""
+    if "sharpness" in traj.observed:
+        return np.asarray(traj.observed["sharpness"])
+    return np.asarray(traj.observed["sharpness.values"])[..., 0]
 
 
 # %% [markdown] tags=["predict"]
@@ -156,10 +176,13 @@ def summarize_gd(traj, edge):
 gd_summary = [dict(seed=seed, **summarize_gd(traj, edge)) for (seed, edge), traj in gd_runs.items()]
 
 # Lanczos (30 steps) against dense eigh at every final point: the recorded curves are exact.
+# (--grid large: the warm-started values against a cold 120-step Lanczos solve.)
 dense_check = []
 for (seed, edge), traj in gd_runs.items():
     fn = st.measure.full_batch_loss(problem)
-    dense = float(st.measure.lambda_max(fn, traj.params, method="dense"))
+    dense = float(st.measure.lambda_max(fn, traj.params, method="matrix_free",
+                                        num_iterations=CHECK_LANCZOS_STEPS) if LARGE else
+                  st.measure.lambda_max(fn, traj.params, method="dense"))
     dense_check.append(abs(float(sharpness_of(traj)[-1]) - dense) / dense)
 
 # %% [markdown]
@@ -300,11 +323,19 @@ lab.save_arrays(steps=steps_recorded, gd_edges=np.asarray(EDGES),
 measured = {
     "gd_runs": gd_summary,
     "lanczos_vs_dense_max_relative_error": float(max(dense_check)),
+    "sharpness_method": ("warm-started Lanczos vs cold 120-step Lanczos" if LARGE
+                         else "30-step Lanczos vs dense eigh"),
     "sam_runs": sam_summary, "sam_lr": SAM_LR,
     "usam_boundaries": usam_rows,
     "usam_max_relative_error": float(max(r["relative_error"] for r in usam_rows if r["rho"] > 0)),
     "gd_quadratic_max_relative_error": float(max(r["relative_error"] for r in usam_rows if r["rho"] == 0)),
 }
+if LARGE:  # HVPs per record of the warm-started λ_max (the first record includes the cold solve)
+    matvecs = np.concatenate([np.asarray(t.observed["sharpness.matvecs"])[1:]
+                              for t in list(gd_runs.values()) + list(sam_runs.values())])
+    measured["warm_spectrum"] = {"parameters": 3 * WIDTH, "stride": STRIDE,
+                                 "matvecs_per_record_mean": float(np.nanmean(matvecs)),
+                                 "matvecs_per_record_max": float(np.nanmax(matvecs))}
 results = lab.finish(measured)
 
 # %% [markdown]

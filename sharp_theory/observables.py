@@ -9,6 +9,11 @@ steps. It is always called the same way, with
 - ``state``: a :class:`RunState` with the optimizer's hyperparameters (this lane's values in a
   sweep: an observable reads SAM's ρ here), the optimizer's state and the step index.
 
+An observable that needs its own state from one record to the next (an eigensolver restarted
+from the previous record's eigenvectors) subclasses :class:`WarmObservable`: ``init`` makes its
+carry at the initial point, ``update`` returns ``(value, new carry)`` at every record, and the
+trajectory scan carries it. A value may be a dict of arrays, recorded as ``NAME.KEY``.
+
 Nothing inspects a function's signature. A function of fewer arguments is adapted explicitly:
 :func:`of_params` (``fn(params)``) or :func:`of_params_and_problem` (``fn(params, problem)``).
 The adapters compare by the function they wrap, so the same function gives the same compiled
@@ -64,6 +69,25 @@ class ParamsAndProblemObservable:
 
     def __call__(self, params, problem, state):
         return self.fn(params, problem)
+
+
+class WarmObservable:
+    """An observable with a carry: state handed from one record to the next (warm starts).
+
+    Subclasses (frozen dataclasses, so that equal settings compile once) implement ``init`` and
+    ``update``; called like any observable, it computes one record from a cold start.
+    """
+
+    def init(self, params, problem, state):
+        """The carry at the initial point (e.g. eigenvectors from a cold solve)."""
+        raise NotImplementedError
+
+    def update(self, params, problem, state, carry):
+        """``(value, new carry)`` at a record, starting from the previous record's carry."""
+        raise NotImplementedError
+
+    def __call__(self, params, problem, state):
+        return self.update(params, problem, state, self.init(params, problem, state))[0]
 
 
 def of_params(fn: Callable) -> ParamsObservable:

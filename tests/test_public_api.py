@@ -57,7 +57,7 @@ PUBLIC = {
         "signal_noise_coefficients", "max_noise_coefficient", "max_signal_coefficient",
         "noise_activation_fraction", "aligned_noise_activation_fraction", "logit_path",
         "calibration_temperature", "hessian_split", "logit_statistics", "path_sharpness",
-        "sam_update_split"},
+        "sam_update_split", "warm_spectrum", "WarmEigenpairs", "warm_top_eigenpairs"},
     "sharp_theory.theory": {"scale_invariant", "low_rank", "diagonal", "stability"},
     "sharp_theory.studies": {"convergence", "diagonal_nets", "phase_diagram"},
 }

@@ -15,7 +15,7 @@ import numpy as np
 from .._pytree import pytree_dataclass, static_field
 from ..checkpoints import resumable
 from ..errors import ConfigError, check_int
-from ..observables import RunState
+from ..observables import RunState, WarmObservable
 from ..problems.base import Problem, init_key, optimizer_key
 from ..optim.base import Optimizer
 from ..tree import all_finite, tree_where
@@ -188,11 +188,22 @@ def simulate(problem: Problem, optimizer: Optimizer, params0, key, *, steps: int
     hparams = optimizer.hparams
     loss_fn = problem.loss_function()
 
-    def observe(params, state, step, diverged):
+    def observe(params, state, step, diverged, warm):
+        """The records at one point, and the warm observables' carries for the next one."""
         run_state = RunState(hparams=hparams, optimizer_state=state, step=step)
-        values = {obs.name: jnp.asarray(obs(params, problem, run_state)) for obs in observables}
+        values, new_warm = {}, {}
+        for obs in observables:
+            if isinstance(obs.fn, WarmObservable):
+                value, new_warm[obs.name] = obs.fn.update(params, problem, run_state, warm[obs.name])
+            else:
+                value = obs(params, problem, run_state)
+            if isinstance(value, Mapping):  # a dict of arrays: recorded as NAME.KEY
+                values.update({f"{obs.name}.{key}": jnp.asarray(v) for key, v in value.items()})
+            else:
+                values[obs.name] = jnp.asarray(value)
         # After divergence the records read NaN, so plots and summaries cannot mistake them.
-        return {name: jnp.where(diverged, jnp.nan, value) for name, value in values.items()}
+        return ({name: jnp.where(diverged, jnp.nan, value) for name, value in values.items()},
+                new_warm)
 
     def one_step(carry, step_and_batch):
         params, state, diverged_at, costs = carry
@@ -225,18 +236,23 @@ def simulate(problem: Problem, optimizer: Optimizer, params0, key, *, steps: int
     state0 = optimizer.init(params0)
     costs = {"grad_evals": jnp.asarray(0.0), "hvp_evals": jnp.asarray(0.0)}
     carry = (params0, state0, jnp.asarray(-1, jnp.int32), costs)
-    first = observe(params0, state0, jnp.asarray(0), jnp.asarray(False))
+    state_at_0 = RunState(hparams=hparams, optimizer_state=state0, step=jnp.asarray(0))
+    warm = {obs.name: obs.fn.init(params0, problem, state_at_0) for obs in observables
+            if isinstance(obs.fn, WarmObservable)}
+    first, warm = observe(params0, state0, jnp.asarray(0), jnp.asarray(False), warm)
     n_chunks, remainder = divmod(steps, stride)
 
-    def chunk(carry, index):
+    def chunk(carry_and_warm, index):
+        carry, warm = carry_and_warm
         carry = advance(carry, index * stride, stride)
-        return carry, observe(carry[0], carry[1], (index + 1) * stride, carry[2] >= 0)
+        record, warm = observe(carry[0], carry[1], (index + 1) * stride, carry[2] >= 0, warm)
+        return (carry, warm), record
 
-    carry, records = jax.lax.scan(chunk, carry, jnp.arange(n_chunks))
+    (carry, warm), records = jax.lax.scan(chunk, (carry, warm), jnp.arange(n_chunks))
     pieces = [jax.tree_util.tree_map(lambda x: x[None], first), records]
     if remainder:
         carry = advance(carry, n_chunks * stride, remainder)
-        last = observe(carry[0], carry[1], jnp.asarray(steps), carry[2] >= 0)
+        last, _ = observe(carry[0], carry[1], jnp.asarray(steps), carry[2] >= 0, warm)
         pieces.append(jax.tree_util.tree_map(lambda x: x[None], last))
     observed = jax.tree_util.tree_map(lambda *xs: jnp.concatenate(xs, axis=0), *pieces)
     params, state, diverged_at, costs = carry

@@ -40,3 +40,6 @@ from .logit_path import (calibration_temperature, hessian_split, logit_statistic
                          path_sharpness, sam_update_split)
 __all__ += ["logit_path", "calibration_temperature", "hessian_split", "logit_statistics",
             "path_sharpness", "sam_update_split"]
+from . import warm_spectrum  # noqa: E402  (issue 16: spectra inside the scan, warm-started)
+from .warm_spectrum import WarmEigenpairs, warm_top_eigenpairs  # noqa: E402
+__all__ += ["warm_spectrum", "WarmEigenpairs", "warm_top_eigenpairs"]
