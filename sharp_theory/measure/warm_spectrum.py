@@ -132,8 +132,9 @@ class WarmEigenpairs(WarmObservable):
 
     Attributes:
       k: eigenpairs tracked.
-      min_steps, max_steps: Lanczos steps (= HVPs) per record, from the previous record's
-        eigenvectors: at least / at most.
+      min_steps: the fewest Lanczos steps (= HVPs) per record, started from the previous
+        record's eigenvectors.
+      max_steps: the most Lanczos steps (= HVPs) per record.
       tol: relative residual at which a record's solve stops.
       cold_steps: Lanczos steps of the cold solve at the initial point.
       loss: ``loss(problem) -> fn(params) -> scalar``; default the problem's full-batch loss.
@@ -189,8 +190,8 @@ def warm_top_eigenpairs(k: int = 1, *, min_steps: int = 2, max_steps: int = 8,
 
     Args:
       k: eigenpairs tracked (>= 1).
-      min_steps, max_steps: Lanczos steps (HVPs) per record, at least and at most
-        (k <= min_steps <= max_steps).
+      min_steps: the fewest Lanczos steps (HVPs) per record (k <= min_steps <= max_steps).
+      max_steps: the most Lanczos steps (HVPs) per record.
       tol: stop when every tracked pair has ‖Hv − θv‖ <= tol·|θ| (in [0, 1)).
       cold_steps: Lanczos steps of the cold solve at the initial point (>= k).
       loss: ``loss(problem) -> fn(params) -> scalar`` (default: the full-batch loss).
