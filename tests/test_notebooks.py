@@ -16,6 +16,9 @@ import pytest
 from sharp_theory import labkit
 
 LABS = sorted(labkit.available_labs().items())
+# Figures some labs must draw (the rest are checked through results.json's own list).
+EXPECTED_FIGURES = {"sharpness-dynamics": ("sharpness_dynamics", "one_sam_endpoint"),
+                    "landscape": ("interpolation", "slices", "m_sharpness_vs_gap")}
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -48,6 +51,11 @@ def test_lab_runs_as_a_notebook(name, path, tmp_path):
     assert results["lab"] == name and results["quick"] is True
     for figure in results["figures"]:
         assert (out / f"{figure}.png").exists() and (out / f"{figure}.svg").exists()
+    for figure in EXPECTED_FIGURES.get(name, ()):
+        assert figure in results["figures"], f"{name}: figure {figure} is missing"
+    # The key figure's slide copy (checked to exist by figure_problems) and the arrays.
+    assert any(check.get("slide") for check in results["figure_checks"].values()), name
+    assert (out / "trajectories.npz").stat().st_size > 0
     for claim in results["claims"]:
         # Quick sizes may be too small to judge ("inconclusive"), never contradict the claim.
         assert labkit.verdict_matches(claim, quick=True), claim
