@@ -2,6 +2,7 @@
 
 (A lab-script test: the lab's code is held to JAX's default promotion rules, see conftest.py.)"""
 import ast
+import types
 
 import jupytext
 import pytest
@@ -25,8 +26,10 @@ def test_a_slider_change_reruns_without_recompiling(lab, function, changes, simu
 
     monkeypatch.setattr(plt, "show", lambda: plt.close("all"))
     notebook = jupytext.read(labkit.available_labs()[lab])
-    namespace: dict = {"_start": lambda *a, **k: type("QuickLab", (), {
-        "quick": True, "seeds": 1, "record_config": lambda self, **c: None})()}
+    # A stand-in for the lab handle: quick sizes, default options, nothing recorded.
+    quick_lab = types.SimpleNamespace(quick=True, seeds=1, extra={},
+                                      record_config=lambda **config: None)
+    namespace: dict = {"_start": lambda *args, **kwargs: quick_lab}
     # The lab's definitions only: its set-up cell (with a stand-in lab), then every cell made
     # of imports, definitions and assignments that run no simulation; the heavy cells are skipped.
     for cell in notebook.cells:
@@ -46,10 +49,15 @@ def test_a_slider_change_reruns_without_recompiling(lab, function, changes, simu
     assert simulation_traces() == compiled, "a slider change recompiled the simulation"
 
 
-def _only_definitions(source: str) -> bool:
-    """Whether a cell only imports, defines and assigns, without running a simulation."""
-    for node in ast.parse(source).body:
+def _only_definitions(source) -> bool:
+    """Whether a cell (or a block of statements) only imports, defines and assigns, perhaps
+    under an ``if``, without running a simulation."""
+    body = ast.parse(source).body if isinstance(source, str) else source
+    for node in body:
         if isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef)):
+            continue
+        if isinstance(node, ast.If) and _only_definitions(node.body) \
+                and _only_definitions(node.orelse):
             continue
         if isinstance(node, ast.Assign) and not any(
                 isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
