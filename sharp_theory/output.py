@@ -209,9 +209,12 @@ class OutputFolder:
     def open_staging(self) -> Path:
         """A fresh staging folder inside ``path`` for this run's files."""
         self.remove_stale_staging()
-        self.staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-",
-                                             dir=self.path))
-        honour_umask(self.staging)
+        # Created and recorded under the lock an interrupt's clean-up takes: a signal can never
+        # see the folder on disk before abort() knows to remove it.
+        with CRITICAL:
+            self.staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-",
+                                                 dir=self.path))
+            honour_umask(self.staging)
         return self.staging
 
     def remove_stale_staging(self) -> None:
