@@ -88,3 +88,14 @@ def load_benchmark():
         spec.loader.exec_module(module)
         return module
     return load
+
+
+@pytest.fixture(scope="session")
+def site_builder():
+    """tools/site.py (the docs site and student-version builder), loaded by path: its name
+    would clash with the standard library's ``site``."""
+    root = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location("sharp_site", root / "tools" / "site.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

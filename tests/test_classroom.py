@@ -1,13 +1,12 @@
 """The classroom layer: predictions against verdicts, sliders, and the students' notebooks."""
 import ast
-import importlib.util
+import os
 import shutil
 from pathlib import Path
 
 import jupytext
 import pytest
 
-import sharp_theory as st
 from sharp_theory import labkit
 from sharp_theory.claims import REGISTRY
 from sharp_theory.errors import ConfigError
@@ -15,12 +14,6 @@ from sharp_theory.errors import ConfigError
 ROOT = Path(__file__).resolve().parent.parent
 LABS = sorted(labkit.available_labs().items())
 
-
-def site_builder():
-    spec = importlib.util.spec_from_file_location("sharp_site", ROOT / "tools" / "site.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 RESULTS = {"claims": [{"id": "a.holds", "verdict": "pass"}, {"id": "a.breaks", "verdict": "fail"},
@@ -57,11 +50,11 @@ def test_sliders_are_notebook_only_and_check_their_ranges():
 
 
 @pytest.mark.parametrize("name, path", LABS, ids=[name for name, _ in LABS])
-def test_every_lab_asks_for_predictions_that_its_claims_answer(name, path):
+def test_every_lab_asks_for_predictions_that_its_claims_answer(name, path, site_builder):
     """Each lab has predict-then-run prompts before its key cells, each answer key agrees with
     the claim's expected verdict, and the lab compares them with the measured verdicts."""
     notebook = jupytext.read(path)
-    found = site_builder().predictions(notebook)
+    found = site_builder.predictions(notebook)
     assert found, f"{name}: no prediction cell"
     compare = [cell.source for cell in notebook.cells if "compare_predictions" in cell.source]
     assert len(compare) == 1, f"{name}: one cell compares predictions with verdicts"
@@ -78,14 +71,13 @@ def test_every_lab_asks_for_predictions_that_its_claims_answer(name, path):
 
 
 @pytest.mark.slow
-def test_student_version_builds_and_its_checks_grade(tmp_path):
+def test_student_version_builds_and_its_checks_grade(tmp_path, site_builder):
     """`make student` for one lab: answers blanked, otter checks pass on the key and fail on a
     blank or wrong answer."""
     from otter.test_files import OKTestFile
 
-    builder = site_builder()
     labs = dict(LABS)
-    built = builder.build_student(tmp_path, {"balancedness": labs["balancedness"]})
+    built = site_builder.build_student(tmp_path, {"balancedness": labs["balancedness"]})
     assert len(built) == 1
     import nbformat
 
@@ -109,19 +101,18 @@ def test_student_version_builds_and_its_checks_grade(tmp_path):
 
 
 @pytest.mark.slow
-def test_student_notebook_runs_as_handed_out(tmp_path):
+def test_student_notebook_runs_as_handed_out(tmp_path, site_builder):
     """The fastest lab's students' notebook, executed as a student would open it (answers
     still blank): the otter checks run and say the answer is missing, the lab runs at quick
     sizes to the end, and the comparison says no prediction was made."""
     import nbformat
     from nbclient import NotebookClient
 
-    builder = site_builder()
-    [student] = builder.build_student(tmp_path, {"fuzz-a-bound": dict(LABS)["fuzz-a-bound"]})
+    [student] = site_builder.build_student(tmp_path, {"fuzz-a-bound": dict(LABS)["fuzz-a-bound"]})
     notebook = nbformat.read(student, as_version=4)
     client = NotebookClient(notebook, timeout=600, kernel_name="python3",
                             resources={"metadata": {"path": str(student.parent)}})
-    client.execute(env={**__import__("os").environ, "PYTHONPATH": str(ROOT),
+    client.execute(env={**os.environ, "PYTHONPATH": str(ROOT),
                         "SHARP_THEORY_OUT": str(tmp_path / "out")})
     outputs = "\n".join(str(output.get("text", "")) + str(output.get("data", {}).get("text/plain", ""))
                         for cell in notebook.cells if cell.cell_type == "code"

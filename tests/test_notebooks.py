@@ -4,7 +4,6 @@ way the docs site runs it (tools/site.py: quick sizes, output inline).
 With ``SHARP_THEORY_SITE_CACHE=DIR`` (CI sets it) the executed notebooks are kept in DIR, where
 ``make docs`` picks them up instead of running every lab a second time; without it they go to
 the test's temporary folder."""
-import importlib.util
 import json
 import os
 from pathlib import Path
@@ -19,31 +18,22 @@ LABS = sorted(labkit.available_labs().items())
 # Figures some labs must draw (the rest are checked through results.json's own list).
 EXPECTED_FIGURES = {"sharpness-dynamics": ("sharpness_dynamics", "one_sam_endpoint"),
                     "landscape": ("interpolation", "slices", "m_sharpness_vs_gap")}
-ROOT = Path(__file__).resolve().parent.parent
 
-
-def site_builder():
-    """tools/site.py, loaded by path (its name would clash with the standard library's)."""
-    spec = importlib.util.spec_from_file_location("sharp_site", ROOT / "tools" / "site.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name, path", LABS, ids=[name for name, _ in LABS])
-def test_lab_runs_as_a_notebook(name, path, tmp_path):
+def test_lab_runs_as_a_notebook(name, path, tmp_path, site_builder):
     notebook = jupytext.read(path)
     assert notebook.cells[0].cell_type == "markdown", "a lab opens with its title and question"
     nbformat.validate(notebook)
     cache = os.environ.get("SHARP_THEORY_SITE_CACHE")
-    builder = site_builder()
     if cache:
         # A cached run of exactly this source would make the test vacuous: run it afresh.
         stale = Path(cache) / name / "key"
         if stale.is_file():
             stale.unlink()
-    folder = builder.execute_lab(name, path, Path(cache) if cache else tmp_path)
+    folder = site_builder.execute_lab(name, path, Path(cache) if cache else tmp_path)
     out = folder / "out"
     results = json.loads((out / "results.json").read_text())
     # Every figure passes the figure lint (issue 18).

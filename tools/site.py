@@ -121,6 +121,12 @@ def execute_lab(name: str, script: Path, cache: Path | None = None) -> Path:
     return folder
 
 
+def executed_seconds(folder: Path, name: str):
+    """The wall time (s) of the run that produced ``folder/LAB.ipynb``, or "?" if unrecorded."""
+    notebook = json.loads((folder / f"{name}.ipynb").read_text())
+    return notebook["metadata"].get("sharp_theory", {}).get("executed_s", "?")
+
+
 def execute_labs(labs: dict[str, Path], jobs: int) -> dict[str, Path]:
     """Execute (or reuse) every lab, ``jobs`` kernels at a time; one line per lab."""
     done: dict[str, Path] = {}
@@ -134,9 +140,8 @@ def execute_labs(labs: dict[str, Path], jobs: int) -> dict[str, Path]:
             except Exception as error:  # report every failing lab, then stop
                 failures.append(f"{name}: {type(error).__name__}: {str(error)[-2000:]}")
                 continue
-            seconds = json.loads((done[name] / f"{name}.ipynb").read_text()
-                                 )["metadata"].get("sharp_theory", {}).get("executed_s")
-            print(f"site: {name} executed ({seconds} s, quick sizes)", flush=True)
+            print(f"site: {name} executed ({executed_seconds(done[name], name)} s, quick sizes)",
+                  flush=True)
     if failures:
         raise SystemExit("site: a lab failed to run as a notebook:\n" + "\n".join(failures))
     return done
@@ -212,8 +217,7 @@ def write_pages(executed: dict[str, Path], labs: dict[str, Path]) -> None:
     for name in sorted(executed):
         results = write_lab_page(name, executed[name], labs[name])
         matching = sum(labkit.verdict_matches(c, results["quick"]) for c in results["claims"])
-        seconds = json.loads((executed[name] / f"{name}.ipynb").read_text()
-                             )["metadata"].get("sharp_theory", {}).get("executed_s", "?")
+        seconds = executed_seconds(executed[name], name)
         rows.append(f"| [{labkit.lab_title(labs[name])}]({name}.ipynb) | `{name}` | "
                     f"{matching}/{len(results['claims'])} as expected "
                     f"({'quick' if results['quick'] else 'full'} run) | {seconds} |")
