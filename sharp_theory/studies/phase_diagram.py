@@ -242,11 +242,16 @@ def _cached_program(mesh, statics, platform: str):
 _EXECUTABLES: dict = {}
 
 
-def _executable_key(mesh, statics, args) -> tuple:
+def _executable_key(mesh, statics, args, shared_args) -> tuple:
     shapes = tuple((a.shape, str(a.dtype), str(a.sharding)) for a in args)
+    # The optimizers and settings are arguments too: their tree (names, rules) and leaf shapes
+    # select the program, so a later call with other optimizers never reuses this one.
+    shared = (jax.tree_util.tree_structure(shared_args),
+              tuple((np.shape(leaf), str(jnp.result_type(leaf)))
+                    for leaf in jax.tree_util.tree_leaves(shared_args)))
     return (None if mesh is None else tuple(d.id for d in mesh.devices.flat), _platform(args),
             tuple(sorted((k, v) for k, v in statics.items() if k != "observables")),
-            statics["observables"], shapes)
+            statics["observables"], shapes, shared)
 
 
 def _compile_ahead(mesh, needed, shared_args):
@@ -267,7 +272,7 @@ def _compile_ahead(mesh, needed, shared_args):
     futures = {}
     pending = []
     for statics, args in needed:
-        key = _executable_key(mesh, statics, args)
+        key = _executable_key(mesh, statics, args, shared_args)
         if key not in _EXECUTABLES and key not in futures:
             futures[key] = None
             pending.append((key, statics, args))
@@ -279,7 +284,7 @@ def _compile_ahead(mesh, needed, shared_args):
         pool.shutdown(wait=False)
 
     def executable(statics, args):
-        key = _executable_key(mesh, statics, args)
+        key = _executable_key(mesh, statics, args, shared_args)
         if key not in _EXECUTABLES:
             future = futures.get(key)
             _EXECUTABLES[key] = (future.result() if future is not None
