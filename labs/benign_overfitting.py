@@ -86,6 +86,9 @@ benign = {name: mean_error[name] <= threshold for name in optimizers}
 boundary = {name: phase.benign_boundary(mean_error[name], signals, threshold) for name in optimizers}
 fit = phase.fit_power_law(dims, boundary["sgd"])
 sam_fit = phase.fit_power_law(dims, boundary["sam"])
+# SGD and SAM commute with rotations of parameter space, so the grid trains each cell in the
+# span of its training patches (engine "span": the same records as training W, to rounding).
+lab.record_config(engine=result.config["engine"])
 print(f"{result.config['n_cells']} cells x {len(optimizers)} optimizers in {result.wall_time_s:.1f} s "
       f"on {result.devices}; SGD boundary slope {fit['slope']:.3f} "
       f"[{fit['ci_low']:.3f}, {fit['ci_high']:.3f}] from {fit['points']} points")

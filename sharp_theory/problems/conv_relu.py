@@ -204,6 +204,115 @@ def spd_solve(matrix, rhs):
     return jax.lax.fori_loop(0, size, backward, jnp.zeros_like(rhs))
 
 
+def lower_triangular_inverse(lower):
+    """The inverse of a lower-triangular matrix with a nonzero diagonal (plain jnp ops).
+
+    Args:
+      lower: a (K, K) lower-triangular matrix.
+
+    Returns:
+      The (K, K) lower-triangular inverse, by forward substitution on the identity.
+    """
+    size = lower.shape[-1]
+    identity = jnp.eye(size, dtype=lower.dtype)
+
+    def row(i, inverse):
+        # Row i of L⁻¹: (e_i − Σ_{k<i} L[i, k] L⁻¹[k]) / L[i, i] (rows >= i of ``inverse`` are 0).
+        return inverse.at[i].set((identity[i] - lower[i] @ inverse) / lower[i, i])
+
+    return jax.lax.fori_loop(0, size, row, jnp.zeros_like(lower))
+
+
+def patch_span_basis(problem: Problem):
+    """An orthonormal basis of the span of the training patches: μ and every noise patch.
+
+    Every gradient of the network with respect to a filter is a combination of training patches
+    (module docstring of :mod:`sharp_theory.measure.signal_noise`), so under GD, SGD and SAM
+    ``W(t) − W(0)`` stays in this span of K = 1 + n(P−1) vectors. The basis is computed by
+    Cholesky QR applied twice (the second pass makes the rows orthonormal to rounding level).
+    The patches must be linearly independent: d ≥ K for Gaussian noise; well conditioned
+    for d ≥ 2K.
+
+    Args:
+      problem: a :func:`conv_relu_signal_noise` problem (possibly zero padded).
+
+    Returns:
+      A (K, d_max) array Q with ``Q Qᵀ = I`` (zero beyond the problem's dimension).
+
+    References:
+      Cao, Chen, Belkin, Gu 2022 and Chen, Zhang, Kou, Chen, Hsieh, Gu 2023, Sec. 5 (the
+      signal-noise decomposition that keeps W(t) − W(0) in this span).
+    """
+    mu = problem.constants["mu"]
+    noise = problem.examples["x"][:, 1:, :]
+    rows = jnp.concatenate([mu[None, :], noise.reshape(-1, noise.shape[-1])], axis=0)
+    tiny = jnp.finfo(rows.dtype).tiny
+    basis = rows / jnp.maximum(jnp.linalg.norm(rows, axis=1, keepdims=True), tiny)
+    for _ in range(2):
+        lower = spd_cholesky(basis @ basis.T, relative_jitter=0.0)
+        basis = lower_triangular_inverse(lower) @ basis
+    return basis
+
+
+def coefficient_objective(params, batch, constants):
+    """The logistic loss of the network ``W = W0 + A Q`` as a function of the coefficients A.
+
+    ``batch["initial_pre"]`` holds each example's pre-activations under W0 (n, 2, m, P) and
+    ``batch["coordinates"]`` its patches in the basis Q (n, P, K), so a pre-activation is
+    ``initial_pre + Σ_k A[j, r, k] coordinates[n, p, k]``: the same value as the network on the
+    patches, at a cost independent of d.
+    """
+    coefficients = params["A"]
+    m = coefficients.shape[1]
+    pre = batch["initial_pre"] + jnp.einsum("jrk,npk->njrp", coefficients, batch["coordinates"])
+    per_sign = jnp.sum(jax.nn.relu(pre), axis=(2, 3)) / m
+    margins = batch["y"] * (per_sign[:, 0] - per_sign[:, 1])
+    return jnp.mean(jax.nn.softplus(-margins))
+
+
+def coefficient_problem(problem: Problem, basis) -> Problem:
+    """The training problem in the coordinates A of ``W − W0 = A Q`` (Q from
+    :func:`patch_span_basis`).
+
+    For rules whose update is built from gradients by operations that commute with rotations
+    of parameter space (GD, SGD, SAM, USAM, heavy-ball momentum), training A from 0 with this
+    problem gives, step for step, ``W0 + A Q`` equal to training W directly (up to rounding):
+    ``∇_A = ∇_W Qᵀ``, ``∇_W = ∇_A Q`` because ∇_W lies in the span, and ``‖∇_A‖ = ‖∇_W‖``
+    because Q is orthonormal. A step then costs O(n P m K) instead of O(n P m d). The
+    mini-batches are the same (same number of examples). Adam and other coordinate-wise rules
+    do not commute with rotations and must train W.
+
+    Args:
+      problem: a :func:`conv_relu_signal_noise` problem.
+      basis: its :func:`patch_span_basis`.
+
+    Returns:
+      A :class:`Problem` with params ``{"A": zeros (2, m, K)}``.
+    """
+    weights0 = problem.params0["W"]
+    x = problem.examples["x"]
+    examples = {"initial_pre": jnp.einsum("jrd,npd->njrp", weights0, x),
+                "coordinates": jnp.einsum("kd,npd->npk", basis, x),
+                "y": problem.examples["y"]}
+    coefficients0 = jnp.zeros(weights0.shape[:2] + (basis.shape[0],), weights0.dtype)
+    return Problem(objective=coefficient_objective, params0={"A": coefficients0},
+                   constants={}, examples=examples, name=problem.name + "-coefficients")
+
+
+def weights_from_coefficients(params, problem: Problem, basis) -> dict:
+    """The network's parameters ``{"W": W0 + A Q}`` from coefficient-space parameters ``{"A"}``.
+
+    Args:
+      params: ``{"A": (2, m, K)}``.
+      problem: the :func:`conv_relu_signal_noise` problem (its W0).
+      basis: the (K, d_max) basis Q.
+
+    Returns:
+      ``{"W": (2, m, d_max)}``.
+    """
+    return {"W": problem.params0["W"] + jnp.einsum("jrk,kd->jrd", params["A"], basis)}
+
+
 def _test_outputs(params, constants):
     """Network outputs on the stored test set (see the module docstring) and its clean labels."""
     weights = params["W"]

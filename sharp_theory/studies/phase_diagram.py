@@ -8,12 +8,22 @@ What it does, and why:
   :func:`sharp_theory.dynamics.trajectory.simulate` — the same body as ``st.run`` — vmapped over cells.
   Cell (d, ‖μ‖, seed) therefore equals ``st.run(conv_relu_signal_noise(d, ‖μ‖, seed=seed), opt,
   key=jax.random.key(seed))`` (tests check this).
+* Two engines (``engine=``, :func:`select_engine`). ``"weights"`` trains W itself. ``"span"``
+  uses the signal-noise decomposition: every gradient is a combination of training patches, so
+  ``W(t) = W(0) + A(t) Q`` with Q an orthonormal basis of the K = 1 + n(P−1) patches
+  (:func:`sharp_theory.problems.conv_relu.patch_span_basis`), and for rules that commute with
+  rotations (GD, SGD, SAM, USAM; not Adam) training A from 0 is training W in other
+  coordinates. A step then costs O(n P m K) instead of O(n P m d); d is paid only when a cell's
+  data are drawn and at its records, where observables read W rebuilt from A. The two engines'
+  records agree to rounding (≈ 2e-15 on the quick preset; tests/test_conv_relu_span.py).
+  ``"auto"`` (the default) takes ``"span"`` whenever it applies.
 * Dimensions share programs by zero padding: a cell of dimension d has zeros beyond d, which
   leaves the ReLU network's outputs and gradients unchanged (a test checks losses, gradients and
   whole trajectories). Each chunk is padded to the smallest size of the ladder
-  ``max(dims) / 2^k`` (rounded up) that holds its largest d: a few compiled programs instead of
+  ``max(dims) / r^k`` (rounded up) that holds its largest d: a few compiled programs instead of
   one, and far less arithmetic on zeros than padding every cell to ``max(dims)`` (2.1x less on
-  the CPU preset; benchmarks/README.md).
+  the CPU preset with r = 2, the weights engine's ratio; the span engine uses r = 4:
+  :data:`LADDER_RATIO`, benchmarks/README.md).
 * Cells are processed in chunks of ``chunk_size`` (chosen from a memory budget unless given), the
   last chunk padded by repeating its last cell; a progress bar counts chunks.
 * With ``checkpoint_dir`` every finished chunk is saved atomically (temporary file, then
@@ -56,10 +66,10 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from .. import optim
-from ..dynamics.trajectory import as_observables, record_steps, simulate
+from ..dynamics.trajectory import Observable, as_observables, record_steps, simulate
 from ..errors import ConfigError, check_choice, check_int, check_positive
 from ..measure import signal_noise
-from ..observables import RunState, all_of_params_and_problem
+from ..observables import RunState, WarmObservable, all_of_params_and_problem
 from ..optim.base import Optimizer
 from ..output import progress as progress_bar
 from ..output import write_atomic
@@ -170,11 +180,16 @@ def paper_tau_unit(dim, batch_size, n_filters, n_patches, noise_std):
     return n_filters * jnp.sqrt(batch_size) / (n_patches * noise_std * jnp.sqrt(dim))
 
 
-def _cell(dim, signal, seed, optimizer, settings, *, layout, steps, stride, observables,
-          tau_scaling, dtype):
-    key = conv_relu.cell_key(seed, dim)
-    problem = conv_relu.build_problem(key, dim, signal, settings["noise_std"],
-                                      settings["label_flip"], settings["init_std"], layout, dtype)
+def _in_weight_space(observable: Observable, problem, basis) -> Observable:
+    """The observable read at ``W = W0 + A Q`` on the network problem, for a coefficient run."""
+    def fn(params, _coefficient_problem, state):
+        return observable(conv_relu.weights_from_coefficients(params, problem, basis), problem,
+                          state)
+    return Observable(observable.name, fn)
+
+
+def _run_cell_optimizer(problem, trained, optimizer, seed, dim, settings, *, layout, steps,
+                        stride, observables, tau_scaling, dtype):
     hparams = dict(optimizer.hparams)
     if "rho" in hparams and tau_scaling == "paper":
         # The radius scales with the cell's dimension; observables read it from the run state.
@@ -183,7 +198,7 @@ def _cell(dim, signal, seed, optimizer, settings, *, layout, steps, stride, obse
                                                  layout.n_patches, settings["noise_std"])
         hparams["rho"] = radius.astype(optimizer.hparams["rho"].dtype)
     optimizer = dataclasses.replace(optimizer, hparams=hparams)
-    _, observed, diverged_at, _, _ = simulate(problem, optimizer, problem.params0,
+    _, observed, diverged_at, _, _ = simulate(trained, optimizer, trained.params0,
                                               jax.random.key(seed), steps=steps, stride=stride,
                                               observables=observables, batch_size=None)
     observed = dict(observed)
@@ -191,18 +206,94 @@ def _cell(dim, signal, seed, optimizer, settings, *, layout, steps, stride, obse
     return observed
 
 
+def _cell(dim, signal, seed, optimizers, settings, *, layout, steps, stride, observables,
+          tau_scaling, dtype, engine="weights"):
+    """Every optimizer's records on one cell; the cell's data are drawn once for all of them."""
+    key = conv_relu.cell_key(seed, dim)
+    problem = conv_relu.build_problem(key, dim, signal, settings["noise_std"],
+                                      settings["label_flip"], settings["init_std"], layout, dtype)
+    trained = problem
+    if engine == "span":
+        # Train the coordinates of W − W0 in the span of the training patches (exact for the
+        # rotation-equivariant rules that select_engine admits; observables read W itself).
+        basis = conv_relu.patch_span_basis(problem)
+        trained = conv_relu.coefficient_problem(problem, basis)
+        observables = tuple(_in_weight_space(o, problem, basis) for o in observables)
+    return {name: _run_cell_optimizer(problem, trained, optimizers[name], seed, dim, settings,
+                                      layout=layout, steps=steps, stride=stride,
+                                      observables=observables, tau_scaling=tau_scaling,
+                                      dtype=dtype)
+            for name in sorted(optimizers)}
+
+
 def _chunk_body(dims, signals, seeds, optimizers, settings, *, layout, steps, stride, observables,
-                tau_scaling, dtype):
-    out = {}
-    for name in sorted(optimizers):
-        cell = lambda d, s, k, opt=optimizers[name]: _cell(
-            d, s, k, opt, settings, layout=layout, steps=steps, stride=stride,
-            observables=observables, tau_scaling=tau_scaling, dtype=dtype)
-        out[name] = jax.vmap(cell)(dims, signals, seeds)
-    return out
+                tau_scaling, dtype, engine):
+    cell = lambda d, s, k: _cell(d, s, k, optimizers, settings, layout=layout, steps=steps,
+                                 stride=stride, observables=observables, tau_scaling=tau_scaling,
+                                 dtype=dtype, engine=engine)
+    return jax.vmap(cell)(dims, signals, seeds)
 
 
-_STATIC = ("layout", "steps", "stride", "observables", "tau_scaling", "dtype")
+_STATIC = ("layout", "steps", "stride", "observables", "tau_scaling", "dtype", "engine")
+
+ENGINES = ("auto", "weights", "span")
+"""How :func:`conv_relu_grid` trains a cell: ``"weights"`` trains W (every rule; each cell equals
+``st.run`` bit for bit), ``"span"`` trains the coordinates of W − W0 in an orthonormal basis of
+the training patches (rotation-equivariant rules only; equal to training W up to rounding, with
+steps whose cost does not grow with d), ``"auto"`` takes ``"span"`` whenever it applies."""
+
+
+def _span_preserving(optimizer: Optimizer) -> bool:
+    """Whether the optimizer's update commutes with rotations of parameter space: GD/SGD and
+    SAM/USAM in the Euclidean ball over a plain or momentum base (not Adam, not other norms)."""
+    rule = optimizer.rule
+    if isinstance(rule, optim.SharpnessAware):
+        if rule.p != 2.0:
+            return False
+    elif not isinstance(rule, optim.GradientDescent):
+        return False
+    return rule.base.kind in ("plain", "momentum", "nesterov")
+
+
+def select_engine(engine: str, optimizers: Mapping[str, Optimizer], observables, min_dim: int,
+                  n_train: int, n_patches: int) -> str:
+    """The engine a grid trains with: ``"span"`` or ``"weights"`` (see :data:`ENGINES`).
+
+    ``"span"`` needs rotation-equivariant optimizers (GD, SGD, SAM and USAM with p = 2, plain or
+    momentum base), observables without carried state (no WarmObservable: they are evaluated
+    on W rebuilt at each record), and every dimension at least twice the span's size
+    K = 1 + n(P−1), so that the patches are well conditioned as a basis.
+
+    Args:
+      engine: "auto", "weights" or "span".
+      optimizers: dict name -> Optimizer.
+      observables: the frozen observables (:func:`sharp_theory.dynamics.trajectory.as_observables`).
+      min_dim: the grid's smallest d.
+      n_train: training examples n.
+      n_patches: patches per example P.
+
+    Returns:
+      "span" or "weights".
+
+    Raises:
+      ConfigError: an unknown engine, or ``engine="span"`` where it does not apply (the
+        message says why).
+    """
+    check_choice("engine", engine, ENGINES)
+    if engine == "weights":
+        return engine
+    span_size = 1 + n_train * (n_patches - 1)
+    reasons = [f"optimizer {name!r} ({opt.name}) is not rotation-equivariant"
+               for name, opt in sorted(optimizers.items()) if not _span_preserving(opt)]
+    reasons += [f"observable {o.name!r} carries state between records"
+                for o in observables if isinstance(o.fn, WarmObservable)]
+    if min_dim < 2 * span_size:
+        reasons.append(f"the smallest d = {min_dim} is below 2(1 + n(P-1)) = {2 * span_size}")
+    if not reasons:
+        return "span"
+    if engine == "span":
+        raise ConfigError("engine", engine, "'weights' or 'auto' here: " + "; ".join(reasons))
+    return "weights"
 
 
 # XLA:CPU compiler options of the chunk programs. LLVM's optimization level 1 instead of the
@@ -335,14 +426,23 @@ CPU_CELL_DATA_BYTES = 3 << 20
 """Training data per device and chunk on CPU, in bytes (bounds the chunk size there)."""
 
 
-def padded_dimension(dim: int, d_max: int) -> int:
-    """The ladder size ``ceil(d_max / 2^k)`` (largest k) that still holds ``dim`` coordinates.
+LADDER_RATIO = {"weights": 2, "span": 4}
+"""Ratio between neighbouring sizes of the padding ladder, per engine. Training W costs time
+proportional to the padded d at every step, so the weights engine pads finely (ratio 2, 1.32x
+padded work on the CPU preset); the span engine pays for d only when drawing a cell and at its
+records, so fewer, coarser sizes (ratio 4) save more compilation than they cost in running
+(benchmarks/README.md)."""
+
+
+def padded_dimension(dim: int, d_max: int, ratio: int = 2) -> int:
+    """The ladder size ``ceil(d_max / ratio^k)`` (largest k) that still holds ``dim`` coordinates.
 
     Cells are padded to a few sizes so that one compiled program serves many dimensions.
 
     Args:
       dim: the cell's patch dimension (1 ≤ dim ≤ d_max).
       d_max: the largest dimension of the grid.
+      ratio: the ratio between neighbouring ladder sizes (an int >= 2).
 
     Returns:
       The padded size, an int with ``dim ≤ size ≤ d_max``.
@@ -351,10 +451,12 @@ def padded_dimension(dim: int, d_max: int) -> int:
       >>> from sharp_theory.studies.phase_diagram import padded_dimension
       >>> [padded_dimension(d, 1600) for d in (100, 200, 201, 1600)]
       [100, 200, 400, 1600]
+      >>> [padded_dimension(d, 1600, ratio=4) for d in (100, 101, 400, 401)]
+      [100, 400, 400, 1600]
     """
     size = d_max
-    while math.ceil(size / 2) >= dim:
-        size = math.ceil(size / 2)
+    while math.ceil(size / ratio) >= dim:
+        size = math.ceil(size / ratio)
     return int(size)
 
 
@@ -453,7 +555,7 @@ def conv_relu_grid(dims, signal_strengths, optimizers: Mapping[str, Optimizer], 
                    chunk_size: int | None = None, memory_budget_bytes: int | None = None,
                    checkpoint_dir=None, device: str | None = None, shard: bool = True,
                    progress: bool | None = None, max_new_chunks: int | None = None,
-                   dtype=None) -> GridResult:
+                   dtype=None, engine: str = "auto") -> GridResult:
     """Train every optimizer on every (d, ‖μ‖, repeat) cell of a conv-ReLU phase diagram.
 
     Args:
@@ -489,6 +591,11 @@ def conv_relu_grid(dims, signal_strengths, optimizers: Mapping[str, Optimizer], 
       max_new_chunks: compute at most this many new chunks, then return (``complete=False``);
         a later call with the same arguments continues.
       dtype: float dtype (default float64 when x64 is on).
+      engine: "auto" (default), "weights" or "span" (:data:`ENGINES`, :func:`select_engine`):
+        with "span" each step costs O(n P m K), K = 1 + n(P−1), instead of O(n P m d), and the
+        records equal those of "weights" up to rounding (not bit for bit); the engine used is
+        in ``GridResult.config["engine"]``. With "span", observables receive W rebuilt from
+        the coefficients, and ``state.optimizer_state`` in coefficient coordinates.
 
     Returns:
       A :class:`GridResult` with arrays (n_dims, n_signals, repeats, n_records) per optimizer and
@@ -515,6 +622,8 @@ def conv_relu_grid(dims, signal_strengths, optimizers: Mapping[str, Optimizer], 
     if memory_budget_bytes is not None:
         check_int("memory_budget_bytes", memory_budget_bytes, minimum=1)
     observables = as_observables(DEFAULT_OBSERVABLES if observe is None else observe)
+    engine = select_engine(engine, optimizers, observables, int(dims.min()), int(n_train),
+                           int(n_patches))
     devices = select_devices(device)
     dtype = jnp.dtype(jnp.result_type(float) if dtype is None else dtype)
     layout = conv_relu.ConvReluLayout(int(n_train), int(n_test), int(n_patches), int(n_filters),
@@ -546,7 +655,7 @@ def conv_relu_grid(dims, signal_strengths, optimizers: Mapping[str, Optimizer], 
         "seed": seed, "steps": steps, "stride": stride, "layout": dataclasses.asdict(layout),
         "noise_std": float(noise_std), "label_flip": float(label_flip),
         "init_std": float(init_std), "tau_scaling": tau_scaling, "dtype": dtype.name,
-        "observables": [o.name for o in observables],
+        "observables": [o.name for o in observables], "engine": engine,
         "optimizers": {name: {"rule": repr(opt.rule), "batch_size": opt.batch_size,
                               "replace": opt.replace,
                               "hparams": {k: np.asarray(v).tolist() for k, v in opt.hparams.items()}}
@@ -562,7 +671,7 @@ def conv_relu_grid(dims, signal_strengths, optimizers: Mapping[str, Optimizer], 
 
     mesh = Mesh(np.asarray(devices), (_AXIS,)) if use_mesh else None
     statics = {"layout": layout, "steps": steps, "stride": stride, "observables": observables,
-               "tau_scaling": tau_scaling, "dtype": dtype}
+               "tau_scaling": tau_scaling, "dtype": dtype, "engine": engine}
     settings = {"noise_std": jnp.asarray(noise_std, dtype), "label_flip": jnp.asarray(label_flip, dtype),
                 "init_std": jnp.asarray(init_std, dtype)}
     replicated = (lambda tree: jax.device_put(tree, NamedSharding(mesh, PartitionSpec()))) \
@@ -589,7 +698,8 @@ def conv_relu_grid(dims, signal_strengths, optimizers: Mapping[str, Optimizer], 
 
     def chunk_statics(index):
         # Cells are sorted by d, so the chunk's largest d is its last cell's.
-        d_max = padded_dimension(int(cell_dims[bounds(index)[1] - 1]), layout.d_max)
+        d_max = padded_dimension(int(cell_dims[bounds(index)[1] - 1]), layout.d_max,
+                                 LADDER_RATIO[engine])
         return dict(statics, layout=dataclasses.replace(layout, d_max=d_max))
 
     to_compute = [index for index in range(n_chunks)
