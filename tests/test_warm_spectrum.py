@@ -74,7 +74,7 @@ def test_called_directly_it_is_a_cold_solve(problem):
 
 
 @pytest.mark.parametrize("settings", [{"k": 0}, {"min_steps": 0}, {"k": 3, "min_steps": 2},
-                                      {"max_steps": 1}, {"tol": 1.5}, {"tol": -1e-3},
+                                      {"min_steps": 3, "max_steps": 2}, {"tol": 1.5}, {"tol": -1e-3},
                                       {"jitter": float("nan")}, {"cold_steps": 0}])
 def test_bad_settings_are_refused(settings):
     with pytest.raises(ConfigError):
