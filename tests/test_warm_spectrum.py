@@ -107,7 +107,7 @@ def _quadratic_record(matrix, start, **settings):
         cold_steps=N_QUADRATIC, loss=lambda _: lambda w: 0.5 * w @ matrix @ w, **settings)
     params = jnp.zeros(N_QUADRATIC)
     carry = observable.init(params, None, None)
-    carry = dict(carry, vectors=start[None] / jnp.linalg.norm(start),
+    carry = dict(carry, vectors=carry["vectors"].at[0].set(start / jnp.linalg.norm(start)),
                  pending=jnp.zeros_like(carry["pending"]))
     return observable.update(params, None, None, carry)[0]
 
@@ -151,7 +151,8 @@ def test_the_carried_vector_improves_by_a_power_step_per_record():
         eig_tol=0.5, cold_steps=N_QUADRATIC, loss=lambda _: lambda w: 0.5 * w @ matrix @ w)
     params = jnp.zeros(N_QUADRATIC)
     carry = observable.init(params, None, None)
-    carry = dict(carry, vectors=(jnp.eye(N_QUADRATIC)[0] + 1e-2 * jnp.ones(N_QUADRATIC))[None],
+    start = jnp.eye(N_QUADRATIC)[0] + 1e-2 * jnp.ones(N_QUADRATIC)
+    carry = dict(carry, vectors=carry["vectors"].at[0].set(start / jnp.linalg.norm(start)),
                  pending=jnp.zeros_like(carry["pending"]))
     residuals = []
     for _ in range(5):
