@@ -175,3 +175,17 @@ def test_refresh_records_take_more_than_one_step(problem):
         assert np.any(matvecs[window:window + 3] >= 2), matvecs
     np.testing.assert_allclose(np.asarray(run.observed["spectrum.values"])[:, 0],
                                np.asarray(run.observed["dense"])[:, 0], rtol=1e-4)
+
+
+def test_with_the_gap_renewed_every_record_the_bounds_hold_along_a_run(problem):
+    """refresh=1: λ2 re-estimated from the guard pair (θ2 + r2) at every record; the recorded
+    bound (gap_safety 1) is at least the error against a dense solve at every record."""
+    run = st.run(problem, st.optim.sam(0.2, 0.05), steps=200, stride=10, key=jax.random.key(0),
+                 observe={"spectrum": st.measure.warm_top_eigenpairs(refresh=1, gap_safety=1.0),
+                          "dense": of_params_and_problem(dense_top)})
+    warm = np.asarray(run.observed["spectrum.values"])[:, 0]
+    dense = np.asarray(run.observed["dense"])[:, 0]
+    bounds = np.asarray(run.observed["spectrum.error_bounds"])[:, 0]
+    errors = np.abs(dense - warm) / np.abs(warm)
+    assert np.all(errors <= bounds + 1e-13), (errors, bounds)
+    assert np.all(np.asarray(run.observed["spectrum.matvecs"])[1:] >= 2)
