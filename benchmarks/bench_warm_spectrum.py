@@ -128,7 +128,7 @@ def main(argv=None) -> int:
     warm_s, bare_s = times["warm"], times["bare"]
     matvecs = np.asarray(warm_run.observed["spectrum.matvecs"])
     values = np.asarray(warm_run.observed["spectrum.values"])[:, 0]
-    bounds = np.asarray(warm_run.observed["spectrum.error_bounds"])[:, 0]
+    bounds = np.asarray(warm_run.observed["spectrum.error_estimates"])[:, 0]
 
     check_stride = args.stride * args.check_every
     cold_run = st.run(problem, optimizer, steps=args.steps, stride=check_stride,

@@ -9,8 +9,10 @@ scan: matrix-free (HVPs by forward-over-reverse differentiation), traceable and 
 the lanes of a sweep, with the HVPs it spends reported at every record.
 
 Recorded (observe name ``NAME``): ``NAME.values`` (k,) top eigenvalues, descending;
-``NAME.residuals`` (k,) Ritz residual norms ‖Hv − λv‖; ``NAME.error_bounds`` (k,) the
-relative error bounds residual² / (|λ| · estimated gap / gap_safety) (Kato–Temple);
+``NAME.residuals`` (k,) Ritz residual norms ‖Hv − λv‖; ``NAME.error_estimates`` (k,)
+residual² / (|λ| · estimated gap / gap_safety), Kato–Temple's relative error bound evaluated
+with an *estimated* gap: a bound when the gap estimate holds, an estimate otherwise (see
+:func:`warm_top_eigenpairs` for when it was exceeded);
 ``NAME.matvecs`` HVPs spent at that record (the cold solve at the initial point is counted in
 the first record). A record whose bound is small stops after one HVP.
 
@@ -292,7 +294,7 @@ class WarmEigenpairs(WarmObservable):
         carried = self._carried(values, vectors, residual_vectors)
         if guarded:  # the guard vector is kept until a refresh record renews it
             carried = carried.at[k:].set(jnp.where(renewed, carried[k:], carry["vectors"][k:]))
-        record = {"values": values[:k], "residuals": residuals[:k], "error_bounds": bounds,
+        record = {"values": values[:k], "residuals": residuals[:k], "error_estimates": bounds,
                   "matvecs": carry["pending"] + taken.astype(flat.dtype)}
         return record, {"vectors": carried, "pending": jnp.zeros_like(carry["pending"]),
                         "following": following_at(values, residuals, taken),
@@ -310,7 +312,7 @@ def warm_top_eigenpairs(k: int = 1, *, min_steps: int | None = None, max_steps: 
 
     Use it in ``observe``: ``st.run(problem, opt, observe={"spectrum":
     st.measure.warm_top_eigenpairs()}, stride=10)`` records ``spectrum.values``,
-    ``spectrum.residuals``, ``spectrum.error_bounds`` and ``spectrum.matvecs``.
+    ``spectrum.residuals``, ``spectrum.error_estimates`` and ``spectrum.matvecs``.
 
     A record's solve stops (after at least ``min_steps`` HVPs) when every tracked Ritz pair
     (θ, y) with residual r = ‖Hy − θy‖ has r <= ``tol``·|θ|, or error bound
