@@ -79,10 +79,12 @@ def network_output(params, x):
 
     References: Chen et al. 2023, Sec. 2 (two-layer CNN with fixed second layer).
     """
-    weights = params["W"]
-    m = weights.shape[1]
-    pre = jnp.einsum("jrd,npd->njrp", weights, x)
-    per_sign = jnp.sum(jax.nn.relu(pre), axis=(2, 3)) / m
+    return _output_of_preactivations(jnp.einsum("jrd,npd->njrp", params["W"], x))
+
+
+def _output_of_preactivations(pre):
+    """``F₊₁ − F₋₁`` from the pre-activations ``pre[n, j, r, p] = ⟨w_{j,r}, x_{n,p}⟩``."""
+    per_sign = jnp.sum(jax.nn.relu(pre), axis=(2, 3)) / pre.shape[2]
     return per_sign[:, 0] - per_sign[:, 1]
 
 
@@ -192,35 +194,30 @@ def spd_solve(matrix, rhs):
     """Solve ``matrix · X = rhs`` for a symmetric positive definite matrix (plain jnp ops)."""
     lower = spd_cholesky(matrix, relative_jitter=0.0)
     size = matrix.shape[-1]
-
-    def forward(i, y):
-        return y.at[i].set((rhs[i] - lower[i] @ y) / lower[i, i])
+    y = lower_triangular_solve(lower, rhs)
 
     def backward(k, x):
         i = size - 1 - k
         return x.at[i].set((y[i] - lower[:, i] @ x) / lower[i, i])
 
-    y = jax.lax.fori_loop(0, size, forward, jnp.zeros_like(rhs))
     return jax.lax.fori_loop(0, size, backward, jnp.zeros_like(rhs))
 
 
-def lower_triangular_inverse(lower):
-    """The inverse of a lower-triangular matrix with a nonzero diagonal (plain jnp ops).
+def lower_triangular_solve(lower, rhs):
+    """Solve ``lower · X = rhs`` by forward substitution (plain jnp ops).
 
     Args:
-      lower: a (K, K) lower-triangular matrix.
+      lower: a (K, K) lower-triangular matrix with a nonzero diagonal.
+      rhs: the right-hand side, (K,) or (K, ...).
 
     Returns:
-      The (K, K) lower-triangular inverse, by forward substitution on the identity.
+      X, shaped like ``rhs``.
     """
-    size = lower.shape[-1]
-    identity = jnp.eye(size, dtype=lower.dtype)
+    def row(i, solution):
+        # Row i: (rhs_i − Σ_{k<i} L[i, k] X_k) / L[i, i] (rows >= i of ``solution`` are still 0).
+        return solution.at[i].set((rhs[i] - lower[i] @ solution) / lower[i, i])
 
-    def row(i, inverse):
-        # Row i of L⁻¹: (e_i − Σ_{k<i} L[i, k] L⁻¹[k]) / L[i, i] (rows >= i of ``inverse`` are 0).
-        return inverse.at[i].set((identity[i] - lower[i] @ inverse) / lower[i, i])
-
-    return jax.lax.fori_loop(0, size, row, jnp.zeros_like(lower))
+    return jax.lax.fori_loop(0, lower.shape[-1], row, jnp.zeros_like(rhs))
 
 
 def patch_span_basis(problem: Problem):
@@ -250,7 +247,8 @@ def patch_span_basis(problem: Problem):
     basis = rows / jnp.maximum(jnp.linalg.norm(rows, axis=1, keepdims=True), tiny)
     for _ in range(2):
         lower = spd_cholesky(basis @ basis.T, relative_jitter=0.0)
-        basis = lower_triangular_inverse(lower) @ basis
+        inverse = lower_triangular_solve(lower, jnp.eye(lower.shape[-1], dtype=lower.dtype))
+        basis = inverse @ basis
     return basis
 
 
@@ -262,11 +260,8 @@ def coefficient_objective(params, batch, constants):
     ``initial_pre + Σ_k A[j, r, k] coordinates[n, p, k]``: the same value as the network on the
     patches, at a cost independent of d.
     """
-    coefficients = params["A"]
-    m = coefficients.shape[1]
-    pre = batch["initial_pre"] + jnp.einsum("jrk,npk->njrp", coefficients, batch["coordinates"])
-    per_sign = jnp.sum(jax.nn.relu(pre), axis=(2, 3)) / m
-    margins = batch["y"] * (per_sign[:, 0] - per_sign[:, 1])
+    pre = batch["initial_pre"] + jnp.einsum("jrk,npk->njrp", params["A"], batch["coordinates"])
+    margins = batch["y"] * _output_of_preactivations(pre)
     return jnp.mean(jax.nn.softplus(-margins))
 
 

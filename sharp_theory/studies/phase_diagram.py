@@ -188,8 +188,8 @@ def _in_weight_space(observable: Observable, problem, basis) -> Observable:
     return Observable(observable.name, fn)
 
 
-def _run_cell_optimizer(problem, trained, optimizer, seed, dim, settings, *, layout, steps,
-                        stride, observables, tau_scaling, dtype):
+def _run_cell_optimizer(trained, optimizer, seed, dim, settings, *, layout, steps, stride,
+                        observables, tau_scaling, dtype):
     hparams = dict(optimizer.hparams)
     if "rho" in hparams and tau_scaling == "paper":
         # The radius scales with the cell's dimension; observables read it from the run state.
@@ -207,7 +207,7 @@ def _run_cell_optimizer(problem, trained, optimizer, seed, dim, settings, *, lay
 
 
 def _cell(dim, signal, seed, optimizers, settings, *, layout, steps, stride, observables,
-          tau_scaling, dtype, engine="weights"):
+          tau_scaling, dtype, engine):
     """Every optimizer's records on one cell; the cell's data are drawn once for all of them."""
     key = conv_relu.cell_key(seed, dim)
     problem = conv_relu.build_problem(key, dim, signal, settings["noise_std"],
@@ -219,7 +219,7 @@ def _cell(dim, signal, seed, optimizers, settings, *, layout, steps, stride, obs
         basis = conv_relu.patch_span_basis(problem)
         trained = conv_relu.coefficient_problem(problem, basis)
         observables = tuple(_in_weight_space(o, problem, basis) for o in observables)
-    return {name: _run_cell_optimizer(problem, trained, optimizers[name], seed, dim, settings,
+    return {name: _run_cell_optimizer(trained, optimizers[name], seed, dim, settings,
                                       layout=layout, steps=steps, stride=stride,
                                       observables=observables, tau_scaling=tau_scaling,
                                       dtype=dtype)
@@ -333,13 +333,16 @@ def _cached_program(mesh, statics, platform: str):
 _EXECUTABLES: dict = {}
 
 
-def _executable_key(mesh, statics, args, shared_args) -> tuple:
+def _arguments_signature(shared_args) -> tuple:
+    """The optimizers' and settings' tree (names, rules) and leaf shapes: they select the
+    program too, so a later call with other optimizers never reuses this one."""
+    return (jax.tree_util.tree_structure(shared_args),
+            tuple((np.shape(leaf), str(jnp.result_type(leaf)))
+                  for leaf in jax.tree_util.tree_leaves(shared_args)))
+
+
+def _executable_key(mesh, statics, args, shared) -> tuple:
     shapes = tuple((a.shape, str(a.dtype), str(a.sharding)) for a in args)
-    # The optimizers and settings are arguments too: their tree (names, rules) and leaf shapes
-    # select the program, so a later call with other optimizers never reuses this one.
-    shared = (jax.tree_util.tree_structure(shared_args),
-              tuple((np.shape(leaf), str(jnp.result_type(leaf)))
-                    for leaf in jax.tree_util.tree_leaves(shared_args)))
     return (None if mesh is None else tuple(d.id for d in mesh.devices.flat), _platform(args),
             tuple(sorted((k, v) for k, v in statics.items() if k != "observables")),
             statics["observables"], shapes, shared)
@@ -357,13 +360,15 @@ def _compile_ahead(mesh, needed, shared_args):
     """
     from concurrent.futures import ThreadPoolExecutor
 
+    shared = _arguments_signature(shared_args)
+
     def lower(statics, args):
         return _cached_program(mesh, statics, _platform(args)).lower(*args, *shared_args)
 
     futures = {}
     pending = []
     for statics, args in needed:
-        key = _executable_key(mesh, statics, args, shared_args)
+        key = _executable_key(mesh, statics, args, shared)
         if key not in _EXECUTABLES and key not in futures:
             futures[key] = None
             pending.append((key, statics, args))
@@ -375,7 +380,7 @@ def _compile_ahead(mesh, needed, shared_args):
         pool.shutdown(wait=False)
 
     def executable(statics, args):
-        key = _executable_key(mesh, statics, args, shared_args)
+        key = _executable_key(mesh, statics, args, shared)
         if key not in _EXECUTABLES:
             future = futures.get(key)
             _EXECUTABLES[key] = (future.result() if future is not None
