@@ -39,6 +39,10 @@ from pathlib import Path
 from .errors import ConfigError
 from .output import CHECKPOINTS
 
+SCRATCH_PARENT_ENV = "SHARP_THEORY_SCRATCH_PARENT"
+"""Environment variable naming the folder in which processes other than 0 create their scratch
+output folder (set by :func:`launch` to its own temporary folder, removed when it returns)."""
+
 GRACE_S = 5.0  # how long a stopped process may take to exit before it is killed
 POLL_S = 0.2
 
@@ -179,7 +183,10 @@ def join(cluster: Cluster, out: Path, *, resume: bool) -> Membership:
     scratch = None
     this_out = Path(out)
     if _process_id_hint(cluster) != 0:
-        scratch = Path(tempfile.mkdtemp(prefix="sharp-theory-process-"))
+        # Under `launch` the scratch folder lies in the launcher's own temporary folder, which
+        # the launcher removes even when this process is killed (SIGKILL) before its cleanup.
+        scratch = Path(tempfile.mkdtemp(prefix="sharp-theory-process-",
+                                        dir=os.environ.get(SCRATCH_PARENT_ENV) or None))
         this_out = scratch / "out"
         this_out.mkdir()
         saved = Path(out) / CHECKPOINTS
@@ -276,6 +283,7 @@ def launch(command: list[str], *, processes: int, devices_per_process: int | Non
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS" or
            "xla_force_host_platform_device_count" not in v}
     env["SHARP_THEORY_CPU_DEVICES"] = str(devices_per_process)
+    env[SCRATCH_PARENT_ENV] = str(logs)
     children: list[subprocess.Popen] = []
     stop = interrupts.register(lambda: _stop(children))
     try:

@@ -107,7 +107,9 @@ def test_a_dead_peer_stops_the_run_in_bounded_time_and_the_rerun_resumes(labs, o
     pids = tmp_path / "pids"
     pids.mkdir()
     out = tmp_path / "out"
-    env = _env(labs, TWO_PIDS=str(pids))
+    temporary = tmp_path / "tmp"  # the launcher's and the processes' temporary folders
+    temporary.mkdir()
+    env = _env(labs, TWO_PIDS=str(pids), TMPDIR=str(temporary))
     started = time.monotonic()
     process = subprocess.Popen(
         [sys.executable, "-m", "sharp_theory.cli", "launch", "--processes", "2",
@@ -129,6 +131,8 @@ def test_a_dead_peer_stops_the_run_in_bounded_time_and_the_rerun_resumes(labs, o
     with pytest.raises(ProcessLookupError):
         os.kill(survivor, 0)
     assert not (out / "results.json").exists()
+    # The killed process could not remove its scratch folder; the launcher removed it.
+    assert list(temporary.iterdir()) == []
 
     (pids / "go").write_text("")
     rerun = _cli(["launch", "--processes", "2", "--devices-per-process", "1", "--timeout-s", "300",
