@@ -20,7 +20,11 @@ from . import jax_setup
 from .errors import ConfigError
 from .version import __version__
 
-jax_setup.apply_when_jax_loads()
+try:
+    jax_setup.apply_when_jax_loads()
+except ConfigError as _error:  # a bad environment variable: one line from the command line
+    jax_setup.refuse_on_the_command_line(_error)
+    raise
 
 # Imported on first use (PEP 562): the subpackages import JAX, numpy, sympy, matplotlib
 # (plotting) or hypothesis (testing), which the command line's --help and list do not need.

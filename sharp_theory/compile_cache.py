@@ -9,6 +9,9 @@ on by default, in a folder of the user's cache directory, never inside the repos
 * ``SHARP_THEORY_COMPILE_CACHE=0``: off;
 * ``SHARP_THEORY_COMPILE_CACHE=/absolute/folder``: that folder.
 
+A folder that cannot be written (read-only, under a file, no permission) is skipped with one
+note on stderr: the run goes on without the cache.
+
 JAX's own setting wins: when ``jax_compilation_cache_dir`` is already set (for instance by
 ``JAX_COMPILATION_CACHE_DIR``), nothing is changed. Entries are keyed by JAX/XLA version,
 backend, program and compile options, so a stale entry is never used; delete the folder at any
@@ -44,9 +47,25 @@ def folder() -> Path | None:
         return root / "sharp-theory" / "jax-compile"
     path = Path(value).expanduser()
     if not path.is_absolute():
-        raise ValueError(f"{ENVIRONMENT_VARIABLE}={value!r}: expected 0 (off), 1 (the default "
-                         "folder in the user cache) or an absolute folder path")
+        from .errors import ConfigError
+
+        raise ConfigError(ENVIRONMENT_VARIABLE, value, "0 (off), 1 (the default folder in the "
+                          "user cache) or an absolute folder path")
     return path
+
+
+def usable(path: Path) -> bool:
+    """Whether compiled programs can be written into ``path`` (created if missing); tried by
+    creating a file there, since ``os.access`` answers yes to root on a read-only file system."""
+    import tempfile
+
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+        return True
+    except OSError:
+        return False
 
 
 def enable(jax) -> Path | None:
@@ -63,6 +82,13 @@ def enable(jax) -> Path | None:
     if current:
         return Path(current)
     if chosen is None:
+        return None
+    if not usable(chosen):
+        import sys
+
+        print(f"sharp-theory: note: the compile cache folder {chosen} cannot be written; compiled "
+              f"programs are not kept between runs ({ENVIRONMENT_VARIABLE}=0 silences this)",
+              file=sys.stderr)
         return None
     jax.config.update("jax_compilation_cache_dir", str(chosen))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_SECONDS)

@@ -7,23 +7,34 @@ them right after ``import jax`` finishes, by whichever module imports it first (
 own or the user's), and before any array exists or any backend starts:
 
 * float64 support (``jax_enable_x64``), so exact checks can run in float64; arrays keep the
-  dtype you give them. ``SHARP_THEORY_X64=0`` leaves JAX's default alone.
+  dtype you give them. ``SHARP_THEORY_X64=0`` leaves JAX's default alone (``1``, the default,
+  turns it on; any other value is refused).
 * one CPU device per available core (``jax_num_cpu_devices``), so a sweep can split its runs
   over all cores. ``SHARP_THEORY_CPU_DEVICES=n`` asks for n devices (1 leaves JAX's default
   alone). Nothing is changed when JAX has already started its backends, when ``XLA_FLAGS``
   forces a host device count, or when ``jax_num_cpu_devices`` was set by you.
 * the persistent compilation cache (:mod:`sharp_theory.compile_cache`), on by default.
 
-The environment is read and checked when the package is imported (a bad value fails there).
+The environment is read and checked when the package is imported (a bad value fails there,
+with a :class:`~sharp_theory.errors.ConfigError`; the ``sharp-theory`` command prints it as one
+line and exits with code 2). :func:`check_environment` checks every variable sharp_theory reads.
 """
 from __future__ import annotations
 
 import importlib.abc
 import os
+import shutil
 import sys
+import tempfile
 import threading
+from pathlib import Path
 
 from . import compile_cache
+from .errors import ConfigError
+
+X64_VALUES = ("0", "1")
+SWITCH_VALUES = ("", "0", "1")
+_PRIVATE_FOLDERS: list[str] = []
 
 
 def available_cores() -> int:
@@ -41,15 +52,91 @@ def requested_cpu_devices() -> int:
         ValueError: the variable is set to something other than a positive integer.
     """
     requested = os.environ.get("SHARP_THEORY_CPU_DEVICES", "").strip()
-    if requested and not (requested.isdigit() and int(requested) >= 1):
-        raise ValueError(f"SHARP_THEORY_CPU_DEVICES={requested!r}: expected a positive integer "
-                         "(the number of JAX CPU devices; 1 leaves JAX's default alone)")
+    if requested and not (requested.isdigit() and 1 <= int(requested) <= 4096):
+        raise ConfigError("SHARP_THEORY_CPU_DEVICES", requested, "an integer in [1, 4096] (the "
+                          "number of JAX CPU devices; 1 leaves JAX's default alone)")
     return int(requested) if requested else available_cores()
+
+
+def x64_requested() -> bool:
+    """Whether ``SHARP_THEORY_X64`` asks for float64 (unset or ``1``) or not (``0``).
+
+    Raises:
+        ConfigError: any other value (``false``, ``maybe``: a typo must not pick a precision).
+    """
+    value = os.environ.get("SHARP_THEORY_X64", "1").strip()
+    if value not in X64_VALUES:
+        raise ConfigError("SHARP_THEORY_X64", value, "0 (JAX's float32 default) or 1 (float64, "
+                          "the default)")
+    return value == "1"
+
+
+def check_environment() -> None:
+    """Check every environment variable sharp_theory reads; one ConfigError for the first bad one.
+
+    Raises:
+        ConfigError: a variable outside its documented values (``sharp-theory --help`` lists them).
+    """
+    x64_requested()
+    requested_cpu_devices()
+    compile_cache.folder()
+    for name in ("SHARP_THEORY_PROGRESS", "SHARP_THEORY_QUICK"):
+        value = os.environ.get(name, "").strip()
+        if value.lower() not in SWITCH_VALUES + ("true", "false", "yes", "no"):
+            raise ConfigError(name, value, "0 or 1")
+    labs = os.environ.get("SHARP_THEORY_LABS")
+    if labs is not None and not Path(labs).is_dir():
+        raise ConfigError("SHARP_THEORY_LABS", labs, "an existing folder of lab scripts")
+    seeds = os.environ.get("SHARP_THEORY_SEEDS", "").strip()
+    if seeds and not (seeds.isdigit() and 1 <= int(seeds) <= 1000):
+        raise ConfigError("SHARP_THEORY_SEEDS", seeds, "an integer in [1, 1000]")
+    device = os.environ.get("SHARP_THEORY_DEVICE", "").strip()
+    if device not in ("", "cpu", "gpu"):
+        raise ConfigError("SHARP_THEORY_DEVICE", device, "cpu or gpu")
+
+
+def _writable(folder: Path) -> bool:
+    """Whether files can be created in ``folder`` (created if missing); tried, not guessed
+    (``os.access`` says yes to root on a read-only file system)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+        return True
+    except OSError:
+        return False
+
+
+def private_matplotlib_folder_if_needed() -> None:
+    """Give matplotlib a private folder when its own would be unwritable.
+
+    matplotlib keeps its font cache in ``MPLCONFIGDIR`` or ``$XDG_CACHE_HOME/matplotlib``; when
+    that cannot be written it warns and leaves a ``matplotlib-*`` folder in /tmp. The command
+    line instead points ``MPLCONFIGDIR`` at a folder of its own, removed when the command ends
+    (:func:`remove_private_folders`). Nothing changes when ``MPLCONFIGDIR`` is set or the
+    usual folders are writable.
+    """
+    if os.environ.get("MPLCONFIGDIR") or "matplotlib" in sys.modules:
+        return
+    home = Path.home()
+    config = Path(os.environ.get("XDG_CONFIG_HOME") or home / ".config") / "matplotlib"
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or home / ".cache") / "matplotlib"
+    if _writable(config) and _writable(cache):
+        return
+    private = tempfile.mkdtemp(prefix="sharp-theory-matplotlib-")
+    _PRIVATE_FOLDERS.append(private)
+    os.environ["MPLCONFIGDIR"] = private
+
+
+def remove_private_folders() -> None:
+    """Remove the folders :func:`private_matplotlib_folder_if_needed` made."""
+    while _PRIVATE_FOLDERS:
+        shutil.rmtree(_PRIVATE_FOLDERS.pop(), ignore_errors=True)
 
 
 def apply(jax) -> None:
     """Apply float64, the CPU device count and the compile cache to the imported ``jax`` module."""
-    if os.environ.get("SHARP_THEORY_X64", "1") != "0":
+    if x64_requested():
         jax.config.update("jax_enable_x64", True)
     count = requested_cpu_devices()
     forced = "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", "")
@@ -102,10 +189,22 @@ class _ApplyAfterExec(importlib.abc.Loader):
 
 
 def apply_when_jax_loads() -> None:
-    """Check the environment now; apply the settings now if JAX is loaded, else on its import."""
-    requested_cpu_devices()
-    compile_cache.folder()
+    """Check the environment now; apply the settings now if JAX is loaded, else on its import.
+
+    Raises:
+        ConfigError: a variable outside its documented values (see :func:`check_environment`).
+    """
+    check_environment()
     if "jax" in sys.modules:
         apply(sys.modules["jax"])
     elif not any(isinstance(finder, _AfterJaxImport) for finder in sys.meta_path):
         sys.meta_path.insert(0, _AfterJaxImport())
+
+
+def refuse_on_the_command_line(error: ConfigError) -> None:
+    """When the ``sharp-theory`` command itself is starting, end it with ``error`` in one line and
+    exit code 2 instead of an import traceback; in any other program, return (the caller raises).
+    """
+    if Path(sys.argv[0] if sys.argv else "").name == "sharp-theory":
+        print(f"sharp-theory: error: {str(error).splitlines()[0]}", file=sys.stderr)
+        raise SystemExit(2)

@@ -117,6 +117,8 @@ class LabSettings:
         ``OUT/.checkpoints`` (False discards them and starts from zero).
       checkpoints: save completed stages at all (notebooks do not: cells may be rerun out of
         order, so "the k-th call" would not name the same computation).
+      replace_other_lab: the output folder may hold another lab's results, which this run
+        replaces (without it such a folder is refused).
     """
 
     quick: bool = False
@@ -125,6 +127,7 @@ class LabSettings:
     extra: dict = dataclasses.field(default_factory=dict)
     resume: bool = True
     checkpoints: bool = True
+    replace_other_lab: bool = False
 
 
 _PENDING: list[LabSettings] = []  # set by the CLI around runpy
@@ -221,22 +224,54 @@ def git_commit() -> str | None:
     return out.stdout.strip() or None
 
 
-def versions() -> dict:
+def versions(with_devices: bool = True) -> dict:
     """The versions a result was computed with (stored in every results.json).
+
+    Args:
+      with_devices: also list JAX's devices (starts JAX's backend; ``check --cached`` does not
+        need it).
 
     Returns:
       dict with the python, jax, jaxlib, numpy, scipy, sympy and sharp_theory versions, the git
-      commit, the platform and JAX's devices.
+      commit, the platform and (``with_devices``) JAX's devices.
     """
     import jax
     import scipy
     import sympy
 
-    return {"python": platform.python_version(), "jax": jax.__version__,
-            "jaxlib": getattr(jax.lib, "__version__", None) or jax.__version__,
-            "numpy": np.__version__, "scipy": scipy.__version__, "sympy": sympy.__version__,
-            "sharp_theory": __version__, "git_commit": git_commit(),
-            "platform": platform.platform(), "devices": [str(d) for d in jax.devices()]}
+    found = {"python": platform.python_version(), "jax": jax.__version__,
+             "jaxlib": getattr(jax.lib, "__version__", None) or jax.__version__,
+             "numpy": np.__version__, "scipy": scipy.__version__, "sympy": sympy.__version__,
+             "sharp_theory": __version__, "git_commit": git_commit(),
+             "platform": platform.platform()}
+    if with_devices:
+        found["devices"] = [str(d) for d in jax.devices()]
+    return found
+
+
+PROVENANCE_KEYS = ("git_commit", "sharp_theory", "jax", "jaxlib", "numpy", "scipy", "sympy",
+                   "python")
+"""The entries of results.json's ``versions`` that must match the running code for stored
+results to count as this code's (``check --cached`` and ``report`` compare them)."""
+
+
+def provenance_differences(results: dict, current: dict | None = None) -> list[str]:
+    """How the code that computed ``results`` differs from the running code.
+
+    Args:
+      results: a lab's results dict (its ``versions``).
+      current: :func:`versions` of the running code (computed when None).
+
+    Returns:
+      One short text per differing entry of :data:`PROVENANCE_KEYS` ("jax 0.4.30 -> 0.4.31");
+      empty when they all match.
+    """
+    stored = results.get("versions")
+    if not isinstance(stored, dict):
+        return ["no versions recorded"]
+    current = versions(with_devices=False) if current is None else current
+    return [f"{key} {stored.get(key)} -> {current.get(key)}" for key in PROVENANCE_KEYS
+            if stored.get(key) != current.get(key)]
 
 
 def _jsonable(value: Any):
@@ -291,24 +326,39 @@ class Lab:
         self.started_at = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
         self.results: dict | None = None
         # Everything above is checked; from here on we write (into a folder we own only).
-        self.output = OutputFolder.claim(settings.out or Path("results") / name, name)
+        self.environment = checkpoints.numeric_environment()  # imports JAX: before the claim
+        # A notebook cell that starts the lab again after a failed cell: the earlier, unfinished
+        # run of this process gives its folder (and lock) back first.
+        wanted = Path(settings.out or Path("results") / name).expanduser().absolute()
+        for earlier in list(_ACTIVE):
+            if earlier.results is None and getattr(earlier, "out", None) == wanted:
+                earlier.abort()
+        self.output = OutputFolder.claim(settings.out or Path("results") / name, name,
+                                         replace_other_lab=settings.replace_other_lab)
         self.out = self.output.path
         self._cleanup = interrupts.register(self.abort)
-        self.staging = self.output.open_staging()
         self.stages: checkpoints.StageStore | None = None
         self._previous_store = None
-        if settings.checkpoints:
-            script = available_labs().get(name)
-            key = checkpoints.fingerprint(
-                {"lab": name, "quick": self.quick, "seeds": self.seeds, "extra": self.extra},
-                extra_files=[script] if script else [])
-            self.stages = checkpoints.StageStore.open(self.output.checkpoints, key,
-                                                      resume=settings.resume)
-            saved = self.stages.saved()
-            if saved:
-                print(f"{name}: resuming: {saved} completed stage(s) in {self.stages.folder}",
-                      file=sys.stderr)
-            self._previous_store = checkpoints.activate(self.stages)
+        try:
+            self.staging = self.output.open_staging()
+            if settings.checkpoints:
+                self._open_stages(name, settings.resume)
+        except OSError:
+            self.abort()
+            raise
+
+    def _open_stages(self, name: str, resume: bool) -> None:
+        script = available_labs().get(name)
+        key = checkpoints.run_fingerprint(
+            {"lab": name, "quick": self.quick, "seeds": self.seeds, "extra": self.extra},
+            extra_files=[script] if script else [])
+        self.stages = checkpoints.StageStore.open(self.output.checkpoints, key, resume=resume,
+                                                  label=name)
+        saved = self.stages.saved()
+        if saved:
+            print(f"{name}: resuming: {saved} completed stage(s) in {self.stages.folder}",
+                  file=sys.stderr)
+        self._previous_store = checkpoints.activate(self.stages)
 
     def record_config(self, **config) -> None:
         """Record the settings of this run (sizes, step sizes, grids) in results.json."""
@@ -379,7 +429,8 @@ class Lab:
         from .claims import claims_for_lab
 
         registered = claims_for_lab(self.name)
-        claims = [claim.evaluate(measured, quick=self.quick) for claim in registered]
+        grid = str(self.extra.get("grid") or self.config.get("grid") or "default")
+        claims = [claim.evaluate(measured, quick=self.quick, grid=grid) for claim in registered]
         known = {claim.id for claim in registered}
         for name, checks in self.figure_checks.items():
             unknown = [c for c in checks["claims"] if c not in known]
@@ -387,6 +438,7 @@ class Lab:
                 checks["lint"].append(f"claims {unknown} are not claims of lab {self.name!r}")
         self.results = {
             "lab": self.name, "quick": self.quick, "seeds": self.seeds, "config": self.config,
+            "grid": grid, "environment": self.environment,
             "versions": versions(), "started": self.started_at,
             "wall_time_s": round(time.time() - self.started, 3),
             "resumed_stages": 0 if self.stages is None else self.stages.loaded,
@@ -396,6 +448,9 @@ class Lab:
         np.savez_compressed(self.staging / "trajectories.npz", **self.arrays)
         write_json_atomic(self.staging / "results.json", self.results)
         self.output.publish()
+        if self.stages is not None:
+            self.stages.discard()  # this run's stages only; other settings' stay
+        self.output.release()
         self._close()
         print(format_claims_table(self.results["claims"], self.quick))
         print(f"{self.name}: wrote {self.out}")
@@ -403,7 +458,9 @@ class Lab:
 
     def abort(self) -> None:
         """Remove the staging folder (nothing half-written is left behind); completed stages
-        stay in ``OUT/.checkpoints`` for a rerun to resume from."""
+        stay in ``OUT/.checkpoints`` for a rerun to resume from (an empty store goes)."""
+        if self.stages is not None and not self.stages.saved():
+            self.stages.discard()
         self.output.abort()
         self._close()
 

@@ -14,12 +14,20 @@ figures). Anything else is refused before any work starts, so a user's files (``
 staged file into place (results.json last), then deletes the files of the previous run that
 this run no longer writes.
 
+One run per folder. A run holds an exclusive lock (``flock``) on ``OUT/.sharp-theory.lock`` from
+the moment it claims the folder until it has published or aborted; the lock file names the
+holder's process. A second run into the same folder is refused in one line naming that process,
+before it writes anything. The operating system releases the lock when the holder dies, however
+it dies. A folder holding another lab's results is refused too, unless the run is told to
+replace them (``replace_other_lab``; ``--replace-other-lab`` on the command line).
+
 Every file and folder honours the umask (``tempfile`` alone would create them 0600 / 0700).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import json
 import os
 import sys
@@ -34,6 +42,7 @@ from .errors import ConfigError
 MARKER = ".sharp-theory.json"
 STAGING_PREFIX = ".staging-"
 CHECKPOINTS = ".checkpoints"
+LOCK = ".sharp-theory.lock"
 
 # Held while files are renamed into place or a checkpoint is written, so that an interrupt
 # (sharp_theory.interrupts) waits for the few milliseconds it takes instead of cutting it short.
@@ -117,7 +126,117 @@ def _legacy_files(folder: Path, lab: str) -> list[str] | None:
 
 
 def _ours(name: str) -> bool:
-    return name in (MARKER, CHECKPOINTS) or name.startswith(STAGING_PREFIX)
+    return name in (MARKER, CHECKPOINTS, LOCK) or name.startswith(STAGING_PREFIX)
+
+
+def _holder(lock_path: Path) -> str:
+    """What the lock file says about the run holding it (best effort: it may be mid-write)."""
+    try:
+        record = json.loads(lock_path.read_text())
+        return (f"process {record['pid']} (`{record['command']}`, started {record['started']})")
+    except (OSError, ValueError, KeyError, TypeError):
+        return "another process"
+
+
+def _busy(parameter: str, out, lock_path: Path) -> ConfigError:
+    return ConfigError(parameter, str(out), f"a folder no other run is writing ({_holder(lock_path)} "
+                       "holds it; wait for it to finish or choose another --out)")
+
+
+def probe_lock(path: Path, parameter: str = "--out", out=None) -> None:
+    """Refuse now if another run holds ``path``'s lock (nothing is written; the probe's own
+    shared lock is released at once)."""
+    lock_path = Path(path) / LOCK
+    try:
+        descriptor = os.open(lock_path, os.O_RDONLY)
+    except OSError:
+        return  # no lock file: nobody has claimed the folder
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise _busy(parameter, out if out is not None else path, lock_path) from None
+    except OSError:
+        return
+    finally:
+        os.close(descriptor)
+
+
+class FolderLock:
+    """An exclusive lock on an output folder, held for a whole run.
+
+    Attributes:
+      path: the lock file (``OUT/.sharp-theory.lock``).
+    """
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._descriptor: int | None = None
+
+    def acquire(self, parameter: str, out) -> None:
+        """Take the lock or raise a one-line ConfigError naming the process that holds it.
+
+        Raises:
+          ConfigError: another run holds the lock.
+          OSError: the lock file cannot be created (the caller words it).
+        """
+        import time
+
+        busy_tries = 0
+        for _ in range(100):
+            descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666 & ~current_umask())
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(descriptor)
+                busy_tries += 1
+                if busy_tries >= 5:  # a probe (inspect) holds it for microseconds only
+                    raise _busy(parameter, out, self.path) from None
+                time.sleep(0.05)
+                continue
+            except OSError:
+                os.close(descriptor)
+                raise
+            # The holder removes the file when it releases; a lock taken on a file that was
+            # removed meanwhile protects nothing, so take it again on the file now there.
+            try:
+                same = os.stat(self.path).st_ino == os.fstat(descriptor).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(descriptor)
+        else:
+            raise _busy(parameter, out, self.path)
+        self._descriptor = descriptor
+        import datetime
+
+        command = " ".join([Path(sys.argv[0]).name] + sys.argv[1:]) if sys.argv and sys.argv[0] \
+            else "python"
+        record = json.dumps({"pid": os.getpid(), "command": command[:200],
+                             "started": datetime.datetime.now().isoformat(timespec="seconds")})
+        try:
+            os.ftruncate(descriptor, 0)
+            os.pwrite(descriptor, record.encode(), 0)
+        except OSError:
+            pass  # the lock holds without its note (a full disk must not stop the claim)
+
+    def release(self) -> None:
+        """Remove the lock file and release the lock (in that order: a run waiting on the old
+        file then sees that it was removed and takes the lock on a new one)."""
+        if self._descriptor is not None:
+            descriptor, self._descriptor = self._descriptor, None
+            try:
+                self.path.unlink(missing_ok=True)
+            except OSError:
+                pass
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_UN)
+            finally:
+                os.close(descriptor)
+
+    @property
+    def held(self) -> bool:
+        return self._descriptor is not None
 
 
 @dataclasses.dataclass
@@ -137,18 +256,36 @@ class OutputFolder:
     created: tuple = ()
     previous_files: tuple = ()
     staging: Path | None = None
+    lock: FolderLock | None = None
 
     @classmethod
-    def inspect(cls, out, lab: str, parameter: str = "--out") -> tuple[Path, bool, list[str]]:
+    def inspect(cls, out, lab: str, parameter: str = "--out", *, replace_other_lab: bool = False,
+                probe: bool = True) -> tuple[Path, bool, list[str]]:
         """Check, without writing anything, that ``out`` is a folder we may write.
+
+        Args:
+          out: the folder.
+          lab: the lab that will write it.
+          parameter: the command-line parameter to name in errors.
+          replace_other_lab: allow a folder holding another lab's results (they are replaced).
+          probe: also refuse when another run holds the folder's lock.
 
         Returns:
           (absolute path, whether it must be created, the files a previous run wrote there).
 
         Raises:
-          ConfigError: ``out`` is a file, lies under a file, or holds files that sharp_theory
-            did not write (the message names some of them).
+          ConfigError: ``out`` is a file, lies under a file, cannot be named on this file
+            system (too long, permission), holds files that sharp_theory did not write (the
+            message names some of them), holds another lab's results, or another run holds it.
         """
+        try:
+            return cls._inspect(out, lab, parameter, replace_other_lab, check_lock=probe)
+        except OSError as error:
+            raise ConfigError(parameter, str(out), "a folder path this file system accepts ("
+                              f"{error.strerror or error})") from None
+
+    @classmethod
+    def _inspect(cls, out, lab, parameter, replace_other_lab, *, check_lock):
         path = Path(out).expanduser().absolute()
         if path.exists() and not path.is_dir():
             raise ConfigError(parameter, str(out), f"a folder path ({path} is a file)")
@@ -165,9 +302,16 @@ class OutputFolder:
             entries = sorted(p.name for p in path.iterdir())
         except OSError as error:
             raise ConfigError(parameter, str(out), f"a readable folder ({error.strerror})") from None
+        if check_lock:
+            probe_lock(path, parameter, out)
         marker = _read_marker(path)
         if marker is not None:
             previous = list(marker["files"])
+            other = marker.get("lab")
+            if other not in (None, lab) and previous and not replace_other_lab:
+                raise ConfigError(parameter, str(out), f"a folder for lab {lab!r} (it holds the "
+                                  f"results of lab {other!r}; choose another --out, or pass "
+                                  "--replace-other-lab to replace them)")
         else:
             previous = _legacy_files(path, lab) or []
         foreign = [e for e in entries if not _ours(e) and e not in previous]
@@ -178,29 +322,57 @@ class OutputFolder:
         return path, False, previous
 
     @classmethod
-    def claim(cls, out, lab: str, parameter: str = "--out") -> "OutputFolder":
-        """:meth:`inspect` ``out``, then create it and mark it as ours.
+    def claim(cls, out, lab: str, parameter: str = "--out", *,
+              replace_other_lab: bool = False) -> "OutputFolder":
+        """:meth:`inspect` ``out``, create it, take its lock for this run, mark it as ours.
 
         Raises:
-          ConfigError: as :meth:`inspect`, or the folder cannot be created or written (the
-            reason in words, e.g. "Permission denied", "No such file or directory" for /proc).
+          ConfigError: as :meth:`inspect`, another run holds the folder, or the folder cannot
+            be created or written (the reason in words, e.g. "Permission denied", "No such
+            file or directory" for /proc).
         """
-        path, must_create, previous = cls.inspect(out, lab, parameter)
+        path, must_create, _ = cls.inspect(out, lab, parameter,
+                                           replace_other_lab=replace_other_lab)
         created = []
         probe = path
         while must_create and not probe.exists():
             created.append(probe)
             probe = probe.parent
-        folder = cls(path, lab, tuple(created), tuple(previous))
+        folder = cls(path, lab)
         try:
             for new in reversed(created):
-                new.mkdir()
+                try:
+                    new.mkdir()
+                except FileExistsError:  # another run made it at the same moment: not ours
+                    created.remove(new)
+            folder.created = tuple(created)
+            folder.lock = FolderLock(path / LOCK)
+            folder.lock.acquire(parameter, out)
+            # Under the lock, look again: another run may have published there meanwhile.
+            _, _, previous = cls.inspect(out, lab, parameter, replace_other_lab=replace_other_lab,
+                                         probe=False)
+            folder.previous_files = tuple(previous)
             folder._write_marker(previous)
+        except ConfigError:
+            folder._undo_claim()
+            raise
         except OSError as error:
-            folder.abort()
+            folder._undo_claim()
             raise ConfigError(parameter, str(out), f"a folder that can be created and written "
                               f"({error.strerror or error})") from None
         return folder
+
+    def _undo_claim(self) -> None:
+        """Leave the folder as it was before a claim that failed (only empty folders we made go)."""
+        held = self.lock is not None and self.lock.held
+        if held:
+            self.abort()
+        else:
+            for made in self.created:  # innermost first; another run's files stop it
+                try:
+                    made.rmdir()
+                except OSError:
+                    break
 
     def _write_marker(self, files) -> None:
         write_text_atomic(self.path / MARKER, json.dumps(
@@ -249,32 +421,45 @@ class OutputFolder:
             self.previous_files = tuple(names)
             self.staging.rmdir()
             self.staging = None
-            shutil.rmtree(self.checkpoints, ignore_errors=True)
 
     def abort(self) -> None:
         """Remove this run's staging folder; remove the folder itself if this run created it
-        and it holds nothing but our marker (checkpoints are kept for a resumed run)."""
+        and it holds nothing but our marker and lock (saved stages are kept for a resumed run;
+        the caller removes its own empty store first). Then release the lock."""
         with CRITICAL:
-            if self.staging is not None:
-                shutil.rmtree(self.staging, ignore_errors=True)
-                self.staging = None
-            if not self.created:
-                return
             try:
-                left = {p.name for p in self.path.iterdir()}
-            except OSError:
-                left = set()
-            if self.checkpoints.is_dir() and not any(self.checkpoints.rglob("*.pkl")) and \
-                    not any(self.checkpoints.rglob("*.npz")):
-                shutil.rmtree(self.checkpoints, ignore_errors=True)
+                if self.staging is not None:
+                    shutil.rmtree(self.staging, ignore_errors=True)
+                    self.staging = None
+                if self.created:
+                    self._remove_if_empty()
+            finally:
+                self.release()
+
+    def _remove_if_empty(self) -> None:
+        try:
+            left = {p.name for p in self.path.iterdir()}
+        except OSError:
+            return
+        if CHECKPOINTS in left:
+            try:
+                self.checkpoints.rmdir()  # only when no store is left in it
                 left.discard(CHECKPOINTS)
-            if left <= {MARKER}:
-                (self.path / MARKER).unlink(missing_ok=True)
-                for folder in self.created:  # innermost first; stops at a non-empty one
-                    try:
-                        folder.rmdir()
-                    except OSError:
-                        break
+            except OSError:
+                pass
+        if left <= {MARKER, LOCK}:
+            (self.path / MARKER).unlink(missing_ok=True)
+            self.release()  # removes the lock file
+            for folder in self.created:  # innermost first; stops at a non-empty one
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break
+
+    def release(self) -> None:
+        """Release the folder's lock (after publishing or aborting)."""
+        if self.lock is not None:
+            self.lock.release()
 
 
 def _refusal(foreign: list[str], lab: str) -> str:

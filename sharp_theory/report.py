@@ -72,14 +72,20 @@ def figure_caption(results: dict, name: str) -> str:
     return f"{name}: {finding}" + (f" (claims: {', '.join(claims)})" if claims else "")
 
 
-def build_report(results_dir: Path) -> Path:
+def build_report(results_dir: Path, *, strict: bool = False, warn=None) -> Path | None:
     """Write ``results_dir/index.html`` from every ``results_dir/*/results.json``.
+
+    A lab whose results were computed by other code (commit, sharp_theory or dependency
+    versions) is flagged on the page; ``warn`` (given by the command line) also prints it.
 
     Args:
       results_dir: a folder holding ``LAB/results.json`` for one or more labs.
+      strict: write nothing and return None when any lab's results come from other code.
+      warn: ``warn(results_by_lab, results_dir)`` prints the provenance warnings and returns
+        the labs it warned about (None: no printing).
 
     Returns:
-      The path of the page written (atomically).
+      The path of the page written (atomically), or None (``strict`` and stale results).
 
     Raises:
       ConfigError: no results in ``results_dir``, or its ``index.html`` is not one we wrote.
@@ -93,15 +99,24 @@ def build_report(results_dir: Path) -> Path:
     if target.exists() and not _ours(target):
         raise ConfigError("--out", str(results_dir), f"a folder whose index.html sharp-theory "
                           f"wrote ({target} is someone else's; choose another --out)")
+    from .labkit import provenance_differences, versions as current_versions
+
+    everything = {path: read_results(path, "--out") for path in found}
+    if warn is not None:
+        stale = warn({path.parent.name: results for path, results in everything.items()},
+                     results_dir)
+        if strict and stale:
+            return None
+    current = current_versions(with_devices=False)
     labs, all_claims = [], []
-    for path in found:
-        results = read_results(path, "--out")
+    for path, results in everything.items():
         versions = results.get("versions", {})
         rows = claim_rows(results["claims"], results["quick"])
         labs.append({
             "name": results["lab"], "quick": results["quick"], "seeds": results.get("seeds"),
             "wall_time": format_number(results.get("wall_time_s")),
             "commit": str(versions.get("git_commit")), "jax": str(versions.get("jax")),
+            "provenance": provenance_differences(results, current),
             "figures": [{"name": name, "caption": figure_caption(results, name)}
                         for name in results.get("figures", [])],
             "claims": rows})

@@ -60,8 +60,11 @@ def test_reproduce_writes_figures_results_and_trajectories(tiny_lab):
     assert results["wall_time_s"] >= 0
     assert results["claims"] == [{
         "id": "tiny.value.below_two", "paper": "tiny", "source": "test", "statement": "value < 2",
-        "regime": "always", "expected": "pass", "verdict": "pass", "measured": {"value": 1.5},
-        "detail": ""}]
+        "regime": "always", "expected": "pass", "established_on": "the lab's full run",
+        "verdict": "pass", "measured": {"value": 1.5}, "detail": ""}]
+    assert results["grid"] == "default"
+    assert results["environment"]["precision"] == "float64"
+    assert results["environment"]["devices"] >= 1 and results["environment"]["processes"] == 1
     np.testing.assert_array_equal(np.load(out / "trajectories.npz")["values"], [0.0, 1.0, 2.0])
     # No staging folders are left next to the output.
     assert [p.name for p in out.parent.iterdir()] == ["tiny"]

@@ -166,8 +166,8 @@ def test_a_failed_run_keeps_its_stages_and_the_rerun_resumes_bit_for_bit(staged,
     monkeypatch.setenv("STAGED_FAIL", "1")
     with pytest.raises(RuntimeError, match="first stage"):
         run_cli(["reproduce", "staged", "--out", resumed])
-    saved = list((resumed / ".checkpoints").rglob("stage-*.pkl"))
-    assert [p.name for p in saved] == ["stage-0000-run.pkl"]
+    saved = sorted((resumed / ".checkpoints").rglob("stage-*"))
+    assert [p.name for p in saved] == ["stage-0000-run.json", "stage-0000-run.npz"]
     assert not list(resumed.glob(".staging-*"))
     monkeypatch.delenv("STAGED_FAIL")
     code, _, err = run_cli(["reproduce", "staged", "--out", resumed])
@@ -303,7 +303,7 @@ def test_a_signal_ends_the_run_at_once_with_one_line_and_the_rerun_resumes(stage
     assert "rerun the same command" in stderr.strip().splitlines()[-1], stderr
     assert "Traceback" not in stderr
     assert not list(out.glob(".staging-*")) and not list(out.rglob("*.tmp"))
-    assert len(list((out / ".checkpoints").rglob("stage-*.pkl"))) == 1
+    assert len(list((out / ".checkpoints").rglob("stage-*.json"))) == 1
     rerun = _console(["reproduce", "staged", "--out", str(out)], {}, labs)
     _, stderr = rerun.communicate(timeout=120)
     assert rerun.returncode == 0, stderr

@@ -188,10 +188,23 @@ def test_interrupted_sweep_resumes_to_identical_results(tmp_path, reference_grid
                                    checkpoint_dir=folder, max_new_chunks=1, **GRID_ARGS)
     assert not partial.complete and partial.chunks_computed == 1
     assert np.isnan(partial.observed["sgd"]["train_loss"]).any()
-    assert sorted(p.name for p in folder.iterdir()) == ["chunk_000000.npz", "manifest.json"]
+    assert sorted(p.name for p in folder.iterdir()) == ["chunk_000000.npz",
+                                                        "chunk_000000.npz.sha256", "manifest.json"]
     resumed = phase.conv_relu_grid(DIMS, SIGNALS, GRID_OPTIMIZERS, chunk_size=5,
                                    checkpoint_dir=folder, **GRID_ARGS)
     assert resumed.complete and resumed.chunks_loaded == 1 and resumed.chunks_computed == 2
+    # A chunk edited on disk (one number) is computed again, never loaded.
+    with np.load(folder / "chunk_000001.npz") as data:
+        arrays = {name: np.array(data[name]) for name in data.files}
+    first = sorted(arrays)[0]
+    arrays[first].flat[0] += 1.0
+    np.savez(folder / "chunk_000001.npz", **arrays)
+    again = phase.conv_relu_grid(DIMS, SIGNALS, GRID_OPTIMIZERS, chunk_size=5,
+                                 checkpoint_dir=folder, **GRID_ARGS)
+    assert again.chunks_loaded == 2 and again.chunks_computed == 1
+    for name in GRID_OPTIMIZERS:
+        for key, value in reference_grid.observed[name].items():
+            np.testing.assert_array_equal(again.observed[name][key], value)
     for name in GRID_OPTIMIZERS:
         for key, value in reference_grid.observed[name].items():
             np.testing.assert_array_equal(resumed.observed[name][key], value)

@@ -495,6 +495,10 @@ class Claim:
         claim breaking and that finding is itself the result).
       about_divergence: the claim is about runs that diverge, so a run status other than "ok"
         is data for it rather than a reason to withhold the verdict.
+      established_on: the size or grid on which ``expected`` was established (every lab's
+        full run by default; "--grid cpu" for the conv-ReLU grid's claims).
+      expected_on: grid name -> the expected verdict on that grid, where it differs from
+        ``expected`` (a verdict that flips with size is a finding; the card gives both numbers).
     """
 
     id: str
@@ -506,6 +510,12 @@ class Claim:
     check: Callable[..., Verdict]
     expected: str = "pass"
     about_divergence: bool = False
+    established_on: str = "the lab's full run"
+    expected_on: dict = dataclasses.field(default_factory=dict)
+
+    def expected_for(self, grid: str | None = None) -> str:
+        """The expected verdict on ``grid`` (a lab's ``--grid`` name; None: the default)."""
+        return self.expected_on.get(grid, self.expected) if grid else self.expected
 
     def judge(self, measured: dict, *, quick: bool) -> Verdict:
         """The engine: run the check on a recording view, then overrule it where it cannot decide.
@@ -563,11 +573,13 @@ class Claim:
                                    f"{status!r}")
         return outcome
 
-    def evaluate(self, measured: dict, *, quick: bool) -> dict:
-        """:meth:`judge`, as the row stored in results.json and shown in tables."""
+    def evaluate(self, measured: dict, *, quick: bool, grid: str | None = None) -> dict:
+        """:meth:`judge`, as the row stored in results.json and shown in tables (``grid``: the
+        lab's ``--grid``, which may change the expected verdict, see ``expected_on``)."""
         outcome = self.judge(measured, quick=quick)
         row = {"id": self.id, "paper": self.paper, "source": self.source,
-               "statement": self.statement, "regime": self.regime, "expected": self.expected,
+               "statement": self.statement, "regime": self.regime,
+               "expected": self.expected_for(grid), "established_on": self.established_on,
                "verdict": outcome.verdict, "measured": outcome.measured,
                "detail": outcome.detail}
         if outcome.decisive is not None:
@@ -594,7 +606,7 @@ def register(claim: Claim) -> Claim:
     """
     if claim.id in REGISTRY:
         raise ValueError(f"claim id {claim.id!r} registered twice")
-    if claim.expected not in VERDICTS:
+    if claim.expected not in VERDICTS or not set(claim.expected_on.values()) <= set(VERDICTS):
         raise ValueError(f"claim {claim.id!r}: expected must be one of {VERDICTS}")
     if not _takes_quick(claim.check):
         raise TypeError(f"claim {claim.id!r}: check must be check(measured, *, quick)")

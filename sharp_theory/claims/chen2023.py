@@ -10,6 +10,9 @@ from .base import Claim, Threshold, Verdict, finite, inconclusive, judge, regist
 
 PAPER = "chen2023"
 LAB = "benign-overfitting"
+# Every expectation here was established on the default CPU grid (16 x 16 cells x 3 repeats);
+# the paper grid's run (2,500 cells x 10 repeats, 1,708 s on 2 cores) flips one of them.
+ESTABLISHED_ON = "--grid cpu (16 x 16 cells x 3 repeats)"
 REGIME = ("two-layer conv ReLU, m = 10 filters per sign, P = 2 patches, n = 20, σ_p = 1, "
           "label flip p = 0.1, σ0 = 0.01; mini-batch SGD and SAM (batch 10, lr 0.1, "
           "τ = m√B/(Pσ_p√d)); benign cell = mean test error (observed labels) ≤ p + 0.05")
@@ -131,7 +134,7 @@ register(Claim(
     statement="For mini-batch SGD the benign/harmful boundary follows n‖μ‖⁴ ∝ d P⁴ σ_p⁴, so the "
               "fitted slope of log ‖μ‖* against log d is 1/4: its 95% CI contains 1/4 and has a "
               "half-width below 1/4 (so it tells d^0 from d^(1/2)), from >= 4 boundary points.",
-    regime=REGIME, lab=LAB, check=_boundary_slope, expected="pass"))
+    regime=REGIME, lab=LAB, established_on=ESTABLISHED_ON, check=_boundary_slope, expected="pass"))
 
 register(Claim(
     id="chen2023.benign_overfitting.sam_region_contains_sgd",
@@ -140,7 +143,7 @@ register(Claim(
               "τ = 0.1 units, where it overfits), SAM overfits benignly in >= 95% of the cells where "
               "SGD does, and in strictly more cells at the largest dimension; judged only with >= "
               "10 such cells.",
-    regime=REGIME.replace("τ = m√B/(Pσ_p√d)", "τ = 0.1·m√B/(Pσ_p√d)"), lab=LAB, check=_sam_region,
+    regime=REGIME.replace("τ = m√B/(Pσ_p√d)", "τ = 0.1·m√B/(Pσ_p√d)"), lab=LAB, established_on=ESTABLISHED_ON, check=_sam_region,
     expected="pass"))
 
 register(Claim(
@@ -148,7 +151,7 @@ register(Claim(
     paper=PAPER, source="Thm 4.1 (premise: training loss <= ε)",
     statement="At these settings SAM overfits as Thm 4.1 assumes: its training error on the noisy "
               "labels reaches 0 (every repeat) in at least 90% of the cells.",
-    regime=REGIME + "; 100 steps (SGD reaches 0 training error in every cell)", lab=LAB,
+    regime=REGIME + "; 100 steps (SGD reaches 0 training error in every cell)", lab=LAB, established_on=ESTABLISHED_ON,
     check=_sam_overfits, expected="fail"))
 
 register(Claim(
@@ -156,7 +159,10 @@ register(Claim(
     paper=PAPER, source="Sec. 5 (proof sketch), Lemma on noise memorization",
     statement="SAM keeps the noise-memorization coefficients max|ρ| smaller than SGD does (in >= "
               "90% of cells, and in the median).",
-    regime=REGIME, lab=LAB, check=_noise_coefficients, expected="pass"))
+    regime=REGIME, lab=LAB, established_on=ESTABLISHED_ON, check=_noise_coefficients, expected="pass",
+    # At the paper's grid (2,500 cells, d up to 10,000) the share is 0.659 < 0.9: the claim
+    # holds on the CPU grid only. A finding; the card gives both numbers.
+    expected_on={"paper": "fail"}))
 
 register(Claim(
     id="chen2023.benign_overfitting.sam_switches_off_noise_relus",
@@ -164,4 +170,4 @@ register(Claim(
     statement="Early in training SAM's perturbation switches off the ReLUs that would fit noise: "
               "fewer label-aligned noise ReLUs are active where SAM takes its gradient than "
               "where SGD does (averaged over cells).",
-    regime=REGIME, lab=LAB, check=_noise_relus_off, expected="pass"))
+    regime=REGIME, lab=LAB, established_on=ESTABLISHED_ON, check=_noise_relus_off, expected="pass"))

@@ -56,6 +56,7 @@ import hashlib
 import json
 import math
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Mapping
@@ -492,23 +493,51 @@ def _fingerprint(payload: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
+def _checksum_path(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
 def _save_chunk(path: Path, arrays: dict) -> None:
+    """Write a chunk's arrays (an .npz) and then their SHA-256 (``NAME.npz.sha256``), each
+    atomically: a chunk counts as saved once its checksum file exists."""
+    import io
+
     flat = {f"{opt}/{name}": value for opt, values in arrays.items() for name, value in values.items()}
+    buffer = io.BytesIO()
+    np.savez(buffer, **flat)
+    content = buffer.getvalue()
+    _checksum_path(path).unlink(missing_ok=True)
+    write_atomic(path, lambda temporary: Path(temporary).write_bytes(content))
+    digest = hashlib.sha256(content).hexdigest()
+    write_atomic(_checksum_path(path), lambda temporary: Path(temporary).write_text(digest))
 
-    def write(temporary):
-        with open(temporary, "wb") as handle:
-            np.savez(handle, **flat)
 
-    write_atomic(path, write)
+def _load_chunk(path: Path) -> dict | None:
+    """A saved chunk's arrays, or None when it was never completed; a chunk whose checksum does
+    not match or that cannot be read is also None, with a one-line note (it is computed again).
+    Arrays are read with ``allow_pickle=False``: a chunk file can never run code."""
+    import io
 
-
-def _load_chunk(path: Path) -> dict:
-    out: dict = {}
-    with np.load(path) as data:
-        for key in data.files:
-            opt, name = key.split("/", 1)
-            out.setdefault(opt, {})[name] = np.array(data[key])
-    return out
+    try:
+        expected = _checksum_path(path).read_text().strip()
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError):
+        expected = ""
+    try:
+        content = path.read_bytes()
+        if hashlib.sha256(content).hexdigest() != expected:
+            raise ValueError("its checksum does not match its content")
+        out: dict = {}
+        with np.load(io.BytesIO(content), allow_pickle=False) as data:
+            for key in data.files:
+                opt, name = key.split("/", 1)
+                out.setdefault(opt, {})[name] = np.array(data[key])
+        return out
+    except (OSError, ValueError) as error:
+        print(f"sharp-theory: note: saved chunk {path.name} is not used ({error}); computing it "
+              "again", file=sys.stderr)
+        return None
 
 
 def _check_optimizers(optimizers) -> dict:
@@ -707,8 +736,10 @@ def conv_relu_grid(dims, signal_strengths, optimizers: Mapping[str, Optimizer], 
                                  LADDER_RATIO[engine])
         return dict(statics, layout=dataclasses.replace(layout, d_max=d_max))
 
-    to_compute = [index for index in range(n_chunks)
-                  if chunk_path(index) is None or not chunk_path(index).exists()]
+    saved_chunks = {index: _load_chunk(chunk_path(index)) for index in range(n_chunks)
+                    if chunk_path(index) is not None and chunk_path(index).exists()}
+    saved_chunks = {index: values for index, values in saved_chunks.items() if values is not None}
+    to_compute = [index for index in range(n_chunks) if index not in saved_chunks]
     if max_new_chunks is not None:
         to_compute = to_compute[:max_new_chunks]
     # Every program this call needs (one per ladder size) is compiled ahead, in parallel threads,
@@ -720,8 +751,8 @@ def conv_relu_grid(dims, signal_strengths, optimizers: Mapping[str, Optimizer], 
     for index in progress_bar(range(n_chunks), "conv-relu grid (chunks)", n_chunks, progress):
         lo, hi = bounds(index)
         path = chunk_path(index)
-        if path is not None and path.exists():
-            values = _load_chunk(path)
+        if index in saved_chunks:
+            values = saved_chunks.pop(index)
             loaded += 1
         else:
             if index not in to_compute:

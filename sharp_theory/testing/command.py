@@ -1,17 +1,32 @@
 """``sharp-theory fuzz``: fuzz claims in a file, or ours, and print or save what was found.
 
-Exit codes: 0 every claim holds, 1 at least one falsified (or a replayed slack < 0), 2 bad input
-or a claim that cannot be evaluated (one line on stderr naming the claim and the drawn values).
+Exit codes: 0 every claim holds, 1 at least one falsified (or a replayed slack < 0), 2 bad input,
+a claim that cannot be evaluated (one line on stderr naming the claim and the drawn values), or
+the budget exceeded.
+
+The budget is a deadline. Importing the file, and each claim's search, run under a watchdog
+thread: when the import takes longer than ``--budget-s`` plus a grace of ``IMPORT_GRACE_S``, or a
+claim longer than ``--budget-s`` plus ``max(CLAIM_GRACE_S, --budget-s)`` (the search itself stops
+at the budget; the grace covers the evaluation under way and the boundary step), the command
+ends with one line, "budget exceeded at import / in claim NAME after N instance(s)", and exit
+code 2, whatever the user's code is doing (a loop, a sleep, a compiled call).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import math
+import os
 import sys
+import threading
+import time
 from pathlib import Path
 
 from ..errors import ConfigError
+
+IMPORT_GRACE_S = 5.0
+CLAIM_GRACE_S = 3.0
+MIN_INSTANCES = 100
 
 HELP = "fuzz your own bounds (@st.testing.claim functions) for counterexamples"
 EPILOG = """targets:
@@ -19,10 +34,13 @@ EPILOG = """targets:
   FILE::NAME        one claim
   --registered      our own theory (sharp_theory/testing/registered.py); NAMEs select some
 
-output: the verdict ("holds" | "falsified"), the instances tried, the shrunk counterexample next
-to the boundary where the claim stops holding, its slack, the seed, and a replay command that
-prints the same slack bit for bit. exit codes: 0 holds, 1 falsified, 2 bad input or a claim that
-raised / returned NaN / never met its assume (one line on stderr)."""
+output: the verdict ("holds" | "falsified"), the instances tried, the worst violation found, the
+shrunk counterexample moved next to the boundary where the claim stops holding, its slack, the
+seed, and a replay command that prints the same slack bit for bit. "holds" needs at least
+--min-instances instances. The budget is a deadline: an import or a claim that overruns it
+(plus a grace) is stopped. exit codes: 0 holds, 1 falsified, 2 bad input, a claim that raised
+(its file and line named) / returned NaN / never met its assume / ran too few instances, or the
+budget exceeded (one line on stderr)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,6 +52,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="search time per claim in seconds (default 60)")
     parser.add_argument("--max-examples", type=int, default=None,
                         help="stop a claim's search after this many hypothesis examples")
+    parser.add_argument("--min-instances", type=int, default=MIN_INSTANCES,
+                        help="instances inside the regime a claim needs before it 'holds' "
+                             f"(default {MIN_INSTANCES}; capped at --max-examples)")
     parser.add_argument("--seed", type=int, default=0, help="search seed (default 0)")
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object (with several claims: {'claims': [...]})")
@@ -41,6 +62,52 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="write NAME.json and NAME.npz for each counterexample into DIR")
     parser.add_argument("--replay", default=None, metavar="VALUES",
                         help="re-evaluate one claim at these JSON values and print its slack")
+
+
+class Watchdog:
+    """Ends the process with one line and exit code 2 when the current phase overruns its limit.
+
+    A thread, not a signal: it fires whatever the main thread is doing (a Python loop, a sleep,
+    a compiled XLA call that holds no Python lock).
+    """
+
+    def __init__(self, budget_s: float):
+        self.budget_s = budget_s
+        self.instances = 0
+        self._phase: str | None = None
+        self._deadline = math.inf
+        self._lock = threading.Lock()
+        threading.Thread(target=self._watch, name="sharp-theory-fuzz-watchdog", daemon=True).start()
+
+    def start(self, phase: str, limit_s: float) -> None:
+        """Begin ``phase`` ("at import", "in claim NAME"), which may last ``limit_s`` seconds."""
+        with self._lock:
+            self._phase, self.instances = phase, 0
+            self._deadline = time.monotonic() + limit_s
+
+    def stop(self) -> None:
+        with self._lock:
+            self._phase, self._deadline = None, math.inf
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(0.05)
+            with self._lock:
+                overrun = time.monotonic() > self._deadline
+                phase, instances = self._phase, self.instances
+            if overrun:
+                from ..output import CRITICAL
+
+                with CRITICAL:  # let a counterexample file being saved finish its rename
+                    counted = "" if phase == "at import" else f" after {instances} instance(s)"
+                    message = (f"sharp-theory: error: --budget-s {self.budget_s:g} exceeded "
+                               f"{phase}{counted}; the claim's code did not return in time\n")
+                    try:
+                        sys.stdout.flush()
+                    except Exception:  # noqa: BLE001
+                        pass
+                    os.write(2, message.encode())
+                    os._exit(2)
 
 
 def _resolve(args) -> list[tuple]:
@@ -68,6 +135,8 @@ def _check(args) -> None:
         raise ConfigError("--seed", args.seed, "an integer >= 0")
     if args.max_examples is not None and args.max_examples < 1:
         raise ConfigError("--max-examples", args.max_examples, "an integer >= 1")
+    if args.min_instances < 1:
+        raise ConfigError("--min-instances", args.min_instances, "an integer >= 1")
     if args.save is not None and args.save.exists() and not args.save.is_dir():
         raise ConfigError("--save", str(args.save), "a folder (this path is a file)")
 
@@ -99,13 +168,21 @@ def main(args) -> int:
     from .runner import fuzz
 
     _check(args)
+    watchdog = Watchdog(args.budget_s)
+    watchdog.start("at import", args.budget_s + IMPORT_GRACE_S)
     chosen = _resolve(args)
+    watchdog.stop()
     if args.replay is not None:
+        watchdog.start(f"in claim {chosen[0][0].name}" if chosen else "at replay",
+                       args.budget_s + max(CLAIM_GRACE_S, args.budget_s))
         return _replay(args, chosen)
     results = []
     for record, target in chosen:
+        watchdog.start(f"in claim {record.name}", args.budget_s + max(CLAIM_GRACE_S, args.budget_s))
         result = fuzz(record, budget_s=args.budget_s, seed=args.seed,
-                      max_examples=args.max_examples, replay_target=target)
+                      max_examples=args.max_examples, replay_target=target,
+                      min_instances=args.min_instances, progress=watchdog)
+        watchdog.stop()
         results.append(result)
         if result.verdict == "error":
             print(f"sharp-theory: error: {result.error}", file=sys.stderr)

@@ -44,13 +44,17 @@ class FuzzResult:
       rejected: draws outside the regime (``assume`` failed / ``in_regime`` False).
       counterexample: the drawn values of the shrunk, boundary-refined violation (or None).
       slack: the slack at ``counterexample`` (bit-identical to what ``replay`` prints).
-      min_slack: the smallest slack seen (how close a surviving claim came to failing).
+      min_slack: the smallest slack seen (how close a surviving claim came to failing; for a
+        falsified claim, the worst violation found, which the boundary step does not move).
+      worst: the values at which ``min_slack`` was seen (None when nothing was evaluated).
       seed: the search seed.
       elapsed_s: wall time of the search, in seconds.
       replay: a shell command that re-evaluates ``counterexample`` and prints ``slack``.
       boundary: {"parameter", "failing", "holding", "gap"}: the parameter moved to the boundary,
         its failing value, the nearest value found where the claim holds, and their distance.
       error: the one-line error for verdict "error".
+      min_instances: the instances "holds" required (``fuzz(min_instances=...)``, capped at
+        ``max_examples``); fewer makes the verdict "error".
     """
 
     claim: str
@@ -66,6 +70,8 @@ class FuzzResult:
     replay: str | None = None
     boundary: dict | None = None
     error: str | None = None
+    worst: dict | None = None
+    min_instances: int = 1
 
     def to_json(self) -> dict:
         """A JSON-ready dict (the ``--json`` output of one claim)."""
@@ -73,10 +79,12 @@ class FuzzResult:
 
         counterexample = (None if self.counterexample is None
                           else json.loads(values_to_json(self.counterexample)))
+        worst = None if self.worst is None else json.loads(values_to_json(self.worst))
         return {"claim": self.claim, "statement": self.statement, "verdict": self.verdict,
-                "examples": self.examples, "rejected": self.rejected,
+                "examples": self.examples, "min_instances": self.min_instances,
+                "rejected": self.rejected,
                 "counterexample": counterexample, "slack": _json_float(self.slack),
-                "min_slack": _json_float(self.min_slack), "seed": self.seed,
+                "min_slack": _json_float(self.min_slack), "worst": worst, "seed": self.seed,
                 "elapsed_s": round(self.elapsed_s, 3), "replay": self.replay,
                 "boundary": self.boundary, "error": self.error}
 
@@ -86,13 +94,18 @@ class FuzzResult:
         if self.verdict == "error":
             return f"{head}\n  error: {self.error}"
         if self.verdict == "holds":
-            return head + ("" if self.min_slack is None else f"; smallest slack {self.min_slack!r}")
+            return head + (f" (at least {self.min_instances} required)" if self.min_instances > 1
+                           else "") + ("" if self.min_slack is None
+                                       else f"; smallest slack {self.min_slack!r}")
         lines = [head, f"  counterexample: {format_values(self.counterexample)}",
                  f"  slack: {self.slack!r}"]
         if self.boundary:
             b = self.boundary
             lines.append(f"  boundary: {b['parameter']} fails at {b['failing']!r}, holds at "
-                         f"{b['holding']!r} (gap {b['gap']:.3g})")
+                         f"{b['holding']!r} (gap {b['gap']:.3g}); the counterexample sits there")
+        if self.worst is not None and self.min_slack is not None and self.worst != self.counterexample:
+            lines.append(f"  worst violation found: slack {self.min_slack!r} at "
+                         f"{format_values(self.worst)}")
         lines.append(f"  replay: {self.replay}")
         return "\n".join(lines)
 
@@ -115,8 +128,9 @@ class _OutOfTime(BaseException):
 class _Search:
     """Counters and memory of one search (private, mutable by design: hypothesis calls back)."""
 
-    def __init__(self, claim: Claim, deadline: float):
-        self.claim, self.deadline = claim, deadline
+    def __init__(self, claim: Claim, deadline: float, progress=None):
+        self.claim, self.deadline, self.progress = claim, deadline, progress
+        self.worst: dict | None = None
         self.valid = self.rejected = 0
         self.found = False
         self.timed_out = False
@@ -128,6 +142,11 @@ class _Search:
 
     def out_of_time(self) -> bool:
         return not self.found and time.monotonic() > self.deadline
+
+    def count(self, instances: int) -> None:
+        self.valid += instances
+        if self.progress is not None:
+            self.progress.instances = self.valid
 
     def stop_if_out_of_time(self) -> None:
         if self.out_of_time():
@@ -151,8 +170,9 @@ class _Search:
             raise
         slack = as_slack(self.claim.name, raw, values)
         self.in_claim = False
-        self.valid += 1
-        self.min_slack = min(self.min_slack, slack)
+        self.count(1)
+        if slack < self.min_slack:
+            self.min_slack, self.worst = slack, dict(values)
         target(float(np.clip(-slack, -1e300, 1e300)), label="negative slack")
         if slack < 0:
             self.found, self.last_slack = True, slack
@@ -176,10 +196,11 @@ class _Search:
             index = int(np.argmax(nan))
             self.last_values = draws[index]
             as_slack(self.claim.name, math.nan, draws[index])
-        self.valid += int(np.sum(regime))
+        self.count(int(np.sum(regime)))
         masked = np.where(regime, slacks, np.inf)
         worst = int(np.argmin(masked))
-        self.min_slack = min(self.min_slack, float(masked[worst]))
+        if float(masked[worst]) < self.min_slack:
+            self.min_slack, self.worst = float(masked[worst]), dict(draws[worst])
         target(float(np.clip(-masked[worst], -1e300, 1e300)), label="negative slack")
         if masked[worst] < 0:
             self.found, self.last_slack, self.last_values = True, float(masked[worst]), draws[worst]
@@ -218,9 +239,23 @@ def _one_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text[0] if text else ''}".strip().rstrip(":")
 
 
+def raised_where(error: BaseException, claim: Claim) -> str:
+    """``FILE:LINE`` of the innermost frame of ``error``'s traceback in the claim's own file
+    (else the innermost frame outside sharp_theory, hypothesis and JAX), or "" when none."""
+    import traceback
+
+    frames = traceback.extract_tb(error.__traceback__)
+    own = source_file(claim.fn)
+    chosen = [f for f in frames if f.filename == own]
+    if not chosen:
+        skipped = ("/sharp_theory/", "/hypothesis/", "/jax/", "/jaxlib/", "/numpy/")
+        chosen = [f for f in frames if not any(part in f.filename for part in skipped)]
+    return f"{chosen[-1].filename}:{chosen[-1].lineno}" if chosen else ""
+
+
 def fuzz(claim: Claim, *, budget_s: float | None = 60.0, seed: int = 0,
          max_examples: int | None = None, replay_target: str | None = None,
-         refine_boundary: bool = True) -> FuzzResult:
+         refine_boundary: bool = True, min_instances: int = 1, progress=None) -> FuzzResult:
     """Search for a counterexample to ``claim``.
 
     Args:
@@ -232,14 +267,20 @@ def fuzz(claim: Claim, *, budget_s: float | None = 60.0, seed: int = 0,
       replay_target: how the replay command names the claim (``FILE::NAME`` or
         ``--registered NAME``; default: the file that defines the claim's function).
       refine_boundary: move the shrunk counterexample to the boundary (see module docstring).
+      min_instances: "holds" needs at least this many instances inside the regime (capped at
+        ``max_examples``); fewer is verdict "error" ("give it more time").
+      progress: an object whose ``instances`` attribute is kept equal to the instances
+        evaluated so far (the command line's watchdog reads it).
 
     Returns:
       A :class:`FuzzResult`. Never raises for a failing or broken claim: errors (the claim
       raised, returned NaN, or never satisfied its regime) are verdict "error".
     """
+    min_instances = check_int("min_instances", min_instances, minimum=1)
     with _no_saved_stages():
         return _fuzz(claim, budget_s=budget_s, seed=seed, max_examples=max_examples,
-                     replay_target=replay_target, refine_boundary=refine_boundary)
+                     replay_target=replay_target, refine_boundary=refine_boundary,
+                     min_instances=min_instances, progress=progress)
 
 
 @contextlib.contextmanager
@@ -253,7 +294,8 @@ def _no_saved_stages():
         checkpoints.activate(previous)
 
 
-def _fuzz(claim: Claim, *, budget_s, seed, max_examples, replay_target, refine_boundary):
+def _fuzz(claim: Claim, *, budget_s, seed, max_examples, replay_target, refine_boundary,
+          min_instances=1, progress=None):
     from hypothesis.errors import Flaky, Unsatisfiable
 
     if budget_s is not None and not (budget_s > 0 and math.isfinite(budget_s)):
@@ -264,7 +306,7 @@ def _fuzz(claim: Claim, *, budget_s, seed, max_examples, replay_target, refine_b
     if budget_s is None and max_examples is None:
         max_examples = claim.max_examples
     started = time.monotonic()
-    search = _Search(claim, started + budget_s if budget_s is not None else math.inf)
+    search = _Search(claim, started + budget_s if budget_s is not None else math.inf, progress)
     failure: BaseException | None = None
     spent, chunk_index = 0, 0
     while not search.found:
@@ -294,15 +336,20 @@ def _fuzz(claim: Claim, *, budget_s, seed, max_examples, replay_target, refine_b
         except Exception as error:  # the user's claim (or a strategy) raised: report, don't crash
             where = (f"at {format_values(search.last_values)}" if search.in_claim and
                      search.last_values is not None else "while drawing its values")
-            failure = ClaimError(f"claim {claim.name} raised {_one_line(error)} {where}")
+            line = raised_where(error, claim)
+            failure = ClaimError(f"claim {claim.name} raised {_one_line(error)}"
+                                 + (f" in {line}" if line else "") + f" {where}")
         if failure is not None:
             break
         spent += examples
         chunk_index += 1
     elapsed = time.monotonic() - started
     min_slack = None if math.isinf(search.min_slack) else search.min_slack
+    required = min(min_instances, max_examples) if max_examples is not None else min_instances
     common = dict(claim=claim.name, statement=claim.statement, examples=search.valid,
-                  rejected=search.rejected, min_slack=min_slack, seed=seed)
+                  rejected=search.rejected, min_slack=min_slack, seed=seed,
+                  worst=None if search.worst is None else dict(search.worst),
+                  min_instances=required)
     if failure is not None:
         return FuzzResult(verdict="error", counterexample=None, slack=None, elapsed_s=elapsed,
                           error=str(failure), **common)
@@ -314,6 +361,13 @@ def _fuzz(claim: Claim, *, budget_s, seed, max_examples, replay_target, refine_b
                       "strategies or the regime")
             return FuzzResult(verdict="error", counterexample=None, slack=None, elapsed_s=elapsed,
                               error=f"claim {claim.name} {reason}", **common)
+        if search.valid < required:
+            spent_on = f"--budget-s {budget_s:g}" if budget_s else f"{max_examples} examples"
+            return FuzzResult(verdict="error", counterexample=None, slack=None, elapsed_s=elapsed,
+                              error=f"claim {claim.name} was evaluated at only {search.valid} "
+                                    f"instance(s) in {spent_on}, fewer than the {required} that "
+                                    "'holds' requires (--min-instances): give it more time",
+                              **common)
         return FuzzResult(verdict="holds", counterexample=None, slack=None, elapsed_s=elapsed, **common)
     counterexample, boundary = dict(search.last_values), None
     if refine_boundary:
