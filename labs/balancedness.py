@@ -16,7 +16,7 @@
 # gradient flow, but SAM moves it: towards 0 on OP, towards `‖g_x‖ = ‖g_y‖` on NOP, faster
 # when the data are noisier. This lab reproduces the paper's toys (App. A.4: 3-dimensional,
 # `x0 = (0.2, −0.1, 0.3)`, `y0 = −3x0`, fresh noise each step, T = 1e5, η = 1e-4) and checks
-# claims 1–6 of THEORY.md §1:
+# claims 1–6 of papers/li2024-balancedness.md:
 #
 # * exact one-step GD identities on real trajectories (claim 1), and SGD's conservation;
 # * Fig. 1a/1b: `|‖x‖² − ‖y‖²|` under SGD and SAM for noise levels α ∈ {0, 0.25, 0.5, 1};

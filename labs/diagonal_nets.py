@@ -432,7 +432,7 @@ print("one-step factor errors:", one_step_errors, "symbolic residuals:", symboli
 print("potential limits: c=1e-12 vs min-l1", max(limit_l1), "; c=1e4 vs min-l2", max(limit_l2))
 
 # %% [markdown]
-# ## 8. Stochastic SAM's convergence rate (Sec. 5; THEORY.md §2 claim 4)
+# ## 8. Stochastic SAM's convergence rate (Sec. 5; papers/andriushchenko2022-diagonal-nets.md)
 # Unnormalized SAM with one-example stochastic gradients (the same example for the ascent and the
 # descent), step η = η₀/√T and radius ρ = ρ₀·T^(-1/4) tuned to the horizon T. The theorem bounds
 # the average over t < T of E‖∇L(w_t)‖² by O(1/√T): √T times the measured average must stay

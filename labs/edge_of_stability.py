@@ -21,7 +21,7 @@
 #
 # For SAM the same argument gives a lower edge: with its normalization frozen at the current
 # gradient norm g, SAM acts like USAM with radius ρ/g, whose limit solves ηλ(1 + ρλ/g) = 2, i.e.
-# λ_SAM(g) = (g/(2ρ))(√(1 + 8ρ/(ηg)) − 1) < 2/η (Agarwala & Dauphin, ICML 2023). We check that
+# λ_SAM(g) = (g/(2ρ))(√(1 + 8ρ/(ηg)) − 1) < 2/η (Long & Bartlett, JMLR 2024). We check that
 # SAM's λ_max tracks λ_SAM(‖∇L_t‖). Finally, on quadratics we find USAM's divergence boundary
 # by bisection and compare it with ηλ(1 + ρλ) = 2 (ρ = 0 is GD's 2/λ).
 #

@@ -18,7 +18,7 @@
 # and on a quadratic ½xᵀHx with ηλ_1 < 1, SAM's iterate settles at distance ηρλ_1/(2 − ηλ_1)
 # from the minimum along the top eigenvector (Thm 4.8).
 #
-# Setting (THEORY.md §5, our own instance): parameters (a, b, x3, x4) and
+# Setting (papers/wen2023-how-sam-minimizes-sharpness.md, our own instance): parameters (a, b, x3, x4) and
 # L = F1(a,b)·x3² + F2(a,b)·x4², with F1 = 3 + (a−1)² + b² and F2 = 2.5 − 2·exp(−((a+1)² + b²)/2).
 # The minimizers form the plane x3 = x4 = 0; there the Hessian is diag(0, 0, 2F1, 2F2), so
 # λ_max = 2F1 (F1 ≥ 3 > 2.5 ≥ F2) is smallest at (a, b) = (1, 0), and the trace 2(F1 + F2) at

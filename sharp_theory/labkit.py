@@ -689,6 +689,139 @@ def compare_predictions(results: dict, predictions: dict[str, object],
     return rows
 
 
+class ExerciseFailed(AssertionError):
+    """An exercise's answer does not match; the message is one sentence for the student."""
+
+
+def _answered(name: str, value) -> None:
+    if value is ... or value is None:
+        raise ExerciseFailed(f"{name}: replace ... with your answer.")
+
+
+def feedback(check) -> None:
+    """Run an exercise's check and print one sentence if it fails (nothing if it passes).
+
+    The autograder's hidden tests call this, so a student sees the check's sentence ("x = 0.2 is
+    33% away from the measured 0.15 (allowed: 2%)") rather than a traceback.
+
+    Args:
+      check: a function of no arguments that raises :class:`ExerciseFailed` (or any
+        AssertionError, whose message is then printed) when the answer is wrong.
+
+    Returns:
+      None.
+    """
+    try:
+        check()
+    except AssertionError as failed:  # ExerciseFailed, or a plain assert with its message
+        print(str(failed).splitlines()[0] if str(failed) else "the answer does not match.")
+    except Exception as error:  # noqa: BLE001 - a broken answer must give a sentence, not a trace
+        reason = (str(error).splitlines() or [""])[0][:120]
+        print(f"the check could not run on this answer ({type(error).__name__}: {reason}).")
+
+
+def check_number(name: str, value, target, *, rtol: float):
+    """Check a numeric answer against a measured or derived number.
+
+    Args:
+      name: what the answer is called (the variable students set).
+      value: the answer (a real number).
+      target: the number it must match (measured by the lab, so never hard-coded).
+      rtol: the relative tolerance (> 0).
+
+    Returns:
+      The answer as a float.
+
+    Raises:
+      ExerciseFailed: no answer, not a finite number, or farther than ``rtol`` from ``target``
+        (one sentence saying how far).
+    """
+    _answered(name, value)
+    try:
+        answer = float(value)
+    except (TypeError, ValueError):
+        raise ExerciseFailed(f"{name} should be a number, not {type(value).__name__}.") from None
+    if not np.isfinite(answer):
+        raise ExerciseFailed(f"{name} should be a finite number, not {answer}.")
+    target = float(target)
+    off = abs(answer - target) / max(abs(target), np.finfo(float).tiny)
+    if off > rtol:
+        raise ExerciseFailed(f"{name} = {answer:.4g} is {off:.0%} away from the measured "
+                             f"{target:.4g} (allowed: {rtol:.0%}).")
+    return answer
+
+
+def check_expression(name: str, text, expected, symbols: dict):
+    """Check a formula written as text against a sympy expression, symbolically.
+
+    Args:
+      name: what the answer is called.
+      text: the student's formula, e.g. ``"eta*rho*lam/(2 - eta*lam)"``.
+      expected: the sympy expression it must equal (from ``st.theory``'s derivations).
+      symbols: the names the formula may use -> the sympy symbols of ``expected``.
+
+    Returns:
+      The parsed sympy expression.
+
+    Raises:
+      ExerciseFailed: no answer, a formula that does not parse or uses other names, or one not
+        identically equal to ``expected`` (one sentence).
+    """
+    import sympy
+
+    _answered(name, text)
+    if not isinstance(text, str):
+        raise ExerciseFailed(f"{name} should be a formula in quotes, e.g. \"eta*rho\".")
+    try:
+        parsed = sympy.sympify(text, locals=dict(symbols))
+    except (sympy.SympifyError, SyntaxError, TypeError):
+        raise ExerciseFailed(f"{name}: {text!r} is not a formula sympy can read.") from None
+    unknown = sorted(str(s) for s in parsed.free_symbols - set(symbols.values()))
+    if unknown:
+        raise ExerciseFailed(f"{name} uses {', '.join(unknown)}; use only "
+                             f"{', '.join(sorted(symbols))}.")
+    if sympy.simplify(parsed - expected) != 0:
+        raise ExerciseFailed(f"{name} = {text} is not equal to the formula the update rule gives.")
+    return parsed
+
+
+def check_function(name: str, function, reference, cases, *, atol: float):
+    """Check a student's function against the library's on given inputs.
+
+    Args:
+      name: the function's name.
+      function: the student's function.
+      reference: the library's computation, same arguments.
+      cases: a list of argument tuples.
+      atol: the largest allowed absolute difference of any output entry.
+
+    Returns:
+      The largest difference found.
+
+    Raises:
+      ExerciseFailed: the function raises, returns another shape, or differs by more than
+        ``atol`` (one sentence naming the case).
+    """
+    _answered(name, function)
+    worst = 0.0
+    for index, case in enumerate(cases):
+        expected = np.asarray(reference(*case))
+        try:
+            got = np.asarray(function(*case))
+        except Exception as error:  # noqa: BLE001 - the student's code: report, do not crash
+            raise ExerciseFailed(f"{name} raised {type(error).__name__} on test case "
+                                 f"{index + 1}.") from None
+        if got.shape != expected.shape:
+            raise ExerciseFailed(f"{name} returned shape {got.shape} on test case {index + 1}; "
+                                 f"expected {expected.shape}.")
+        difference = float(np.max(np.abs(got - expected))) if expected.size else 0.0
+        if not difference <= atol:
+            raise ExerciseFailed(f"{name} differs from the library by {difference:.3g} on test "
+                                 f"case {index + 1} (allowed: {atol:g}).")
+        worst = max(worst, difference)
+    return worst
+
+
 def sliders(explore, **controls):
     """Interactive controls over ``explore``'s keyword arguments, in a notebook only.
 

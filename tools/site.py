@@ -24,6 +24,18 @@ A lab opts into the classroom by two tagged cells per prediction::
 student's copy; a public test checks the answer is a bool, a hidden one checks it), and the lab's
 ``st.labkit.compare_predictions`` cell later confirms or contradicts the prediction with the
 claim's measured verdict.
+
+Exercises (numeric predictions, derivations, coding tasks) are a cell tagged ``exercise`` holding
+the answer (``name = value  # SOLUTION`` lines, or a function whose body sits between
+``# BEGIN SOLUTION`` / ``# END SOLUTION``), followed by a cell tagged ``exercise-check`` that
+checks it against the lab's own measurements or the library (``st.labkit.check_number``,
+``check_expression``, ``check_function``). The lab runs both, so the site build proves every key
+right at the sizes students run; ``student`` makes the check the question's hidden test and adds a
+public one that says what it checks (that an answer was given). A cell tagged ``teacher-note``
+(the notes to an open question) appears in neither the students' notebook nor the students'
+site. Each assignment's ``dist/autograder/`` holds ``autograder.zip``, whose
+``requirements.txt`` installs sharp_theory (the wheel in the zip) and the locked JAX, numpy,
+scipy, sympy and matplotlib.
 """
 from __future__ import annotations
 
@@ -404,11 +416,35 @@ init_cell: true
 export_cell: false
 check_all_cell: false
 run_tests: false
-generate: false
+generate:
+  pdf: false
+  filtering: false
+  pagebreaks: false
 solutions_pdf: false
+requirements: requirements.txt
+overwrite_requirements: true
+files:
+  - {wheel}
 tests:
   files: true
 """
+# What the grader's environment needs besides otter itself: the locked versions of these.
+GRADER_PACKAGES = ("jax", "jaxlib", "numpy", "scipy", "sympy", "matplotlib", "optax", "tqdm",
+                   "jupytext", "hypothesis", "jinja2", "ml-dtypes", "opt-einsum")
+PUBLIC_MESSAGE = ("this public check only says that you answered; whether the answer is right "
+                  "is graded when you submit")
+
+
+def grader_requirements(wheel: str) -> str:
+    """requirements.txt of an autograder: the sharp_theory wheel and the locked dependencies."""
+    locked = {}
+    for line in (ROOT / "requirements.lock").read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if "==" in line:
+            name, version = line.split("==", 1)
+            locked[name.strip().lower()] = version.strip()
+    pins = [f"{name}=={locked[name]}" for name in GRADER_PACKAGES if name in locked]
+    return "\n".join([f"./{wheel}"] + pins) + "\n"
 
 
 def predictions(notebook) -> list[tuple[int, str, object]]:
@@ -427,8 +463,32 @@ def predictions(notebook) -> list[tuple[int, str, object]]:
     return found
 
 
+def _defined_names(source: str) -> list[str]:
+    """Names an exercise cell defines (assignments and functions), in order."""
+    names = []
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign):
+            names += [target.id for target in node.targets if isinstance(target, ast.Name)]
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            names.append(node.name)
+    return names
+
+
+def _test_cell(code: str, *, hidden: bool, message: str, success: str | None = None):
+    import nbformat
+
+    # The public check (an answer was given) is worth nothing; the hidden one all the points.
+    config = [f"hidden: {'true' if hidden else 'false'}", f"points: {1 if hidden else 0}",
+              f"failure_message: {json.dumps(message)}"]
+    if success:
+        config.append(f"success_message: {json.dumps(success)}")
+    return nbformat.v4.new_code_cell('""" # BEGIN TEST CONFIG\n' + "\n".join(config)
+                                     + '\n""" # END TEST CONFIG\n' + code)
+
+
 def teacher_notebook(name: str, script: Path):
-    """The lab as an otter-grader master notebook: each predict/prediction pair a question."""
+    """The lab as an otter-grader master notebook: each predict/prediction pair and each
+    exercise/exercise-check pair a question; teacher notes left out."""
     import jupytext
     import nbformat
 
@@ -438,10 +498,21 @@ def teacher_notebook(name: str, script: Path):
     notebook.metadata.setdefault("language_info", {"name": "python"})
     raw = nbformat.v4.new_raw_cell
     questions = {index: (variable, answer) for index, variable, answer in predictions(notebook)}
-    cells = [raw(ASSIGNMENT_CONFIG.format(name=name)),
+    wheel = f"sharp_theory-{_version()}-py3-none-any.whl"
+    cells = [raw(ASSIGNMENT_CONFIG.format(name=name, wheel=wheel)),
              # Students run the quick sizes: a lab finishes in about a minute on a laptop.
              nbformat.v4.new_code_cell('import os\nos.environ.setdefault("SHARP_THEORY_QUICK", "1")')]
+    consumed: dict[int, str] = {}
     for index, cell in enumerate(notebook.cells):
+        tags = cell.metadata.get("tags", [])
+        if index in consumed:
+            # Where the lab checks the answer, the students check theirs (see grade_at_the_end).
+            marker = nbformat.v4.new_markdown_cell(f"**Check your answer** (`{consumed[index]}`):")
+            marker.metadata["tags"] = [f"check-here:{consumed[index]}"]
+            cells.append(marker)
+            continue
+        if "teacher-note" in tags:
+            continue
         if index in questions:
             variable, answer = questions[index]
             prompt = cells.pop() if cells[-1].cell_type == "markdown" else None
@@ -449,18 +520,91 @@ def teacher_notebook(name: str, script: Path):
             if prompt is not None:
                 cells.append(prompt)
             cells += [raw("# BEGIN SOLUTION"), cell, raw("# END SOLUTION"), raw("# BEGIN TESTS"),
-                      nbformat.v4.new_code_cell(
-                          f"assert isinstance({variable}, {type(answer).__name__}), "
-                          f"\"set {variable} to a {type(answer).__name__}\""),
-                      nbformat.v4.new_code_cell(
-                          '""" # BEGIN TEST CONFIG\nhidden: true\nfailure_message: "the measurements '
-                          'say otherwise, see the claim table at the end of the lab"\n'
-                          f'""" # END TEST CONFIG\nassert {variable} == {answer!r}'),
+                      _test_cell(f"assert isinstance({variable}, {type(answer).__name__})",
+                                 hidden=False, message=f"set {variable} to True or False",
+                                 success=PUBLIC_MESSAGE),
+                      _test_cell(_graded_check(
+                          f"assert {variable} == {answer!r}, 'the measurements say otherwise: "
+                          "see the claim table at the end of the lab'"), hidden=True,
+                          message="the measurements say otherwise: see the claim table at the "
+                                  "end of the lab"),
                       raw("# END TESTS"), raw("# END QUESTION")]
+        elif "exercise" in tags:
+            names = _defined_names(cell.source)
+            checks = [j for j in range(index + 1, len(notebook.cells))
+                      if "exercise-check" in notebook.cells[j].metadata.get("tags", [])][:1]
+            if not names or not checks or "SOLUTION" not in cell.source:
+                raise SystemExit(f"student: {name}: an exercise cell defines its answer with a "
+                                 f"# SOLUTION line and is followed by an exercise-check cell:\n"
+                                 f"{cell.source}")
+            variable = names[0]
+            consumed[checks[0]] = variable
+            prompt = cells.pop() if cells[-1].cell_type == "markdown" else None
+            cells.append(raw(f"# BEGIN QUESTION\nname: {variable}\npoints: 1"))
+            if prompt is not None:
+                cells.append(prompt)
+            check = _graded_check(notebook.cells[checks[0]].source)
+            cells += [raw("# BEGIN SOLUTION"), cell, raw("# END SOLUTION"), raw("# BEGIN TESTS"),
+                      _test_cell(f"assert {variable} is not ..., 'replace ... with your answer'",
+                                 hidden=False, message=f"{variable}: replace ... with your answer",
+                                 success=PUBLIC_MESSAGE),
+                      _test_cell(check, hidden=True,
+                                 message=f"{variable} does not match what the lab measures"),
+                      raw("# END TESTS"), raw("# END QUESTION")]
+        elif "exercise-check" in tags:
+            raise SystemExit(f"student: {name}: an exercise-check cell without its exercise")
         else:
             cells.append(cell)
     notebook.cells = cells
     return notebook
+
+
+def _graded_check(source: str) -> str:
+    """An exercise-check cell as a hidden test: run inside ``st.labkit.feedback``, so the grader
+    shows the check's one sentence when it fails and nothing when it passes."""
+    body = "\n".join("    " + line if line.strip() else "" for line in source.splitlines())
+    return (f"def _exercise_check():\n{body}\n\n\nimport sharp_theory as _sharp_theory\n"
+            "_sharp_theory.labkit.feedback(_exercise_check)")
+
+
+def _version() -> str:
+    sys.path.insert(0, str(ROOT))
+    from sharp_theory.version import __version__
+
+    return __version__
+
+
+def _build_wheel(folder: Path) -> Path:
+    """The sharp_theory wheel (pure Python) into ``folder``, for the autograder's environment."""
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                    "--quiet", "-w", str(folder), str(ROOT)], check=True,
+                   stdout=subprocess.DEVNULL)
+    [wheel] = folder.glob("sharp_theory-*.whl")
+    return wheel
+
+
+def grade_at_the_end(path: Path) -> None:
+    """Move each exercise's ``grader.check`` cell to where the lab checks that exercise.
+
+    A prediction is asked *before* the run that measures its answer, and otter grades a question
+    where its ``grader.check`` cell runs; so that cell goes right after the "Check your answer"
+    marker that :func:`teacher_notebook` left at the place of the lab's own check.
+    """
+    import nbformat
+
+    notebook = nbformat.read(path, as_version=4)
+    cells = list(notebook.cells)
+    for marker in [c for c in cells if any(t.startswith("check-here:")
+                                           for t in c.get("metadata", {}).get("tags", []))]:
+        variable = next(t for t in marker.metadata["tags"] if t.startswith("check-here:"))[11:]
+        check = [c for c in cells if c.cell_type == "code"
+                 and c.source.strip() == f'grader.check("{variable}")']
+        if not check:
+            continue
+        cells.remove(check[0])
+        cells.insert(cells.index(marker) + 1, check[0])
+    notebook.cells = cells
+    nbformat.write(notebook, path)
 
 
 def build_student(out: Path, labs: dict[str, Path]) -> list[Path]:
@@ -469,6 +613,10 @@ def build_student(out: Path, labs: dict[str, Path]) -> list[Path]:
     import nbformat
 
     built = []
+    wheels = out / ".wheel"
+    shutil.rmtree(wheels, ignore_errors=True)
+    wheels.mkdir(parents=True)
+    wheel = _build_wheel(wheels)
     for name, script in sorted(labs.items()):
         teacher = teacher_notebook(name, script)
         if not any(cell.cell_type == "raw" and cell.source.startswith("# BEGIN QUESTION")
@@ -477,9 +625,14 @@ def build_student(out: Path, labs: dict[str, Path]) -> list[Path]:
         folder = out / name
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
+        shutil.copy(wheel, folder / wheel.name)
+        (folder / "requirements.txt").write_text(grader_requirements(wheel.name))
         nbformat.write(teacher, folder / f"{name}.ipynb")
         subprocess.run([sys.executable, "-m", "otter", "assign", f"{name}.ipynb", "dist"],
                        check=True, cwd=folder, stdout=subprocess.DEVNULL)
+        for handed in (folder / "dist" / "student" / f"{name}.ipynb",
+                       folder / "dist" / "autograder" / f"{name}.ipynb"):
+            grade_at_the_end(handed)
         built.append(folder / "dist" / "student" / f"{name}.ipynb")
         print(f"student: {name}: {built[-1].relative_to(ROOT) if built[-1].is_relative_to(ROOT) else built[-1]}")
     return built

@@ -203,12 +203,12 @@ for claim in [
           "hyperbolic entropy psi_c at the initial c = a^2 (relative distance <= 0.05 on every data set): its step factors "
           "1 - eta^2 g^2 barely move c.",
           REGIME, LAB, _gd_initial_potential),
-    Claim(f"{PAPER}.implicit_bias.one_sam_shrunk_potential", PAPER, "THEORY.md §2 claim 1 (derived)",
+    Claim(f"{PAPER}.implicit_bias.one_sam_shrunk_potential", PAPER, "derived (paper card)",
           "1-SAM's interpolator is explained by a smaller effective initialization: it lies much closer "
           "to argmin psi_{c_T} (c_T its final u^2 - v^2) than to argmin psi_{a^2} (at most 1/3 of "
           "that distance in every run that moved > 2%).",
           REGIME, LAB, _shrunk_potential("one_sam")),
-    Claim(f"{PAPER}.implicit_bias.n_sam_shrunk_potential", PAPER, "THEORY.md §2 claim 1 (derived)",
+    Claim(f"{PAPER}.implicit_bias.n_sam_shrunk_potential", PAPER, "derived (paper card)",
           "The same for n-SAM: its interpolator lies much closer to argmin psi_{c_T} than to "
           "argmin psi_{a^2} wherever it has moved away from the latter (at most 1/3 of it).",
           REGIME, LAB, _shrunk_potential("n_sam"), expected="fail"),
@@ -229,7 +229,7 @@ for claim in [
           "its l1 gap at the best rho is below GD's (ratio < 1) on every data set, and it never "
           "increases with rho.",
           REGIME, LAB, _l1_toward_sparse),
-    Claim(f"{PAPER}.generalization.n_sam_large_rho_worse", PAPER, "derived caveat (THEORY.md §2)",
+    Claim(f"{PAPER}.generalization.n_sam_large_rho_worse", PAPER, "derived caveat (paper card)",
           "n-SAM with a large rho generalizes worse than GD (test-loss ratio > 1 at its largest "
           "interpolating rho on every data set).", REGIME, LAB, _n_sam_large_rho),
     Claim(f"{PAPER}.generalization.n_sam_beats_gd", PAPER,
@@ -250,7 +250,7 @@ for claim in [
           "ERM after a 1-SAM phase keeps 1-SAM's better interpolator (test loss at most half of "
           "ERM's).",
           "eta=1/d, a=0.1, 1e4 1-SAM steps then 1e4 ERM steps, our rho=0.3", LAB, _one_sam_then_erm),
-    Claim(f"{PAPER}.theory.one_step_factors", PAPER, "derived (THEORY.md §2 claim 2)",
+    Claim(f"{PAPER}.theory.one_step_factors", PAPER, "derived (paper card)",
           "One step multiplies c = u^2 - v^2 exactly by 1 - eta^2 g^2 (GD), by "
           "1 - 2 eta rho g g' - eta^2 g'^2 (1 - rho^2 g^2) (unnormalized n-SAM), and by "
           "1 - 2 eta rho B - eta^2 (A^2 - rho^2 B^2), A = mean g'_k, B = mean g_k g'_k (1-SAM) "
@@ -262,7 +262,7 @@ for claim in [
           "<= 1e-6 at c = 1e4).", "c = 1e-12 and c = 1e4 on the lab's data sets",
           LAB, _potential_limits),
     Claim(f"{PAPER}.convergence.stochastic_usam_rate", PAPER,
-          "Sec. 5, convergence of unnormalized SAM with stochastic gradients (THEORY.md §2 claim 4, "
+          "Sec. 5, convergence of unnormalized SAM with stochastic gradients (paper card, "
           "marked unverified there: constants not checked against the paper's theorem)",
           "With step eta0/sqrt(T) and radius rho0 T^(-1/4), unnormalized SAM with stochastic "
           "gradients reaches an average squared gradient norm O(1/sqrt(T)) over T steps (below "

@@ -353,7 +353,7 @@ def _check_saddle(measured, *, quick):
 
 
 register(Claim(
-    id="li2024.balancedness.saddle_collapse", paper=PAPER, source="derived (THEORY.md §1 note)",
+    id="li2024.balancedness.saddle_collapse", paper=PAPER, source="derived (paper card)",
     statement="With strong noise SAM collapses both toys to the saddle x = y = 0 (every seed at "
               "α = 2, none at α = 1), while SGD never does; the paper's toys stay at α ≤ 1.",
     regime="OP (ρ = 0.2) and NOP (ρ = 0.1) toys, noise α ∈ {1, 1.25, 1.5, 2}, η·T = 10", lab=LAB,

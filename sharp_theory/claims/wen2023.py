@@ -6,7 +6,7 @@ from __future__ import annotations
 from .base import Claim, Threshold, Verdict, finite, finite_max, finite_min, judge, register
 
 LAB = "sharpness-dynamics"
-TOY = ("4-D toy L = F1(a,b)·x3² + F2(a,b)·x4² (THEORY.md §5), start (0, 0.5, 0.3, 0.3), "
+TOY = ("4-D toy L = F1(a,b)·x3² + F2(a,b)·x4² (papers/wen2023-how-sam-minimizes-sharpness.md), start (0, 0.5, 0.3, 0.3), "
        "η = 0.01, ρ = 0.05, 4·10⁵ steps (2·10⁵ in --quick), deterministic full batch of 2 examples")
 
 

@@ -52,7 +52,7 @@ def horizon_schedule(horizon: int, lr0: float, rho0: float) -> tuple[float, floa
       ``(lr, rho)`` as floats.
 
     References:
-      Andriushchenko & Flammarion 2022, Sec. 5; THEORY.md §2, claim 4.
+      Andriushchenko & Flammarion 2022, Sec. 5; papers/andriushchenko2022-diagonal-nets.md.
 
     Examples:
       >>> from sharp_theory.studies.convergence import horizon_schedule

@@ -1,6 +1,6 @@
 """Our own theory as fuzzable claims: ``sharp-theory fuzz --registered [NAME ...]``.
 
-Each claim is a bound or an identity of THEORY.md, written as a slack (>= 0: holds) over the
+Each claim is a bound or an identity from the paper cards (papers/), written as a slack (>= 0: holds) over the
 regime where it is stated. Identities hold to rounding: their slack is a tolerance (a small
 multiple of float64's eps times the problem's scale) minus the measured error. The cheap ones
 are vectorized: one compiled program evaluates 32 draws at a time.

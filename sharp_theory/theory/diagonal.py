@@ -18,7 +18,7 @@ The identities hold for any values of the gradient coefficients (they use only t
 updates), so sympy treats g, g', g_k, g'_k as free symbols. Normalized SAM is the same with ρ
 replaced by ρ/‖∇L‖ (or ρ/‖∇ℓ_k‖ per example).
 
-References: derived here (THEORY.md §2, claim 2); the update rules are those of Andriushchenko &
+References: derived here (paper card); the update rules are those of Andriushchenko &
 Flammarion, ICML 2022, Sec. 4, and the authors' code.
 """
 from __future__ import annotations
@@ -40,7 +40,7 @@ def gd_step() -> dict:
       difference: 0 when the identity holds).
 
     References:
-      Derived here (THEORY.md §2, claim 2).
+      Derived here (paper card).
     """
     u, v, eta, g = sp.symbols("u v eta g", real=True)
     u_next, v_next = u - eta * g * v, v - eta * g * u
@@ -60,7 +60,7 @@ def n_sam_step() -> dict:
       The keys of :func:`gd_step` plus ``rho`` and ``g_ascent`` (the symbol g').
 
     References:
-      Derived here (THEORY.md §2, claim 2); update rule of Andriushchenko & Flammarion 2022,
+      Derived here (paper card); update rule of Andriushchenko & Flammarion 2022,
       Sec. 4.
     """
     u, v, eta, rho, g, g_ascent = sp.symbols("u v eta rho g g_ascent", real=True)
@@ -87,7 +87,7 @@ def one_sam_step(n_examples: int = 3) -> dict:
       symbols, plus the expressions ``A`` and ``B``.
 
     References:
-      Derived here (THEORY.md §2, claim 2); update rule of Andriushchenko & Flammarion 2022,
+      Derived here (paper card); update rule of Andriushchenko & Flammarion 2022,
       Sec. 4 (1-SAM: one ascent per example).
     """
     u, v, eta, rho = sp.symbols("u v eta rho", real=True)
@@ -134,7 +134,7 @@ def gd_factor(eta, g):
       A (d,) array of factors.
 
     References:
-      Derived here (:func:`gd_step`; THEORY.md §2).
+      Derived here (:func:`gd_step`; papers/andriushchenko2022-diagonal-nets.md).
     """
     return 1.0 - eta**2 * np.square(g)
 
@@ -152,7 +152,7 @@ def n_sam_factor(eta, rho, g, g_ascent):
       A (d,) array of factors (``c+ = factor·c``).
 
     References:
-      Derived here (:func:`n_sam_step`; THEORY.md §2).
+      Derived here (:func:`n_sam_step`; papers/andriushchenko2022-diagonal-nets.md).
     """
     return 1.0 - 2.0 * eta * rho * g * g_ascent - eta**2 * g_ascent**2 * (1.0 - rho**2 * g**2)
 
@@ -171,7 +171,7 @@ def one_sam_factor(eta, rho, g_examples, g_ascent_examples):
       ``B = mean_k g_k g'_k``.
 
     References:
-      Derived here (:func:`one_sam_step`; THEORY.md §2).
+      Derived here (:func:`one_sam_step`; papers/andriushchenko2022-diagonal-nets.md).
     """
     A = np.mean(g_ascent_examples, axis=0)
     B = np.mean(g_examples * g_ascent_examples, axis=0)

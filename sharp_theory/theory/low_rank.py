@@ -282,7 +282,7 @@ def identity_flattest_scaled_trace(target) -> float:
 
     References:
       Ding, Drusvyatskiy, Fazel, Harchaoui 2022, Sec. 3 (AM-GM on the balanced factorization);
-      THEORY.md §3, claim 1.
+      papers/ding2024-flat-minima-low-rank.md.
     """
     return 4.0 * float(np.sum(np.linalg.svd(np.asarray(target, dtype=float), compute_uv=False)))
 

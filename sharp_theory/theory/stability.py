@@ -24,7 +24,9 @@ References:
   Bartlett, Long, Bousquet. The Dynamics of Sharpness-Aware Minimization: Bouncing Across
     Ravines and Drifting Towards Wide Minima. JMLR 24 (2023) (SAM's 2-cycle on quadratics).
   Agarwala & Dauphin. SAM operates far from home: eigenvalue regularization as a dynamical
-    phenomenon. ICML 2023 (the SAM edge; the USAM threshold).
+    phenomenon. ICML 2023 (the USAM threshold).
+  Long & Bartlett. Sharpness-Aware Minimization and the Edge of Stability. JMLR 25 (2024) (the
+    SAM edge).
 """
 from __future__ import annotations
 
@@ -96,7 +98,7 @@ def usam_stability_limit(lr, rho):
       ConfigError: ``lr`` ≤ 0 or ``rho`` < 0.
 
     References:
-      Agarwala & Dauphin 2023 (the USAM threshold); THEORY.md §5.
+      Agarwala & Dauphin 2023 (the USAM threshold); papers/agarwala2023-sam-far-from-home.md.
 
     Examples:
       >>> from sharp_theory.theory import stability
@@ -125,7 +127,7 @@ def usam_is_stable(lr, rho, eigenvalues) -> bool:
       A Python bool: True iff every eigenvalue satisfies the condition.
 
     References:
-      Agarwala & Dauphin 2023 (the USAM threshold); THEORY.md §5.
+      Agarwala & Dauphin 2023 (the USAM threshold); papers/agarwala2023-sam-far-from-home.md.
     """
     eigenvalues = np.asarray(eigenvalues, dtype=float)
     return bool(np.all(lr * eigenvalues * (1.0 + rho * eigenvalues) < 2.0))
@@ -150,7 +152,7 @@ def sam_edge(grad_norm, lr, rho):
       ConfigError: ``lr`` or ``rho`` not positive, or a negative ``grad_norm``.
 
     References:
-      Agarwala & Dauphin 2023 (the SAM edge); THEORY.md §5.
+      Long & Bartlett 2024 (the SAM edge); papers/long2024-sam-edge-of-stability.md.
     """
     check_positive("lr", lr)
     check_positive("rho", rho)
@@ -175,7 +177,7 @@ def sam_two_cycle_radius(lr, rho, sharpness):
       ConfigError: ``lr`` ≤ 0, ``rho`` < 0, or ``ηλ`` outside (0, 2).
 
     References:
-      Bartlett, Long, Bousquet 2023 (SAM's 2-cycle on quadratics); THEORY.md §5.
+      Bartlett, Long, Bousquet 2023 (SAM's 2-cycle on quadratics); papers/agarwala2023-sam-far-from-home.md.
     """
     check_positive("lr", lr)
     check_nonnegative("rho", rho)
@@ -233,7 +235,7 @@ def derive_usam_limit():
       A sympy expression in ``eta`` and ``rho`` (equal to ``CLOSED_FORMS["usam_limit"]``).
 
     References:
-      Agarwala & Dauphin 2023; THEORY.md §5.
+      Agarwala & Dauphin 2023; papers/agarwala2023-sam-far-from-home.md.
     """
     solutions = sympy.solve(sympy.Eq(1 - eta * lam * (1 + rho * lam), -1), lam)
     return sympy.simplify([s for s in solutions if s.is_positive is not False][0])
@@ -260,7 +262,7 @@ def derive_sam_edge():
       A sympy expression in ``eta``, ``rho``, ``g`` (equal to ``CLOSED_FORMS["sam_edge"]``).
 
     References:
-      Agarwala & Dauphin 2023; THEORY.md §5.
+      Long & Bartlett 2024; papers/long2024-sam-edge-of-stability.md.
     """
     return sympy.simplify(derive_usam_limit().subs(rho, rho / g))
 
@@ -302,7 +304,7 @@ def sam_edge_below_gd_edge(grad_norm, lr, rho) -> bool:
       A Python bool: True iff :func:`sam_edge` is below ``2/η`` for every entry.
 
     References:
-      Agarwala & Dauphin 2023; THEORY.md §5.
+      Long & Bartlett 2024; papers/long2024-sam-edge-of-stability.md.
     """
     return bool(np.all(sam_edge(grad_norm, lr, rho) < 2.0 / lr))
 

@@ -1,0 +1,97 @@
+"""Grading end to end: `make student`'s autograder bundles grade a right and a wrong submission
+of two labs through the real grader (`otter run`), with full and partial marks, and feedback in
+one sentence (no traceback, no file path)."""
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from sharp_theory import labkit
+
+pytestmark = pytest.mark.slow
+
+LABS = labkit.available_labs()
+
+
+def fill(student: Path, answers: dict, out: Path) -> Path:
+    """The students' notebook with ``name = ...`` lines replaced by ``answers``."""
+    notebook = nbformat.read(student, as_version=4)
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        for name, value in answers.items():
+            if cell.source.strip() == f"{name} = ...":
+                cell.source = f"{name} = {value!r}"
+            elif cell.source.startswith(f"def {name}(") and isinstance(value, str):
+                cell.source = value
+    nbformat.write(notebook, out)
+    return out
+
+
+def grade(bundle: Path, submission: Path, out: Path) -> dict:
+    out.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run([sys.executable, "-m", "otter", "run", "-a", str(bundle), "-o", str(out),
+                           str(submission)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    results = json.loads((out / "results.json").read_text())
+    return {test["name"]: test for test in results["tests"] if test["name"] != "Public Tests"}
+
+
+@pytest.fixture(scope="module")
+def bundles(tmp_path_factory, site_builder):
+    out = tmp_path_factory.mktemp("student")
+    chosen = {name: LABS[name] for name in ("what-sam-does", "edge-of-stability")}
+    site_builder.build_student(out, chosen)
+    return out
+
+
+def _bundle(bundles: Path, lab: str) -> Path:
+    [bundle] = (bundles / lab / "dist" / "autograder").glob("*.zip")
+    return bundle
+
+
+def test_the_bundle_installs_sharp_theory_and_jax(bundles):
+    with zipfile.ZipFile(_bundle(bundles, "what-sam-does")) as bundle:
+        names = bundle.namelist()
+        requirements = (bundles / "what-sam-does" / "requirements.txt").read_text()
+    assert any(name.startswith("files/sharp_theory-") and name.endswith(".whl") for name in names)
+    assert "sharp_theory-" in requirements and "jax==" in requirements and "jaxlib==" in requirements
+
+
+@pytest.mark.parametrize("lab, wrong, expected", [
+    ("what-sam-does",
+     {"predict_rho_zero_is_gd": False, "predicted_two_cycle_radius": 0.3,
+      "two_cycle_radius_formula": "eta*rho*lam/(2 + eta*lam)", "predicted_sam_final_sharpness": 2.0,
+      "my_sam_step": "def my_sam_step(w, gradient, lr, rho):\n    return w - lr * gradient(w)\n"},
+     {"predict_rho_zero_is_gd": 0, "predicted_two_cycle_radius": 0,
+      "two_cycle_radius_formula": 0, "predicted_sam_final_sharpness": 1, "my_sam_step": 0}),
+    ("edge-of-stability",
+     {"predict_hovers_at_edge": False, "predict_sam_lower_edge": True},
+     {"predict_hovers_at_edge": 0, "predict_sam_lower_edge": 1}),
+])
+def test_right_and_wrong_submissions_get_full_and_partial_marks(bundles, tmp_path, lab, wrong,
+                                                                 expected):
+    bundle = _bundle(bundles, lab)
+    right = bundles / lab / "dist" / "autograder" / f"{lab}.ipynb"  # the answer key filled in
+    scores = grade(bundle, right, tmp_path / "right")
+    assert {name: test["score"] for name, test in scores.items()} == \
+        {name: test["max_score"] for name, test in scores.items()}
+    assert set(scores) == set(expected)
+    student = bundles / lab / "dist" / "student" / f"{lab}.ipynb"
+    submission = fill(student, wrong, tmp_path / f"{lab}-wrong.ipynb")
+    scores = grade(bundle, submission, tmp_path / "wrong")
+    assert {name: test["score"] for name, test in scores.items()} == expected
+    for name, points in expected.items():
+        if points:
+            continue
+        output = scores[name]["output"]
+        assert "Traceback" not in output and "/tmp" not in output and str(Path.home()) not in output
+    if lab == "what-sam-does":
+        assert "is 100% away from the measured 0.15 (allowed: 2%)" in \
+            scores["predicted_two_cycle_radius"]["output"]
+        assert "is not equal to the formula the update rule gives" in \
+            scores["two_cycle_radius_formula"]["output"]
