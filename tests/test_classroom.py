@@ -120,3 +120,14 @@ def test_student_notebook_runs_as_handed_out(tmp_path, site_builder):
     assert "predict_falsified" in outputs and "failed" in outputs.lower(), outputs[-2000:]
     assert "no prediction" in outputs
     assert (tmp_path / "out" / "results.json").is_file()
+
+
+def test_the_syllabus_lists_every_lab_in_the_course_order(site_builder):
+    """Every lab has a row in docs/syllabus.md, in the order the site lists the labs."""
+    syllabus = (ROOT / "docs" / "syllabus.md").read_text()
+    order = site_builder.in_course_order(dict(LABS))
+    assert set(order) <= set(site_builder.COURSE_ORDER), "add the new lab to COURSE_ORDER"
+    rows = [line for line in syllabus.splitlines() if line.startswith("| ") and "(labs/" in line]
+    linked = [row.split("(labs/")[1].split(".ipynb")[0] for row in rows]
+    assert linked == order
+    assert order[0] == "what-sam-does"

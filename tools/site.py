@@ -65,6 +65,16 @@ PAPERS = ROOT / "papers"
 # Modules of the API reference: one page each, every public name listed by mkdocstrings.
 API_MODULES = ("problems", "optim", "dynamics", "observables", "measure", "theory", "studies",
                "testing", "claims")
+# The labs in teaching order (docs/syllabus.md explains it); a lab not listed comes last.
+COURSE_ORDER = ("what-sam-does", "edge-of-stability", "balancedness", "sharpness-dynamics",
+                "flows", "landscape", "diagonal-nets", "matrix-sensing", "sam-family",
+                "fuzz-a-bound", "benign-overfitting", "spurious-sharpness")
+
+
+def in_course_order(names) -> list[str]:
+    """Lab names sorted by :data:`COURSE_ORDER` (unlisted labs last, alphabetically)."""
+    return sorted(names, key=lambda n: (COURSE_ORDER.index(n) if n in COURSE_ORDER
+                                        else len(COURSE_ORDER), n))
 
 
 def notebook_cache() -> Path:
@@ -226,20 +236,28 @@ def write_pages(executed: dict[str, Path], labs: dict[str, Path]) -> None:
     shutil.copytree(PAPERS, SOURCE / "papers")
     (SOURCE / "labs").mkdir(exist_ok=True)
     rows = []
-    for name in sorted(executed):
+    for number, name in enumerate(in_course_order(executed)):
         results = write_lab_page(name, executed[name], labs[name])
-        matching = sum(labkit.verdict_matches(c, results["quick"]) for c in results["claims"])
+        claims = results["claims"]
+        same = sum(c["verdict"] == c["expected"] for c in claims)
+        undecided = sum(c["verdict"] == "inconclusive" and c["expected"] != "inconclusive"
+                        for c in claims)
         seconds = executed_seconds(executed[name], name)
-        rows.append(f"| [{labkit.lab_title(labs[name])}]({name}.ipynb) | `{name}` | "
-                    f"{matching}/{len(results['claims'])} as expected "
+        rows.append(f"| {number} | [{labkit.lab_title(labs[name])}]({name}.ipynb) | `{name}` | "
+                    f"{same} as expected, {undecided} inconclusive, "
+                    f"{len(claims) - same - undecided} differ "
                     f"({'quick' if results['quick'] else 'full'} run) | {seconds} |")
     (SOURCE / "labs" / "index.md").write_text(
         "# Labs\n\nEach lab is a notebook: the page shows it executed, with its figures and the "
         "verdict of every claim it checks. Open the same file in Jupyter (`jupytext` opens "
-        "`labs/*.py` as notebooks) or run it with `sharp-theory reproduce LAB`.\n\n"
-        "| lab | name | claims | quick run as a notebook (s) |\n|---|---|---|---|\n"
-        + "\n".join(rows) + "\n\nThe last column is the wall time of the quick run this site "
-        "was built from (on the machine that built it, with two labs running at a time).\n")
+        "`labs/*.py` as notebooks) or run it with `sharp-theory reproduce LAB`. They are listed "
+        "in teaching order; the [syllabus](../syllabus.md) gives each one's prerequisites, time "
+        "and goals.\n\n"
+        "| # | lab | name | claims | quick run as a notebook (s) |\n|---|---|---|---|---|\n"
+        + "\n".join(rows) + "\n\nA quick run may leave a claim *inconclusive* (too small to "
+        "judge, never contradicting its expectation); it is counted apart from the claims it "
+        "decided. The last column is the wall time of the quick run this site was built from (on "
+        "the machine that built it, with two labs running at a time).\n")
     cards = sorted(PAPERS.glob("*.md"))
     (SOURCE / "papers" / "index.md").write_text(
         "# Paper cards\n\nOne card per paper: the setting, the claims we check, our numbers, and "
@@ -269,7 +287,7 @@ def site_config(labs: dict[str, Path]) -> Path:
     for plugin in config["plugins"]:
         if isinstance(plugin, dict) and "mkdocstrings" in plugin:
             plugin["mkdocstrings"]["handlers"]["python"]["paths"] = [str(ROOT)]
-    entries = [{labkit.lab_title(labs[name]): f"labs/{name}.ipynb"} for name in sorted(labs)]
+    entries = [{labkit.lab_title(labs[name]): f"labs/{name}.ipynb"} for name in in_course_order(labs)]
     for section in config["nav"]:
         if isinstance(section, dict) and "Labs" in section:
             section["Labs"] = ["labs/index.md", *entries]
