@@ -109,3 +109,17 @@ def test_api_reference_lists_every_public_name(server):
         dom.feed(page.stdout)
         missing = [n for n in names if builder.canonical_path(module, n) not in dom.ids]
         assert not missing, f"api/{module}: {missing} not in the rendered reference"
+
+
+def test_lab_zero_and_the_syllabus_open_from_disk_with_search():
+    """Opened as files (file://, no server): the syllabus lists Lab 0 first, Lab 0 renders its
+    math and exercises, the search box is there and its index loads without a network."""
+    syllabus = browse((SITE / "syllabus.html").as_uri(), "--dump-dom")
+    assert syllabus.returncode == 0, syllabus.stderr[-2000:]
+    assert "What SAM does" in syllabus.stdout and "two-week" in syllabus.stdout.lower()
+    page = browse((SITE / "labs" / "what-sam-does.html").as_uri(), "--dump-dom")
+    assert "md-search__input" in page.stdout, "no search box on a page opened from disk"
+    assert "search_index.js" in page.stdout and (SITE / "search" / "search_index.js").is_file()
+    assert "Exercise 3 (coding)" in page.stdout
+    for text in ("THEORY.md", "/tmp/", "/build/notebooks"):
+        assert text not in page.stdout, text
