@@ -453,8 +453,19 @@ class Lab:
         self.output.release()
         self._close()
         print(format_claims_table(self.results["claims"], self.quick))
-        print(f"{self.name}: wrote {self.out}")
+        print(f"{self.name}: wrote {self._shown_out()}")
         return _jsonable(self.results)
+
+    def _shown_out(self) -> str:
+        """The output folder as the run's message names it: in full on the command line; in a
+        notebook relative to the notebook's folder when inside it, else by its name only (a
+        page built from the notebook must not show the builder's temporary paths)."""
+        if not in_notebook():
+            return str(self.out)
+        try:
+            return str(self.out.relative_to(Path.cwd()))
+        except ValueError:
+            return self.out.name
 
     def abort(self) -> None:
         """Remove the staging folder (nothing half-written is left behind); completed stages

@@ -209,6 +209,11 @@ def write_lab_page(name: str, executed: Path, script: Path) -> dict:
 
     notebook = nbformat.read(executed / f"{name}.ipynb", as_version=4)
     results = json.loads((executed / "out" / "results.json").read_text())
+    for cell in notebook.cells:
+        if cell.cell_type == "code":  # an empty list (savefig's lint: no problem) says nothing
+            cell.outputs = [out for out in cell.outputs if not (
+                out.get("output_type") == "execute_result"
+                and out.get("data", {}).get("text/plain", "").strip() in ("[]", "None"))]
     figures_dir = SOURCE / "labs" / name
     figures_dir.mkdir(parents=True, exist_ok=True)
     full_figures: list[str] = []
