@@ -26,7 +26,7 @@ jax_setup.apply_when_jax_loads()
 # (plotting) or hypothesis (testing), which the command line's --help and list do not need.
 _SUBMODULES = ("problems", "optim", "dynamics", "observables", "measure", "theory", "studies",
                "claims", "labkit", "plotting", "testing")
-_FROM_DYNAMICS = ("run", "sweep", "Trajectory", "SweepResult")
+_FROM_DYNAMICS = ("run", "sweep", "flow", "Trajectory", "SweepResult")
 
 
 def __getattr__(name: str):
@@ -44,4 +44,4 @@ def __dir__():
 
 
 __all__ = ["problems", "optim", "dynamics", "observables", "measure", "theory", "studies", "claims", "labkit",
-           "plotting", "testing", "run", "sweep", "Trajectory", "SweepResult", "ConfigError", "__version__"]
+           "plotting", "testing", "run", "sweep", "flow", "Trajectory", "SweepResult", "ConfigError", "__version__"]

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as hs
 
 import sharp_theory as st
-from sharp_theory.dynamics.flow import drift_rate, flow, integrate_flow
+from sharp_theory.dynamics.flows import drift_rate, flow, integrate_flow
 from sharp_theory.errors import ConfigError
 from sharp_theory.problems.base import Problem
 
