@@ -1,0 +1,72 @@
+"""Flow predictions (``st.flow``) checked against full-batch runs in the "flows" lab.
+
+SAM's slow flow along a valley of minimizers: Wen, Ma, Li (ICLR 2023) give the drift in the
+limit η, ρ → 0; the finite-ηλ rate ``2ηρ²/(2 − ηλ)²`` is derived in papers/flows.md. Both are
+judged on f(xᵀy) = (xᵀy − ½)², whose balancedness B the drift moves and gradient flow conserves.
+"""
+from __future__ import annotations
+
+from .base import Claim, Threshold, Verdict, finite, finite_max, judge, register
+
+LAB = "flows"
+REGIME = ("op_toy f(xᵀy) = (xᵀy − ½)², x0 = (0.2, −0.1, 0.3), y0 = −3x0, full batch; ηλ ∈ "
+          "{0.2, 0.4, 0.8, 1.2, 1.6} at the balanced point (λ = 2; {0.2, 0.8, 1.6} in --quick), "
+          "ρ set so that the corrected drift rate is 0.005/step, 3 000 steps; the rate of "
+          "−d log|B|/dt fitted where 1e-8 < |B| < 1e-3")
+
+RATE_TOLERANCE = 0.05  # predicted / measured drift rate within 5%
+ERROR_RATIO = 0.2  # a flow's weight-space error ≤ 0.2 × gradient flow's on the same run
+ERROR_GROWTH = 2.0  # the error in the last tenth ≤ 2 × the error in the second tenth
+
+
+def _rate_check(key: str, name: str):
+    def check(measured, *, quick) -> Verdict:
+        rows = measured["drift"]
+        ratios = [finite(row[f"{key}_ratio"], f"{name} ratio") for row in rows]
+        statuses = [row["status"] for row in rows]
+        worst = finite_max([abs(ratio - 1) for ratio in ratios], "relative error")
+        numbers = {"eta_lambda": [row["eta_lambda"] for row in rows], "ratios": ratios,
+                   "run_rates": [row["run_rate"] for row in rows],
+                   "flow_rates": [row[f"{key}_rate"] for row in rows], "statuses": statuses}
+        return judge(Threshold(f"max |{name} rate / run rate − 1|", worst, "<=", RATE_TOLERANCE),
+                     numbers, f"{name} drift rate of B within 5% of the SAM runs' at every ηλ")
+    return check
+
+
+def _check_weight_error(measured, *, quick) -> Verdict:
+    trajectory = measured["trajectory"]
+    ratio = finite(trajectory["error_ratio_corrected"], "error ratio")
+    growth = finite(trajectory["corrected_error_growth"], "error growth")
+    numbers = {"error_ratio_corrected": ratio,
+               "error_ratio_limit": trajectory["error_ratio_limit"],
+               "corrected_error_growth": growth, "cycle_radius": trajectory["cycle_radius"],
+               "gradient_flow_max_error": trajectory["gradient_flow_max_error"],
+               "status": trajectory["status"]}
+    return judge(Threshold("max weight error of the corrected slow flow / gradient flow's", ratio,
+                           "<=", ERROR_RATIO), numbers,
+                 "after the first tenth of the horizon; no steady growth (last tenth ≤ 2× second)",
+                 also=[Threshold("corrected flow's error: last tenth / second tenth", growth, "<=",
+                                 ERROR_GROWTH)])
+
+
+register(Claim(
+    id="flows.sam_slow.corrected_drift_rate", paper="flows", source="derived (papers/flows.md)",
+    statement="Near a valley of minimizers, full-batch SAM drifts along it at the rate "
+              "2ηρ²/(2 − ηλ)² · P∇λ (the gradient averaged over its 2-cycle): the drift rate of "
+              "the balancedness of f(xᵀy) predicted within 5% for ηλ in [0.2, 1.6].",
+    regime=REGIME, lab=LAB, check=_rate_check("slow_corrected", "finite-ηλ flow")))
+register(Claim(
+    id="flows.sam_slow.limit_drift_rate", paper="wen2023",
+    source="Sec. 4 (full-batch SAM's limiting flow, η, ρ → 0)",
+    statement="Full-batch SAM's drift along the valley follows the η, ρ → 0 flow −(ηρ²/2) P∇λ: "
+              "the drift rate of the balancedness of f(xᵀy) predicted within 5% for ηλ in "
+              "[0.2, 1.6] (a finite-step test of a limit theorem; expected to fail by the factor "
+              "(2 − ηλ)²/4).",
+    regime=REGIME, lab=LAB, check=_rate_check("slow", "η, ρ → 0 limit"), expected="fail"))
+register(Claim(
+    id="flows.sam_slow.weight_error_vs_gradient_flow", paper="flows",
+    source="derived (papers/flows.md)",
+    statement="The finite-ηλ slow flow predicts the SAM run's weights: its largest error after "
+              "the transient is at most 0.2 × gradient flow's, without steady growth (last tenth "
+              "of the horizon ≤ 2 × the second tenth).",
+    regime="the same toy at ηλ = 0.8, 3 000 steps", lab=LAB, check=_check_weight_error))
