@@ -19,18 +19,31 @@ ERROR_RATIO = 0.2  # a flow's weight-space error ≤ 0.2 × gradient flow's on t
 ERROR_GROWTH = 2.0  # the error in the last tenth ≤ 2 × the error in the second tenth
 
 
-def _rate_check(key: str, name: str):
-    def check(measured, *, quick) -> Verdict:
-        rows = measured["drift"]
-        ratios = [finite(row[f"{key}_ratio"], f"{name} ratio") for row in rows]
-        statuses = [row["status"] for row in rows]
-        worst = finite_max([abs(ratio - 1) for ratio in ratios], "relative error")
-        numbers = {"eta_lambda": [row["eta_lambda"] for row in rows], "ratios": ratios,
-                   "run_rates": [row["run_rate"] for row in rows],
-                   "flow_rates": [row[f"{key}_rate"] for row in rows], "statuses": statuses}
-        return judge(Threshold(f"max |{name} rate / run rate − 1|", worst, "<=", RATE_TOLERANCE),
-                     numbers, f"{name} drift rate of B within 5% of the SAM runs' at every ηλ")
-    return check
+def _rate_numbers(rows, key: str, name: str) -> dict:
+    return {"eta_lambda": [row["eta_lambda"] for row in rows],
+            "ratios": [finite(row[f"{key}_ratio"], f"{name} ratio") for row in rows],
+            "run_rates": [row["run_rate"] for row in rows],
+            "flow_rates": [row[f"{key}_rate"] for row in rows],
+            "statuses": [row["status"] for row in rows]}
+
+
+def _check_corrected_rate(measured, *, quick) -> Verdict:
+    numbers = _rate_numbers(measured["drift"], "slow_corrected", "finite-ηλ flow")
+    worst = finite_max([abs(ratio - 1) for ratio in numbers["ratios"]], "relative error")
+    return judge(Threshold("max over ηλ of |finite-ηλ flow rate / run rate − 1|", worst, "<=",
+                           RATE_TOLERANCE), numbers,
+                 "the finite-ηλ drift rate of B within 5% of the SAM runs' at every ηλ")
+
+
+def _check_limit_rate(measured, *, quick) -> Verdict:
+    rows = measured["drift"]
+    numbers = _rate_numbers(rows, "slow", "η, ρ → 0 limit")
+    largest = max(range(len(rows)), key=lambda index: rows[index]["eta_lambda"])
+    error = abs(numbers["ratios"][largest] - 1)
+    return judge(Threshold("|limit flow rate / run rate − 1| at the largest ηλ (1.6)", error, "<=",
+                           RATE_TOLERANCE), numbers,
+                 "the η, ρ → 0 drift rate of B within 5% of the SAM run's at ηλ = 1.6; the "
+                 "ratios at every ηλ are reported")
 
 
 def _check_weight_error(measured, *, quick) -> Verdict:
@@ -54,15 +67,16 @@ register(Claim(
     statement="Near a valley of minimizers, full-batch SAM drifts along it at the rate "
               "2ηρ²/(2 − ηλ)² · P∇λ (the gradient averaged over its 2-cycle): the drift rate of "
               "the balancedness of f(xᵀy) predicted within 5% for ηλ in [0.2, 1.6].",
-    regime=REGIME, lab=LAB, check=_rate_check("slow_corrected", "finite-ηλ flow")))
+    regime=REGIME, lab=LAB, check=_check_corrected_rate))
 register(Claim(
     id="flows.sam_slow.limit_drift_rate", paper="wen2023",
     source="Sec. 4 (full-batch SAM's limiting flow, η, ρ → 0)",
-    statement="Full-batch SAM's drift along the valley follows the η, ρ → 0 flow −(ηρ²/2) P∇λ: "
-              "the drift rate of the balancedness of f(xᵀy) predicted within 5% for ηλ in "
-              "[0.2, 1.6] (a finite-step test of a limit theorem; expected to fail by the factor "
-              "(2 − ηλ)²/4).",
-    regime=REGIME, lab=LAB, check=_rate_check("slow", "η, ρ → 0 limit"), expected="fail"))
+    statement="Full-batch SAM's drift along the valley follows the η, ρ → 0 flow −(ηρ²/2) P∇λ "
+              "at a finite step: the drift rate of the balancedness of f(xᵀy) predicted within "
+              "5% at ηλ = 1.6, the largest step of the grid (a finite-step test of a limit "
+              "theorem; expected to fail by the factor (2 − ηλ)²/4; every ηλ's ratio is "
+              "reported).",
+    regime=REGIME, lab=LAB, check=_check_limit_rate, expected="fail"))
 register(Claim(
     id="flows.sam_slow.weight_error_vs_gradient_flow", paper="flows",
     source="derived (papers/flows.md)",
