@@ -202,6 +202,7 @@ st.plotting.finding(fig, f"The finite-ηλ slow flow predicts SAM's drift within
 lab.savefig(fig, "fig1_sam_slow_flow", slide=True,
             runs={"SAM run": runs[index].status},
             claims=["flows.sam_slow.corrected_drift_rate", "flows.sam_slow.limit_drift_rate",
+                    "flows.sam_slow.limit_error_vanishes_with_eta",
                     "flows.sam_slow.weight_error_vs_gradient_flow"])
 
 # %%

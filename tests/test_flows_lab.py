@@ -16,7 +16,7 @@ def test_flows_lab_quick(tmp_path):
     assert not labkit.figure_problems(results, out), labkit.figure_problems(results, out)
     assert (out / "fig1_sam_slow_flow-slide.png").stat().st_size > 0
     # Every claim is decided at quick sizes, with its expected verdict.
-    assert len(results["claims"]) == 3
+    assert len(results["claims"]) == 4
     for claim in results["claims"]:
         assert claim["verdict"] == claim["expected"], claim
     for row in results["measured"]["drift"]:
