@@ -205,6 +205,64 @@ lab.savefig(fig, "fig1_sam_slow_flow", slide=True,
                     "flows.sam_slow.limit_error_vanishes_with_eta",
                     "flows.sam_slow.weight_error_vs_gradient_flow"])
 
+# %% [markdown]
+# ## The GD central flow on a small tanh network (full size only)
+# Cohen et al.'s kind of experiment: a one-hidden-layer tanh network (width 20) fitted to the
+# Chebyshev polynomial T₄ on 20 points, as in the edge-of-stability lab, trained by GD with
+# 2/η = 10, beside its central flow (λ held at 2/η once reached) and gradient flow. The central
+# flow needs a dense Hessian, an eigendecomposition and third derivatives at every solver stage
+# and its steps are bounded by the edge's stiffness, so it costs more than the run: this part
+# runs at full size only (about a minute and a half).
+
+# %%
+CENTRAL_WIDTH, CENTRAL_LR, CENTRAL_STEPS, CENTRAL_STRIDE = 20, 0.2, 6_000, 100
+gd_central = None
+if not QUICK:
+    from jax.flatten_util import ravel_pytree
+
+    def tanh_network(params, x):
+        return jnp.tanh(x[:, None] * params["w"] + params["b"]) @ params["v"]
+
+    def tanh_loss(params, batch):
+        return 0.5 * jnp.mean((tanh_network(params, batch["x"]) - batch["y"]) ** 2)
+
+    init = np.random.default_rng(0)
+    tanh_params = {"w": jnp.asarray(0.5 * init.standard_normal(CENTRAL_WIDTH)),
+                   "b": jnp.asarray(0.5 * init.standard_normal(CENTRAL_WIDTH)),
+                   "v": jnp.asarray(init.standard_normal(CENTRAL_WIDTH) / np.sqrt(CENTRAL_WIDTH))}
+    points = np.linspace(-1.0, 1.0, 20)
+    tanh_problem = st.problems.from_loss(
+        tanh_loss, tanh_params, name="tanh-chebyshev-20",
+        data={"x": points, "y": np.polynomial.chebyshev.Chebyshev.basis(4)(points)})
+    tanh_observe = {
+        "lambda_max": st.observables.of_params_and_problem(
+            lambda p, pr: st.measure.lambda_max(st.measure.full_batch_loss(pr), p, method="dense")),
+        "w": of_params(lambda p: ravel_pytree(p)[0])}
+    settings = dict(steps=CENTRAL_STEPS, stride=CENTRAL_STRIDE, key=jax.random.key(0),
+                    observe=tanh_observe)
+    gd = st.optim.gd(lr=CENTRAL_LR)
+    tanh_run = st.run(tanh_problem, gd, **settings)
+    tanh_central = st.flow(tanh_problem, gd, kind="central", rtol=1e-6, atol=1e-9, **settings)
+    tanh_gradient = st.flow(tanh_problem, gd, kind="gradient", rtol=1e-6, atol=1e-9, **settings)
+    at_edge = np.asarray(tanh_central.observed["flow.sigma2"]) > 0
+    after = np.arange(len(at_edge)) >= int(np.argmax(at_edge))  # from the first record at the edge
+    run_lambda = np.asarray(tanh_run.observed["lambda_max"])
+    flow_lambda = np.asarray(tanh_central.observed["lambda_max"])
+    central_error = np.linalg.norm(np.asarray(tanh_run.observed["w"])
+                                   - np.asarray(tanh_central.observed["w"]), axis=1)
+    gradient_error = np.linalg.norm(np.asarray(tanh_run.observed["w"])
+                                    - np.asarray(tanh_gradient.observed["w"]), axis=1)
+    gd_central = {
+        "status": tanh_run.status, "flow_stopped_at": int(tanh_central.diverged_at),
+        "edge_step": int(tanh_central.steps[after][0]) if at_edge.any() else -1,
+        "lambda_max_deviation": float(np.max(np.abs(run_lambda[after] / flow_lambda[after] - 1))),
+        "run_lambda_max_range": [float(run_lambda[after].min()), float(run_lambda[after].max())],
+        "flow_lambda_max_range": [float(flow_lambda[after].min()), float(flow_lambda[after].max())],
+        "error_ratio": float(central_error[after].max() / gradient_error[after].max()),
+        "solver_steps": int(tanh_central.state["num_steps"])}
+    print(f"GD central flow: λ_max deviation {gd_central['lambda_max_deviation']:.3f}, weight "
+          f"error / gradient flow's {gd_central['error_ratio']:.3f}")
+
 # %%
 measured = {
     "drift": rows,
@@ -215,6 +273,8 @@ measured = {
                    "corrected_error_growth": growth,
                    "gradient_flow_max_error": float(np.max(gradient_flow_error[late]))},
 }
+if gd_central is not None:
+    measured["gd_central"] = gd_central
 lab.save_arrays(steps=steps_axis, eta_lambda=np.asarray(ETA_LAMBDA),
                 run_B=np.stack([np.asarray(r.observed["B"]) for r in runs]),
                 slow_B=np.asarray(flows["slow"][0]),

@@ -15,9 +15,12 @@ def test_flows_lab_quick(tmp_path):
     assert results["quick"] is True and results["figures"] == ["fig1_sam_slow_flow"]
     assert not labkit.figure_problems(results, out), labkit.figure_problems(results, out)
     assert (out / "fig1_sam_slow_flow-slide.png").stat().st_size > 0
-    # Every claim is decided at quick sizes, with its expected verdict.
-    assert len(results["claims"]) == 4
+    # Every claim but the full-size GD central flow one is decided at quick sizes, as expected.
+    assert len(results["claims"]) == 5
     for claim in results["claims"]:
-        assert claim["verdict"] == claim["expected"], claim
+        if claim["id"] == "flows.gd_central.tanh_net_lambda_max":
+            assert claim["verdict"] == "inconclusive"
+        else:
+            assert claim["verdict"] == claim["expected"], claim
     for row in results["measured"]["drift"]:
         assert row["status"] == "ok" and row["slow_corrected_flow_stopped_at"] == -1

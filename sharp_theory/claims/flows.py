@@ -103,3 +103,29 @@ register(Claim(
               "the transient is at most 0.2 × gradient flow's, without steady growth (last tenth "
               "of the horizon ≤ 2 × the second tenth).",
     regime="the same toy at ηλ = 0.8, 3 000 steps", lab=LAB, check=_check_weight_error))
+
+
+LAMBDA_TOLERANCE = 0.02  # the run's λ_max within 2% of the central flow's after the edge
+
+
+def _check_gd_central(measured, *, quick) -> Verdict:
+    central = measured["gd_central"]
+    deviation = finite(central["lambda_max_deviation"], "λ_max deviation")
+    numbers = {"lambda_max_deviation": deviation, "edge_step": central["edge_step"],
+               "run_lambda_max_range": central["run_lambda_max_range"],
+               "flow_lambda_max_range": central["flow_lambda_max_range"],
+               "error_ratio": central["error_ratio"], "status": central["status"]}
+    return judge(Threshold("max |λ_max(run) / λ_max(central flow) − 1| after the edge", deviation,
+                           "<=", LAMBDA_TOLERANCE), numbers,
+                 "records every 100 steps from the first record at the edge")
+
+
+register(Claim(
+    id="flows.gd_central.tanh_net_lambda_max", paper="flows",
+    source="Cohen, Damian, Talwalkar, Kolter, Lee 2025 (central flow, one eigenvalue at the edge)",
+    statement="Once GD reaches the edge 2/η, the GD central flow predicts its λ_max within 2% "
+              "(records every 100 steps) on a width-20 tanh network fitted to Chebyshev T₄ "
+              "(expected to fail: the run overshoots the edge in catapult cycles).",
+    regime="width-20 tanh net, 20 points of T₄ on [−1, 1], squared loss, GD with η = 0.2 "
+           "(2/η = 10), 6 000 steps; full size only", lab=LAB, check=_check_gd_central,
+    expected="fail"))
