@@ -30,7 +30,7 @@ except ConfigError as _error:  # a bad environment variable: one line from the c
 # (plotting) or hypothesis (testing), which the command line's --help and list do not need.
 _SUBMODULES = ("problems", "optim", "dynamics", "observables", "measure", "theory", "studies",
                "claims", "labkit", "plotting", "testing")
-_FROM_DYNAMICS = ("run", "sweep", "Trajectory", "SweepResult")
+_FROM_DYNAMICS = ("run", "sweep", "flow", "Trajectory", "SweepResult")
 
 
 def __getattr__(name: str):
@@ -48,4 +48,4 @@ def __dir__():
 
 
 __all__ = ["problems", "optim", "dynamics", "observables", "measure", "theory", "studies", "claims", "labkit",
-           "plotting", "testing", "run", "sweep", "Trajectory", "SweepResult", "ConfigError", "__version__"]
+           "plotting", "testing", "run", "sweep", "flow", "Trajectory", "SweepResult", "ConfigError", "__version__"]

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PUBLIC = {
     "sharp_theory": {
         "problems", "optim", "dynamics", "observables", "measure", "theory", "studies", "claims",
-        "labkit", "plotting", "testing", "run", "sweep", "Trajectory", "SweepResult",
+        "labkit", "plotting", "testing", "run", "sweep", "flow", "Trajectory", "SweepResult",
         "ConfigError", "__version__"},
     "sharp_theory.problems": {
         "Problem", "from_loss", "op_toy", "nop_toy", "scalar_product", "outer_product", "lora",
@@ -40,7 +40,8 @@ PUBLIC = {
         "OutputModel", "check_output_model", "averaged_weights", "live_iterate"},
     "sharp_theory.dynamics": {
         "run", "sweep", "simulate", "Trajectory", "SweepResult", "Observable", "as_observables",
-        "evaluation_loss", "record_steps", "lane_mesh"},
+        "evaluation_loss", "record_steps", "lane_mesh", "flow", "flow_kinds_for",
+        "integrate_flow", "FLOW_KINDS"},
     "sharp_theory.measure": {
         "balancedness", "gradient_imbalance", "sam_balancedness_drift", "flat_function", "hessian",
         "hessian_eigenvalues", "hessian_vector_product", "lambda_max", "hessian_trace",

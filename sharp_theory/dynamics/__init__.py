@@ -1,8 +1,10 @@
-"""Trajectories (:func:`run`, module :mod:`.trajectory`) and vmapped grids (:func:`sweep`,
-module :mod:`.sweeps`)."""
+"""Trajectories (:func:`run`, module :mod:`.trajectory`), vmapped grids (:func:`sweep`,
+module :mod:`.sweeps`) and the flows that predict them (:func:`flow`, module :mod:`.flows`)."""
+from .flows import FLOW_KINDS, flow, flow_kinds_for, integrate_flow
 from .sweeps import SweepResult, lane_mesh, sweep
 from .trajectory import (Observable, Trajectory, as_observables, evaluation_loss, record_steps, run,
                          simulate)
 
 __all__ = ["run", "sweep", "simulate", "Trajectory", "SweepResult", "Observable", "as_observables",
-           "evaluation_loss", "record_steps", "lane_mesh"]
+           "evaluation_loss", "record_steps", "lane_mesh", "flow", "flow_kinds_for", "integrate_flow",
+           "FLOW_KINDS"]

@@ -1,0 +1,298 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Flows: predicting SAM's trajectory instead of replaying it
+# `st.flow(problem, optimizer, steps=..., observe=...)` returns the same records as `st.run`, from
+# an ODE that the optimizer's theory says the run follows (time counted in steps). Near a valley
+# of minimizers, full-batch SAM bounces across the valley in a 2-cycle and drifts slowly along
+# it, lowering the top Hessian eigenvalue λ. Wen, Ma & Li (ICLR 2023) give the drift in the limit
+# η, ρ → 0: `dw/dt = −(ηρ²/2) P∇λ` (P projects onto the valley). The 2-cycle's radius is
+# ηρλ/(2 − ηλ); averaging the gradient over the two points of the cycle gives a finite-ηλ
+# drift `−(2ηρ²/(2 − ηλ)²) P∇λ` (derived in papers/flows.md), equal to the limit as ηλ → 0 and
+# 4/(2 − ηλ)² times larger at finite ηλ.
+#
+# On f(xᵀy) = (xᵀy − ½)² the drift moves the balancedness B = ½(‖x‖² − ‖y‖²), which gradient
+# flow conserves, towards 0 exponentially. We measure its rate in SAM runs across
+# ηλ ∈ [0.2, 1.6] and compare it with both flows (one vmapped, compiled call of
+# `st.dynamics.integrate_flow` per flow for the whole grid), and we put the whole trajectory
+# beside the gradient flow that every prediction has to beat.
+#
+# What to look at: panel (a) — |B| of the run, its slow flow and gradient flow; panel (b) —
+# predicted over measured drift rate against ηλ: the corrected flow on 1, the limit on
+# (2 − ηλ)²/4. At full size the lab also puts GD's central flow (Cohen et al., ICLR 2025) beside
+# GD on a small tanh network at its edge of stability.
+
+# %%
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import sharp_theory as st
+import sharp_theory.plotting  # noqa: F401  (st.plotting)
+from sharp_theory.observables import of_params
+
+lab = st.labkit.start("flows", default_seeds=1, quick_seeds=1)
+QUICK = lab.quick
+
+TARGET = 0.5  # f(xᵀy) = (xᵀy − ½)²: λ = 2(‖x‖² + ‖y‖²) on the valley, 2 at its balanced point
+LAMBDA_BALANCED = 2.0
+ETA_LAMBDA = [0.2, 0.8, 1.6] if QUICK else [0.2, 0.4, 0.8, 1.2, 1.6]
+DRIFT_RATE = 0.005  # ρ is chosen per η so the corrected flow's drift rate is 0.005 per step
+STEPS, STRIDE = 3_000, 10
+START_BALANCEDNESS = -0.1  # start on the valley: x, y along one direction, xᵀy = ½, B = −0.1
+WINDOW = (1e-2, 1e-8)  # the drift rate is fitted where 1e-8 < |B| < 1e-2
+TRAJECTORY_ETA_LAMBDA = 0.8  # the setting of panel (a) and of the weight-space comparison
+lab.record_config(problem="op_toy (noise 0): (xᵀy − 0.5)², started on the valley: x = a e, "
+                          "y = b e, e ∝ (0.2, −0.1, 0.3), ab = ½, ½(a² − b²) = −0.1",
+                  eta_lambda=ETA_LAMBDA, lambda_balanced=LAMBDA_BALANCED,
+                  drift_rate=DRIFT_RATE, steps=STEPS, stride=STRIDE, window=WINDOW)
+
+
+def radius_for(eta_lambda):
+    """ρ giving the corrected drift rate 2ηρ²/(2 − ηλ)² · 4 = DRIFT_RATE on dB/dt = −4c·2B."""
+    lr = eta_lambda / LAMBDA_BALANCED
+    return (2 - eta_lambda) * np.sqrt(DRIFT_RATE / (16 * lr))
+
+
+def valley_start(balancedness):
+    """x = a e, y = b e on the valley ab = TARGET with ½(a² − b²) = balancedness."""
+    direction = np.array([0.2, -0.1, 0.3]) / np.linalg.norm([0.2, -0.1, 0.3])
+    # a² − b² = 2B and a b = T give a² = B + √(B² + T²), b = T / a.
+    a = np.sqrt(balancedness + np.sqrt(balancedness**2 + TARGET**2))
+    return a * direction, TARGET / a * direction
+
+
+x_start, y_start = valley_start(START_BALANCEDNESS)
+x_start = x_start + np.array([0.02, 0.0, 0.0])  # off the valley: SAM's gradient must not be 0
+problem = st.problems.op_toy(target=TARGET, x0=x_start, y0=y_start)
+observe = {"B": of_params(st.measure.balancedness),
+           "w": of_params(lambda p: jnp.concatenate([p["x"], p["y"]]))}
+observables = st.dynamics.as_observables(observe)
+lrs = np.asarray(ETA_LAMBDA) / LAMBDA_BALANCED
+rhos = np.asarray([radius_for(e) for e in ETA_LAMBDA])
+lab.record_config(lrs=lrs.tolist(), rhos=rhos.tolist())
+
+# %% [markdown] tags=["predict"]
+# **Predict, then run.** Does Wen–Ma–Li's η, ρ → 0 drift rate predict SAM's measured drift
+# along the valley within 5% for every ηλ in [0.2, 1.6]? Set `predict_limit_rate_holds` to
+# `True` or `False`.
+
+# %% tags=["prediction"]
+predict_limit_rate_holds = False  # SOLUTION
+
+# %% [markdown]
+# ## Runs and flows over the ηλ grid
+# The runs share one compiled program (η and ρ are pytree leaves); each flow is one
+# `jax.vmap` of `st.dynamics.integrate_flow` over (η, ρ).
+
+
+# %%
+def run_sam(lr, rho):
+    return st.run(problem, st.optim.sam(lr=float(lr), rho=float(rho)), steps=STEPS, stride=STRIDE,
+                  key=jax.random.key(0), observe=observe)
+
+
+def flow_grid(kind):
+    """B of the flow ``kind`` for every (η, ρ) of the grid, in one compiled call."""
+    template = st.optim.sam(lr=0.1, rho=0.1)
+
+    def one(lr, rho):
+        optimizer = type(template)(template.rule, {"lr": lr, "rho": rho})
+        _, observed, diverged_at, _ = st.dynamics.integrate_flow(
+            problem, optimizer, problem.params0, steps=STEPS, stride=STRIDE,
+            observables=observables, kind=kind, rtol=1e-8, atol=1e-12)
+        return observed["B"], observed["w"], diverged_at
+
+    return jax.jit(jax.vmap(one))(jnp.asarray(lrs), jnp.asarray(rhos))
+
+
+def fitted_rate(steps, balancedness):
+    """−d log|B|/dt, least squares over the records with 1e-8 < |B| < 1e-2; a curve that never
+    gets below 1e-2 (the limit flow at large ηλ drifts slowly) is fitted over its last fifth.
+    NaN when fewer than 3 finite records qualify."""
+    magnitude = np.abs(np.asarray(balancedness))
+    inside = (magnitude < WINDOW[0]) & (magnitude > WINDOW[1])
+    if inside.sum() < 3 and np.all(np.isfinite(magnitude)) and np.all(magnitude >= WINDOW[0]):
+        inside = np.arange(len(magnitude)) >= 4 * len(magnitude) // 5
+    if inside.sum() < 3:
+        return float("nan")
+    slope = np.polyfit(np.asarray(steps)[inside], np.log(magnitude[inside]), 1)[0]
+    return float(-slope)
+
+
+runs = [run_sam(lr, rho) for lr, rho in lab.progress(list(zip(lrs, rhos)), "SAM runs")]
+steps_axis = runs[0].steps
+flows = {kind: flow_grid(kind) for kind in ("slow", "slow-corrected")}
+gradient_flow = st.flow(problem, st.optim.sam(lr=float(lrs[0]), rho=float(rhos[0])), steps=STEPS,
+                        stride=STRIDE, key=jax.random.key(0), observe=observe, kind="gradient")
+
+rows = []
+for index, eta_lambda in enumerate(ETA_LAMBDA):
+    measured_rate = fitted_rate(steps_axis, runs[index].observed["B"])
+    row = {"eta_lambda": eta_lambda, "lr": float(lrs[index]), "rho": float(rhos[index]),
+           "status": runs[index].status, "run_rate": measured_rate}
+    for kind, (balancedness, _, diverged_at) in flows.items():
+        key = kind.replace("-", "_")
+        row[f"{key}_rate"] = fitted_rate(steps_axis, balancedness[index])
+        row[f"{key}_ratio"] = row[f"{key}_rate"] / measured_rate
+        row[f"{key}_flow_stopped_at"] = int(diverged_at[index])
+    rows.append(row)
+    print(f"ηλ = {eta_lambda:.1f}: run rate {measured_rate:.5f}, corrected/run "
+          f"{row['slow_corrected_ratio']:.3f}, limit/run {row['slow_ratio']:.3f}")
+
+# %% [markdown]
+# ## The whole trajectory against gradient flow
+# The run sits on its 2-cycle, ηρλ/(2 − ηλ) away from the valley on alternate sides; the flow
+# predicts the cycle's centre, so the run's weight-space error against a flow is at least that
+# radius. We compare the largest error of each slow flow after the transient with gradient
+# flow's on the same run (gradient flow conserves B, so it stays where the valley is first
+# reached), and check that the corrected flow's error does not grow over the horizon.
+
+# %%
+index = ETA_LAMBDA.index(TRAJECTORY_ETA_LAMBDA)
+run_w = np.asarray(runs[index].observed["w"])
+cycle_radius = lrs[index] * rhos[index] * LAMBDA_BALANCED / (2 - TRAJECTORY_ETA_LAMBDA)
+errors = {}
+for kind in ("slow", "slow-corrected"):
+    errors[kind] = np.linalg.norm(run_w - np.asarray(flows[kind][1][index]), axis=1)
+gradient_flow_error = np.linalg.norm(run_w - np.asarray(gradient_flow.observed["w"]), axis=1)
+late = steps_axis >= STEPS // 10  # after the transient onto the valley (10 × its time scale)
+error_ratio = {kind: float(np.max(errors[kind][late]) / np.max(gradient_flow_error[late]))
+               for kind in errors}
+# No steady growth: the corrected flow's error in the last tenth against the second tenth.
+tenth = len(steps_axis) // 10
+growth = float(np.max(errors["slow-corrected"][-tenth:])
+               / np.max(errors["slow-corrected"][tenth:2 * tenth]))
+print(f"max weight error / gradient flow's: corrected {error_ratio['slow-corrected']:.3f}, "
+      f"limit {error_ratio['slow']:.3f}; cycle radius {cycle_radius:.2e}")
+
+# %%
+import matplotlib.pyplot as plt  # noqa: E402
+
+fig, axes = st.plotting.figure(1, 2, width=3.4)
+axes = axes[0]
+ax = axes[0]
+st.plotting.plot_run(ax, steps_axis, np.abs(runs[index].observed["B"]), label="SAM run",
+                     status=runs[index].status, color="k")
+ax.plot(steps_axis, np.abs(np.asarray(flows["slow-corrected"][0][index])), "--",
+        label="finite-ηλ slow flow")
+ax.plot(steps_axis, np.abs(np.asarray(flows["slow"][0][index])), ":", label="Wen–Ma–Li limit")
+ax.plot(steps_axis, np.abs(gradient_flow.observed["B"]), "-.", label="gradient flow")
+ax.set(yscale="log", xlabel="step", ylabel="|B|", title=f"(a) f(xᵀy), ηλ = {TRAJECTORY_ETA_LAMBDA}")
+ax = axes[1]
+grid = np.linspace(0.0, 1.9, 100)
+ax.plot(grid, np.ones_like(grid), "k-", lw=0.8, label="corrected (predicted ratio 1)")
+ax.plot(grid, (2 - grid) ** 2 / 4, "k:", lw=0.8, label="limit: (2 − ηλ)²/4")
+ax.plot(ETA_LAMBDA, [r["slow_corrected_ratio"] for r in rows], "o", label="corrected flow / run")
+ax.plot(ETA_LAMBDA, [r["slow_ratio"] for r in rows], "s", label="limit flow / run")
+ax.set(xlabel="ηλ", ylabel="predicted / measured rate", title="(b) drift rate of B")
+st.plotting.figure_legend(fig, ncol=2)
+worst_corrected = max(abs(r["slow_corrected_ratio"] - 1) for r in rows)
+st.plotting.finding(fig, f"The finite-ηλ slow flow predicts SAM's drift within "
+                    f"{100 * worst_corrected:.1f}%; the η, ρ → 0 limit is (2 − ηλ)²/4 too slow")
+lab.savefig(fig, "fig1_sam_slow_flow", slide=True,
+            runs={"SAM run": runs[index].status},
+            claims=["flows.sam_slow.corrected_drift_rate", "flows.sam_slow.limit_drift_rate",
+                    "flows.sam_slow.limit_error_vanishes_with_eta",
+                    "flows.sam_slow.weight_error_vs_gradient_flow"])
+
+# %% [markdown]
+# ## The GD central flow on a small tanh network (full size only)
+# Cohen et al.'s kind of experiment: a one-hidden-layer tanh network (width 20) fitted to the
+# Chebyshev polynomial T₄ on 20 points, as in the edge-of-stability lab, trained by GD with
+# 2/η = 10, beside its central flow (λ held at 2/η once reached) and gradient flow. The central
+# flow needs a dense Hessian, an eigendecomposition and third derivatives at every solver stage
+# and its steps are bounded by the edge's stiffness, so it costs more than the run: this part
+# runs at full size only (about a minute and a half).
+
+# %%
+CENTRAL_WIDTH, CENTRAL_LR, CENTRAL_STEPS, CENTRAL_STRIDE = 20, 0.2, 6_000, 100
+gd_central = None
+if not QUICK:
+    from jax.flatten_util import ravel_pytree
+
+    def tanh_network(params, x):
+        return jnp.tanh(x[:, None] * params["w"] + params["b"]) @ params["v"]
+
+    def tanh_loss(params, batch):
+        return 0.5 * jnp.mean((tanh_network(params, batch["x"]) - batch["y"]) ** 2)
+
+    init = np.random.default_rng(0)
+    tanh_params = {"w": jnp.asarray(0.5 * init.standard_normal(CENTRAL_WIDTH)),
+                   "b": jnp.asarray(0.5 * init.standard_normal(CENTRAL_WIDTH)),
+                   "v": jnp.asarray(init.standard_normal(CENTRAL_WIDTH) / np.sqrt(CENTRAL_WIDTH))}
+    points = np.linspace(-1.0, 1.0, 20)
+    tanh_problem = st.problems.from_loss(
+        tanh_loss, tanh_params, name="tanh-chebyshev-20",
+        data={"x": points, "y": np.polynomial.chebyshev.Chebyshev.basis(4)(points)})
+    tanh_observe = {
+        "lambda_max": st.observables.of_params_and_problem(
+            lambda p, pr: st.measure.lambda_max(st.measure.full_batch_loss(pr), p, method="dense")),
+        "w": of_params(lambda p: ravel_pytree(p)[0])}
+    settings = dict(steps=CENTRAL_STEPS, stride=CENTRAL_STRIDE, key=jax.random.key(0),
+                    observe=tanh_observe)
+    gd = st.optim.gd(lr=CENTRAL_LR)
+    tanh_run = st.run(tanh_problem, gd, **settings)
+    tanh_central = st.flow(tanh_problem, gd, kind="central", rtol=1e-6, atol=1e-9, **settings)
+    tanh_gradient = st.flow(tanh_problem, gd, kind="gradient", rtol=1e-6, atol=1e-9, **settings)
+    at_edge = np.asarray(tanh_central.observed["flow.sigma2"]) > 0
+    after = np.arange(len(at_edge)) >= int(np.argmax(at_edge))  # from the first record at the edge
+    run_lambda = np.asarray(tanh_run.observed["lambda_max"])
+    flow_lambda = np.asarray(tanh_central.observed["lambda_max"])
+    central_error = np.linalg.norm(np.asarray(tanh_run.observed["w"])
+                                   - np.asarray(tanh_central.observed["w"]), axis=1)
+    gradient_error = np.linalg.norm(np.asarray(tanh_run.observed["w"])
+                                    - np.asarray(tanh_gradient.observed["w"]), axis=1)
+    gd_central = {
+        "status": tanh_run.status, "flow_stopped_at": int(tanh_central.diverged_at),
+        "edge_step": int(tanh_central.steps[after][0]) if at_edge.any() else -1,
+        "lambda_max_deviation": float(np.max(np.abs(run_lambda[after] / flow_lambda[after] - 1))),
+        "run_lambda_max_range": [float(run_lambda[after].min()), float(run_lambda[after].max())],
+        "flow_lambda_max_range": [float(flow_lambda[after].min()), float(flow_lambda[after].max())],
+        "error_ratio": float(central_error[after].max() / gradient_error[after].max()),
+        "solver_steps": int(tanh_central.state["num_steps"])}
+    print(f"GD central flow: λ_max deviation {gd_central['lambda_max_deviation']:.3f}, weight "
+          f"error / gradient flow's {gd_central['error_ratio']:.3f}")
+
+# %%
+measured = {
+    "drift": rows,
+    "trajectory": {"eta_lambda": TRAJECTORY_ETA_LAMBDA, "status": runs[index].status,
+                   "cycle_radius": float(cycle_radius),
+                   "error_ratio_corrected": error_ratio["slow-corrected"],
+                   "error_ratio_limit": error_ratio["slow"],
+                   "corrected_error_growth": growth,
+                   "gradient_flow_max_error": float(np.max(gradient_flow_error[late]))},
+}
+if gd_central is not None:
+    measured["gd_central"] = gd_central
+lab.save_arrays(steps=steps_axis, eta_lambda=np.asarray(ETA_LAMBDA),
+                run_B=np.stack([np.asarray(r.observed["B"]) for r in runs]),
+                slow_B=np.asarray(flows["slow"][0]),
+                slow_corrected_B=np.asarray(flows["slow-corrected"][0]),
+                gradient_flow_B=np.asarray(gradient_flow.observed["B"]))
+results = lab.finish(measured)
+
+# %% [markdown]
+# **Your prediction against the measurements.**
+
+# %%
+st.labkit.compare_predictions(results, {
+    "flows.sam_slow.limit_drift_rate": predict_limit_rate_holds,
+})
+
+# %% [markdown]
+# ## Exercise
+# Change `DRIFT_RATE` to 0.02 (ρ twice as large): the valley is no longer thin compared with
+# the 2-cycle. Which assumption of the derivation (papers/flows.md) breaks first, and does the
+# corrected rate still hold within 5%?

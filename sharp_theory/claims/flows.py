@@ -1,0 +1,131 @@
+"""Flow predictions (``st.flow``) checked against full-batch runs in the "flows" lab.
+
+SAM's slow flow along a valley of minimizers: Wen, Ma, Li (ICLR 2023) give the drift in the
+limit η, ρ → 0; the finite-ηλ rate ``2ηρ²/(2 − ηλ)²`` is derived in papers/flows.md. Both are
+judged on f(xᵀy) = (xᵀy − ½)², whose balancedness B the drift moves and gradient flow conserves.
+"""
+from __future__ import annotations
+
+from .base import Claim, Threshold, Verdict, finite, finite_max, judge, register
+
+LAB = "flows"
+REGIME = ("op_toy f(xᵀy) = (xᵀy − ½)², x0 = (0.2, −0.1, 0.3), y0 = −3x0, full batch; ηλ ∈ "
+          "{0.2, 0.4, 0.8, 1.2, 1.6} at the balanced point (λ = 2; {0.2, 0.8, 1.6} in --quick), "
+          "ρ set so that the corrected drift rate is 0.005/step, 3 000 steps; the rate of "
+          "−d log|B|/dt fitted where 1e-8 < |B| < 1e-3")
+
+RATE_TOLERANCE = 0.05  # predicted / measured drift rate within 5%
+ERROR_RATIO = 0.2  # a flow's weight-space error ≤ 0.2 × gradient flow's on the same run
+ERROR_GROWTH = 2.0  # the error in the last tenth ≤ 2 × the error in the second tenth
+LIMIT_CONSISTENCY = 1.0  # the limit's relative rate error ≤ 1 · ηλ (→ 0 as η → 0)
+
+
+def _rate_numbers(rows, key: str, name: str) -> dict:
+    return {"eta_lambda": [row["eta_lambda"] for row in rows],
+            "ratios": [finite(row[f"{key}_ratio"], f"{name} ratio") for row in rows],
+            "run_rates": [row["run_rate"] for row in rows],
+            "flow_rates": [row[f"{key}_rate"] for row in rows],
+            "statuses": [row["status"] for row in rows]}
+
+
+def _check_corrected_rate(measured, *, quick) -> Verdict:
+    numbers = _rate_numbers(measured["drift"], "slow_corrected", "finite-ηλ flow")
+    worst = finite_max([abs(ratio - 1) for ratio in numbers["ratios"]], "relative error")
+    return judge(Threshold("max over ηλ of |finite-ηλ flow rate / run rate − 1|", worst, "<=",
+                           RATE_TOLERANCE), numbers,
+                 "the finite-ηλ drift rate of B within 5% of the SAM runs' at every ηλ")
+
+
+def _check_limit_rate(measured, *, quick) -> Verdict:
+    rows = measured["drift"]
+    numbers = _rate_numbers(rows, "slow", "η, ρ → 0 limit")
+    largest = max(range(len(rows)), key=lambda index: rows[index]["eta_lambda"])
+    error = abs(numbers["ratios"][largest] - 1)
+    return judge(Threshold("|limit flow rate / run rate − 1| at the largest ηλ (1.6)", error, "<=",
+                           RATE_TOLERANCE), numbers,
+                 "the η, ρ → 0 drift rate of B within 5% of the SAM run's at ηλ = 1.6; the "
+                 "ratios at every ηλ are reported")
+
+
+def _check_limit_consistency(measured, *, quick) -> Verdict:
+    numbers = _rate_numbers(measured["drift"], "slow", "η, ρ → 0 limit")
+    scaled = finite_max([abs(ratio - 1) / eta_lambda for ratio, eta_lambda
+                         in zip(numbers["ratios"], numbers["eta_lambda"])], "error / ηλ")
+    numbers["relative_error_over_eta_lambda"] = scaled
+    return judge(Threshold("max over ηλ of |limit rate / run rate − 1| / ηλ", scaled, "<=",
+                           LIMIT_CONSISTENCY), numbers,
+                 "the limit's relative error in the drift rate is at most ηλ at every ηλ (it "
+                 "vanishes as η → 0; the 2-cycle average predicts 1 − (2 − ηλ)²/4 ≤ ηλ)")
+
+
+def _check_weight_error(measured, *, quick) -> Verdict:
+    trajectory = measured["trajectory"]
+    ratio = finite(trajectory["error_ratio_corrected"], "error ratio")
+    growth = finite(trajectory["corrected_error_growth"], "error growth")
+    numbers = {"error_ratio_corrected": ratio,
+               "error_ratio_limit": trajectory["error_ratio_limit"],
+               "corrected_error_growth": growth, "cycle_radius": trajectory["cycle_radius"],
+               "gradient_flow_max_error": trajectory["gradient_flow_max_error"],
+               "status": trajectory["status"]}
+    return judge(Threshold("max weight error of the corrected slow flow / gradient flow's", ratio,
+                           "<=", ERROR_RATIO), numbers,
+                 "after the first tenth of the horizon; no steady growth (last tenth ≤ 2× second)",
+                 also=[Threshold("corrected flow's error: last tenth / second tenth", growth, "<=",
+                                 ERROR_GROWTH)])
+
+
+register(Claim(
+    id="flows.sam_slow.corrected_drift_rate", paper="flows", source="derived (papers/flows.md)",
+    statement="Near a valley of minimizers, full-batch SAM drifts along it at the rate "
+              "2ηρ²/(2 − ηλ)² · P∇λ (the gradient averaged over its 2-cycle): the drift rate of "
+              "the balancedness of f(xᵀy) predicted within 5% for ηλ in [0.2, 1.6].",
+    regime=REGIME, lab=LAB, check=_check_corrected_rate))
+register(Claim(
+    id="flows.sam_slow.limit_drift_rate", paper="wen2023",
+    source="Sec. 4 (full-batch SAM's limiting flow, η, ρ → 0)",
+    statement="Full-batch SAM's drift along the valley follows the η, ρ → 0 flow −(ηρ²/2) P∇λ "
+              "at a finite step: the drift rate of the balancedness of f(xᵀy) predicted within "
+              "5% at ηλ = 1.6, the largest step of the grid (a finite-step test of a limit "
+              "theorem; expected to fail by the factor (2 − ηλ)²/4; every ηλ's ratio is "
+              "reported).",
+    regime=REGIME, lab=LAB, check=_check_limit_rate, expected="fail"))
+register(Claim(
+    id="flows.sam_slow.limit_error_vanishes_with_eta", paper="wen2023",
+    source="Sec. 4 (the limit η, ρ → 0); the bound ηλ derived in papers/flows.md",
+    statement="The η, ρ → 0 flow is the right limit: its relative error in SAM's drift rate of "
+              "the balancedness of f(xᵀy) is at most 1 · ηλ at every ηλ in [0.2, 1.6], so it "
+              "vanishes as η → 0.",
+    regime=REGIME, lab=LAB, check=_check_limit_consistency))
+register(Claim(
+    id="flows.sam_slow.weight_error_vs_gradient_flow", paper="flows",
+    source="derived (papers/flows.md)",
+    statement="The finite-ηλ slow flow predicts the SAM run's weights: its largest error after "
+              "the transient is at most 0.2 × gradient flow's, without steady growth (last tenth "
+              "of the horizon ≤ 2 × the second tenth).",
+    regime="the same toy at ηλ = 0.8, 3 000 steps", lab=LAB, check=_check_weight_error))
+
+
+LAMBDA_TOLERANCE = 0.02  # the run's λ_max within 2% of the central flow's after the edge
+
+
+def _check_gd_central(measured, *, quick) -> Verdict:
+    central = measured["gd_central"]
+    deviation = finite(central["lambda_max_deviation"], "λ_max deviation")
+    numbers = {"lambda_max_deviation": deviation, "edge_step": central["edge_step"],
+               "run_lambda_max_range": central["run_lambda_max_range"],
+               "flow_lambda_max_range": central["flow_lambda_max_range"],
+               "error_ratio": central["error_ratio"], "status": central["status"]}
+    return judge(Threshold("max |λ_max(run) / λ_max(central flow) − 1| after the edge", deviation,
+                           "<=", LAMBDA_TOLERANCE), numbers,
+                 "records every 100 steps from the first record at the edge")
+
+
+register(Claim(
+    id="flows.gd_central.tanh_net_lambda_max", paper="flows",
+    source="Cohen, Damian, Talwalkar, Kolter, Lee 2025 (central flow, one eigenvalue at the edge)",
+    statement="Once GD reaches the edge 2/η, the GD central flow predicts its λ_max within 2% "
+              "(records every 100 steps) on a width-20 tanh network fitted to Chebyshev T₄ "
+              "(expected to fail: the run overshoots the edge in catapult cycles).",
+    regime="width-20 tanh net, 20 points of T₄ on [−1, 1], squared loss, GD with η = 0.2 "
+           "(2/η = 10), 6 000 steps; full size only", lab=LAB, check=_check_gd_central,
+    expected="fail"))

@@ -1,0 +1,385 @@
+"""Flows: the ODEs that predict where full-batch GD, USAM and SAM go, integrated with diffrax.
+
+:func:`flow` mirrors :func:`sharp_theory.dynamics.run`: the same observables at the same step
+indices, from an ODE in the parameters whose time is counted in steps. The flows (``kind``):
+
+- ``"gradient"``: gradient flow ``dw/dt = -η ∇L(w)`` (the baseline every prediction is
+  compared with; the limit of every rule as η, ρ -> 0).
+- ``"central"``: the central flow of the rule's update direction ``G`` (GD: ``∇L``; USAM:
+  ``∇L(w + ρ∇L)``; SAM: ``∇L(w + ρ∇L/‖∇L‖)``) at its edge of stability,
+  ``dw/dt = -η [G(w) + ½ σ² D²G(w)[u, u]]``, where u is the top Hessian eigenvector and σ² >= 0
+  (the variance of the oscillation along u) is zero below the edge and, at the edge, keeps the
+  edge quantity μ at 2/η. The edge quantity is the top eigenvalue of the linearized update:
+  GD ``μ = λ`` (Cohen et al. 2025), USAM ``μ = λ(1 + ρλ)``, SAM with its normalization frozen
+  ``μ = λ(1 + ρλ/‖∇L‖)`` (Long & Bartlett 2024). With G = ∇L, ``D²G[u, u] = ∇λ`` and this is
+  exactly the GD central flow with one eigenvalue at the edge. The constraint is held by
+  Baumgarte relaxation: at the edge ``dμ/dt = -κ (μ - 2/η)`` with ``κ = EDGE_RELAXATION`` per
+  step, so a solver's small overshoot decays instead of accumulating. The flow also records the
+  predicted time averages ``flow.time_averaged_loss = L + ½σ²λ`` and
+  ``flow.time_averaged_grad_norm_sq = ‖∇L‖² + σ²λ²``, and ``flow.sigma2``, ``flow.edge``
+  (η μ / 2: 1 at the edge).
+- ``"slow"``: SAM near a manifold of minimizers (Wen, Ma, Li 2023): gradient flow onto the
+  manifold plus the drift ``-(ηρ²/2) P ∇λ`` along it (P projects onto the Hessian's null
+  space, the manifold's tangent space at a minimizer).
+- ``"slow-corrected"``: the same drift at finite ηλ: ``-(2ηρ²/(2 - ηλ)²) P ∇λ`` (derived in
+  papers/flows.md from SAM's 2-cycle across the valley; equal to the limit as ηλ -> 0).
+
+All flows use the problem's exact dense Hessian (flows are for the small exact models); the
+third derivatives are directional derivatives by ``jax.jvp``/``jax.grad`` of ``uᵀ∇²L u``.
+
+References:
+  Cohen, Damian, Talwalkar, Kolter, Lee. Understanding optimization in deep learning with
+  central flows. ICLR 2025. Wen, Ma, Li. How does sharpness-aware minimization minimize
+  sharpness? ICLR 2023. Long, Bartlett. Sharpness-aware minimization and the edge of stability.
+  JMLR 2024. Kidger. On neural differential equations (diffrax), 2021.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
+
+from ..errors import ConfigError, check_int, check_positive
+from ..observables import RunState, WarmObservable
+from ..optim.base import Optimizer
+from ..optim.sharpness_aware import GradientDescent, SharpnessAware, sam_gradient
+from ..problems.base import Problem, init_key
+from .trajectory import (Trajectory, as_observables, check_init, check_key, check_params_match,
+                         record_steps)
+
+FLOW_KINDS = ("gradient", "central", "slow", "slow-corrected")
+"""Every flow :func:`flow` knows (which ones an optimizer has: :func:`flow_kinds_for`)."""
+
+EDGE_RELAXATION = 0.5
+"""κ, per step: at the edge the central flow relaxes μ to 2/η as ``dμ/dt = -κ(μ - 2/η)``."""
+
+NULL_SPACE_TOLERANCE = 1e-4
+"""δ/λ_max of the slow flow's tangent projection ``δ²(H² + δ²)⁻¹`` (eigenvalues far below δ
+span the tangent space)."""
+
+
+def flow_kinds_for(optimizer: Optimizer) -> tuple[str, ...]:
+    """The flows :func:`flow` has for ``optimizer`` (empty: none).
+
+    Args:
+      optimizer: an :class:`sharp_theory.optim.Optimizer`.
+
+    Returns:
+      A tuple of names from :data:`FLOW_KINDS`, the default first: full-batch GD and USAM with
+      the plain base have ``("central", "gradient")``; full-batch SAM (2-norm ball, no
+      m-sharpness) has ``("slow", "slow-corrected", "central", "gradient")``; any other rule,
+      base or batching has none.
+    """
+    rule = optimizer.rule
+    if getattr(rule, "base", None) is None or rule.base.kind != "plain":
+        return ()
+    if optimizer.batch_size is not None:
+        return ()
+    if isinstance(rule, GradientDescent) and rule.label == "gd":
+        return ("central", "gradient")
+    if isinstance(rule, SharpnessAware) and rule.p == 2.0 and rule.m is None:
+        if rule.normalize:
+            return ("slow", "slow-corrected", "central", "gradient")
+        return ("central", "gradient")
+    return ()
+
+
+class FlowField:
+    """The vector fields of the flows on flat parameters ``w`` (a 1-D array).
+
+    Built by :func:`integrate_flow`; every method is traceable (hyperparameters may be traced,
+    so ``jax.vmap`` over an optimizer's hparams sweeps flows in one compiled call).
+
+    Attributes:
+      loss: ``loss(w) -> scalar``, the full-batch (or population) loss of the flat parameters.
+      lr: η.
+      rho: ρ (0 for GD).
+      normalize: SAM's normalized ascent (True) or USAM's (False).
+      unravel: flat -> parameter pytree.
+    """
+
+    def __init__(self, problem: Problem, optimizer: Optimizer, unravel):
+        self.unravel = unravel
+        self.lr = optimizer.hparams["lr"]
+        self.rho = optimizer.hparams.get("rho", jnp.zeros_like(self.lr))
+        rule = optimizer.rule
+        self.normalize = bool(getattr(rule, "normalize", False))
+        self.is_gd = isinstance(rule, GradientDescent)
+        if problem.sampler is not None:  # fresh-noise problems: the population loss in closed form
+            self.loss = lambda w: problem.population(unravel(w), problem.constants)
+        else:
+            batch, loss_fn = problem.full_batch(), problem.loss_function()
+            self.loss = lambda w: loss_fn(unravel(w), batch)
+
+    def gradient(self, w):
+        """∇L(w)."""
+        return jax.grad(self.loss)(w)
+
+    def direction(self, w):
+        """The rule's update direction G(w): ∇L (GD) or ∇L at the ascent point (USAM, SAM)."""
+        if self.is_gd:
+            return self.gradient(w)
+        flat_loss = lambda params, batch: self.loss(params)
+        return sam_gradient(w, flat_loss, None, self.rho, 2.0, self.normalize)[2]
+
+    def hvp(self, w, v):
+        """∇²L(w) v."""
+        return jax.jvp(self.gradient, (w,), (v,))[1]
+
+    def eigh(self, w):
+        """The dense Hessian's eigenvalues (ascending) and eigenvectors, without gradients."""
+        hessian = jax.hessian(self.loss)(w)
+        values, vectors = jnp.linalg.eigh(0.5 * (hessian + hessian.T))
+        return jax.lax.stop_gradient(values), jax.lax.stop_gradient(vectors)
+
+    def edge_quantity(self, w, u):
+        """μ(w) with the top eigenvector u held fixed: λ, λ(1 + ρλ) or λ(1 + ρλ/‖∇L‖)."""
+        lam = jnp.vdot(u, self.hvp(w, u))
+        if self.is_gd:
+            return lam
+        if self.normalize:
+            norm = jnp.maximum(jnp.linalg.norm(self.gradient(w)), jnp.finfo(w.dtype).tiny)
+            return lam * (1.0 + self.rho * lam / norm)
+        return lam * (1.0 + self.rho * lam)
+
+    def central(self, w):
+        """``(dw/dt, σ², μ, λ)`` of the central flow at w."""
+        values, vectors = self.eigh(w)
+        lam, u = values[-1], vectors[:, -1]
+        mu, grad_mu = jax.value_and_grad(self.edge_quantity)(w, u)
+        direction = self.direction(w)
+        second = jax.jvp(lambda v: jax.jvp(self.direction, (v,), (u,))[1], (w,), (u,))[1]
+        edge = 2.0 / self.lr
+        curvature = jnp.vdot(grad_mu, second)
+        needed = 2.0 * (-jnp.vdot(grad_mu, direction) + EDGE_RELAXATION * (mu - edge) / self.lr)
+        safe = jnp.where(curvature > 0, curvature, 1.0)
+        sigma2 = jnp.where((mu >= edge) & (curvature > 0), jnp.maximum(needed / safe, 0.0), 0.0)
+        velocity = -self.lr * (direction + 0.5 * sigma2 * second)
+        return velocity, sigma2, mu, lam
+
+    def slow(self, w, corrected: bool):
+        """dw/dt of SAM's slow flow: gradient flow plus the drift along the minimizer manifold."""
+        values, vectors = self.eigh(w)
+        lam, u = values[-1], vectors[:, -1]
+        grad_lam = jax.grad(lambda v: jnp.vdot(u, self.hvp(v, u)))(w)
+        # P = δ²(H² + δ²)⁻¹ with δ = tolerance·λ_max: the projection onto the null space at a
+        # minimizer, and smooth in w off it (a hard cut-off flickers as eigenvalues cross it).
+        delta2 = (NULL_SPACE_TOLERANCE * lam) ** 2
+        tangent = delta2 / (values**2 + delta2)
+        projected = vectors @ (tangent * (vectors.T @ grad_lam))
+        rate = drift_rate(self.lr, self.rho, lam, corrected)
+        # The drift is O(ηρ²): the implicit solver's chord iteration uses the Jacobian of the
+        # gradient-flow part alone (−η∇²L, Hessian-vector products), not the drift's third and
+        # fourth derivatives. Only the iteration's Jacobian changes, not the vector field.
+        drift = jax.lax.stop_gradient(rate * projected)
+        return -self.lr * self.gradient(w) - drift
+
+    def velocity(self, w, kind: str):
+        """dw/dt of the flow ``kind`` at w."""
+        if kind == "gradient":
+            return -self.lr * self.gradient(w)
+        if kind == "central":
+            return self.central(w)[0]
+        return self.slow(w, corrected=kind == "slow-corrected")
+
+
+def drift_rate(lr, rho, lam, corrected: bool):
+    """The coefficient c of SAM's drift ``-c P∇λ`` along the valley, per step.
+
+    Args:
+      lr: η.
+      rho: ρ.
+      lam: λ_max at the valley point.
+      corrected: the finite-ηλ rate ``2ηρ²/(2 - ηλ)²`` (True) or Wen–Ma–Li's limit ``ηρ²/2``.
+
+    Returns:
+      c (an array).
+
+    References:
+      Wen, Ma, Li 2023 (the limit); papers/flows.md (the finite-ηλ rate).
+    """
+    if corrected:
+        return 2.0 * lr * rho**2 / (2.0 - lr * lam) ** 2
+    return 0.5 * lr * rho**2 * jnp.ones_like(lam)
+
+
+def integrate_flow(problem: Problem, optimizer: Optimizer, params0, *, steps: int, stride: int,
+                   observables, kind: str, rtol: float = 1e-8, atol: float = 1e-10,
+                   max_solver_steps: int = 100_000):
+    """The traceable body of :func:`flow` (``jax.vmap`` it over hyperparameters for a sweep).
+
+    Args:
+      problem: the Problem.
+      optimizer: the Optimizer whose flow is integrated (its hyperparameters may be traced).
+      params0: the initial parameters.
+      steps: the horizon in steps (static).
+      stride: the recording interval (static).
+      observables: a tuple of :class:`sharp_theory.dynamics.Observable`.
+      kind: one of :data:`FLOW_KINDS` (static).
+      rtol: the solver's relative tolerance.
+      atol: the solver's absolute tolerance.
+      max_solver_steps: the most solver steps (static).
+
+    Returns:
+      ``(params, observed, diverged_at, stats)``: the last finite recorded parameters, dict name
+      -> records, the first record step at which the solution stopped (-1 if none), and the
+      solver's statistics (``num_steps``, ``num_accepted_steps``, ``num_rejected_steps``).
+    """
+    import diffrax
+
+    flat0, unravel = ravel_pytree(params0)
+    field = FlowField(problem, optimizer, unravel)
+    times = jnp.asarray(record_steps(steps, stride), flat0.dtype)
+    term = diffrax.ODETerm(lambda t, w, args: field.velocity(w, kind))
+    # The slow flows are stiff (gradient flow onto the valley at rate ηλ per step, a drift along it
+    # at rate ~ηρ²): an implicit solver takes steps of the drift's time scale (on the OP toy,
+    # 3 000 SAM steps: 68 solver steps, against 417 for Tsit5). Its chord iteration uses the
+    # Jacobian −η∇²L of the gradient-flow part (FlowField.slow); with the drift's own Jacobian
+    # (third and fourth derivatives through an eigendecomposition) diffrax's default chord
+    # iteration rejected 58% of its steps (6 246 solver steps).
+    if kind.startswith("slow"):
+        import optimistix
+
+        solver = diffrax.Kvaerno5(root_finder=optimistix.Chord(rtol=rtol, atol=atol))
+    else:
+        solver = diffrax.Tsit5()
+    solution = diffrax.diffeqsolve(
+        term, solver, t0=0.0, t1=float(steps), dt0=None, y0=flat0,
+        saveat=diffrax.SaveAt(ts=times),
+        stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol),
+        max_steps=max_solver_steps, throw=False)
+    path = solution.ys
+    finite = jnp.all(jnp.isfinite(path), axis=1)
+    ok = jnp.cumprod(finite.astype(jnp.int32)).astype(bool)
+    n_ok = jnp.sum(ok)
+    diverged_at = jnp.where(n_ok < times.shape[0], times[jnp.minimum(n_ok, times.shape[0] - 1)],
+                            -1).astype(jnp.int32)
+    last = path[jnp.maximum(n_ok - 1, 0)]
+    safe_path = jnp.where(ok[:, None], path, last[None, :])
+    hparams, opt_state = optimizer.hparams, optimizer.init(params0)
+
+    def observe(warm, record):
+        w, time, good = record
+        params = unravel(w)
+        state = RunState(hparams=hparams, optimizer_state=opt_state, step=time.astype(jnp.int32))
+        values, new_warm = {}, {}
+        for obs in observables:
+            if isinstance(obs.fn, WarmObservable):
+                value, new_warm[obs.name] = obs.fn.update(params, problem, state, warm[obs.name])
+            else:
+                value = obs(params, problem, state)
+            if isinstance(value, dict):
+                values.update({f"{obs.name}.{k}": jnp.asarray(v) for k, v in value.items()})
+            else:
+                values[obs.name] = jnp.asarray(value)
+        if kind == "central":
+            _, sigma2, mu, lam = field.central(w)
+            values["flow.sigma2"] = sigma2
+            values["flow.edge"] = 0.5 * field.lr * mu
+            values["flow.time_averaged_loss"] = field.loss(w) + 0.5 * sigma2 * lam
+            values["flow.time_averaged_grad_norm_sq"] = (jnp.sum(field.gradient(w) ** 2)
+                                                         + sigma2 * lam**2)
+        return new_warm, {name: jnp.where(good, v, jnp.nan) for name, v in values.items()}
+
+    state0 = RunState(hparams=hparams, optimizer_state=opt_state, step=jnp.asarray(0))
+    warm = {obs.name: obs.fn.init(params0, problem, state0) for obs in observables
+            if isinstance(obs.fn, WarmObservable)}
+    _, observed = jax.lax.scan(observe, warm, (safe_path, times, ok))
+    stats = {name: jnp.asarray(solution.stats[name]) for name in
+             ("num_steps", "num_accepted_steps", "num_rejected_steps")}
+    return unravel(last), observed, diverged_at, stats
+
+
+_integrate_jit = jax.jit(integrate_flow, static_argnames=(
+    "steps", "stride", "observables", "kind", "max_solver_steps"))
+
+
+def flow(problem: Problem, optimizer: Optimizer, *, steps: int, key, observe=None,
+         stride: int = 1, params0=None, init=None, kind: str | None = None, rtol: float = 1e-8,
+         atol: float = 1e-10, max_solver_steps: int = 100_000) -> Trajectory:
+    """Predict a full-batch run of ``optimizer`` with its flow: a Trajectory to put beside ``run``'s.
+
+    The arguments mean what they mean in :func:`sharp_theory.dynamics.run` (the same records at
+    the same step indices; time is counted in steps). ``key`` only seeds ``init``: a flow is
+    deterministic. Fresh-noise problems are followed on their closed-form population loss.
+
+    Args:
+      problem: a Problem (``st.problems.*``) with a finite data set or a population loss.
+      optimizer: full-batch ``st.optim.gd``, ``usam`` or ``sam`` (2-norm, plain base).
+      steps: the horizon in steps (>= 1).
+      key: a JAX PRNG key (for ``init``; the flow itself draws nothing).
+      observe: dict name -> ``fn(params, problem, state)`` as for ``run``.
+      stride: record every ``stride`` steps (>= 1).
+      params0: the initial parameters (default ``problem.params0``).
+      init: ``fn(key) -> params``, drawn from ``init_key(key)`` as ``run`` does.
+      kind: which flow (:data:`FLOW_KINDS`; default the first of :func:`flow_kinds_for`:
+        "central" for GD and USAM, "slow" for SAM).
+      rtol: the adaptive solver's relative tolerance (> 0).
+      atol: its absolute tolerance (> 0).
+      max_solver_steps: the most solver steps (>= 1); a flow that needs more stops, and its
+        ``diverged_at`` names the first record it did not reach.
+
+    Returns:
+      A :class:`Trajectory`: ``params`` (the last finite record), ``observed`` (with the central
+      flow's ``flow.*`` predictions added), ``steps``, ``diverged_at``, ``state`` (the solver's
+      statistics), ``optimizer`` (e.g. "gd central flow"). A flow does not count gradient
+      evaluations: ``grad_evals`` and ``hvp_evals`` are NaN.
+
+    Raises:
+      ConfigError: an optimizer without a flow (one line naming those that have one), an
+        unknown ``kind``, or any argument ``run`` would refuse, before any work.
+
+    References:
+      Cohen, Damian, Talwalkar, Kolter, Lee 2025 (central flows); Wen, Ma, Li 2023 (SAM's slow
+      flow); Long, Bartlett 2024 (SAM's edge).
+
+    Examples:
+      >>> import jax
+      >>> import sharp_theory as st
+      >>> problem = st.problems.op_toy()
+      >>> traj = st.dynamics.flow(problem, st.optim.gd(lr=0.05), steps=100, stride=50,
+      ...                         key=jax.random.key(0), kind="gradient")
+      >>> traj.steps.tolist(), traj.optimizer
+      ([0, 50, 100], 'gd gradient flow')
+      >>> st.dynamics.flow(problem, st.optim.sgd(lr=0.05), steps=10, key=jax.random.key(0))
+      Traceback (most recent call last):
+      ...
+      sharp_theory.errors.ConfigError: invalid optimizer='sgd': expected full-batch gd, usam or sam (2-norm ball, plain base, no m-sharpness): no flow predicts this optimizer
+    """
+    if not isinstance(problem, Problem):
+        raise ConfigError("problem", type(problem).__name__, "a sharp_theory Problem")
+    if not isinstance(optimizer, Optimizer):
+        raise ConfigError("optimizer", type(optimizer).__name__, "a sharp_theory Optimizer")
+    kinds = flow_kinds_for(optimizer)
+    if not kinds:
+        raise ConfigError("optimizer", optimizer.name,
+                          "full-batch gd, usam or sam (2-norm ball, plain base, no m-sharpness): "
+                          "no flow predicts this optimizer")
+    if kind is None:
+        kind = kinds[0]
+    if kind not in kinds:
+        raise ConfigError("kind", kind, f"one of {', '.join(kinds)} for {optimizer.name}")
+    if problem.sampler is not None and problem.population is None:
+        raise ConfigError("problem", problem.name,
+                          "a problem with a finite data set or a closed-form population loss")
+    steps = check_int("steps", steps, minimum=1)
+    stride = check_int("stride", stride, minimum=1)
+    max_solver_steps = check_int("max_solver_steps", max_solver_steps, minimum=1)
+    check_positive("rtol", rtol)
+    check_positive("atol", atol)
+    check_key(key)
+    observables = as_observables(observe)
+    check_init(init, params0, problem)
+    if init is not None:
+        params0 = init(init_key(key))
+    params0 = problem.params0 if params0 is None else params0
+    check_params_match(problem.params0, params0)
+    params, observed, diverged_at, stats = _integrate_jit(
+        problem, optimizer, params0, steps=steps, stride=stride, observables=observables,
+        kind=kind, rtol=rtol, atol=atol, max_solver_steps=max_solver_steps)
+    return Trajectory(params=params, observed=jax.tree_util.tree_map(np.asarray, observed),
+                      steps=record_steps(steps, stride), diverged_at=np.asarray(diverged_at),
+                      grad_evals=np.asarray(np.nan), hvp_evals=np.asarray(np.nan),
+                      state=jax.tree_util.tree_map(np.asarray, stats),
+                      optimizer=f"{optimizer.name} {kind} flow", problem=problem.name)
