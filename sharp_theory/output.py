@@ -143,6 +143,15 @@ def _busy(parameter: str, out, lock_path: Path) -> ConfigError:
                        "holds it; wait for it to finish or choose another --out)")
 
 
+def _command_line() -> str:
+    """The command this process was started with, as a user typed it (``sharp-theory reproduce
+    ...``; a lab run by runpy changes ``sys.argv[0]``, ``sys.orig_argv`` keeps the original)."""
+    words = list(getattr(sys, "orig_argv", None) or sys.argv or ["python"])
+    if len(words) > 1 and Path(words[1]).name == "sharp-theory":
+        words = words[1:]
+    return " ".join([Path(words[0]).name] + words[1:])
+
+
 def probe_lock(path: Path, parameter: str = "--out", out=None) -> None:
     """Refuse now if another run holds ``path``'s lock (nothing is written; the probe's own
     shared lock is released at once)."""
@@ -210,8 +219,7 @@ class FolderLock:
         self._descriptor = descriptor
         import datetime
 
-        command = " ".join([Path(sys.argv[0]).name] + sys.argv[1:]) if sys.argv and sys.argv[0] \
-            else "python"
+        command = _command_line()
         record = json.dumps({"pid": os.getpid(), "command": command[:200],
                              "started": datetime.datetime.now().isoformat(timespec="seconds")})
         try:
