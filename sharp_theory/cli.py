@@ -29,8 +29,8 @@ EXIT_CODES = {
     1: "a verdict differs from its expectation (or a fuzzed claim was falsified)",
     2: "bad input: an argument, an environment variable, a busy or foreign output folder, a "
        "fuzz budget exceeded (one line on stderr, nothing written)",
-    3: "a file-system fault: no space left, a name too long, no permission (one line on stderr; "
-       "completed stages are kept, nothing half-written is left)",
+    3: "a file-system fault while writing: no space left, a quota, a permission lost (one line "
+       "on stderr; completed stages are kept, nothing half-written is left)",
     4: "--strict: stored results were computed by other code (check --cached, report)",
     130: "interrupted by SIGINT (Ctrl-C); a rerun of the same command resumes",
     143: "interrupted by SIGTERM; a rerun of the same command resumes",
@@ -53,7 +53,7 @@ ENVIRONMENT = """environment variables (each checked before any work; a bad valu
 
 exit codes: 0 done / verdicts as expected, 1 a verdict differs from its expectation (fuzz: a
 claim falsified), 2 bad input or a busy / foreign output folder (one line on stderr, nothing
-written), 3 a file-system fault (no space, name too long, permission), 4 --strict and stored
+written), 3 a file-system fault while writing (no space, quota, permission), 4 --strict and stored
 results from other code, 130 / 143 interrupted by SIGINT / SIGTERM"""
 
 
