@@ -306,7 +306,42 @@ def mkdocs_build(labs: dict[str, Path]) -> None:
     subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet",
                     "--config-file", str(site_config(labs))], check=True, cwd=ROOT,
                    env=dict(os.environ, NO_MKDOCS_2_WARNING="1"))
+    link_roles(SITE)
     print(f"site: mkdocs built {SITE} in {time.time() - started:.0f} s")
+
+
+ROLE = re.compile(r":(?:func|class|meth|mod|attr|data|obj|exc):(<code>([^<]+)</code>)")
+
+
+def link_roles(site: Path) -> int:
+    """Turn the Sphinx roles our docstrings use (``:func:`gd```, rendered as ``:func:<code>gd
+    </code>``) into links to the documented name on the API pages (or plain code when the
+    name is not documented there). Returns the number of roles rewritten."""
+    anchors: dict[str, str] = {}
+    for page in sorted((site / "api").glob("*.html")):
+        parser = _Links()
+        parser.feed(page.read_text(errors="replace"))
+        for anchor in parser.ids:
+            if anchor.startswith("sharp_theory."):
+                for short in (anchor, anchor.split(".", 1)[1], anchor.rsplit(".", 1)[-1]):
+                    anchors.setdefault(short, f"{page.name}#{anchor}")
+    rewritten = 0
+    for page in sorted(site.rglob("*.html")):
+        text = page.read_text(errors="replace")
+        if ":<code>" not in text:
+            continue
+        prefix = "../" * (len(page.relative_to(site).parts) - 1) + "api/"
+
+        def link(match):
+            name = match.group(2).strip("~").rstrip("()")
+            target = anchors.get(name) or anchors.get(name.rsplit(".", 1)[-1])
+            return f'<a href="{prefix}{target}">{match.group(1)}</a>' if target else match.group(1)
+
+        new, count = ROLE.subn(link, text)
+        if count:
+            page.write_text(new)
+            rewritten += count
+    return rewritten
 
 
 # --- checks on the built site ------------------------------------------------------------------
@@ -355,6 +390,9 @@ def check_site(site: Path = SITE, labs=None) -> list[str]:
                 target = target / "index.html"
             if not target.exists():
                 problems.append(f"{page.relative_to(site)}: broken {tag} link {url}")
+    for page in pages:
+        if ROLE.search(page.read_text(errors="replace")):
+            problems.append(f"{page.relative_to(site)}: a raw Sphinx role (:func:...) is shown")
     for name in (labs if labs is not None else labkit.available_labs()):
         page = site / "labs" / f"{name}.html"
         if not page.is_file():
@@ -370,6 +408,9 @@ def check_site(site: Path = SITE, labs=None) -> list[str]:
                             f"{claims.group(1)} claims")
         if text.count("<img") < 1:
             problems.append(f"labs/{name}.html: no figure")
+        for leak in ("THEORY.md", "/build/notebooks"):
+            if leak in text:
+                problems.append(f"labs/{name}.html: mentions {leak}")
         if "Traceback (most recent call last)" in text or 'class="ansi-red' in text and "Error" in text:
             problems.append(f"labs/{name}.html: a cell error is shown")
     problems.extend(missing_api_names(site))
