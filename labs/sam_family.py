@@ -13,8 +13,8 @@
 # %% [markdown]
 # # The SAM family at equal cost: every variant on problems with a known answer
 # A dozen variants of sharpness-aware minimization each claim SAM's benefit at lower cost, or
-# with better scaling. Here every one of them (`sharp_theory/optim/variants.py`; papers and
-# equations in its docstrings and in `papers/sam-family-*.md`) runs on the exact problems of
+# with better scaling. Here every one of them (`sharp_theory/optim/`; papers and
+# equations in the docstrings and in `papers/sam-family-*.md`) runs on the exact problems of
 # this package, tuned on a small grid of its own knob (radius ρ, noise level σ, or penalty λ) by
 # **one `st.sweep` per problem**, and is scored by what the problem says is right:
 #
@@ -659,6 +659,17 @@ print({name: run for name, run in MORE["universal"].items()})
 # initial ρ (max/min test loss over the grid 1.09, SAM's 84), but does not reach tuned SAM
 # (3.7e-3) and costs 3.5 gradients per step. On the noisy LoRA-like problem the held-out gap is
 # mostly noise and the learned radius runs away (13 of 15 runs diverge).
+#
+# **The rest of the family (issue 30; `papers/sam-family-rest.md`).** The mechanisms hold
+# exactly: GSAM's correction is orthogonal to the perturbed gradient (1e-14), SAMPa's pair of
+# gradients is the serial pair (7e-17) at a depth of one, CR-SAM's finite difference is the
+# gradient of vᵀHv (4e-11), and μP²'s radii keep both layers of a μP network perturbed at every
+# width while global SAM's first-layer effect falls like n⁻². On the diagonal net GSAM, R-SAM,
+# Delta-SAM and CR-SAM keep SAM's effect (0.47-1.2x its test loss) but are not separable from it
+# over three seeds; Friendly SAM and Lookahead-SAM keep most of it (2x). The history-based
+# rules lose it: S2-SAM and SAMPa take their ascent from another mini-batch's gradient and end
+# at SGD's test loss, Momentum-SAM keeps part (0.045). Late-phase SAM (the last 10%) stays in
+# SGD's valley and reaches SAM's λ_max, but not SAM's sparse solution (15x its test loss).
 #
 # **SAF (Du et al. 2022).** With a squared output distance to an EMA of the weights, the
 # consistency penalty only damps the trajectory: the test loss stays at SGD's for every λ. The
