@@ -13,8 +13,8 @@
 # %% [markdown]
 # # The SAM family at equal cost: every variant on problems with a known answer
 # A dozen variants of sharpness-aware minimization each claim SAM's benefit at lower cost, or
-# with better scaling. Here every one of them (`sharp_theory/optim/variants.py`; papers and
-# equations in its docstrings and in `papers/sam-family-*.md`) runs on the exact problems of
+# with better scaling. Here every one of them (`sharp_theory/optim/`; papers and
+# equations in the docstrings and in `papers/sam-family-*.md`) runs on the exact problems of
 # this package, tuned on a small grid of its own knob (radius ρ, noise level σ, or penalty λ) by
 # **one `st.sweep` per problem**, and is scored by what the problem says is right:
 #
@@ -66,6 +66,7 @@ CONVERGED = 2.0  # LoRA: a run "converged" if its excess loss is at most 2x SGD'
 QUICK_SKIP = ("ssam-random", "functional-sam")
 QUICK_LORA = ("sgd", "sam", "flat-lora")
 LORA_LAYERS = 2 if QUICK else 4
+LATE_SWITCH = STEPS - STEPS // 10  # late-phase SAM: SGD, then SAM for the last 10% of the steps
 lab.record_config(steps=STEPS, rho_grid=RHO_GRID, asam_rho_grid=ASAM_GRID,
                   sigma_grid=SIGMA_GRID, lam_grid=LAM_GRID,
                   seeds=lab.seeds, converged_factor_vs_sgd=CONVERGED, lora_layers=LORA_LAYERS,
@@ -74,7 +75,11 @@ lab.record_config(steps=STEPS, rho_grid=RHO_GRID, asam_rho_grid=ASAM_GRID,
                                "lpf-sgd": "draws=4, scale=rows", "rwp": "mix=0.5, draws=1, rows",
                                "swa/wasam": "average from STEPS/2 on, every step",
                                "rst": "switch_prob=0.5", "ae-sam": "kappa=1, c=0, decay=0.9",
-                               "lets": "beta=10", "saf": "decay=0.9"})
+                               "lets": "beta=10", "saf": "decay=0.9", "gsam": "alpha=0.1",
+                               "friendly-sam": "sigma=1, decay=0.9", "momentum-sam": "beta=0.9",
+                               "sampa": "lam=0", "lookahead-sam": "extra-gradient",
+                               "cr-sam": "beta=0.01, h=0.01", "r-sam": "sigma=0.01",
+                               "delta-sam": "temperature=1", "late-sam": "switch at STEPS - STEPS/10"})
 
 
 # %% [markdown]
@@ -270,6 +275,19 @@ def variants(setting: Setting) -> dict:
     }
     if setting.matrix_factors:
         out["flat-lora"] = (st.optim.flat_lora(lr, 0.01, **b), "sigma")
+    if setting.key == "diagonal_linear":  # the rest of the family (issue 30), on its own ρ grid
+        out.update({
+            "gsam": (st.optim.gsam(lr, 0.1, alpha=0.1, **b), "rho"),
+            "friendly-sam": (st.optim.friendly_sam(lr, 0.1, full_gradient_weight=1.0, decay=0.9, **b), "rho"),
+            "momentum-sam": (st.optim.momentum_sam(lr, 0.1, beta=0.9, **b), "rho"),
+            "s2-sam": (st.optim.s2_sam(lr, 0.1, **b), "rho"),
+            "sampa": (st.optim.sampa(lr, 0.1, auxiliary_weight=0.0, **b), "rho"),
+            "lookahead-sam": (st.optim.lookahead_sam(lr, 0.1, **b), "rho"),
+            "cr-sam": (st.optim.cr_sam(lr, 0.1, beta=0.01, h=0.01, **b), "rho"),
+            "r-sam": (st.optim.r_sam(lr, 0.1, smoothing_std=0.01, **b), "rho"),
+            "delta-sam": (st.optim.delta_sam(lr, 0.1, temperature=1.0, **b), "rho"),
+            "late-sam": (st.optim.late_phase(st.optim.sam(lr, 0.1, **b), LATE_SWITCH), "rho"),
+        })
     if QUICK:
         keep = QUICK_LORA if setting.key == "lora" else [n for n in out if n not in QUICK_SKIP]
         out = {name: out[name] for name in keep}
@@ -387,6 +405,7 @@ def summarize(setting, result):
             "quality": float(median["quality"][best]),
             "quality_by_value": [float(q) for q in median["quality"]],
             "quality_seeds": [float(q) for q in finals["quality"][best]],
+            "trace_seeds": [float(q) for q in finals["trace"][best]],
             "loss": float(median["loss"][best]),
             "lambda_max": float(median["lambda_max"][best]),
             "trace": float(median["trace"][best]),
@@ -544,6 +563,42 @@ INVARIANCE = {
 print({k: f"{v:.3g}" for k, v in INVARIANCE.items()})
 
 # %% [markdown]
+# ## The rest of the family: what each paper promises, checked exactly
+# GSAM's correction is orthogonal to the perturbed gradient (so the perturbed loss does not move
+# to first order); SAMPa's two gradients are independent (batched = serial, one gradient deep);
+# CR-SAM's finite differences give the Hessian-trace gradient; μP²'s layerwise radii keep every
+# layer perturbed as the width grows, where global SAM perturbs only the last layer; Frob-SAM
+# drifts along a valley of minima towards the one with the smallest Hessian; late-phase SAM stays
+# in the SGD solution's valley. (`sharp_theory/studies/sam_family_more.py`; cards:
+# `papers/sam-family-rest.md`.)
+
+# %%
+from sharp_theory.studies import sam_family_more as more  # noqa: E402
+
+diag_problem = SETTINGS[0].problem
+late_row = SUMMARY["diagonal_linear"]["late-sam"]
+pick_late = knob_values(SWEEPS["diagonal_linear"], "rho")
+late_index = GRID["rho"].index(late_row["value"])
+late_end = jax.tree_util.tree_map(lambda x: np.asarray(pick_late(x))[late_index, 0],
+                                  SWEEPS["diagonal_linear"]["late-sam"].params)
+pick_sgd = knob_values(SWEEPS["diagonal_linear"], None)
+sgd_end = jax.tree_util.tree_map(lambda x: np.asarray(pick_sgd(x))[0, 0],
+                                 SWEEPS["diagonal_linear"]["sgd"].params)
+start_loss = float(diag_problem.evaluation_loss(diag_problem.params0))
+MORE = {
+    "gsam": more.gsam_first_order_violation(diag_problem),
+    "sampa": more.sampa_parallel_violation(diag_problem),
+    "cr_sam": more.cr_sam_trace_gradient_error(diag_problem),
+    "mup2": more.mup2_layer_balance(),
+    "universal": more.universal_class_descent(),
+    "late_phase": {"switch_step": LATE_SWITCH, "start_loss": start_loss,
+                   "barrier_over_start_loss": more.loss_barrier(diag_problem.evaluation_loss, sgd_end,
+                                                                late_end) / start_loss},
+}
+print({key: value for key, value in MORE.items() if key != "universal"})
+print({name: run for name, run in MORE["universal"].items()})
+
+# %% [markdown]
 # ## What the numbers say, variant by variant
 # The paragraphs below describe the full run (`sharp-theory reproduce sam-family`: 3 seeds,
 # 3000 steps, ρ ∈ {0.02, 0.05, 0.1, 0.2, 0.4}); the quick run keeps the diagonal net and a
@@ -605,6 +660,17 @@ print({k: f"{v:.3g}" for k, v in INVARIANCE.items()})
 # (3.7e-3) and costs 3.5 gradients per step. On the noisy LoRA-like problem the held-out gap is
 # mostly noise and the learned radius runs away (13 of 15 runs diverge).
 #
+# **The rest of the family (issue 30; `papers/sam-family-rest.md`).** The mechanisms hold
+# exactly: GSAM's correction is orthogonal to the perturbed gradient (1e-14), SAMPa's pair of
+# gradients is the serial pair (7e-17) at a depth of one, CR-SAM's finite difference is the
+# gradient of vᵀHv (4e-11), and μP²'s radii keep both layers of a μP network perturbed at every
+# width while global SAM's first-layer effect falls like n⁻². On the diagonal net GSAM, R-SAM,
+# Delta-SAM and CR-SAM keep SAM's effect (0.47-1.2x its test loss) but are not separable from it
+# over three seeds; Friendly SAM and Lookahead-SAM keep most of it (2x). The history-based
+# rules lose it: S2-SAM and SAMPa take their ascent from another mini-batch's gradient and end
+# at SGD's test loss, Momentum-SAM keeps part (0.045). Late-phase SAM (the last 10%) stays in
+# SGD's valley and reaches SAM's λ_max, but not SAM's sparse solution (15x its test loss).
+#
 # **SAF (Du et al. 2022).** With a squared output distance to an EMA of the weights, the
 # consistency penalty only damps the trajectory: the test loss stays at SGD's for every λ. The
 # paper's mechanism (KL between softmax outputs) cannot be reproduced with squared losses.
@@ -613,6 +679,7 @@ print({k: f"{v:.3g}" for k, v in INVARIANCE.items()})
 MEASURED = {
     "summary": SUMMARY,
     "asam_rescaling_violation": INVARIANCE,
+    "more": MORE,
     "steps": STEPS, "seeds": lab.seeds, "quick": QUICK,
 }
 lab.save_arrays(**{f"{s.key}__{name}__quality": np.asarray(SWEEPS[s.key][name].final("quality"))

@@ -70,7 +70,12 @@ def test_every_rule_declares_the_domain_of_every_hyperparameter_its_constructor_
              st.optim.rst(0.1, 0.1, switch_prob_end=0.9, horizon=10), st.optim.ae_sam(0.1, 0.1),
              st.optim.flat_lora(0.1, 0.1), st.optim.preconditioned_sam(0.1, 0.1),
              st.optim.functional_sam(0.1, 0.1, model=model), st.optim.lets(0.1, 0.1),
-             st.optim.saf(0.1, 1.0, model=model)]
+             st.optim.saf(0.1, 1.0, model=model), st.optim.gsam(0.1, 0.1),
+             st.optim.friendly_sam(0.1, 0.1), st.optim.momentum_sam(0.1, 0.1), st.optim.s2_sam(0.1, 0.1),
+             st.optim.sampa(0.1, 0.1), st.optim.lookahead_sam(0.1, 0.1), st.optim.cr_sam(0.1, 0.1),
+             st.optim.r_sam(0.1, 0.1), st.optim.delta_sam(0.1, 0.1), st.optim.mup2_sam(0.1, 0.1),
+             st.optim.frob_sam(0.1, 0.1), st.optim.det_sam(0.1, 0.1),
+             st.optim.late_phase(st.optim.sam(0.1, 0.1), 10)]
     assert {o.rule.__class__ for o in built} >= {r for r in _all_rules() if not inspect.isabstract(r)}
     for optimizer in built:
         declared = optimizer.rule.hparam_domains

@@ -37,7 +37,16 @@ PUBLIC = {
         "TrajectoryConsistency",
         "ascent_direction", "sam_gradient", "adaptive_ascent_direction", "preconditioned_ascent",
         "gaussian_perturbation", "smoothed_gradient", "alpha_schedule", "SCHEDULES",
-        "OutputModel", "check_output_model", "averaged_weights", "live_iterate"},
+        "OutputModel", "check_output_model", "averaged_weights", "live_iterate",
+        # issue 30: the rest of the family
+        "gsam", "friendly_sam", "momentum_sam", "s2_sam", "sampa", "lookahead_sam", "cr_sam",
+        "r_sam", "delta_sam", "mup2_sam", "frob_sam", "det_sam", "late_phase",
+        "SurrogateGap", "CurvatureRegularizedSAM", "HessianMeasurePenalty", "MomentumSAM",
+        "SingleStepSAM", "ParallelSAM", "LookaheadSAM", "FriendlySAM", "RandomSmoothingSAM",
+        "ReweightedSAM", "LayerwiseSAM", "LatePhase", "orthogonal_correction",
+        "trace_gradient_estimate", "measure_gradient_estimate", "HESSIAN_MEASURES",
+        "parallel_gradients", "per_example_gradients", "instance_weights", "spectral_scales",
+        "layerwise_perturbation"},
     "sharp_theory.dynamics": {
         "run", "sweep", "simulate", "Trajectory", "SweepResult", "Observable", "as_observables",
         "evaluation_loss", "record_steps", "lane_mesh", "flow", "flow_kinds_for",
@@ -58,9 +67,10 @@ PUBLIC = {
         "signal_noise_coefficients", "max_noise_coefficient", "max_signal_coefficient",
         "noise_activation_fraction", "aligned_noise_activation_fraction", "logit_path",
         "calibration_temperature", "hessian_split", "logit_statistics", "path_sharpness",
-        "sam_update_split", "warm_spectrum", "WarmEigenpairs", "warm_top_eigenpairs"},
+        "sam_update_split", "warm_spectrum", "WarmEigenpairs", "warm_top_eigenpairs",
+        "universal", "UNIVERSAL_MEASURES", "universal_sharpness", "universal_sharpness_gradient"},
     "sharp_theory.theory": {"scale_invariant", "low_rank", "diagonal", "stability"},
-    "sharp_theory.studies": {"convergence", "diagonal_nets", "phase_diagram"},
+    "sharp_theory.studies": {"convergence", "diagonal_nets", "phase_diagram", "sam_family_more"},
 }
 
 PACKAGES = ["sharp_theory", "sharp_theory.problems", "sharp_theory.optim",

@@ -43,3 +43,6 @@ __all__ += ["logit_path", "calibration_temperature", "hessian_split", "logit_sta
 from . import warm_spectrum  # noqa: E402  (issue 16: spectra inside the scan, warm-started)
 from .warm_spectrum import WarmEigenpairs, warm_top_eigenpairs  # noqa: E402
 __all__ += ["warm_spectrum", "WarmEigenpairs", "warm_top_eigenpairs"]
+from . import universal  # noqa: E402  (issue 30: the universal class of sharpness measures)
+from .universal import UNIVERSAL_MEASURES, universal_sharpness, universal_sharpness_gradient  # noqa: E402
+__all__ += ["universal", "UNIVERSAL_MEASURES", "universal_sharpness", "universal_sharpness_gradient"]

@@ -18,7 +18,9 @@ or any optax transformation without the learning rate). Modules:
 - the SAM family by theme (one paper card each in papers/sam-family-*.md):
   :mod:`.efficient` (LookSAM, SSAM, RST, AE-SAM), :mod:`.geometry` (ASAM, preconditioned SAM,
   Functional-SAM), :mod:`.averaging` (LPF-SGD, RWP, SWA, WASAM, Flat-LoRA) and :mod:`.learned`
-  (LETS, SAF).
+  (LETS, SAF), :mod:`.surrogate` (GSAM, CR-SAM, Frob-SAM, Det-SAM), :mod:`.history`
+  (Momentum-SAM, S2-SAM, SAMPa, Lookahead-SAM), :mod:`.perturbation` (Friendly SAM, R-SAM,
+  Delta-SAM, μP²) and :mod:`.phase_switch` (late-phase SAM around any rule).
 """
 from __future__ import annotations
 
@@ -36,10 +38,21 @@ from .geometry import (AdaptiveSAM, FunctionalSAM, OutputModel, PreconditionedSA
 from .learned import LearnedRadius, TrajectoryConsistency, lets, saf
 from .sharpness_aware import (GradientDescent, SharpnessAware, ascent_direction, gd, sam,
                               sam_gradient, sgd, usam)
+from .history import (LookaheadSAM, MomentumSAM, ParallelSAM, SingleStepSAM, lookahead_sam,
+                      momentum_sam, parallel_gradients, s2_sam, sampa)
+from .phase_switch import LatePhase, late_phase
+from .perturbation import (FriendlySAM, LayerwiseSAM, RandomSmoothingSAM, ReweightedSAM, delta_sam,
+                           friendly_sam, instance_weights, layerwise_perturbation, mup2_sam,
+                           per_example_gradients, r_sam, spectral_scales)
+from .surrogate import (HESSIAN_MEASURES, CurvatureRegularizedSAM, HessianMeasurePenalty,
+                        SurrogateGap, cr_sam, det_sam, frob_sam, gsam, measure_gradient_estimate,
+                        orthogonal_correction, trace_gradient_estimate)
 
 CONSTRUCTORS = ("gd", "sgd", "sam", "usam", "nbar", "obar", "asam", "looksam", "ssam",
                 "random_perturbation", "lpf_sgd", "rwp", "swa", "wasam", "rst", "ae_sam",
-                "flat_lora", "preconditioned_sam", "functional_sam", "lets", "saf")
+                "flat_lora", "preconditioned_sam", "functional_sam", "lets", "saf",
+                "gsam", "friendly_sam", "momentum_sam", "s2_sam", "sampa", "lookahead_sam", "cr_sam",
+                "r_sam", "delta_sam", "mup2_sam", "frob_sam", "det_sam", "late_phase")
 """Every optimizer constructor, in the order of the README's tables."""
 
 __all__ = list(CONSTRUCTORS) + [
@@ -52,8 +65,14 @@ __all__ = list(CONSTRUCTORS) + [
     "GradientDescent", "SharpnessAware", "BalancednessAware", "AdaptiveSAM", "LookSAM",
     "SparseSAM", "RandomPerturbation", "WeightAveraging", "RandomSwitching", "AdaptiveSwitching",
     "FlatLoRA", "PreconditionedSAM", "FunctionalSAM", "LearnedRadius", "TrajectoryConsistency",
+    "SurrogateGap", "CurvatureRegularizedSAM", "HessianMeasurePenalty", "MomentumSAM",
+    "SingleStepSAM", "ParallelSAM", "LookaheadSAM", "FriendlySAM", "RandomSmoothingSAM",
+    "ReweightedSAM", "LayerwiseSAM", "LatePhase",
     # pieces of rules that measures, labs and tests use
     "ascent_direction", "sam_gradient", "adaptive_ascent_direction", "preconditioned_ascent",
     "gaussian_perturbation", "smoothed_gradient", "alpha_schedule", "SCHEDULES", "OutputModel",
     "check_output_model", "averaged_weights", "live_iterate",
+    "orthogonal_correction", "trace_gradient_estimate", "measure_gradient_estimate",
+    "HESSIAN_MEASURES", "parallel_gradients", "per_example_gradients", "instance_weights",
+    "spectral_scales", "layerwise_perturbation",
 ]

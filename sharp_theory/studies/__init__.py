@@ -9,6 +9,6 @@ runner, the measures), which labs then present.
 
 Layering: studies import problems, optim, dynamics and measure; nothing below imports studies.
 """
-from . import convergence, diagonal_nets, phase_diagram
+from . import convergence, diagonal_nets, phase_diagram, sam_family_more
 
-__all__ = ["convergence", "diagonal_nets", "phase_diagram"]
+__all__ = ["convergence", "diagonal_nets", "phase_diagram", "sam_family_more"]
