@@ -317,14 +317,20 @@ def link_roles(site: Path) -> int:
     """Turn the Sphinx roles our docstrings use (``:func:`gd```, rendered as ``:func:<code>gd
     </code>``) into links to the documented name on the API pages (or plain code when the
     name is not documented there). Returns the number of roles rewritten."""
-    anchors: dict[str, str] = {}
+    found = []
     for page in sorted((site / "api").glob("*.html")):
         parser = _Links()
         parser.feed(page.read_text(errors="replace"))
-        for anchor in parser.ids:
-            if anchor.startswith("sharp_theory."):
-                for short in (anchor, anchor.split(".", 1)[1], anchor.rsplit(".", 1)[-1]):
-                    anchors.setdefault(short, f"{page.name}#{anchor}")
+        found += [(anchor, page.name) for anchor in parser.ids if anchor.startswith("sharp_theory.")]
+    anchors: dict[str, str] = {}
+    # Shallow names first: `base` is the module sharp_theory.optim.base before it is some
+    # class's attribute; a short name only stands for a module-level name.
+    for anchor, page_name in sorted(found, key=lambda item: (item[0].count("."), item[0])):
+        names = [anchor, anchor.split(".", 1)[1]]
+        if anchor.count(".") <= 3:
+            names.append(anchor.rsplit(".", 1)[-1])
+        for name in names:
+            anchors.setdefault(name, f"{page_name}#{anchor}")
     rewritten = 0
     for page in sorted(site.rglob("*.html")):
         text = page.read_text(errors="replace")
