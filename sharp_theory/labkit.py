@@ -741,7 +741,7 @@ def check_number(name: str, value, target, *, rtol: float):
       rtol: the relative tolerance (> 0).
 
     Returns:
-      The answer as a float.
+      None (so a notebook cell ending with the check shows nothing).
 
     Raises:
       ExerciseFailed: no answer, not a finite number, or farther than ``rtol`` from ``target``
@@ -759,7 +759,6 @@ def check_number(name: str, value, target, *, rtol: float):
     if off > rtol:
         raise ExerciseFailed(f"{name} = {answer:.4g} is {off:.0%} away from the measured "
                              f"{target:.4g} (allowed: {rtol:.0%}).")
-    return answer
 
 
 def check_expression(name: str, text, expected, symbols: dict):
@@ -807,14 +806,13 @@ def check_function(name: str, function, reference, cases, *, atol: float):
       atol: the largest allowed absolute difference of any output entry.
 
     Returns:
-      The largest difference found.
+      None (so a notebook cell ending with the check shows nothing).
 
     Raises:
       ExerciseFailed: the function raises, returns another shape, or differs by more than
         ``atol`` (one sentence naming the case).
     """
     _answered(name, function)
-    worst = 0.0
     for index, case in enumerate(cases):
         expected = np.asarray(reference(*case))
         try:
@@ -829,8 +827,6 @@ def check_function(name: str, function, reference, cases, *, atol: float):
         if not difference <= atol:
             raise ExerciseFailed(f"{name} differs from the library by {difference:.3g} on test "
                                  f"case {index + 1} (allowed: {atol:g}).")
-        worst = max(worst, difference)
-    return worst
 
 
 def sliders(explore, **controls):
