@@ -31,7 +31,8 @@ from ..checkpoints import resumable
 from ..errors import ConfigError, check_int
 from ..optim.base import Optimizer, check_hparam
 from ..problems.base import Problem, init_key
-from .trajectory import (Trajectory, as_observables, check_init, check_params_match,
+from .trajectory import (Trajectory, as_observables, check_batch_fits, check_init,
+                         check_params_match,
                          check_step_memory, cpu_tuned_jit, record_steps, simulate)
 
 
@@ -265,6 +266,54 @@ def lane_mesh(n_lanes: int, shard: bool = True) -> Mesh | None:
     return Mesh(np.asarray(devices[:count]), (_SPLIT,))
 
 
+def threads_suffice(devices: int) -> bool:
+    """Whether XLA's CPU thread pool has a thread to spare when ``devices`` programs run at once.
+
+    Each CPU device's program holds one thread of the intra-op pool while it runs; a LAPACK
+    kernel of a batch of matrices (``eigh``, ``svd``, ``cholesky``, ... under vmap) splits the
+    batch over the same pool and waits for the pieces, so with no thread to spare every device
+    can wait for pieces nobody runs (a hang at 0% CPU). ``sharp_theory`` starts JAX with
+    ``cores + devices`` threads (see ``sharp_theory.jax_setup``); this says whether that held.
+
+    Args:
+      devices: the number of devices the program runs on at once.
+
+    Returns:
+      True off the CPU, or when the pool has more threads than ``devices``.
+    """
+    from ..jax_setup import intra_op_threads
+
+    return jax.default_backend() != "cpu" or intra_op_threads() > devices
+
+
+def uses_batched_lapack(lowered) -> bool:
+    """Whether a lowered program calls a LAPACK kernel (a custom call named ``lapack_*``).
+
+    Args:
+      lowered: a ``jax.stages.Lowered`` program.
+
+    Returns:
+      True when its StableHLO text names a LAPACK custom call target.
+    """
+    return "lapack_" in lowered.as_text()
+
+
+_SAID_UNSHARDED = []
+
+
+def _say_unsharded_once(devices: int) -> None:
+    if not _SAID_UNSHARDED:
+        _SAID_UNSHARDED.append(True)
+        import warnings
+
+        from ..jax_setup import intra_op_threads
+        warnings.warn(
+            f"sharp_theory: this sweep runs on one device: its program calls LAPACK (eigh, svd, "
+            f"...) and XLA's CPU pool has {intra_op_threads()} threads for {devices} devices, "
+            f"where a sharded run can hang; set NPROC={intra_op_threads() + devices} (or unset "
+            f"it) before importing JAX to shard it", RuntimeWarning, stacklevel=4)
+
+
 def _padded(array, multiple: int):
     """``array`` with its first axis padded to a multiple of ``multiple`` (last entry repeated)."""
     length = array.shape[0]
@@ -357,6 +406,8 @@ def sweep(problem: Problem, optimizers, *, steps: int, seeds=1, grid: Mapping | 
     stride = check_int("stride", stride, minimum=1)
     if batch_size is not None:
         check_int("batch_size", batch_size, minimum=1)
+    for optimizer in named.values():
+        check_batch_fits(problem, optimizer, batch_size)
     seed_list = _seed_list(seeds)
     if grid is not None and not isinstance(grid, Mapping):
         raise ConfigError("grid", type(grid).__name__, "a dict name -> values")
@@ -396,9 +447,16 @@ def sweep(problem: Problem, optimizers, *, steps: int, seeds=1, grid: Mapping | 
         # copied to every device of the mesh first; jit would refuse the mix.
         everywhere = NamedSharding(mesh, PartitionSpec())
         problem, named, params0 = jax.device_put((problem, named, params0), everywhere)
-    raw = _sweep_jit(problem, named, values, keys, params0, steps=steps, stride=stride,
-                     observables=observables, batch_size=batch_size, plan=tuple(plan), mesh=mesh,
-                     init=init)
+    arguments = dict(steps=steps, stride=stride, observables=observables, batch_size=batch_size,
+                     plan=tuple(plan), init=init)
+    if mesh is not None and not threads_suffice(mesh.devices.size) and uses_batched_lapack(
+            _sweep_jit.lower(problem, named, values, keys, params0, mesh=mesh, **arguments)):
+        _say_unsharded_once(mesh.devices.size)
+        return sweep.__wrapped__(problem, optimizers, steps=steps, seeds=seeds, grid=grid,
+                                 observe=observe, stride=stride, batch_size=batch_size,
+                                 params0=None if init is not None else params0, shard=False,
+                                 init=init)
+    raw = _sweep_jit(problem, named, values, keys, params0, mesh=mesh, **arguments)
     if mesh is not None and jax.process_count() > 1:
         # Several processes (jax.distributed): each holds only its devices' lanes; every
         # process gets all of them, so every process returns the same, whole result.

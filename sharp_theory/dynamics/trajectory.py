@@ -20,6 +20,11 @@ from ..problems.base import Problem, init_key, optimizer_key
 from ..optim.base import Optimizer
 from ..tree import all_finite, tree_where
 
+# A run whose recorded loss ends at least this many times its initial value is reported as a
+# runaway (Trajectory.status), not "ok".
+RUNAWAY_FACTOR = 1e4
+
+
 @dataclasses.dataclass(frozen=True)
 class Observable:
     """A named observable recorded along a trajectory, called as ``fn(params, problem, state)``.
@@ -66,22 +71,29 @@ def as_observables(observe: Mapping[str, Callable] | None) -> tuple[Observable, 
     """Freeze an ``observe`` mapping into a hashable tuple of :class:`Observable` (so it can be a
     static argument of the compiled run).
 
+    The loss is always recorded: ``{"loss": evaluation_loss}`` comes first unless ``observe``
+    names its own "loss" (``"loss": None`` drops it).
+
     Args:
       observe: dict name -> ``fn(params, problem, state)``, or None for the default
         ``{"loss": evaluation_loss}``.
 
     Returns:
-      A tuple of :class:`Observable`, in the mapping's order.
+      A tuple of :class:`Observable`, "loss" first, then the mapping's order.
 
     Raises:
       ConfigError: ``observe`` is not a mapping or holds a value that is not callable.
     """
     if observe is None:
-        observe = {"loss": evaluation_loss}
+        observe = {}
     if not isinstance(observe, Mapping):
         raise ConfigError("observe", type(observe).__name__, "a dict name -> fn(params, problem, state)")
+    if "loss" not in observe:
+        observe = {"loss": evaluation_loss, **observe}
     out = []
     for name, fn in observe.items():
+        if fn is None and name == "loss":
+            continue
         if not callable(fn):
             raise ConfigError(f"observe[{name!r}]", fn, "a callable fn(params, problem, state)")
         out.append(Observable(str(name), fn))
@@ -122,12 +134,28 @@ class Trajectory:
 
     @property
     def status(self):
-        """"ok" or "diverged at step k: ..." (an array of such strings for a sweep)."""
+        """"ok", "diverged at step k: ...", or "runaway: ..." when the recorded loss ended at
+        least :data:`RUNAWAY_FACTOR` times its initial value (an array of such strings for a
+        sweep)."""
         diverged = np.asarray(self.diverged_at)
-        describe = np.vectorize(lambda step: "ok" if step < 0 else
-                                f"diverged at step {step}: the loss or the parameters became "
-                                f"non-finite; the last finite iterate is kept", otypes=[object])
-        words = describe(diverged)
+        first = last = np.full(diverged.shape, np.nan)
+        if "loss" in self.observed:
+            loss = np.asarray(self.observed["loss"])
+            if loss.ndim == diverged.ndim + 1:  # a scalar loss per record
+                first = np.take(loss, 0, axis=self.record_axis)
+                last = np.take(loss, -1, axis=self.record_axis)
+
+        def describe(step, start, end):
+            if step >= 0:
+                return (f"diverged at step {step}: the loss or the parameters became "
+                        f"non-finite; the last finite iterate is kept")
+            if np.isfinite(start) and np.isfinite(end) and start > 0 and end >= RUNAWAY_FACTOR * start:
+                return (f"runaway: the loss grew from {start:.3g} to {end:.3g} (at least "
+                        f"{RUNAWAY_FACTOR:.0e} times its start): the step size, or a base that "
+                        f"already holds a learning rate, makes the run climb")
+            return "ok"
+
+        words = np.vectorize(describe, otypes=[object])(diverged, first, last)
         return words.item() if words.ndim == 0 else words
 
     @property
@@ -279,12 +307,19 @@ class cpu_tuned_jit:
     def __init__(self, fn, static_argnames):
         self.fn, self.static_argnames, self.compiled = fn, tuple(static_argnames), None
 
-    def __call__(self, *args, **kwargs):
+    def _jitted(self):
         if self.compiled is None:
             options = CPU_COMPILER_OPTIONS if jax.default_backend() == "cpu" else None
             self.compiled = jax.jit(self.fn, static_argnames=self.static_argnames,
                                     compiler_options=options)
-        return self.compiled(*args, **kwargs)
+        return self.compiled
+
+    def __call__(self, *args, **kwargs):
+        return self._jitted()(*args, **kwargs)
+
+    def lower(self, *args, **kwargs):
+        """``jax.jit(...).lower(*args, **kwargs)``: the program, traced, not compiled."""
+        return self._jitted().lower(*args, **kwargs)
 
 
 _simulate_jit = cpu_tuned_jit(simulate, ("steps", "stride", "observables", "batch_size"))
@@ -386,6 +421,7 @@ def run(problem: Problem, optimizer: Optimizer, *, steps: int, key, observe=None
     check_step_memory(steps, stride, lanes=1)
     if batch_size is not None:
         check_int("batch_size", batch_size, minimum=1)
+    check_batch_fits(problem, optimizer, batch_size)
     check_key(key)
     observables = as_observables(observe)
     check_init(init, params0, problem)
@@ -428,6 +464,27 @@ def check_params_match(reference, params, name: str = "params0"):
     struct = jax.tree_util.tree_structure(params)
     if ref_struct != struct:
         raise ConfigError(name, str(struct), f"the problem's structure {ref_struct}")
-    for a, b in zip(jax.tree_util.tree_leaves(reference), jax.tree_util.tree_leaves(params)):
+    paths = jax.tree_util.tree_flatten_with_path(reference)[0]
+    for (path, a), b in zip(paths, jax.tree_util.tree_leaves(params)):
+        where = name + jax.tree_util.keystr(path)
         if jnp.shape(a) != jnp.shape(b):
-            raise ConfigError(name, f"shape {jnp.shape(b)}", f"shape {jnp.shape(a)}")
+            raise ConfigError(where, f"shape {jnp.shape(b)}", f"shape {jnp.shape(a)}")
+        a_dtype, b_dtype = jnp.result_type(a), jnp.result_type(b)
+        if (jnp.issubdtype(a_dtype, jnp.floating) and jnp.issubdtype(b_dtype, jnp.floating)
+                and a_dtype != b_dtype and not isinstance(b, (float, int))):
+            # One dtype policy: a run is in the problem's precision, never silently in another.
+            raise ConfigError(where, f"dtype {b_dtype}",
+                              f"the problem's dtype {a_dtype} (cast it, or build the problem "
+                              f"with dtype='{b_dtype}' to run in {b_dtype})")
+
+
+def check_batch_fits(problem: Problem, optimizer: Optimizer, batch_size, parameter="batch_size"):
+    """Refuse a mini-batch larger than a finite data set (it would silently be the full batch).
+
+    Sampling with replacement (``replace=True``) may draw more examples than there are.
+    """
+    size = optimizer.batch_size if batch_size is None else batch_size
+    n = problem.n_examples
+    if size is not None and n is not None and size > n and not optimizer.replace:
+        raise ConfigError(parameter, size, f"at most the {n} examples of problem "
+                          f"{problem.name!r} (or None for full-batch steps)")

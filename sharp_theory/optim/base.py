@@ -183,7 +183,39 @@ def custom(transform: optax.GradientTransformation) -> Base:
     """
     if not isinstance(transform, optax.GradientTransformation):
         raise ConfigError("base", transform, "an optax.GradientTransformation")
+    check_no_learning_rate(transform)
     return Base("custom", transform=transform)
+
+
+def check_no_learning_rate(transform: optax.GradientTransformation) -> None:
+    """Refuse an optax transformation that already descends (``optax.adam(1e-2)``, ``optax.sgd``).
+
+    The runner steps ``w - lr * update``: a transformation that already multiplies by
+    ``-learning_rate`` would make every step climb. It is probed once on a known gradient: a
+    learning-rate-free transformation's first update points along the gradient (positive inner
+    product, as ``scale_by_adam``, ``trace``, ``identity``); one that includes ``-lr`` points
+    against it.
+
+    Args:
+      transform: an ``optax.GradientTransformation``.
+
+    Raises:
+      ConfigError: the probe's update points against the gradient, in one line with the fix.
+    """
+    gradient = jnp.asarray([1.0, -2.0, 0.5, 3.0], dtype=jnp.float64)
+    params = jnp.asarray([0.5, 0.25, -1.0, 2.0], dtype=jnp.float64)
+    try:
+        with jax.numpy_dtype_promotion("standard"):
+            updates, _ = transform.update(gradient, transform.init(params), params)
+        alignment = float(jnp.vdot(jnp.asarray(updates), gradient))
+    except Exception:  # a transformation that needs other pytrees or arguments: not probed
+        return
+    if alignment < 0:
+        raise ConfigError(
+            "base", "an optax transformation whose update points against the gradient",
+            "one without the learning rate (the optimizer's lr= scales it): "
+            "optax.scale_by_adam() instead of optax.adam(lr), optax.trace(0.9) instead of "
+            "optax.sgd(lr, momentum=0.9), or st.optim.adam()")
 
 
 def as_base(base) -> Base:
