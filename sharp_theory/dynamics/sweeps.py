@@ -32,7 +32,7 @@ from ..errors import ConfigError, check_int
 from ..optim.base import Optimizer, check_hparam
 from ..problems.base import Problem, init_key
 from .trajectory import (Trajectory, as_observables, check_batch_fits, check_init,
-                         check_params_match,
+                         check_params_match, check_run_memory,
                          check_step_memory, cpu_tuned_jit, record_steps, simulate)
 
 
@@ -90,15 +90,33 @@ def _name_optimizers(optimizers) -> dict:
     return named
 
 
-def _seed_list(seeds) -> list[int]:
+def _seed_list(seeds) -> np.ndarray:
+    """The seeds as an int64 array (a count n: 0..n-1), checked without a Python loop."""
     if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
-        return list(range(check_int("seeds", seeds, minimum=1)))
-    seeds = list(seeds)
-    if not seeds:
+        return np.arange(check_int("seeds", seeds, minimum=1), dtype=np.int64)
+    array = np.asarray(list(seeds) if not isinstance(seeds, np.ndarray) else seeds)
+    if array.ndim != 1 or array.size == 0:
         raise ConfigError("seeds", seeds, "a positive count or a non-empty list of integers")
-    for seed in seeds:
-        check_int("seeds", seed, minimum=0)
-    return [int(s) for s in seeds]
+    if array.dtype.kind not in "iu":
+        bad = next((s for s in array.tolist() if isinstance(s, bool) or not isinstance(s, int)),
+                   array.tolist()[0])
+        raise ConfigError("seeds", bad, "an integer >= 0")
+    if np.any(array < 0):
+        raise ConfigError("seeds", int(array[array < 0][0]), "an integer >= 0")
+    return array.astype(np.int64)
+
+
+def seed_key_data(seeds) -> np.ndarray:
+    """The key data of ``jax.random.key(s)`` for every seed, built in one vectorized call.
+
+    Args:
+      seeds: a 1-D integer array.
+
+    Returns:
+      A numpy array of shape (len(seeds), *key data shape): row i equals
+      ``jax.random.key_data(jax.random.key(seeds[i]))``.
+    """
+    return np.asarray(jax.random.key_data(jax.vmap(jax.random.key)(jnp.asarray(seeds))))
 
 
 def axis_target(axis: str, optimizers: dict) -> tuple[str | None, str]:
@@ -418,6 +436,9 @@ def sweep(problem: Problem, optimizers, *, steps: int, seeds=1, grid: Mapping | 
     check_init(init, params0, problem)
     params0 = problem.params0 if params0 is None else params0
     check_params_match(problem.params0, params0)
+    for optimizer in named.values():
+        check_run_memory(problem, optimizer, params0, observables, steps=steps, stride=stride,
+                         lanes=n_lanes)
 
     if not isinstance(shard, bool):
         raise ConfigError("shard", shard, "True or False")
@@ -426,8 +447,7 @@ def sweep(problem: Problem, optimizers, *, steps: int, seeds=1, grid: Mapping | 
     axes_per_optimizer = tuple((name, optimizer_axes(axis_names, name, opt, problem))
                                for name, opt in named.items())
     # Key data in numpy, so padding the seed axis is a host-side gather.
-    seed_key_data = np.asarray(jax.random.key_data(
-        jnp.stack([jax.random.key(seed) for seed in seed_list])))
+    seed_keys = seed_key_data(seed_list)
     shapes = {name: tuple(len(arrays[a]) for a in own) + (len(seed_list),)
               for name, own in axes_per_optimizer}
     mesh = lane_mesh(max(max(shape) for shape in shapes.values()), shard)
@@ -439,7 +459,7 @@ def sweep(problem: Problem, optimizers, *, steps: int, seeds=1, grid: Mapping | 
         axes = own_axes + ("seed",)
         values[name] = {a: (_padded(arrays[a], multiple) if axes[split] == a else arrays[a])
                         for a in own_axes}
-        key_data = _padded(seed_key_data, multiple) if axes[split] == "seed" else seed_key_data
+        key_data = _padded(seed_keys, multiple) if axes[split] == "seed" else seed_keys
         keys[name] = jax.random.wrap_key_data(key_data)
         plan.append((name, own_axes, split))
     if mesh is not None:
@@ -484,5 +504,5 @@ def sweep(problem: Problem, optimizers, *, steps: int, seeds=1, grid: Mapping | 
             optimizer=named[name].name, problem=problem.name,
             record_axis=len(all_axes))
     coords = {name: arrays[name] for name in axis_names}
-    coords["seed"] = np.asarray(seed_list)
+    coords["seed"] = seed_list
     return SweepResult(axes=all_axes, coords=coords, trajectories=trajectories)

@@ -212,10 +212,34 @@ def simulate(problem: Problem, optimizer: Optimizer, params0, key, *, steps: int
       divergence, and the final optimizer state (a caller that drops it pays nothing: XLA
       removes unused outputs).
     """
+    observe, advance, start = _machinery(problem, optimizer, key, observables, batch_size)
+    carry, warm, first = start(params0)
+    n_chunks, remainder = divmod(steps, stride)
+
+    def chunk(carry_and_warm, index):
+        carry, warm = carry_and_warm
+        carry = advance(carry, index * stride, stride)
+        record, warm = observe(carry[0], carry[1], (index + 1) * stride, carry[2] >= 0, warm)
+        return (carry, warm), record
+
+    (carry, warm), records = jax.lax.scan(chunk, (carry, warm), jnp.arange(n_chunks))
+    pieces = [jax.tree_util.tree_map(lambda x: x[None], first), records]
+    if remainder:
+        carry = advance(carry, n_chunks * stride, remainder)
+        last, _ = observe(carry[0], carry[1], jnp.asarray(steps), carry[2] >= 0, warm)
+        pieces.append(jax.tree_util.tree_map(lambda x: x[None], last))
+    observed = jax.tree_util.tree_map(lambda *xs: jnp.concatenate(xs, axis=0), *pieces)
+    params, state, diverged_at, costs = carry
+    return params, observed, diverged_at, costs, state
+
+
+def _machinery(problem, optimizer, key, observables, batch_size):
+    """The pieces of a run: ``observe`` (records at one point), ``advance`` (``count`` steps
+    from a step index) and ``start`` (the carry, warm carries and first record at ``params0``).
+    """
     batch_size = optimizer.batch_size if batch_size is None else batch_size
     hparams = optimizer.hparams
     loss_fn = problem.loss_function()
-
     def observe(params, state, step, diverged, warm):
         """The records at one point, and the warm observables' carries for the next one."""
         run_state = RunState(hparams=hparams, optimizer_state=state, step=step)
@@ -261,30 +285,40 @@ def simulate(problem: Problem, optimizer: Optimizer, params0, key, *, steps: int
                 carry, steps_)
         return carry
 
-    state0 = optimizer.init(params0)
-    costs = {"grad_evals": jnp.asarray(0.0), "hvp_evals": jnp.asarray(0.0)}
-    carry = (params0, state0, jnp.asarray(-1, jnp.int32), costs)
-    state_at_0 = RunState(hparams=hparams, optimizer_state=state0, step=jnp.asarray(0))
-    warm = {obs.name: obs.fn.init(params0, problem, state_at_0) for obs in observables
-            if isinstance(obs.fn, WarmObservable)}
-    first, warm = observe(params0, state0, jnp.asarray(0), jnp.asarray(False), warm)
-    n_chunks, remainder = divmod(steps, stride)
+    def start(params0):
+        state0 = optimizer.init(params0)
+        costs = {"grad_evals": jnp.asarray(0.0), "hvp_evals": jnp.asarray(0.0)}
+        carry = (params0, state0, jnp.asarray(-1, jnp.int32), costs)
+        state_at_0 = RunState(hparams=hparams, optimizer_state=state0, step=jnp.asarray(0))
+        warm = {obs.name: obs.fn.init(params0, problem, state_at_0) for obs in observables
+                if isinstance(obs.fn, WarmObservable)}
+        first, warm = observe(params0, state0, jnp.asarray(0), jnp.asarray(False), warm)
+        return carry, warm, first
+
+    return observe, advance, start
+
+
+def _start_segment(problem, optimizer, params0, key, *, observables, batch_size):
+    return _machinery(problem, optimizer, key, observables, batch_size)[2](params0)
+
+
+def _segment(problem, optimizer, carry, warm, key, first_step, *, count, stride, record,
+             observables, batch_size):
+    """One compiled piece of a chunked run: ``count`` intervals of ``stride`` steps from
+    ``first_step``, each ending with a record (``record=True``), or ``count`` steps alone."""
+    observe, advance, _ = _machinery(problem, optimizer, key, observables, batch_size)
+    if not record:
+        return advance(carry, first_step, count), warm, None
 
     def chunk(carry_and_warm, index):
         carry, warm = carry_and_warm
-        carry = advance(carry, index * stride, stride)
-        record, warm = observe(carry[0], carry[1], (index + 1) * stride, carry[2] >= 0, warm)
-        return (carry, warm), record
+        carry = advance(carry, first_step + index * stride, stride)
+        values, warm = observe(carry[0], carry[1], first_step + (index + 1) * stride,
+                               carry[2] >= 0, warm)
+        return (carry, warm), values
 
-    (carry, warm), records = jax.lax.scan(chunk, (carry, warm), jnp.arange(n_chunks))
-    pieces = [jax.tree_util.tree_map(lambda x: x[None], first), records]
-    if remainder:
-        carry = advance(carry, n_chunks * stride, remainder)
-        last, _ = observe(carry[0], carry[1], jnp.asarray(steps), carry[2] >= 0, warm)
-        pieces.append(jax.tree_util.tree_map(lambda x: x[None], last))
-    observed = jax.tree_util.tree_map(lambda *xs: jnp.concatenate(xs, axis=0), *pieces)
-    params, state, diverged_at, costs = carry
-    return params, observed, diverged_at, costs, state
+    (carry, warm), records = jax.lax.scan(chunk, (carry, warm), jnp.arange(count))
+    return carry, warm, records
 
 
 # XLA:CPU hands reductions to the YNNPACK library by default. Our runs are long scans of small
@@ -323,6 +357,140 @@ class cpu_tuned_jit:
 
 
 _simulate_jit = cpu_tuned_jit(simulate, ("steps", "stride", "observables", "batch_size"))
+_start_jit = cpu_tuned_jit(_start_segment, ("observables", "batch_size"))
+_segment_jit = cpu_tuned_jit(_segment, ("count", "stride", "record", "observables", "batch_size"))
+
+# A run of more than CHUNKED_ABOVE steps is cut into compiled calls of about CHUNK_STEPS steps,
+# so Ctrl-C stops it between two calls (within a moment) and keeps what was computed.
+CHUNKED_ABOVE = 1 << 20
+CHUNK_STEPS = 1 << 13
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a chunked :func:`run`; ``.trajectory`` holds the records completed so far.
+
+    Attributes:
+      trajectory: a :class:`Trajectory` of the steps done before the interrupt (its ``steps``
+        end at the last completed record; ``params`` are the iterate after the last completed
+        chunk).
+    """
+
+    def __init__(self, trajectory):
+        super().__init__(f"run interrupted after {int(trajectory.steps[-1]):,} recorded steps; "
+                         "the completed part is in .trajectory")
+        self.trajectory = trajectory
+
+
+def _chunks(steps: int, stride: int):
+    """``(first_step, count, stride, record)`` for each compiled call of a chunked run."""
+    calls = []
+    n_full, remainder = divmod(steps, stride)
+    if stride <= CHUNK_STEPS:
+        group = max(1, CHUNK_STEPS // stride)
+        done = 0
+        while done < n_full:
+            count = min(group, n_full - done)
+            calls.append((done * stride, count, stride, True))
+            done += count
+        if remainder:
+            calls.append((n_full * stride, 1, remainder, True))
+        return calls
+    intervals = [stride] * n_full + ([remainder] if remainder else [])
+    step = 0
+    for length in intervals:
+        pieces, last = divmod(length - 1, CHUNK_STEPS)
+        for _ in range(pieces):
+            calls.append((step, CHUNK_STEPS, None, False))
+            step += CHUNK_STEPS
+        calls.append((step, 1, last + 1, True))
+        step += last + 1
+    return calls
+
+
+def _run_chunked(problem, optimizer, params0, key, *, steps, stride, observables, batch_size):
+    """:func:`simulate` as a sequence of compiled calls (see :data:`CHUNKED_ABOVE`)."""
+    options = dict(observables=observables, batch_size=batch_size)
+    carry, warm, first = _start_jit(problem, optimizer, params0, key, **options)
+    records = [jax.tree_util.tree_map(lambda x: np.asarray(x)[None], first)]
+    recorded = [0]
+    try:
+        for first_step, count, interval, record in _chunks(steps, stride):
+            carry, warm, values = _segment_jit(problem, optimizer, carry, warm, key,
+                                               jnp.asarray(first_step), count=count,
+                                               stride=interval, record=record, **options)
+            jax.block_until_ready(carry)
+            if record:
+                records.append(jax.tree_util.tree_map(np.asarray, values))
+                recorded += [first_step + (i + 1) * interval for i in range(count)]
+    except KeyboardInterrupt:
+        raise RunInterrupted(_trajectory_of(carry, records, recorded, optimizer, problem)) from None
+    return _trajectory_of(carry, records, recorded, optimizer, problem)
+
+
+def _trajectory_of(carry, records, recorded, optimizer, problem):
+    params, state, diverged_at, costs = carry
+    observed = jax.tree_util.tree_map(lambda *xs: np.concatenate(xs, axis=0), *records)
+    return Trajectory(params=params, observed=observed, steps=np.asarray(recorded),
+                      diverged_at=np.asarray(diverged_at),
+                      grad_evals=np.asarray(costs["grad_evals"]), state=state,
+                      hvp_evals=np.asarray(costs["hvp_evals"]), optimizer=optimizer.name,
+                      problem=problem.name)
+
+
+def _tree_bytes(tree) -> int:
+    return sum(int(np.prod(leaf.shape, dtype=np.int64)) * np.dtype(leaf.dtype).itemsize
+               for leaf in jax.tree_util.tree_leaves(tree) if hasattr(leaf, "shape"))
+
+
+def estimate_run_memory(problem, optimizer, params0, observables, *, steps: int, stride: int,
+                        lanes: int = 1) -> dict:
+    """The memory a run (or ``lanes`` runs of a sweep) will hold, from shapes alone.
+
+    Nothing is computed: the record, parameter and optimizer-state shapes come from
+    ``jax.eval_shape``. Records are counted three times (the scan's stacked output, the
+    concatenated array and the host copy), state twice (carry in and out).
+
+    Returns:
+      dict with ``records`` (the count), ``record_bytes`` (one record of one lane),
+      ``state_bytes`` (parameters and optimizer state of one lane) and ``total_bytes``.
+    """
+    state_at_0 = RunState(hparams=optimizer.hparams, optimizer_state=None, step=jnp.asarray(0))
+
+    def one_record(params):
+        state = optimizer.init(params)
+        run_state = dataclasses.replace(state_at_0, optimizer_state=state)
+        values = {}
+        for obs in observables:
+            if isinstance(obs.fn, WarmObservable):
+                values[obs.name] = obs.fn(params, problem, run_state)
+            else:
+                values[obs.name] = obs(params, problem, run_state)
+        return values, state
+
+    record_shapes, state_shapes = jax.eval_shape(one_record, params0)
+    record_bytes = _tree_bytes(record_shapes)
+    state_bytes = _tree_bytes(params0) + _tree_bytes(state_shapes)
+    records = len(range(0, steps + 1, stride)) + (steps % stride != 0)
+    per_stride = 16 * min(stride, steps, CHUNK_STEPS if steps > CHUNKED_ABOVE else steps)
+    total = lanes * (3 * records * record_bytes + 2 * state_bytes + per_stride)
+    return {"records": records, "record_bytes": record_bytes, "state_bytes": state_bytes,
+            "total_bytes": total}
+
+
+def check_run_memory(problem, optimizer, params0, observables, *, steps, stride, lanes=1):
+    """Refuse, before any work, a run whose records and state would not fit in half of this
+    machine's memory, in one line with the estimate (see :func:`estimate_run_memory`)."""
+    estimate = estimate_run_memory(problem, optimizer, params0, observables, steps=steps,
+                                   stride=stride, lanes=lanes)
+    available = physical_memory_bytes() // 2
+    if estimate["total_bytes"] > available:
+        raise ConfigError(
+            "steps", steps,
+            f"a run that fits in memory: stride={stride:,} gives {estimate['records']:,} records "
+            f"of {estimate['record_bytes']:,} bytes x {lanes:,} lane(s) plus "
+            f"{estimate['state_bytes']:,} bytes of state per lane, about "
+            f"{estimate['total_bytes'] / 2**30:,.1f} GiB, more than half of this machine's "
+            f"{2 * available / 2**30:,.0f} GiB (record less often: a larger stride)")
 
 
 def physical_memory_bytes() -> int:
@@ -418,7 +586,6 @@ def run(problem: Problem, optimizer: Optimizer, *, steps: int, key, observe=None
         raise ConfigError("optimizer", type(optimizer).__name__, "a sharp_theory Optimizer")
     steps = check_int("steps", steps, minimum=1)
     stride = check_int("stride", stride, minimum=1)
-    check_step_memory(steps, stride, lanes=1)
     if batch_size is not None:
         check_int("batch_size", batch_size, minimum=1)
     check_batch_fits(problem, optimizer, batch_size)
@@ -429,6 +596,11 @@ def run(problem: Problem, optimizer: Optimizer, *, steps: int, key, observe=None
         params0 = init(init_key(key))
     params0 = problem.params0 if params0 is None else params0
     check_params_match(problem.params0, params0)
+    check_step_memory(steps, stride, lanes=1)
+    check_run_memory(problem, optimizer, params0, observables, steps=steps, stride=stride)
+    if steps > CHUNKED_ABOVE:
+        return _run_chunked(problem, optimizer, params0, key, steps=steps, stride=stride,
+                            observables=observables, batch_size=batch_size)
     params, observed, diverged_at, costs, state = _simulate_jit(
         problem, optimizer, params0, key, steps=steps, stride=stride, observables=observables,
         batch_size=batch_size)
