@@ -54,6 +54,13 @@ class SweepResult:
     def __getitem__(self, name: str) -> Trajectory:
         return self.trajectories[name]
 
+    def __repr__(self) -> str:
+        """Axes, shape, optimizers and recorded names: no arrays."""
+        first = next(iter(self.trajectories.values()), None)
+        observed = sorted(first.observed) if first is not None else []
+        return (f"SweepResult(axes={self.axes}, shape={self.shape}, "
+                f"optimizers={list(self.trajectories)}, observed={observed})")
+
     def __iter__(self):
         return iter(self.trajectories)
 

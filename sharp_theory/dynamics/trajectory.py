@@ -132,6 +132,13 @@ class Trajectory:
     problem: str = static_field(default="")
     record_axis: int = static_field(default=0)
 
+    def __repr__(self) -> str:
+        """Names and shapes, not data."""
+        observed = {name: tuple(np.shape(value)) for name, value in self.observed.items()}
+        return (f"Trajectory(optimizer={self.optimizer!r}, problem={self.problem!r}, "
+                f"records={len(np.asarray(self.steps))} (steps 0..{int(np.asarray(self.steps)[-1])}),"
+                f" observed shapes={observed})")
+
     @property
     def status(self):
         """"ok", "diverged at step k: ...", or "runaway: ..." when the recorded loss ended at

@@ -62,6 +62,17 @@ class Base:
     transform: Any = None  # optax.GradientTransformation for kind="custom"
     weight_decay: float = 0.0  # AdamW's decoupled decay λ (kind="adam" only)
 
+    def __repr__(self) -> str:
+        """Only the fields that apply to this kind."""
+        if self.kind in ("momentum", "nesterov"):
+            return f"Base(kind={self.kind!r}, momentum={self.momentum})"
+        if self.kind == "adam":
+            decay = f", weight_decay={self.weight_decay}" if self.weight_decay else ""
+            return f"Base(kind='adam', b1={self.b1}, b2={self.b2}, eps={self.eps}{decay})"
+        if self.kind == "custom":
+            return f"Base(kind='custom', transform={type(self.transform).__name__})"
+        return f"Base(kind={self.kind!r})"
+
     def make(self) -> optax.GradientTransformation:
         if self.kind == "plain":
             return optax.identity()

@@ -72,6 +72,15 @@ class Problem:
     outputs_fn: Callable | None = static_field(default=None)
     loss_of_outputs_fn: Callable | None = static_field(default=None)
 
+    def __repr__(self) -> str:
+        """Shapes, not data: the name, the parameter shapes, the example count, the constants."""
+        shapes = jax.tree_util.tree_map(lambda leaf: tuple(jnp.shape(leaf)), self.params0)
+        data = ("fresh noise" if self.sampler is not None else
+                "no data" if self.examples is None else f"{self.n_examples} examples")
+        constants = ", ".join(sorted(self.constants)) or "none"
+        return (f"Problem(name={self.name!r}, params0 shapes={shapes}, {data}, "
+                f"constants: {constants})")
+
     def loss(self, params, batch):
         """The training loss on one batch: ``loss(params, batch)``."""
         return self.objective(params, batch, self.constants)
