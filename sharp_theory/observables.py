@@ -160,7 +160,8 @@ def all_of_params_and_problem(observe: Mapping[str, Callable]) -> dict:
 # st.observables.lambda_max}`` needs no adapter and compiles once. They use JAX alone (this
 # module is the lowest layer); the measures in ``st.measure`` give more options.
 
-DENSE_LIMIT = 1000  # parameters up to which lambda_max and hessian_trace build the dense Hessian
+DENSE_LIMIT = 1000
+"""Parameters up to which :func:`lambda_max` and :func:`hessian_trace` build the dense Hessian."""
 
 
 def _full_batch_loss(problem):

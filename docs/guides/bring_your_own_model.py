@@ -33,7 +33,7 @@ from hypothesis import strategies as hs
 import sharp_theory as st
 
 QUICK = os.environ.get("SHARP_THEORY_GUIDE_QUICK", "") == "1"
-STEPS = 300 if QUICK else 3000
+STEPS = 150 if QUICK else 3000
 SEEDS = 2 if QUICK else 4
 RHOS = [0.0, 0.02, 0.05, 0.1]
 STRIDE = 30
@@ -146,7 +146,7 @@ def ascent_loss_within_second_order(scale, rho, start):
 
 
 found = st.testing.fuzz(ascent_loss_within_second_order.claim,
-                        budget_s=10 if QUICK else 60, max_examples=40 if QUICK else 400)
+                        budget_s=5 if QUICK else 60, max_examples=20 if QUICK else 400)
 print(found.verdict, "after", found.examples, "instances; smallest slack", found.min_slack)
 if found.counterexample is not None:
     print("counterexample:", found.counterexample, "slack", found.slack)

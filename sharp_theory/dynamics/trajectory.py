@@ -457,6 +457,15 @@ def estimate_run_memory(problem, optimizer, params0, observables, *, steps: int,
     ``jax.eval_shape``. Records are counted three times (the scan's stacked output, the
     concatenated array and the host copy), state twice (carry in and out).
 
+    Args:
+      problem: the Problem.
+      optimizer: the Optimizer.
+      params0: the initial parameters (only their shapes are read).
+      observables: a tuple of :class:`Observable` (from :func:`as_observables`).
+      steps: the number of steps.
+      stride: the recording interval.
+      lanes: runs held at once (a sweep's lanes).
+
     Returns:
       dict with ``records`` (the count), ``record_bytes`` (one record of one lane),
       ``state_bytes`` (parameters and optimizer state of one lane) and ``total_bytes``.
