@@ -78,3 +78,19 @@ def test_a_pool_without_a_spare_thread_falls_back_to_one_device_and_says_so():
     out = _run(("dense:64:4",), timeout=150, NPROC="2")
     assert out.returncode != 0
     assert "runs on one device" in out.stderr and "NPROC=4" in out.stderr, out.stderr[-2000:]
+
+
+def test_the_cpu_pool_has_a_thread_to_spare_for_every_device():
+    # The cause, checked directly (the hang itself depends on timing): a fresh process with 2
+    # CPU devices starts XLA's intra-op pool with cores + devices threads.
+    code = ("import jax, os, sharp_theory\n"
+            "from sharp_theory.jax_setup import intra_op_threads, available_cores\n"
+            "n = len(jax.devices())\n"
+            "assert n == 2 and intra_op_threads() == available_cores() + 2 > n, "
+            "(n, intra_op_threads(), os.environ.get('NPROC'))\n"
+            "print('ok', os.environ['NPROC'])")
+    env = {k: v for k, v in os.environ.items() if k not in ("NPROC", "XLA_FLAGS")}
+    env["SHARP_THEORY_CPU_DEVICES"] = "2"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0 and out.stdout.startswith("ok"), out.stderr[-2000:]
