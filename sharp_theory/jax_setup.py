@@ -13,6 +13,13 @@ own or the user's), and before any array exists or any backend starts:
   over all cores. ``SHARP_THEORY_CPU_DEVICES=n`` asks for n devices (1 leaves JAX's default
   alone). Nothing is changed when JAX has already started its backends, when ``XLA_FLAGS``
   forces a host device count, or when ``jax_num_cpu_devices`` was set by you.
+* a CPU thread pool with more threads than devices (``NPROC``, unless you set it). XLA runs each
+  CPU device's program on one thread of its intra-op pool, which has one thread per core by
+  default; LAPACK kernels (``eigh``, ``svd``, ``cholesky``... of a batch of matrices, as a
+  vmapped observable makes) split their batch over that same pool and wait for the pieces. With
+  one device per core, every pool thread can hold a device program that waits for pieces no
+  thread is left to run: the sweep hangs at 0% CPU. ``cores + devices`` threads leave a free
+  thread for the pieces whatever the devices do (see :func:`intra_op_threads`).
 * the persistent compilation cache (:mod:`sharp_theory.compile_cache`), on by default.
 
 The environment is read and checked when the package is imported (a bad value fails there,
@@ -134,18 +141,65 @@ def remove_private_folders() -> None:
         shutil.rmtree(_PRIVATE_FOLDERS.pop(), ignore_errors=True)
 
 
+# The intra-op thread count XLA's CPU client was started with, when sharp_theory set it (None:
+# not known, e.g. JAX had started its backends before sharp_theory was imported).
+_INTRA_OP_THREADS: int | None = None
+
+
+def _forced_device_count() -> int | None:
+    """The host device count ``XLA_FLAGS`` forces, if any."""
+    for flag in os.environ.get("XLA_FLAGS", "").split():
+        if flag.startswith("--xla_force_host_platform_device_count="):
+            value = flag.partition("=")[2]
+            return int(value) if value.isdigit() else None
+    return None
+
+
+def intra_op_threads() -> int:
+    """The threads of XLA's CPU intra-op pool in this process (``NPROC`` if set, else one per core).
+
+    Returns:
+      The number sharp_theory gave XLA when it started JAX, else ``NPROC`` if it is a positive
+      integer, else the available cores (XLA's default).
+    """
+    if _INTRA_OP_THREADS is not None:
+        return _INTRA_OP_THREADS
+    value = os.environ.get("NPROC", "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else available_cores()
+
+
 def apply(jax) -> None:
-    """Apply float64, the CPU device count and the compile cache to the imported ``jax`` module."""
+    """Apply float64, the CPU device count, the CPU thread pool and the compile cache to the
+    imported ``jax`` module."""
+    global _INTRA_OP_THREADS
     if x64_requested():
         jax.config.update("jax_enable_x64", True)
     count = requested_cpu_devices()
-    forced = "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", "")
-    if count > 1 and not forced and jax.config.jax_num_cpu_devices == -1:
+    forced = _forced_device_count()
+    devices = 1
+    if forced is not None:
+        devices = forced
+    elif count > 1 and jax.config.jax_num_cpu_devices == -1:
         try:
             jax.config.update("jax_num_cpu_devices", count)
+            devices = count
         except RuntimeError:  # JAX already runs: its device count can no longer change
             pass
+    elif jax.config.jax_num_cpu_devices > 1:
+        devices = jax.config.jax_num_cpu_devices
+    if devices > 1 and "NPROC" not in os.environ and not _backends_started(jax):
+        # Read by XLA when its CPU client starts (lazily, at the first device or array).
+        os.environ["NPROC"] = str(available_cores() + devices)
+        _INTRA_OP_THREADS = available_cores() + devices
     compile_cache.enable(jax)
+
+
+def _backends_started(jax) -> bool:
+    try:
+        from jax._src import xla_bridge
+        return bool(getattr(xla_bridge, "_backends", {}))
+    except Exception:  # a JAX without this private module: assume started, change nothing
+        return True
 
 
 class _AfterJaxImport(importlib.abc.MetaPathFinder):

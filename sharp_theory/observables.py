@@ -19,6 +19,12 @@ Nothing inspects a function's signature. A function of fewer arguments is adapte
 The adapters compare by the function they wrap, so the same function gives the same compiled
 program.
 
+Ready observables, one import away: :func:`loss` (the default, kept when ``observe=`` names
+others), :func:`lambda_max`, :func:`hessian_trace`, :func:`param_norm`, :func:`grad_norm`::
+
+    st.run(problem, opt, steps=300, key=key, stride=30,
+           observe={"lambda_max": st.observables.lambda_max})  # records "loss" and "lambda_max"
+
 Part of the lowest layer: problems and measures declare their observables with these adapters.
 """
 from __future__ import annotations
@@ -147,3 +153,128 @@ def all_of_params_and_problem(observe: Mapping[str, Callable]) -> dict:
       dict name -> :class:`ParamsAndProblemObservable`, in the same order.
     """
     return {name: of_params_and_problem(fn) for name, fn in observe.items()}
+
+
+# --- ready observables ------------------------------------------------------------------------
+# Each is a module-level function ``fn(params, problem, state)``, so ``observe={"lam":
+# st.observables.lambda_max}`` needs no adapter and compiles once. They use JAX alone (this
+# module is the lowest layer); the measures in ``st.measure`` give more options.
+
+DENSE_LIMIT = 1000
+"""Parameters up to which :func:`lambda_max` and :func:`hessian_trace` build the dense Hessian."""
+
+
+def _full_batch_loss(problem):
+    """``fn(params)``: the training objective on every example (population loss for fresh-noise
+    problems without a finite data set), as ``st.measure.full_batch_loss``."""
+    def fn(params):
+        if problem.examples is None and problem.population is not None:
+            return problem.population(params, problem.constants)
+        return problem.loss(params, problem.full_batch())
+    return fn
+
+
+def _dense_hessian(params, problem):
+    import jax
+    from jax.flatten_util import ravel_pytree
+
+    flat, unravel = ravel_pytree(params)
+    if flat.size > DENSE_LIMIT:
+        from .errors import ConfigError
+        raise ConfigError("params", f"{flat.size} parameters",
+                          f"at most {DENSE_LIMIT} for the dense Hessian of st.observables."
+                          "lambda_max / hessian_trace (use st.measure.warm_top_eigenpairs(1), "
+                          "Lanczos warm-started, for larger models)")
+    loss = _full_batch_loss(problem)
+    return jax.hessian(lambda w: loss(unravel(w)))(flat)
+
+
+def loss(params, problem, state=None):
+    """The problem's reporting loss: closed-form population loss, else the full-data loss.
+
+    The default observable (kept as "loss" whenever ``observe=`` is given without one).
+
+    Args:
+      params: the parameters.
+      problem: the run's problem.
+      state: the :class:`RunState` (unused).
+
+    Returns:
+      A scalar.
+    """
+    return problem.evaluation_loss(params)
+
+
+def lambda_max(params, problem, state=None):
+    """The sharpness λ_max: the largest eigenvalue of the full-batch training loss's Hessian.
+
+    Exact: ``eigh`` of the dense Hessian (up to :data:`DENSE_LIMIT` parameters; for larger
+    models ``st.measure.warm_top_eigenpairs(1)`` records it by warm-started Lanczos).
+
+    Args:
+      params: the parameters.
+      problem: the run's problem.
+      state: the :class:`RunState` (unused).
+
+    Returns:
+      A scalar: the algebraically largest Hessian eigenvalue.
+
+    References:
+      Cohen et al. 2021 (λ_max and the edge of stability 2/η); Foret et al. 2021 (sharpness).
+    """
+    import jax.numpy as jnp
+
+    return jnp.linalg.eigvalsh(_dense_hessian(params, problem))[-1]
+
+
+def hessian_trace(params, problem, state=None):
+    """The trace of the full-batch training loss's Hessian, exactly (dense, up to
+    :data:`DENSE_LIMIT` parameters).
+
+    Args:
+      params: the parameters.
+      problem: the run's problem.
+      state: the :class:`RunState` (unused).
+
+    Returns:
+      A scalar: tr ∇²L(params).
+
+    References:
+      Wen, Ma, Li 2023 (SAM's implicit bias toward a small Hessian trace).
+    """
+    import jax.numpy as jnp
+
+    return jnp.trace(_dense_hessian(params, problem))
+
+
+def param_norm(params, problem=None, state=None):
+    """The Euclidean norm of all parameters, ‖w‖₂ (every leaf together).
+
+    Args:
+      params: the parameters.
+      problem: unused.
+      state: unused.
+
+    Returns:
+      A scalar.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    return jnp.sqrt(sum(jnp.sum(jnp.square(leaf)) for leaf in jax.tree_util.tree_leaves(params)))
+
+
+def grad_norm(params, problem, state=None):
+    """The norm of the full-batch training loss's gradient, ‖∇L(w)‖₂.
+
+    Args:
+      params: the parameters.
+      problem: the run's problem.
+      state: unused.
+
+    Returns:
+      A scalar.
+    """
+    import jax
+
+    return param_norm(jax.grad(_full_batch_loss(problem))(params))

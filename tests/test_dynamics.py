@@ -25,7 +25,7 @@ def index_problem(n=10):
 
 
 def index_loss(w, batch):
-    return jnp.mean((w[0] - batch["index"]) ** 2)
+    return jnp.mean((w[0] - batch["index"].astype(w.dtype)) ** 2)
 
 
 def test_records_at_stride_and_final_step():

@@ -260,6 +260,6 @@ def float32_loss(w, batch):
 ], ids=lambda o: o.name)
 def test_float32_problems_stay_float32(optimizer):
     # Hyperparameters are float64 arrays; they must not promote float32 parameters.
-    problem = st.problems.from_loss(float32_loss, jnp.ones(3, jnp.float32))
+    problem = st.problems.from_loss(float32_loss, jnp.ones(3, jnp.float32), dtype="float32")
     traj = st.run(problem, optimizer, steps=5, key=KEY)
     assert traj.params.dtype == jnp.float32 and traj.status == "ok"

@@ -23,7 +23,7 @@ PUBLIC = {
     "sharp_theory.problems": {
         "Problem", "from_loss", "op_toy", "nop_toy", "scalar_product", "outer_product", "lora",
         "matrix_sensing", "matrix_sensing_measurements", "diagonal_linear",
-        "conv_relu_signal_noise", "softmax_bigram"},
+        "conv_relu_signal_noise", "softmax_bigram", "from_model"},
     "sharp_theory.optim": {
         "gd", "sgd", "sam", "usam", "nbar", "obar", "asam", "looksam", "ssam",
         "random_perturbation", "lpf_sgd", "rwp", "swa", "wasam", "rst", "ae_sam", "flat_lora",
@@ -50,7 +50,8 @@ PUBLIC = {
     "sharp_theory.dynamics": {
         "run", "sweep", "simulate", "Trajectory", "SweepResult", "Observable", "as_observables",
         "evaluation_loss", "record_steps", "lane_mesh", "flow", "flow_kinds_for",
-        "integrate_flow", "FLOW_KINDS"},
+        "integrate_flow", "FLOW_KINDS", "RunInterrupted", "estimate_run_memory",
+        "seed_key_data"},
     "sharp_theory.measure": {
         "balancedness", "gradient_imbalance", "sam_balancedness_drift", "flat_function", "hessian",
         "hessian_eigenvalues", "hessian_vector_product", "lambda_max", "hessian_trace",

@@ -233,6 +233,43 @@ def write_lab_page(name: str, executed: Path, script: Path) -> dict:
     return results
 
 
+GUIDES = DOCS / "guides"
+
+
+def execute_guide(script: Path, folder: Path) -> Path:
+    """Run a guide (``docs/guides/NAME.py``, percent format) as a notebook at quick sizes
+    (``SHARP_THEORY_GUIDE_QUICK=1``) in ``folder``; returns the executed ``NAME.ipynb``.
+
+    Raises:
+      nbclient.exceptions.CellExecutionError: a cell failed (the message names the cell).
+    """
+    import jupytext
+    import nbformat
+    from nbclient import NotebookClient
+
+    folder.mkdir(parents=True, exist_ok=True)
+    notebook = jupytext.read(script)
+    env = dict(os.environ, SHARP_THEORY_GUIDE_QUICK="1",
+               MPLBACKEND="module://matplotlib_inline.backend_inline",
+               PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    NotebookClient(notebook, timeout=900, kernel_name="python3",
+                   resources={"metadata": {"path": str(folder)}}).execute(env=env)
+    path = folder / f"{script.stem}.ipynb"
+    nbformat.write(notebook, path)
+    return path
+
+
+def write_guide_pages() -> list[str]:
+    """Every guide executed into ``guides/`` of the site source; returns their page paths."""
+    pages = []
+    for script in sorted(GUIDES.glob("*.py")):
+        executed = execute_guide(script, BUILD / "guides")
+        (SOURCE / "guides").mkdir(exist_ok=True)
+        shutil.copyfile(executed, SOURCE / "guides" / executed.name)
+        pages.append(f"guides/{executed.name}")
+    return pages
+
+
 def write_pages(executed: dict[str, Path], labs: dict[str, Path]) -> None:
     from sharp_theory import labkit
 
@@ -296,6 +333,13 @@ def site_config(labs: dict[str, Path]) -> Path:
     for section in config["nav"]:
         if isinstance(section, dict) and "Labs" in section:
             section["Labs"] = ["labs/index.md", *entries]
+    guides = [{labkit.lab_title(script): f"guides/{script.stem}.ipynb"}
+              for script in sorted(GUIDES.glob("*.py"))]
+    if guides:
+        config["nav"].insert(2, {"Guides": guides})
+    for plugin in config["plugins"]:
+        if isinstance(plugin, dict) and "mkdocs-jupyter" in plugin:
+            plugin["mkdocs-jupyter"]["include"] = ["labs/*.ipynb", "guides/*.ipynb"]
     path = BUILD / "mkdocs.yml"
     path.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
     return path
@@ -736,6 +780,7 @@ def main(argv: list[str] | None = None) -> int:
         started = time.time()
         executed = execute_labs(labs, args.jobs)
         write_pages(executed, labs)
+        write_guide_pages()
         mkdocs_build(labs)
         problems = check_site(labs=labs)
         for line in problems:

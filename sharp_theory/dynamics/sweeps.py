@@ -31,7 +31,8 @@ from ..checkpoints import resumable
 from ..errors import ConfigError, check_int
 from ..optim.base import Optimizer, check_hparam
 from ..problems.base import Problem, init_key
-from .trajectory import (Trajectory, as_observables, check_init, check_params_match,
+from .trajectory import (Trajectory, as_observables, check_batch_fits, check_init,
+                         check_params_match, check_run_memory,
                          check_step_memory, cpu_tuned_jit, record_steps, simulate)
 
 
@@ -52,6 +53,13 @@ class SweepResult:
 
     def __getitem__(self, name: str) -> Trajectory:
         return self.trajectories[name]
+
+    def __repr__(self) -> str:
+        """Axes, shape, optimizers and recorded names: no arrays."""
+        first = next(iter(self.trajectories.values()), None)
+        observed = sorted(first.observed) if first is not None else []
+        return (f"SweepResult(axes={self.axes}, shape={self.shape}, "
+                f"optimizers={list(self.trajectories)}, observed={observed})")
 
     def __iter__(self):
         return iter(self.trajectories)
@@ -89,15 +97,33 @@ def _name_optimizers(optimizers) -> dict:
     return named
 
 
-def _seed_list(seeds) -> list[int]:
+def _seed_list(seeds) -> np.ndarray:
+    """The seeds as an int64 array (a count n: 0..n-1), checked without a Python loop."""
     if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
-        return list(range(check_int("seeds", seeds, minimum=1)))
-    seeds = list(seeds)
-    if not seeds:
+        return np.arange(check_int("seeds", seeds, minimum=1), dtype=np.int64)
+    array = np.asarray(list(seeds) if not isinstance(seeds, np.ndarray) else seeds)
+    if array.ndim != 1 or array.size == 0:
         raise ConfigError("seeds", seeds, "a positive count or a non-empty list of integers")
-    for seed in seeds:
-        check_int("seeds", seed, minimum=0)
-    return [int(s) for s in seeds]
+    if array.dtype.kind not in "iu":
+        bad = next((s for s in array.tolist() if isinstance(s, bool) or not isinstance(s, int)),
+                   array.tolist()[0])
+        raise ConfigError("seeds", bad, "an integer >= 0")
+    if np.any(array < 0):
+        raise ConfigError("seeds", int(array[array < 0][0]), "an integer >= 0")
+    return array.astype(np.int64)
+
+
+def seed_key_data(seeds) -> np.ndarray:
+    """The key data of ``jax.random.key(s)`` for every seed, built in one vectorized call.
+
+    Args:
+      seeds: a 1-D integer array.
+
+    Returns:
+      A numpy array of shape (len(seeds), *key data shape): row i equals
+      ``jax.random.key_data(jax.random.key(seeds[i]))``.
+    """
+    return np.asarray(jax.random.key_data(jax.vmap(jax.random.key)(jnp.asarray(seeds))))
 
 
 def axis_target(axis: str, optimizers: dict) -> tuple[str | None, str]:
@@ -265,6 +291,54 @@ def lane_mesh(n_lanes: int, shard: bool = True) -> Mesh | None:
     return Mesh(np.asarray(devices[:count]), (_SPLIT,))
 
 
+def threads_suffice(devices: int) -> bool:
+    """Whether XLA's CPU thread pool has a thread to spare when ``devices`` programs run at once.
+
+    Each CPU device's program holds one thread of the intra-op pool while it runs; a LAPACK
+    kernel of a batch of matrices (``eigh``, ``svd``, ``cholesky``, ... under vmap) splits the
+    batch over the same pool and waits for the pieces, so with no thread to spare every device
+    can wait for pieces nobody runs (a hang at 0% CPU). ``sharp_theory`` starts JAX with
+    ``cores + devices`` threads (see ``sharp_theory.jax_setup``); this says whether that held.
+
+    Args:
+      devices: the number of devices the program runs on at once.
+
+    Returns:
+      True off the CPU, or when the pool has more threads than ``devices``.
+    """
+    from ..jax_setup import intra_op_threads
+
+    return jax.default_backend() != "cpu" or intra_op_threads() > devices
+
+
+def uses_batched_lapack(lowered) -> bool:
+    """Whether a lowered program calls a LAPACK kernel (a custom call named ``lapack_*``).
+
+    Args:
+      lowered: a ``jax.stages.Lowered`` program.
+
+    Returns:
+      True when its StableHLO text names a LAPACK custom call target.
+    """
+    return "lapack_" in lowered.as_text()
+
+
+_SAID_UNSHARDED = []
+
+
+def _say_unsharded_once(devices: int) -> None:
+    if not _SAID_UNSHARDED:
+        _SAID_UNSHARDED.append(True)
+        import warnings
+
+        from ..jax_setup import intra_op_threads
+        warnings.warn(
+            f"sharp_theory: this sweep runs on one device: its program calls LAPACK (eigh, svd, "
+            f"...) and XLA's CPU pool has {intra_op_threads()} threads for {devices} devices, "
+            f"where a sharded run can hang; set NPROC={intra_op_threads() + devices} (or unset "
+            f"it) before importing JAX to shard it", RuntimeWarning, stacklevel=4)
+
+
 def _padded(array, multiple: int):
     """``array`` with its first axis padded to a multiple of ``multiple`` (last entry repeated)."""
     length = array.shape[0]
@@ -357,6 +431,8 @@ def sweep(problem: Problem, optimizers, *, steps: int, seeds=1, grid: Mapping | 
     stride = check_int("stride", stride, minimum=1)
     if batch_size is not None:
         check_int("batch_size", batch_size, minimum=1)
+    for optimizer in named.values():
+        check_batch_fits(problem, optimizer, batch_size)
     seed_list = _seed_list(seeds)
     if grid is not None and not isinstance(grid, Mapping):
         raise ConfigError("grid", type(grid).__name__, "a dict name -> values")
@@ -367,6 +443,9 @@ def sweep(problem: Problem, optimizers, *, steps: int, seeds=1, grid: Mapping | 
     check_init(init, params0, problem)
     params0 = problem.params0 if params0 is None else params0
     check_params_match(problem.params0, params0)
+    for optimizer in named.values():
+        check_run_memory(problem, optimizer, params0, observables, steps=steps, stride=stride,
+                         lanes=n_lanes)
 
     if not isinstance(shard, bool):
         raise ConfigError("shard", shard, "True or False")
@@ -375,8 +454,7 @@ def sweep(problem: Problem, optimizers, *, steps: int, seeds=1, grid: Mapping | 
     axes_per_optimizer = tuple((name, optimizer_axes(axis_names, name, opt, problem))
                                for name, opt in named.items())
     # Key data in numpy, so padding the seed axis is a host-side gather.
-    seed_key_data = np.asarray(jax.random.key_data(
-        jnp.stack([jax.random.key(seed) for seed in seed_list])))
+    seed_keys = seed_key_data(seed_list)
     shapes = {name: tuple(len(arrays[a]) for a in own) + (len(seed_list),)
               for name, own in axes_per_optimizer}
     mesh = lane_mesh(max(max(shape) for shape in shapes.values()), shard)
@@ -388,7 +466,7 @@ def sweep(problem: Problem, optimizers, *, steps: int, seeds=1, grid: Mapping | 
         axes = own_axes + ("seed",)
         values[name] = {a: (_padded(arrays[a], multiple) if axes[split] == a else arrays[a])
                         for a in own_axes}
-        key_data = _padded(seed_key_data, multiple) if axes[split] == "seed" else seed_key_data
+        key_data = _padded(seed_keys, multiple) if axes[split] == "seed" else seed_keys
         keys[name] = jax.random.wrap_key_data(key_data)
         plan.append((name, own_axes, split))
     if mesh is not None:
@@ -396,9 +474,16 @@ def sweep(problem: Problem, optimizers, *, steps: int, seeds=1, grid: Mapping | 
         # copied to every device of the mesh first; jit would refuse the mix.
         everywhere = NamedSharding(mesh, PartitionSpec())
         problem, named, params0 = jax.device_put((problem, named, params0), everywhere)
-    raw = _sweep_jit(problem, named, values, keys, params0, steps=steps, stride=stride,
-                     observables=observables, batch_size=batch_size, plan=tuple(plan), mesh=mesh,
-                     init=init)
+    arguments = dict(steps=steps, stride=stride, observables=observables, batch_size=batch_size,
+                     plan=tuple(plan), init=init)
+    if mesh is not None and not threads_suffice(mesh.devices.size) and uses_batched_lapack(
+            _sweep_jit.lower(problem, named, values, keys, params0, mesh=mesh, **arguments)):
+        _say_unsharded_once(mesh.devices.size)
+        return sweep.__wrapped__(problem, optimizers, steps=steps, seeds=seeds, grid=grid,
+                                 observe=observe, stride=stride, batch_size=batch_size,
+                                 params0=None if init is not None else params0, shard=False,
+                                 init=init)
+    raw = _sweep_jit(problem, named, values, keys, params0, mesh=mesh, **arguments)
     if mesh is not None and jax.process_count() > 1:
         # Several processes (jax.distributed): each holds only its devices' lanes; every
         # process gets all of them, so every process returns the same, whole result.
@@ -426,5 +511,5 @@ def sweep(problem: Problem, optimizers, *, steps: int, seeds=1, grid: Mapping | 
             optimizer=named[name].name, problem=problem.name,
             record_axis=len(all_axes))
     coords = {name: arrays[name] for name in axis_names}
-    coords["seed"] = np.asarray(seed_list)
+    coords["seed"] = seed_list
     return SweepResult(axes=all_axes, coords=coords, trajectories=trajectories)

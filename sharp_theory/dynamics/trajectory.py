@@ -20,6 +20,11 @@ from ..problems.base import Problem, init_key, optimizer_key
 from ..optim.base import Optimizer
 from ..tree import all_finite, tree_where
 
+# A run whose recorded loss ends at least this many times its initial value is reported as a
+# runaway (Trajectory.status), not "ok".
+RUNAWAY_FACTOR = 1e4
+
+
 @dataclasses.dataclass(frozen=True)
 class Observable:
     """A named observable recorded along a trajectory, called as ``fn(params, problem, state)``.
@@ -66,22 +71,29 @@ def as_observables(observe: Mapping[str, Callable] | None) -> tuple[Observable, 
     """Freeze an ``observe`` mapping into a hashable tuple of :class:`Observable` (so it can be a
     static argument of the compiled run).
 
+    The loss is always recorded: ``{"loss": evaluation_loss}`` comes first unless ``observe``
+    names its own "loss" (``"loss": None`` drops it).
+
     Args:
       observe: dict name -> ``fn(params, problem, state)``, or None for the default
         ``{"loss": evaluation_loss}``.
 
     Returns:
-      A tuple of :class:`Observable`, in the mapping's order.
+      A tuple of :class:`Observable`, "loss" first, then the mapping's order.
 
     Raises:
       ConfigError: ``observe`` is not a mapping or holds a value that is not callable.
     """
     if observe is None:
-        observe = {"loss": evaluation_loss}
+        observe = {}
     if not isinstance(observe, Mapping):
         raise ConfigError("observe", type(observe).__name__, "a dict name -> fn(params, problem, state)")
+    if "loss" not in observe:
+        observe = {"loss": evaluation_loss, **observe}
     out = []
     for name, fn in observe.items():
+        if fn is None and name == "loss":
+            continue
         if not callable(fn):
             raise ConfigError(f"observe[{name!r}]", fn, "a callable fn(params, problem, state)")
         out.append(Observable(str(name), fn))
@@ -120,14 +132,37 @@ class Trajectory:
     problem: str = static_field(default="")
     record_axis: int = static_field(default=0)
 
+    def __repr__(self) -> str:
+        """Names and shapes, not data."""
+        observed = {name: tuple(np.shape(value)) for name, value in self.observed.items()}
+        return (f"Trajectory(optimizer={self.optimizer!r}, problem={self.problem!r}, "
+                f"records={len(np.asarray(self.steps))} (steps 0..{int(np.asarray(self.steps)[-1])}),"
+                f" observed shapes={observed})")
+
     @property
     def status(self):
-        """"ok" or "diverged at step k: ..." (an array of such strings for a sweep)."""
+        """"ok", "diverged at step k: ...", or "runaway: ..." when the recorded loss ended at
+        least :data:`RUNAWAY_FACTOR` times its initial value (an array of such strings for a
+        sweep)."""
         diverged = np.asarray(self.diverged_at)
-        describe = np.vectorize(lambda step: "ok" if step < 0 else
-                                f"diverged at step {step}: the loss or the parameters became "
-                                f"non-finite; the last finite iterate is kept", otypes=[object])
-        words = describe(diverged)
+        first = last = np.full(diverged.shape, np.nan)
+        if "loss" in self.observed:
+            loss = np.asarray(self.observed["loss"])
+            if loss.ndim == diverged.ndim + 1:  # a scalar loss per record
+                first = np.take(loss, 0, axis=self.record_axis)
+                last = np.take(loss, -1, axis=self.record_axis)
+
+        def describe(step, start, end):
+            if step >= 0:
+                return (f"diverged at step {step}: the loss or the parameters became "
+                        f"non-finite; the last finite iterate is kept")
+            if np.isfinite(start) and np.isfinite(end) and start > 0 and end >= RUNAWAY_FACTOR * start:
+                return (f"runaway: the loss grew from {start:.3g} to {end:.3g} (at least "
+                        f"{RUNAWAY_FACTOR:.0e} times its start): the step size, or a base that "
+                        f"already holds a learning rate, makes the run climb")
+            return "ok"
+
+        words = np.vectorize(describe, otypes=[object])(diverged, first, last)
         return words.item() if words.ndim == 0 else words
 
     @property
@@ -184,10 +219,34 @@ def simulate(problem: Problem, optimizer: Optimizer, params0, key, *, steps: int
       divergence, and the final optimizer state (a caller that drops it pays nothing: XLA
       removes unused outputs).
     """
+    observe, advance, start = _machinery(problem, optimizer, key, observables, batch_size)
+    carry, warm, first = start(params0)
+    n_chunks, remainder = divmod(steps, stride)
+
+    def chunk(carry_and_warm, index):
+        carry, warm = carry_and_warm
+        carry = advance(carry, index * stride, stride)
+        record, warm = observe(carry[0], carry[1], (index + 1) * stride, carry[2] >= 0, warm)
+        return (carry, warm), record
+
+    (carry, warm), records = jax.lax.scan(chunk, (carry, warm), jnp.arange(n_chunks))
+    pieces = [jax.tree_util.tree_map(lambda x: x[None], first), records]
+    if remainder:
+        carry = advance(carry, n_chunks * stride, remainder)
+        last, _ = observe(carry[0], carry[1], jnp.asarray(steps), carry[2] >= 0, warm)
+        pieces.append(jax.tree_util.tree_map(lambda x: x[None], last))
+    observed = jax.tree_util.tree_map(lambda *xs: jnp.concatenate(xs, axis=0), *pieces)
+    params, state, diverged_at, costs = carry
+    return params, observed, diverged_at, costs, state
+
+
+def _machinery(problem, optimizer, key, observables, batch_size):
+    """The pieces of a run: ``observe`` (records at one point), ``advance`` (``count`` steps
+    from a step index) and ``start`` (the carry, warm carries and first record at ``params0``).
+    """
     batch_size = optimizer.batch_size if batch_size is None else batch_size
     hparams = optimizer.hparams
     loss_fn = problem.loss_function()
-
     def observe(params, state, step, diverged, warm):
         """The records at one point, and the warm observables' carries for the next one."""
         run_state = RunState(hparams=hparams, optimizer_state=state, step=step)
@@ -233,30 +292,40 @@ def simulate(problem: Problem, optimizer: Optimizer, params0, key, *, steps: int
                 carry, steps_)
         return carry
 
-    state0 = optimizer.init(params0)
-    costs = {"grad_evals": jnp.asarray(0.0), "hvp_evals": jnp.asarray(0.0)}
-    carry = (params0, state0, jnp.asarray(-1, jnp.int32), costs)
-    state_at_0 = RunState(hparams=hparams, optimizer_state=state0, step=jnp.asarray(0))
-    warm = {obs.name: obs.fn.init(params0, problem, state_at_0) for obs in observables
-            if isinstance(obs.fn, WarmObservable)}
-    first, warm = observe(params0, state0, jnp.asarray(0), jnp.asarray(False), warm)
-    n_chunks, remainder = divmod(steps, stride)
+    def start(params0):
+        state0 = optimizer.init(params0)
+        costs = {"grad_evals": jnp.asarray(0.0), "hvp_evals": jnp.asarray(0.0)}
+        carry = (params0, state0, jnp.asarray(-1, jnp.int32), costs)
+        state_at_0 = RunState(hparams=hparams, optimizer_state=state0, step=jnp.asarray(0))
+        warm = {obs.name: obs.fn.init(params0, problem, state_at_0) for obs in observables
+                if isinstance(obs.fn, WarmObservable)}
+        first, warm = observe(params0, state0, jnp.asarray(0), jnp.asarray(False), warm)
+        return carry, warm, first
+
+    return observe, advance, start
+
+
+def _start_segment(problem, optimizer, params0, key, *, observables, batch_size):
+    return _machinery(problem, optimizer, key, observables, batch_size)[2](params0)
+
+
+def _segment(problem, optimizer, carry, warm, key, first_step, *, count, stride, record,
+             observables, batch_size):
+    """One compiled piece of a chunked run: ``count`` intervals of ``stride`` steps from
+    ``first_step``, each ending with a record (``record=True``), or ``count`` steps alone."""
+    observe, advance, _ = _machinery(problem, optimizer, key, observables, batch_size)
+    if not record:
+        return advance(carry, first_step, count), warm, None
 
     def chunk(carry_and_warm, index):
         carry, warm = carry_and_warm
-        carry = advance(carry, index * stride, stride)
-        record, warm = observe(carry[0], carry[1], (index + 1) * stride, carry[2] >= 0, warm)
-        return (carry, warm), record
+        carry = advance(carry, first_step + index * stride, stride)
+        values, warm = observe(carry[0], carry[1], first_step + (index + 1) * stride,
+                               carry[2] >= 0, warm)
+        return (carry, warm), values
 
-    (carry, warm), records = jax.lax.scan(chunk, (carry, warm), jnp.arange(n_chunks))
-    pieces = [jax.tree_util.tree_map(lambda x: x[None], first), records]
-    if remainder:
-        carry = advance(carry, n_chunks * stride, remainder)
-        last, _ = observe(carry[0], carry[1], jnp.asarray(steps), carry[2] >= 0, warm)
-        pieces.append(jax.tree_util.tree_map(lambda x: x[None], last))
-    observed = jax.tree_util.tree_map(lambda *xs: jnp.concatenate(xs, axis=0), *pieces)
-    params, state, diverged_at, costs = carry
-    return params, observed, diverged_at, costs, state
+    (carry, warm), records = jax.lax.scan(chunk, (carry, warm), jnp.arange(count))
+    return carry, warm, records
 
 
 # XLA:CPU hands reductions to the YNNPACK library by default. Our runs are long scans of small
@@ -279,15 +348,165 @@ class cpu_tuned_jit:
     def __init__(self, fn, static_argnames):
         self.fn, self.static_argnames, self.compiled = fn, tuple(static_argnames), None
 
-    def __call__(self, *args, **kwargs):
+    def _jitted(self):
         if self.compiled is None:
             options = CPU_COMPILER_OPTIONS if jax.default_backend() == "cpu" else None
             self.compiled = jax.jit(self.fn, static_argnames=self.static_argnames,
                                     compiler_options=options)
-        return self.compiled(*args, **kwargs)
+        return self.compiled
+
+    def __call__(self, *args, **kwargs):
+        return self._jitted()(*args, **kwargs)
+
+    def lower(self, *args, **kwargs):
+        """``jax.jit(...).lower(*args, **kwargs)``: the program, traced, not compiled."""
+        return self._jitted().lower(*args, **kwargs)
 
 
 _simulate_jit = cpu_tuned_jit(simulate, ("steps", "stride", "observables", "batch_size"))
+_start_jit = cpu_tuned_jit(_start_segment, ("observables", "batch_size"))
+_segment_jit = cpu_tuned_jit(_segment, ("count", "stride", "record", "observables", "batch_size"))
+
+# A run of more than CHUNKED_ABOVE steps is cut into compiled calls of about CHUNK_STEPS steps,
+# so Ctrl-C stops it between two calls (within a moment) and keeps what was computed.
+CHUNKED_ABOVE = 1 << 20
+CHUNK_STEPS = 1 << 13
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a chunked :func:`run`; ``.trajectory`` holds the records completed so far.
+
+    Attributes:
+      trajectory: a :class:`Trajectory` of the steps done before the interrupt (its ``steps``
+        end at the last completed record; ``params`` are the iterate after the last completed
+        chunk).
+    """
+
+    def __init__(self, trajectory):
+        super().__init__(f"run interrupted after {int(trajectory.steps[-1]):,} recorded steps; "
+                         "the completed part is in .trajectory")
+        self.trajectory = trajectory
+
+
+def _chunks(steps: int, stride: int):
+    """``(first_step, count, stride, record)`` for each compiled call of a chunked run."""
+    calls = []
+    n_full, remainder = divmod(steps, stride)
+    if stride <= CHUNK_STEPS:
+        group = max(1, CHUNK_STEPS // stride)
+        done = 0
+        while done < n_full:
+            count = min(group, n_full - done)
+            calls.append((done * stride, count, stride, True))
+            done += count
+        if remainder:
+            calls.append((n_full * stride, 1, remainder, True))
+        return calls
+    intervals = [stride] * n_full + ([remainder] if remainder else [])
+    step = 0
+    for length in intervals:
+        pieces, last = divmod(length - 1, CHUNK_STEPS)
+        for _ in range(pieces):
+            calls.append((step, CHUNK_STEPS, None, False))
+            step += CHUNK_STEPS
+        calls.append((step, 1, last + 1, True))
+        step += last + 1
+    return calls
+
+
+def _run_chunked(problem, optimizer, params0, key, *, steps, stride, observables, batch_size):
+    """:func:`simulate` as a sequence of compiled calls (see :data:`CHUNKED_ABOVE`)."""
+    options = dict(observables=observables, batch_size=batch_size)
+    carry, warm, first = _start_jit(problem, optimizer, params0, key, **options)
+    records = [jax.tree_util.tree_map(lambda x: np.asarray(x)[None], first)]
+    recorded = [0]
+    try:
+        for first_step, count, interval, record in _chunks(steps, stride):
+            carry, warm, values = _segment_jit(problem, optimizer, carry, warm, key,
+                                               jnp.asarray(first_step), count=count,
+                                               stride=interval, record=record, **options)
+            jax.block_until_ready(carry)
+            if record:
+                records.append(jax.tree_util.tree_map(np.asarray, values))
+                recorded += [first_step + (i + 1) * interval for i in range(count)]
+    except KeyboardInterrupt:
+        raise RunInterrupted(_trajectory_of(carry, records, recorded, optimizer, problem)) from None
+    return _trajectory_of(carry, records, recorded, optimizer, problem)
+
+
+def _trajectory_of(carry, records, recorded, optimizer, problem):
+    params, state, diverged_at, costs = carry
+    observed = jax.tree_util.tree_map(lambda *xs: np.concatenate(xs, axis=0), *records)
+    return Trajectory(params=params, observed=observed, steps=np.asarray(recorded),
+                      diverged_at=np.asarray(diverged_at),
+                      grad_evals=np.asarray(costs["grad_evals"]), state=state,
+                      hvp_evals=np.asarray(costs["hvp_evals"]), optimizer=optimizer.name,
+                      problem=problem.name)
+
+
+def _tree_bytes(tree) -> int:
+    return sum(int(np.prod(leaf.shape, dtype=np.int64)) * np.dtype(leaf.dtype).itemsize
+               for leaf in jax.tree_util.tree_leaves(tree) if hasattr(leaf, "shape"))
+
+
+def estimate_run_memory(problem, optimizer, params0, observables, *, steps: int, stride: int,
+                        lanes: int = 1) -> dict:
+    """The memory a run (or ``lanes`` runs of a sweep) will hold, from shapes alone.
+
+    Nothing is computed: the record, parameter and optimizer-state shapes come from
+    ``jax.eval_shape``. Records are counted three times (the scan's stacked output, the
+    concatenated array and the host copy), state twice (carry in and out).
+
+    Args:
+      problem: the Problem.
+      optimizer: the Optimizer.
+      params0: the initial parameters (only their shapes are read).
+      observables: a tuple of :class:`Observable` (from :func:`as_observables`).
+      steps: the number of steps.
+      stride: the recording interval.
+      lanes: runs held at once (a sweep's lanes).
+
+    Returns:
+      dict with ``records`` (the count), ``record_bytes`` (one record of one lane),
+      ``state_bytes`` (parameters and optimizer state of one lane) and ``total_bytes``.
+    """
+    state_at_0 = RunState(hparams=optimizer.hparams, optimizer_state=None, step=jnp.asarray(0))
+
+    def one_record(params):
+        state = optimizer.init(params)
+        run_state = dataclasses.replace(state_at_0, optimizer_state=state)
+        values = {}
+        for obs in observables:
+            if isinstance(obs.fn, WarmObservable):
+                values[obs.name] = obs.fn(params, problem, run_state)
+            else:
+                values[obs.name] = obs(params, problem, run_state)
+        return values, state
+
+    record_shapes, state_shapes = jax.eval_shape(one_record, params0)
+    record_bytes = _tree_bytes(record_shapes)
+    state_bytes = _tree_bytes(params0) + _tree_bytes(state_shapes)
+    records = len(range(0, steps + 1, stride)) + (steps % stride != 0)
+    per_stride = 16 * min(stride, steps, CHUNK_STEPS if steps > CHUNKED_ABOVE else steps)
+    total = lanes * (3 * records * record_bytes + 2 * state_bytes + per_stride)
+    return {"records": records, "record_bytes": record_bytes, "state_bytes": state_bytes,
+            "total_bytes": total}
+
+
+def check_run_memory(problem, optimizer, params0, observables, *, steps, stride, lanes=1):
+    """Refuse, before any work, a run whose records and state would not fit in half of this
+    machine's memory, in one line with the estimate (see :func:`estimate_run_memory`)."""
+    estimate = estimate_run_memory(problem, optimizer, params0, observables, steps=steps,
+                                   stride=stride, lanes=lanes)
+    available = physical_memory_bytes() // 2
+    if estimate["total_bytes"] > available:
+        raise ConfigError(
+            "steps", steps,
+            f"a run that fits in memory: stride={stride:,} gives {estimate['records']:,} records "
+            f"of {estimate['record_bytes']:,} bytes x {lanes:,} lane(s) plus "
+            f"{estimate['state_bytes']:,} bytes of state per lane, about "
+            f"{estimate['total_bytes'] / 2**30:,.1f} GiB, more than half of this machine's "
+            f"{2 * available / 2**30:,.0f} GiB (record less often: a larger stride)")
 
 
 def physical_memory_bytes() -> int:
@@ -383,9 +602,9 @@ def run(problem: Problem, optimizer: Optimizer, *, steps: int, key, observe=None
         raise ConfigError("optimizer", type(optimizer).__name__, "a sharp_theory Optimizer")
     steps = check_int("steps", steps, minimum=1)
     stride = check_int("stride", stride, minimum=1)
-    check_step_memory(steps, stride, lanes=1)
     if batch_size is not None:
         check_int("batch_size", batch_size, minimum=1)
+    check_batch_fits(problem, optimizer, batch_size)
     check_key(key)
     observables = as_observables(observe)
     check_init(init, params0, problem)
@@ -393,6 +612,11 @@ def run(problem: Problem, optimizer: Optimizer, *, steps: int, key, observe=None
         params0 = init(init_key(key))
     params0 = problem.params0 if params0 is None else params0
     check_params_match(problem.params0, params0)
+    check_step_memory(steps, stride, lanes=1)
+    check_run_memory(problem, optimizer, params0, observables, steps=steps, stride=stride)
+    if steps > CHUNKED_ABOVE:
+        return _run_chunked(problem, optimizer, params0, key, steps=steps, stride=stride,
+                            observables=observables, batch_size=batch_size)
     params, observed, diverged_at, costs, state = _simulate_jit(
         problem, optimizer, params0, key, steps=steps, stride=stride, observables=observables,
         batch_size=batch_size)
@@ -428,6 +652,27 @@ def check_params_match(reference, params, name: str = "params0"):
     struct = jax.tree_util.tree_structure(params)
     if ref_struct != struct:
         raise ConfigError(name, str(struct), f"the problem's structure {ref_struct}")
-    for a, b in zip(jax.tree_util.tree_leaves(reference), jax.tree_util.tree_leaves(params)):
+    paths = jax.tree_util.tree_flatten_with_path(reference)[0]
+    for (path, a), b in zip(paths, jax.tree_util.tree_leaves(params)):
+        where = name + jax.tree_util.keystr(path)
         if jnp.shape(a) != jnp.shape(b):
-            raise ConfigError(name, f"shape {jnp.shape(b)}", f"shape {jnp.shape(a)}")
+            raise ConfigError(where, f"shape {jnp.shape(b)}", f"shape {jnp.shape(a)}")
+        a_dtype, b_dtype = jnp.result_type(a), jnp.result_type(b)
+        if (jnp.issubdtype(a_dtype, jnp.floating) and jnp.issubdtype(b_dtype, jnp.floating)
+                and a_dtype != b_dtype and not isinstance(b, (float, int))):
+            # One dtype policy: a run is in the problem's precision, never silently in another.
+            raise ConfigError(where, f"dtype {b_dtype}",
+                              f"the problem's dtype {a_dtype} (cast it, or build the problem "
+                              f"with dtype='{b_dtype}' to run in {b_dtype})")
+
+
+def check_batch_fits(problem: Problem, optimizer: Optimizer, batch_size, parameter="batch_size"):
+    """Refuse a mini-batch larger than a finite data set (it would silently be the full batch).
+
+    Sampling with replacement (``replace=True``) may draw more examples than there are.
+    """
+    size = optimizer.batch_size if batch_size is None else batch_size
+    n = problem.n_examples
+    if size is not None and n is not None and size > n and not optimizer.replace:
+        raise ConfigError(parameter, size, f"at most the {n} examples of problem "
+                          f"{problem.name!r} (or None for full-batch steps)")

@@ -62,6 +62,17 @@ class Base:
     transform: Any = None  # optax.GradientTransformation for kind="custom"
     weight_decay: float = 0.0  # AdamW's decoupled decay λ (kind="adam" only)
 
+    def __repr__(self) -> str:
+        """Only the fields that apply to this kind."""
+        if self.kind in ("momentum", "nesterov"):
+            return f"Base(kind={self.kind!r}, momentum={self.momentum})"
+        if self.kind == "adam":
+            decay = f", weight_decay={self.weight_decay}" if self.weight_decay else ""
+            return f"Base(kind='adam', b1={self.b1}, b2={self.b2}, eps={self.eps}{decay})"
+        if self.kind == "custom":
+            return f"Base(kind='custom', transform={type(self.transform).__name__})"
+        return f"Base(kind={self.kind!r})"
+
     def make(self) -> optax.GradientTransformation:
         if self.kind == "plain":
             return optax.identity()
@@ -183,7 +194,39 @@ def custom(transform: optax.GradientTransformation) -> Base:
     """
     if not isinstance(transform, optax.GradientTransformation):
         raise ConfigError("base", transform, "an optax.GradientTransformation")
+    check_no_learning_rate(transform)
     return Base("custom", transform=transform)
+
+
+def check_no_learning_rate(transform: optax.GradientTransformation) -> None:
+    """Refuse an optax transformation that already descends (``optax.adam(1e-2)``, ``optax.sgd``).
+
+    The runner steps ``w - lr * update``: a transformation that already multiplies by
+    ``-learning_rate`` would make every step climb. It is probed once on a known gradient: a
+    learning-rate-free transformation's first update points along the gradient (positive inner
+    product, as ``scale_by_adam``, ``trace``, ``identity``); one that includes ``-lr`` points
+    against it.
+
+    Args:
+      transform: an ``optax.GradientTransformation``.
+
+    Raises:
+      ConfigError: the probe's update points against the gradient, in one line with the fix.
+    """
+    gradient = jnp.asarray([1.0, -2.0, 0.5, 3.0], dtype=jnp.float64)
+    params = jnp.asarray([0.5, 0.25, -1.0, 2.0], dtype=jnp.float64)
+    try:
+        with jax.numpy_dtype_promotion("standard"):
+            updates, _ = transform.update(gradient, transform.init(params), params)
+        alignment = float(jnp.vdot(jnp.asarray(updates), gradient))
+    except Exception:  # a transformation that needs other pytrees or arguments: not probed
+        return
+    if alignment < 0:
+        raise ConfigError(
+            "base", "an optax transformation whose update points against the gradient",
+            "one without the learning rate (the optimizer's lr= scales it): "
+            "optax.scale_by_adam() instead of optax.adam(lr), optax.trace(0.9) instead of "
+            "optax.sgd(lr, momentum=0.9), or st.optim.adam()")
 
 
 def as_base(base) -> Base:

@@ -13,3 +13,5 @@ from .conv_relu import conv_relu_signal_noise  # noqa: E402
 __all__ += ["conv_relu_signal_noise"]
 from .next_token import softmax_bigram  # noqa: E402
 __all__ += ["softmax_bigram"]
+from .models import from_model  # noqa: E402
+__all__ += ["from_model"]

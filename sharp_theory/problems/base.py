@@ -72,6 +72,15 @@ class Problem:
     outputs_fn: Callable | None = static_field(default=None)
     loss_of_outputs_fn: Callable | None = static_field(default=None)
 
+    def __repr__(self) -> str:
+        """Shapes, not data: the name, the parameter shapes, the example count, the constants."""
+        shapes = jax.tree_util.tree_map(lambda leaf: tuple(jnp.shape(leaf)), self.params0)
+        data = ("fresh noise" if self.sampler is not None else
+                "no data" if self.examples is None else f"{self.n_examples} examples")
+        constants = ", ".join(sorted(self.constants)) or "none"
+        return (f"Problem(name={self.name!r}, params0 shapes={shapes}, {data}, "
+                f"constants: {constants})")
+
     def loss(self, params, batch):
         """The training loss on one batch: ``loss(params, batch)``."""
         return self.objective(params, batch, self.constants)
@@ -213,17 +222,79 @@ class _UserLossOfOutputs:
 
 
 def _check_pytree_finite(parameter, tree):
-    for leaf in jax.tree_util.tree_leaves(tree):
+    """Every leaf numeric and finite; the first bad entry is named by leaf path and index."""
+    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
         array = np.asarray(leaf)
+        name = parameter + jax.tree_util.keystr(path)
         if not np.issubdtype(array.dtype, np.number):
-            raise ConfigError(parameter, array.dtype, "numeric arrays")
-        if np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)):
-            raise ConfigError(parameter, "non-finite entries", "finite values")
+            raise ConfigError(name, array.dtype, "numeric arrays")
+        if np.issubdtype(array.dtype, np.floating):
+            bad = np.argwhere(~np.isfinite(array))
+            if bad.size:
+                index = tuple(int(i) for i in bad[0])
+                raise ConfigError(name, f"{array[index]} at index {index if len(index) != 1 else index[0]}",
+                                  f"finite values ({len(bad)} non-finite of {array.size})")
+
+
+FLOAT_DTYPES = ("float64", "float32")
+
+
+def as_policy_dtype(tree, dtype: str):
+    """Every floating leaf of ``tree`` cast to ``dtype`` (integer leaves, such as labels, kept).
+
+    The dtype policy: problems built from user code run in float64 (float32 leaves are upcast),
+    unless the user opts into float32 with ``dtype="float32"``.
+    """
+    def cast(leaf):
+        leaf = jnp.asarray(leaf)
+        return leaf.astype(dtype) if jnp.issubdtype(leaf.dtype, jnp.floating) else leaf
+    return jax.tree_util.tree_map(cast, tree)
+
+
+def _shapes(tree):
+    return jax.tree_util.tree_map(lambda leaf: tuple(jnp.shape(leaf)), tree)
+
+
+def check_loss_at_start(loss_fn: Callable, params0, data, *, parameter: str = "loss_fn") -> None:
+    """Call the loss once at ``params0`` on a batch of two examples (or ``None``), before any run.
+
+    Shapes are checked first without computing (``jax.eval_shape``), then the value.
+
+    Raises:
+      ConfigError: the call fails (shapes that do not fit: the message shows the parameter and
+        batch shapes and JAX's reason), the output is not a scalar, or it is not finite.
+    """
+    batch = None if data is None else jax.tree_util.tree_map(lambda leaf: leaf[:2], data)
+    try:
+        shape = jax.eval_shape(loss_fn, params0, batch)
+    except Exception as error:  # the user's function failed: bad input, reported in one line
+        reason = " ".join(str(error).split())
+        reason = reason if len(reason) <= 240 else reason[:237] + "..."
+        raise ConfigError(parameter, getattr(loss_fn, "__name__", "loss_fn"),
+                          f"a loss that runs on params0 of shapes {_shapes(params0)} and a batch "
+                          f"of shapes {_shapes(batch)} (it failed: {reason})") from None
+    if not (hasattr(shape, "shape") and shape.shape == ()):
+        got = getattr(shape, "shape", type(shape).__name__)
+        raise ConfigError(parameter, f"an output of shape {got}",
+                          "a scalar loss (average the per-example losses, e.g. jnp.mean(...))")
+    value = loss_fn(params0, batch)
+    if not bool(jnp.isfinite(value)):
+        raise ConfigError(parameter, f"{float(value)} at params0",
+                          "a finite loss at the initial parameters")
 
 
 def from_loss(loss_fn: Callable, params0, data=None, *, name: str = "from_loss", outputs=None,
-              loss_of_outputs=None) -> Problem:
+              loss_of_outputs=None, dtype: str = "float64") -> Problem:
     """Wrap any differentiable ``loss_fn(params, batch) -> scalar`` as a problem.
+
+    The problem is checked once here: the loss is called at ``params0`` on a batch of two
+    examples and must return a finite scalar; a call that fails (shapes that do not fit), a
+    vector output or a NaN in the data is refused in one line naming the parameter, the shapes
+    or the index.
+
+    Dtype policy: the problem runs in float64 (exact checks need it): float32 leaves of
+    ``params0`` and ``data`` are upcast; integer leaves (labels) are kept. ``dtype="float32"``
+    opts into float32 explicitly (every floating leaf is cast to float32).
 
     Args:
       loss_fn: the loss; it must average over the batch's leading axis when ``data`` is given
@@ -237,17 +308,26 @@ def from_loss(loss_fn: Callable, params0, data=None, *, name: str = "from_loss",
       loss_of_outputs: optional ``loss_of_outputs(outputs, batch)`` with
         ``loss_of_outputs(outputs(w, b), b) == loss_fn(w, b)``: the output split Functional-SAM
         and the SAF penalty use.
+      dtype: "float64" (default) or "float32", the floating dtype of the parameters and data.
 
     Returns:
       A :class:`Problem` usable with every optimizer, ``run``, ``sweep`` and measure.
+
+    Raises:
+      ConfigError: a bad argument, or a loss that fails, is not a scalar or not finite at
+        ``params0``, before any run.
     """
     if not callable(loss_fn):
         raise ConfigError("loss_fn", loss_fn, "a callable loss_fn(params, batch)")
+    if dtype not in FLOAT_DTYPES:
+        raise ConfigError("dtype", dtype, "'float64' (default) or 'float32'")
     params0 = jax.tree_util.tree_map(jnp.asarray, params0)
     _check_pytree_finite("params0", params0)
+    params0 = as_policy_dtype(params0, dtype)
     if data is not None:
         data = jax.tree_util.tree_map(jnp.asarray, data)
         _check_pytree_finite("data", data)
+        data = as_policy_dtype(data, dtype)
         sizes = {leaf.shape[0] if leaf.ndim else None for leaf in jax.tree_util.tree_leaves(data)}
         if len(sizes) != 1 or None in sizes:
             raise ConfigError("data", sorted(map(str, sizes)),
@@ -255,6 +335,7 @@ def from_loss(loss_fn: Callable, params0, data=None, *, name: str = "from_loss",
     if (outputs is None) != (loss_of_outputs is None) or not all(
             f is None or callable(f) for f in (outputs, loss_of_outputs)):
         raise ConfigError("outputs", outputs, "callables outputs and loss_of_outputs, both or neither")
+    check_loss_at_start(loss_fn, params0, data)
     return Problem(objective=_UserObjective(loss_fn), params0=params0, constants={},
                    examples=data, name=name,
                    outputs_fn=None if outputs is None else _UserOutputs(outputs),
