@@ -38,6 +38,12 @@ def unregister(cleanup: Callable[[], None]) -> None:
         _CLEANUPS.remove(cleanup)
 
 
+def installed() -> bool:
+    """Whether this process is the command-line program (:func:`install` ran): only then may a
+    watchdog end the whole process."""
+    return _INSTALLED
+
+
 def say_resumable(resumable: bool = True) -> None:
     """Whether the interrupt line should tell the user that a rerun resumes (``reproduce``,
     ``check``) or just that the command stopped (``fuzz``, ``run``, ...)."""

@@ -110,6 +110,18 @@ class Watchdog:
                     os._exit(2)
 
 
+class _NoWatchdog:
+    """The watchdog's interface, doing nothing."""
+
+    instances = 0
+
+    def start(self, phase: str, limit_s: float) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+
 def _resolve(args) -> list[tuple]:
     """``[(claim, replay_target), ...]`` for the command line, or a one-line ConfigError."""
     from .files import load_file, registered_claims, select
@@ -168,7 +180,11 @@ def main(args) -> int:
     from .runner import fuzz
 
     _check(args)
-    watchdog = Watchdog(args.budget_s)
+    from .. import interrupts
+
+    # The deadline ends the process, so only the command-line program arms it (a test or a
+    # notebook calling main(argv) in its own process keeps the budget of the search alone).
+    watchdog = Watchdog(args.budget_s) if interrupts.installed() else _NoWatchdog()
     watchdog.start("at import", args.budget_s + IMPORT_GRACE_S)
     chosen = _resolve(args)
     watchdog.stop()
