@@ -55,8 +55,9 @@ def folder() -> Path | None:
 
 
 def usable(path: Path) -> bool:
-    """Whether compiled programs can be written into ``path`` (created if missing); tried by
-    creating a file there, since ``os.access`` answers yes to root on a read-only file system."""
+    """Whether files can be written into ``path`` (created if missing): the compile cache, and
+    matplotlib's folders (sharp_theory.jax_setup). Tried by creating a file there, since
+    ``os.access`` answers yes to root on a read-only file system."""
     import tempfile
 
     try:

@@ -102,18 +102,6 @@ def check_environment() -> None:
         raise ConfigError("SHARP_THEORY_DEVICE", device, "cpu or gpu")
 
 
-def _writable(folder: Path) -> bool:
-    """Whether files can be created in ``folder`` (created if missing); tried, not guessed
-    (``os.access`` says yes to root on a read-only file system)."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-        return True
-    except OSError:
-        return False
-
-
 def private_matplotlib_folder_if_needed() -> None:
     """Give matplotlib a private folder when its own would be unwritable.
 
@@ -128,7 +116,7 @@ def private_matplotlib_folder_if_needed() -> None:
     home = Path.home()
     config = Path(os.environ.get("XDG_CONFIG_HOME") or home / ".config") / "matplotlib"
     cache = Path(os.environ.get("XDG_CACHE_HOME") or home / ".cache") / "matplotlib"
-    if _writable(config) and _writable(cache):
+    if compile_cache.usable(config) and compile_cache.usable(cache):
         return
     private = tempfile.mkdtemp(prefix="sharp-theory-matplotlib-")
     _PRIVATE_FOLDERS.append(private)

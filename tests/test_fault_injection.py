@@ -22,7 +22,7 @@ from sharp_theory import checkpoints, claims
 from sharp_theory.claims import Claim, verdict
 from sharp_theory.cli import EXIT_CODES
 
-from test_cli_safety import STAGED_LAB, one_line_error, run_cli, snapshot
+from test_cli_safety import one_line_error, run_cli, snapshot, staged  # noqa: F401 (fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
 CONSOLE = str(Path(sys.executable).with_name("sharp-theory"))
@@ -40,21 +40,11 @@ lab.finish({"value": 1.0})
 
 
 @pytest.fixture
-def labs(tmp_path, monkeypatch):
-    """The staged lab (two st.run stages) and a second lab, in SHARP_THEORY_LABS; a claim on
-    the staged lab that passes (|B| < 10) and, with FLIP_STAGED_CLAIM set, one that fails."""
-    folder = tmp_path / "labs"
-    folder.mkdir()
-    (folder / "staged.py").write_text(STAGED_LAB)
-    (folder / "other.py").write_text(OTHER_LAB)
-    monkeypatch.setenv("SHARP_THEORY_LABS", str(folder))
-    small = Claim(id="staged.balance.small", paper="stagedpaper", source="test",
-                  statement="|B| stays below 10", regime="always", lab="staged",
-                  check=lambda m: verdict(abs(m["final_B"]) < 10, {"final_B": m["final_B"]}))
-    monkeypatch.setitem(claims.REGISTRY, small.id, small)
-    work = tmp_path / "work"
-    work.mkdir()
-    return work
+def labs(staged):
+    """test_cli_safety's staged lab (two st.run stages, a claim that passes) and a second lab,
+    in SHARP_THEORY_LABS; returns the work folder."""
+    (Path(os.environ["SHARP_THEORY_LABS"]) / "other.py").write_text(OTHER_LAB)
+    return staged
 
 
 def console(args, *, env=None, cwd=None):
