@@ -34,7 +34,7 @@ demo: setup
 	$(BIN)/sharp-theory report --out results
 
 test: setup
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -q
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -q --durations=25
 
 # A fresh venv with the lowest declared versions (requirements-min.txt); installing sharp_theory
 # into it must not change any of them; then a fast subset of the tests runs there.

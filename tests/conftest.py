@@ -34,6 +34,12 @@ settings.load_profile("sharp_theory")
 
 assert jax.config.jax_enable_x64
 
+# The test workers themselves write no persistent cache entries: after a few hundred programs in
+# one long-lived worker, jaxlib 0.10.2 aborted the process inside `executable.serialize()` (a
+# cache write; twice in two full runs, on different tests, never in a test run alone). The
+# subprocesses the tests start (CLI, labs, notebooks) still share the run's cache above.
+jax.config.update("jax_enable_compilation_cache", False)
+
 # Implicit promotions hide bugs (a float64 hyperparameter silently promoting float32 parameters,
 # a (n,) + (n, 1) broadcast): every test runs the library with JAX's strict settings. The lab
 # smoke tests (files *_lab.py, *_labs.py) run lab scripts, which are user-level notebooks written
