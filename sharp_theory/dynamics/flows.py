@@ -44,9 +44,8 @@ from ..errors import ConfigError, check_int, check_positive
 from ..observables import RunState, WarmObservable
 from ..optim.base import Optimizer
 from ..optim.sharpness_aware import GradientDescent, SharpnessAware, sam_gradient
-from ..problems.base import Problem, init_key
-from .trajectory import (Trajectory, as_observables, check_init, check_key, check_params_match,
-                         record_steps)
+from ..problems.base import Problem
+from .trajectory import Trajectory, as_observables, check_key, record_steps, starting_params
 
 FLOW_KINDS = ("gradient", "central", "slow", "slow-corrected")
 """Every flow :func:`flow` knows (which ones an optimizer has: :func:`flow_kinds_for`)."""
@@ -370,11 +369,7 @@ def flow(problem: Problem, optimizer: Optimizer, *, steps: int, key, observe=Non
     check_positive("atol", atol)
     check_key(key)
     observables = as_observables(observe)
-    check_init(init, params0, problem)
-    if init is not None:
-        params0 = init(init_key(key))
-    params0 = problem.params0 if params0 is None else params0
-    check_params_match(problem.params0, params0)
+    params0 = starting_params(problem, params0, init, key)
     params, observed, diverged_at, stats = _integrate_jit(
         problem, optimizer, params0, steps=steps, stride=stride, observables=observables,
         kind=kind, rtol=rtol, atol=atol, max_solver_steps=max_solver_steps)

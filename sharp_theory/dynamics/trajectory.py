@@ -607,11 +607,7 @@ def run(problem: Problem, optimizer: Optimizer, *, steps: int, key, observe=None
     check_batch_fits(problem, optimizer, batch_size)
     check_key(key)
     observables = as_observables(observe)
-    check_init(init, params0, problem)
-    if init is not None:
-        params0 = init(init_key(key))
-    params0 = problem.params0 if params0 is None else params0
-    check_params_match(problem.params0, params0)
+    params0 = starting_params(problem, params0, init, key)
     check_step_memory(steps, stride, lanes=1)
     check_run_memory(problem, optimizer, params0, observables, steps=steps, stride=stride)
     if steps > CHUNKED_ABOVE:
@@ -626,6 +622,21 @@ def run(problem: Problem, optimizer: Optimizer, *, steps: int, key, observe=None
                       grad_evals=np.asarray(costs["grad_evals"]), state=state,
                       hvp_evals=np.asarray(costs["hvp_evals"]), optimizer=optimizer.name,
                       problem=problem.name)
+
+
+def starting_params(problem: Problem, params0, init, key):
+    """Where a run (or a flow) starts: ``init(key)`` when given, else ``params0``, else the
+    problem's own ``params0``; checked against the problem's parameter shapes.
+
+    Raises:
+      ConfigError: both ``init`` and ``params0`` given, or parameters of other shapes.
+    """
+    check_init(init, params0, problem)
+    if init is not None:
+        params0 = init(init_key(key))
+    params0 = problem.params0 if params0 is None else params0
+    check_params_match(problem.params0, params0)
+    return params0
 
 
 def check_init(init, params0, problem: Problem) -> None:
