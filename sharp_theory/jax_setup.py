@@ -118,8 +118,11 @@ def private_matplotlib_folder_if_needed() -> None:
     cache = Path(os.environ.get("XDG_CACHE_HOME") or home / ".cache") / "matplotlib"
     if compile_cache.usable(config) and compile_cache.usable(cache):
         return
+    from . import interrupts
+
     private = tempfile.mkdtemp(prefix="sharp-theory-matplotlib-")
     _PRIVATE_FOLDERS.append(private)
+    interrupts.register(remove_private_folders)  # Ctrl-C ends the process without `finally`
     os.environ["MPLCONFIGDIR"] = private
 
 
