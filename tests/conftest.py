@@ -21,6 +21,14 @@ if os.environ.get("SHARP_THEORY_COMPILE_CACHE", "").strip().lower() not in ("0",
         atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
     os.environ["SHARP_THEORY_COMPILE_CACHE"] = os.environ["SHARP_THEORY_TEST_COMPILE_CACHE"]
 
+# The labs the notebook tests and the lab tests share (fixture quick_lab_run): one folder and one
+# token per test run, made by the first process (the workers inherit both).
+if not os.environ.get("SHARP_THEORY_TEST_RUN"):
+    _LABS = tempfile.mkdtemp(prefix="sharp-theory-test-labs-")
+    os.environ["SHARP_THEORY_TEST_LABS"] = _LABS
+    os.environ["SHARP_THEORY_TEST_RUN"] = f"{os.getpid()}-{_LABS}"
+    atexit.register(shutil.rmtree, _LABS, ignore_errors=True)
+
 import jax  # noqa: E402
 import pytest  # noqa: E402
 from hypothesis import settings  # noqa: E402
@@ -34,11 +42,31 @@ settings.load_profile("sharp_theory")
 
 assert jax.config.jax_enable_x64
 
-# The test workers themselves write no persistent cache entries: after a few hundred programs in
-# one long-lived worker, jaxlib 0.10.2 aborted the process inside `executable.serialize()` (a
-# cache write; twice in two full runs, on different tests, never in a test run alone). The
-# subprocesses the tests start (CLI, labs, notebooks) still share the run's cache above.
+# The test workers themselves write no persistent cache entries (they compile thousands of small
+# programs that no other process reuses); the subprocesses the tests start (CLI, labs, notebooks)
+# share the run's cache above.
 jax.config.update("jax_enable_compilation_cache", False)
+
+# Every compiled program keeps ~3 memory mappings until JAX's caches drop it, and Linux allows a
+# process 65530 (vm.max_map_count). A long-lived xdist worker crossed that limit and died with
+# "Fatal Python error: Aborted" inside XLA (three full runs, always after ~600 tests; one test file
+# alone left 19,000 mappings). Between test files the caches are dropped once a worker holds many.
+MAPPINGS_BEFORE_CLEARING = 20_000
+
+
+def _memory_mappings() -> int:
+    try:
+        with open(f"/proc/{os.getpid()}/maps", "rb") as maps:
+            return sum(1 for _ in maps)
+    except OSError:  # not Linux: no such limit to watch
+        return 0
+
+
+def pytest_runtest_teardown(item, nextitem):
+    if nextitem is not None and nextitem.path == item.path:
+        return
+    if _memory_mappings() > MAPPINGS_BEFORE_CLEARING:
+        jax.clear_caches()
 
 # Implicit promotions hide bugs (a float64 hyperparameter silently promoting float32 parameters,
 # a (n,) + (n, 1) broadcast): every test runs the library with JAX's strict settings. The lab
@@ -105,3 +133,38 @@ def site_builder():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="session")
+def quick_lab_run(site_builder):
+    """``quick_lab_run(name)``: the folder of lab ``name`` run once in this test run, as a notebook
+    at quick sizes (``LAB.ipynb`` executed, ``out/`` with results.json, figures and arrays).
+
+    The notebook test and the lab's own test read the same run instead of running the lab twice.
+    The workers share it through a folder and a lock per lab: the first to ask runs the lab
+    afresh (never from an earlier test run's cache), the other waits and reads it. With
+    ``SHARP_THEORY_SITE_CACHE=DIR`` (CI) the folder is DIR, where ``make docs`` finds the runs.
+    (pytest-xdist's ``--dist loadgroup`` would put both tests on one worker, but it does not
+    group under pytest 9.)
+    """
+    import fcntl
+
+    from sharp_theory import labkit
+
+    labs = labkit.available_labs()
+    root = Path(os.environ.get("SHARP_THEORY_SITE_CACHE") or os.environ["SHARP_THEORY_TEST_LABS"])
+
+    def run(name):
+        root.mkdir(parents=True, exist_ok=True)
+        with open(root / f".{name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            folder = root / name
+            if (folder / "test-run").is_file() and \
+                    (folder / "test-run").read_text() == os.environ["SHARP_THEORY_TEST_RUN"]:
+                return folder
+            if (folder / "key").is_file():  # an earlier run's result would make the tests vacuous
+                (folder / "key").unlink()
+            folder = site_builder.execute_lab(name, labs[name], root)
+            (folder / "test-run").write_text(os.environ["SHARP_THEORY_TEST_RUN"])
+            return folder
+    return run

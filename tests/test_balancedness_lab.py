@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from sharp_theory import labkit
-from sharp_theory.cli import main
 from sharp_theory.labkit import verdict_matches
 
 FIGURES = ("fig1_balancedness", "fig1c_op_rate_msam", "fig2b_bar", "lemma1_sharpness",
@@ -21,9 +20,9 @@ CLAIMS = ("li2024.balancedness.gd_one_step_identity", "li2024.balancedness.gd_co
 
 
 @pytest.mark.slow
-def test_balancedness_lab_quick(tmp_path):
-    out = tmp_path / "out"
-    assert main(["reproduce", "balancedness", "--quick", "--out", str(out)]) == 0
+def test_balancedness_lab_quick(quick_lab_run):
+    # The run tests/test_notebooks.py executes (one run of the lab for both tests).
+    out = quick_lab_run("balancedness") / "out"
     results = json.loads((out / "results.json").read_text())
     # Every figure passes the figure lint (issue 18), and the key figure has a slide copy.
     assert not labkit.figure_problems(results, out), labkit.figure_problems(results, out)

@@ -5,13 +5,12 @@ import numpy as np
 import pytest
 
 from sharp_theory import labkit
-from sharp_theory.cli import main
 
 
 @pytest.mark.slow
-def test_benign_overfitting_lab_quick(tmp_path):
-    out = tmp_path / "out"
-    assert main(["reproduce", "benign-overfitting", "--quick", "--out", str(out)]) == 0
+def test_benign_overfitting_lab_quick(quick_lab_run):
+    # The run tests/test_notebooks.py executes (one run of the lab for both tests).
+    out = quick_lab_run("benign-overfitting") / "out"
     results = json.loads((out / "results.json").read_text())
     # Every figure passes the figure lint (issue 18), and the key figure has a slide copy.
     assert not labkit.figure_problems(results, out), labkit.figure_problems(results, out)

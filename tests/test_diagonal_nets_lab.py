@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from sharp_theory import labkit
-from sharp_theory.cli import main
 from sharp_theory.labkit import verdict_matches
 
 FIGURES = ("test_loss_vs_rho", "implicit_bias_vs_rho", "loss_curves", "effective_init_over_time",
@@ -14,9 +13,9 @@ FIGURES = ("test_loss_vs_rho", "implicit_bias_vs_rho", "loss_curves", "effective
 
 
 @pytest.mark.slow
-def test_lab_quick(tmp_path):
-    out = tmp_path / "out"
-    assert main(["reproduce", "diagonal-nets", "--quick", "--out", str(out)]) == 0
+def test_lab_quick(quick_lab_run):
+    # The run tests/test_notebooks.py executes (one run of the lab for both tests).
+    out = quick_lab_run("diagonal-nets") / "out"
     results = json.loads((out / "results.json").read_text())
     # Every figure passes the figure lint (issue 18), and the key figure has a slide copy.
     assert not labkit.figure_problems(results, out), labkit.figure_problems(results, out)

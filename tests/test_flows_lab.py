@@ -4,13 +4,12 @@ import json
 import pytest
 
 from sharp_theory import labkit
-from sharp_theory.cli import main
 
 
 @pytest.mark.slow
-def test_flows_lab_quick(tmp_path):
-    out = tmp_path / "out"
-    assert main(["reproduce", "flows", "--quick", "--out", str(out)]) == 0
+def test_flows_lab_quick(quick_lab_run):
+    # The run tests/test_notebooks.py executes (one run of the lab for both tests).
+    out = quick_lab_run("flows") / "out"
     results = json.loads((out / "results.json").read_text())
     assert results["quick"] is True and results["figures"] == ["fig1_sam_slow_flow"]
     assert not labkit.figure_problems(results, out), labkit.figure_problems(results, out)

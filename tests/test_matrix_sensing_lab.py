@@ -6,14 +6,13 @@ import pytest
 
 from sharp_theory.claims import claims_for_lab
 from sharp_theory import labkit
-from sharp_theory.cli import main
 from sharp_theory.labkit import verdict_matches
 
 
 @pytest.mark.slow
-def test_matrix_sensing_lab_quick(tmp_path):
-    out = tmp_path / "out"
-    assert main(["reproduce", "matrix-sensing", "--quick", "--out", str(out)]) == 0
+def test_matrix_sensing_lab_quick(quick_lab_run):
+    # The run tests/test_notebooks.py executes (one run of the lab for both tests).
+    out = quick_lab_run("matrix-sensing") / "out"
     results = json.loads((out / "results.json").read_text())
     # Every figure passes the figure lint (issue 18), and the key figure has a slide copy.
     assert not labkit.figure_problems(results, out), labkit.figure_problems(results, out)

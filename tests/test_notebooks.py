@@ -3,10 +3,8 @@ way the docs site runs it (tools/site.py: quick sizes, output inline).
 
 With ``SHARP_THEORY_SITE_CACHE=DIR`` (CI sets it) the executed notebooks are kept in DIR, where
 ``make docs`` picks them up instead of running every lab a second time; without it they go to
-the test's temporary folder."""
+a temporary folder (see the ``quick_lab_run`` fixture in conftest.py)."""
 import json
-import os
-from pathlib import Path
 
 import jupytext
 import nbformat
@@ -22,18 +20,14 @@ EXPECTED_FIGURES = {"sharpness-dynamics": ("sharpness_dynamics", "one_sam_endpoi
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name, path", LABS, ids=[name for name, _ in LABS])
-def test_lab_runs_as_a_notebook(name, path, tmp_path, site_builder):
+@pytest.mark.parametrize("name, path", [
+    # This test and the lab's own test (tests/test_*_lab.py) read one run (quick_lab_run).
+    (name, path) for name, path in LABS], ids=[name for name, _ in LABS])
+def test_lab_runs_as_a_notebook(name, path, quick_lab_run):
     notebook = jupytext.read(path)
     assert notebook.cells[0].cell_type == "markdown", "a lab opens with its title and question"
     nbformat.validate(notebook)
-    cache = os.environ.get("SHARP_THEORY_SITE_CACHE")
-    if cache:
-        # A cached run of exactly this source would make the test vacuous: run it afresh.
-        stale = Path(cache) / name / "key"
-        if stale.is_file():
-            stale.unlink()
-    folder = site_builder.execute_lab(name, path, Path(cache) if cache else tmp_path)
+    folder = quick_lab_run(name)
     out = folder / "out"
     results = json.loads((out / "results.json").read_text())
     # Every figure passes the figure lint (issue 18).

@@ -5,13 +5,12 @@ import numpy as np
 import pytest
 
 from sharp_theory import labkit
-from sharp_theory.cli import main
 
 
 @pytest.mark.slow
-def test_sam_family_lab_quick(tmp_path):
-    out = tmp_path / "out"
-    assert main(["reproduce", "sam-family", "--quick", "--out", str(out)]) == 0
+def test_sam_family_lab_quick(quick_lab_run):
+    # The run tests/test_notebooks.py executes (one run of the lab for both tests).
+    out = quick_lab_run("sam-family") / "out"
     results = json.loads((out / "results.json").read_text())
     # Every figure passes the figure lint (issue 18), and the key figure has a slide copy.
     assert not labkit.figure_problems(results, out), labkit.figure_problems(results, out)

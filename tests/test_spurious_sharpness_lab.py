@@ -5,13 +5,12 @@ import numpy as np
 import pytest
 
 from sharp_theory import labkit
-from sharp_theory.cli import main
 
 
 @pytest.mark.slow
-def test_spurious_sharpness_lab_quick(tmp_path):
-    out = tmp_path / "out"
-    assert main(["reproduce", "spurious-sharpness", "--quick", "--out", str(out)]) == 0
+def test_spurious_sharpness_lab_quick(quick_lab_run):
+    # The run tests/test_notebooks.py executes (one run of the lab for both tests).
+    out = quick_lab_run("spurious-sharpness") / "out"
     results = json.loads((out / "results.json").read_text())
     assert results["quick"] is True
     assert set(results["figures"]) == {"sharpness_by_path", "logit_statistics", "test_cross_entropy",

@@ -2,6 +2,7 @@
 a dense solve at every record, in a run and in every lane of a sweep, with the HVPs counted."""
 from __future__ import annotations
 
+import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -102,7 +103,9 @@ def quadratic_record(spectrum, seed, perturbation, **settings):
     return _quadratic_record(jnp.asarray(matrix), jnp.asarray(start), **settings), spectrum
 
 
+@functools.partial(jax.jit, static_argnames=("gap_safety", "eig_tol", "tol"))
 def _quadratic_record(matrix, start, **settings):
+    # Compiled once per settings: hypothesis draws many matrices of one shape.
     observable = st.measure.warm_top_eigenpairs(
         cold_steps=N_QUADRATIC, loss=lambda _: lambda w: 0.5 * w @ matrix @ w, **settings)
     params = jnp.zeros(N_QUADRATIC)

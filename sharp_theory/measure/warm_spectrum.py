@@ -39,6 +39,11 @@ from jax.flatten_util import ravel_pytree
 from .spectrum import flat_parameters, full_batch_loss
 
 
+# Straight-line Lanczos steps at most: a warm record takes a few and gains from unrolling (above);
+# the 60 steps of a cold solve unrolled took ~28 s to compile for a 60-parameter model on 2 cores.
+UNROLLED_STEPS = 12
+
+
 def hvp_operator(fn: Callable, params):
     """``(matvec, flat params)``: ``matvec(v) = ∇²fn(params) v`` for flat ``v``, each product one
     forward-over-reverse pass (``jax.jvp`` of the gradient).
@@ -98,8 +103,9 @@ def _lanczos_ritz(matvec: Callable, start, min_steps: int, max_steps: int, k: in
     more (at most ``max_steps`` in all, one HVP each) until ``stop(values, residuals, size)``
     holds for the top-k Ritz pairs.
 
-    The first ``min_steps`` steps are unrolled (straight-line code: XLA computes the gradient's
-    primal pass once for all their HVPs, which inside a loop it would redo every step). Further
+    The first ``min_steps`` steps are unrolled when there are at most ``UNROLLED_STEPS`` of
+    them (straight-line code: XLA computes the gradient's primal pass once for all their HVPs,
+    which inside a loop it would redo every step; more run in one loop). Further
     steps run in a ``while_loop`` inside a ``lax.cond`` on ``stop`` after the unrolled steps, so
     a record that stops there pays for none of the larger basis the loop carries (under ``vmap``
     the cond becomes a select and the loop runs while any lane goes on).
@@ -136,8 +142,12 @@ def _lanczos_ritz(matvec: Callable, start, min_steps: int, max_steps: int, k: in
     first = min_steps
     basis = jnp.zeros((first + 1, n), dtype).at[0].set(start / jnp.linalg.norm(start))
     alphas, betas = jnp.zeros((first,), dtype), jnp.zeros((first,), dtype)
-    for j in range(first):
-        basis, alphas, betas = step(j, basis, alphas, betas, j + 1)
+    if first <= UNROLLED_STEPS:
+        for j in range(first):
+            basis, alphas, betas = step(j, basis, alphas, betas, j + 1)
+    else:  # a long cold solve: one loop body to compile instead of `first` copies
+        basis, alphas, betas = jax.lax.fori_loop(
+            0, first, lambda j, carry: step(j, *carry, first + 1), (basis, alphas, betas))
     if max_steps == first:
         return finish(basis, alphas, betas, first)
 
