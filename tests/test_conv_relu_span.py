@@ -98,6 +98,25 @@ def test_ladder_ratio_four():
         [100, 400, 400, 1600, 1600]
 
 
+@jax.jit
+def _both_coordinates(problem, coefficients_problem, basis, coefficients, rho):
+    """Loss, gradient and one SAM step (radius ``rho``) on a batch of three examples, in weight
+    coordinates (at W0 + AQ) and in coefficient coordinates (at A). Compiled once per shape: the
+    examples below reuse four programs instead of compiling every operation on its own."""
+    weights = cr.weights_from_coefficients(coefficients, problem, basis)
+    batch_index = jnp.asarray([0, 2, 5])
+    sam = st.optim.sam(0.3, 0.0)
+    hparams = dict(sam.hparams, rho=rho)
+    key = jax.random.key(0)
+    results = []
+    for this, params in ((problem, weights), (coefficients_problem, coefficients)):
+        batch = jax.tree_util.tree_map(lambda x: x[batch_index], this.examples)
+        loss, grad = jax.value_and_grad(this.loss)(params, batch)
+        stepped, _, _ = sam.step(params, sam.init(params), this.loss, batch, hparams, key)
+        results.append((loss, grad, stepped))
+    return results
+
+
 @settings(max_examples=6, deadline=None)
 @given(dim=hst.sampled_from([14, 30]), pad=hst.sampled_from([0, 10]),
        signal=hst.floats(0.3, 8.0), seed=hst.integers(0, 10_000), isotropic=hst.booleans(),
@@ -119,23 +138,13 @@ def test_coefficient_problem_is_the_network_in_other_coordinates(dim, pad, signa
     coefficients_problem = cr.coefficient_problem(problem, basis)
     rng = np.random.default_rng(seed)
     coefficients = {"A": jnp.asarray(0.3 * rng.standard_normal((2, 3, 7)))}
-    weights = cr.weights_from_coefficients(coefficients, problem, basis)
-    batch_index = jnp.asarray([0, 2, 5])
-    batch_w = jax.tree_util.tree_map(lambda x: x[batch_index], problem.examples)
-    batch_a = jax.tree_util.tree_map(lambda x: x[batch_index], coefficients_problem.examples)
-    loss_w, grad_w = jax.value_and_grad(problem.loss)(weights, batch_w)
-    loss_a, grad_a = jax.value_and_grad(coefficients_problem.loss)(coefficients, batch_a)
+    (loss_w, grad_w, new_w), (loss_a, grad_a, new_a) = _both_coordinates(
+        problem, coefficients_problem, basis, coefficients, jnp.asarray(rho))
     assert float(loss_a) == pytest.approx(float(loss_w), rel=1e-12)
     np.testing.assert_allclose(np.asarray(grad_a["A"]), np.asarray(grad_w["W"]) @ q.T,
                                rtol=1e-10, atol=1e-14)
     np.testing.assert_allclose(np.asarray(grad_a["A"]) @ q, np.asarray(grad_w["W"]),
                                rtol=1e-10, atol=1e-14)
-
-    sam = st.optim.sam(0.3, rho)
-    key = jax.random.key(0)
-    new_w, _, _ = sam.step(weights, sam.init(weights), problem.loss, batch_w, sam.hparams, key)
-    new_a, _, _ = sam.step(coefficients, sam.init(coefficients), coefficients_problem.loss,
-                           batch_a, sam.hparams, key)
     np.testing.assert_allclose(
         np.asarray(cr.weights_from_coefficients(new_a, problem, basis)["W"]),
         np.asarray(new_w["W"]), rtol=1e-10, atol=1e-13)
