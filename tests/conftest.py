@@ -135,17 +135,50 @@ def site_builder():
     return module
 
 
+def check_lab_notebook(name: str, script: Path, folder: Path) -> None:
+    """What every lab run as a notebook must show: a markdown title cell, a valid notebook,
+    figures that pass the figure lint with PNG, SVG and a slide copy, the arrays, every claim's
+    verdict compatible with its expectation at quick sizes, every figure inline."""
+    import json
+
+    import jupytext
+    import nbformat
+
+    from sharp_theory import labkit
+
+    notebook = jupytext.read(script)
+    assert notebook.cells[0].cell_type == "markdown", "a lab opens with its title and question"
+    nbformat.validate(notebook)
+    out = folder / "out"
+    results = json.loads((out / "results.json").read_text())
+    # Every figure passes the figure lint (issue 18).
+    assert not labkit.figure_problems(results, out), labkit.figure_problems(results, out)
+    assert results["lab"] == name and results["quick"] is True
+    for figure in results["figures"]:
+        assert (out / f"{figure}.png").exists() and (out / f"{figure}.svg").exists()
+    # The key figure's slide copy (checked to exist by figure_problems) and the arrays.
+    assert any(check.get("slide") for check in results["figure_checks"].values()), name
+    assert (out / "trajectories.npz").stat().st_size > 0
+    for claim in results["claims"]:
+        # Quick sizes may be too small to judge ("inconclusive"), never contradict the claim.
+        assert labkit.verdict_matches(claim, quick=True), claim
+    executed = nbformat.read(folder / f"{name}.ipynb", as_version=4)
+    images = sum("image/png" in output.get("data", {}) for cell in executed.cells
+                 if cell.cell_type == "code" for output in cell.outputs)
+    assert images >= len(results["figures"]), "every figure is shown inline"
+
+
 @pytest.fixture(scope="session")
 def quick_lab_run(site_builder):
     """``quick_lab_run(name)``: the folder of lab ``name`` run once in this test run, as a notebook
-    at quick sizes (``LAB.ipynb`` executed, ``out/`` with results.json, figures and arrays).
+    at quick sizes (``LAB.ipynb`` executed, ``out/`` with results.json, figures and arrays),
+    checked by :func:`check_lab_notebook`.
 
-    The notebook test and the lab's own test read the same run instead of running the lab twice.
-    The workers share it through a folder and a lock per lab: the first to ask runs the lab
-    afresh (never from an earlier test run's cache), the other waits and reads it. With
+    A lab with a test file of its own (tests/test_*_lab.py) is run there, and
+    tests/test_notebooks.py runs the others: every lab runs once. Should two tests ask for one
+    lab, the workers share the run through a folder and a lock per lab: the first runs it afresh
+    (never from an earlier test run's cache), the other waits and reads it. With
     ``SHARP_THEORY_SITE_CACHE=DIR`` (CI) the folder is DIR, where ``make docs`` finds the runs.
-    (pytest-xdist's ``--dist loadgroup`` would put both tests on one worker, but it does not
-    group under pytest 9.)
     """
     import fcntl
 
@@ -165,6 +198,7 @@ def quick_lab_run(site_builder):
             if (folder / "key").is_file():  # an earlier run's result would make the tests vacuous
                 (folder / "key").unlink()
             folder = site_builder.execute_lab(name, labs[name], root)
+            check_lab_notebook(name, labs[name], folder)
             (folder / "test-run").write_text(os.environ["SHARP_THEORY_TEST_RUN"])
             return folder
     return run

@@ -21,7 +21,8 @@ CLAIMS = ("li2024.balancedness.gd_one_step_identity", "li2024.balancedness.gd_co
 
 @pytest.mark.slow
 def test_balancedness_lab_quick(quick_lab_run):
-    # The run tests/test_notebooks.py executes (one run of the lab for both tests).
+    # The lab run once as a notebook at quick sizes; the fixture makes the checks every lab must
+    # pass (tests/test_notebooks.py runs the labs without a test file of their own).
     out = quick_lab_run("balancedness") / "out"
     results = json.loads((out / "results.json").read_text())
     # Every figure passes the figure lint (issue 18), and the key figure has a slide copy.

@@ -8,7 +8,8 @@ from sharp_theory import labkit
 
 @pytest.mark.slow
 def test_flows_lab_quick(quick_lab_run):
-    # The run tests/test_notebooks.py executes (one run of the lab for both tests).
+    # The lab run once as a notebook at quick sizes; the fixture makes the checks every lab must
+    # pass (tests/test_notebooks.py runs the labs without a test file of their own).
     out = quick_lab_run("flows") / "out"
     results = json.loads((out / "results.json").read_text())
     assert results["quick"] is True and results["figures"] == ["fig1_sam_slow_flow"]
