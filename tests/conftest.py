@@ -21,12 +21,11 @@ if os.environ.get("SHARP_THEORY_COMPILE_CACHE", "").strip().lower() not in ("0",
         atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
     os.environ["SHARP_THEORY_COMPILE_CACHE"] = os.environ["SHARP_THEORY_TEST_COMPILE_CACHE"]
 
-# The labs the notebook tests and the lab tests share (fixture quick_lab_run): one folder and one
-# token per test run, made by the first process (the workers inherit both).
-if not os.environ.get("SHARP_THEORY_TEST_RUN"):
+# The labs' quick runs (fixture quick_lab_run): one folder per test run, made by the first process
+# (the workers inherit it); its path, unique to the run, also marks the runs made in this one.
+if not os.environ.get("SHARP_THEORY_TEST_LABS"):
     _LABS = tempfile.mkdtemp(prefix="sharp-theory-test-labs-")
     os.environ["SHARP_THEORY_TEST_LABS"] = _LABS
-    os.environ["SHARP_THEORY_TEST_RUN"] = f"{os.getpid()}-{_LABS}"
     atexit.register(shutil.rmtree, _LABS, ignore_errors=True)
 
 import jax  # noqa: E402
@@ -192,13 +191,13 @@ def quick_lab_run(site_builder):
         with open(root / f".{name}.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
             folder = root / name
-            if (folder / "test-run").is_file() and \
-                    (folder / "test-run").read_text() == os.environ["SHARP_THEORY_TEST_RUN"]:
+            this_run = os.environ["SHARP_THEORY_TEST_LABS"]
+            if (folder / "test-run").is_file() and (folder / "test-run").read_text() == this_run:
                 return folder
             if (folder / "key").is_file():  # an earlier run's result would make the tests vacuous
                 (folder / "key").unlink()
             folder = site_builder.execute_lab(name, labs[name], root)
             check_lab_notebook(name, labs[name], folder)
-            (folder / "test-run").write_text(os.environ["SHARP_THEORY_TEST_RUN"])
+            (folder / "test-run").write_text(this_run)
             return folder
     return run

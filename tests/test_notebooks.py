@@ -26,8 +26,7 @@ EXPECTED_FIGURES = {"sharpness-dynamics": ("sharpness_dynamics", "one_sam_endpoi
 
 
 def test_every_lab_runs_as_a_notebook_here_or_in_its_own_test():
-    assert set(OWN_TEST) <= set(LABS), set(OWN_TEST) - set(LABS)
-    assert set(HERE) | set(OWN_TEST) == set(LABS)
+    assert set(OWN_TEST) <= set(LABS), set(OWN_TEST) - set(LABS)  # (HERE is the rest)
     assert len(HERE) >= 3 and len(OWN_TEST) >= 8, (HERE, OWN_TEST)  # neither side emptied
 
 
