@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from . import interrupts, jax_setup, labkit, launch
-from .errors import ConfigError
+from .errors import ConfigError, StallError
 from .output import OutputFolder
 
 EXIT_CODES = {
@@ -32,6 +32,8 @@ EXIT_CODES = {
     3: "a file-system fault while writing: no space left, a quota, a permission lost (one line "
        "on stderr; completed stages are kept, nothing half-written is left)",
     4: "--strict: stored results were computed by other code (check --cached, report)",
+    5: "a compiled computation stalled: no CPU progress for SHARP_THEORY_STALL_S seconds (one "
+       "line on stderr; completed stages are kept)",
     130: "interrupted by SIGINT (Ctrl-C); a rerun of the same command resumes",
     143: "interrupted by SIGTERM; a rerun of the same command resumes",
 }
@@ -47,6 +49,8 @@ ENVIRONMENT = """environment variables (each checked before any work; a bad valu
                               (XDG_CACHE_HOME) between runs; 0 turns it off, an absolute DIR
                               moves it; an unwritable folder is skipped with one note
   SHARP_THEORY_PROGRESS=0|1   progress bars even when stderr is not a terminal
+  SHARP_THEORY_STALL_S=s      a compiled CPU computation that uses no CPU time for s seconds
+                              (default 300) ends the command with exit 5; 0 waits forever
   SHARP_THEORY_LABS=DIR       run lab scripts from DIR instead of the repository's labs/
   SHARP_THEORY_QUICK=0|1, SHARP_THEORY_OUT=DIR, SHARP_THEORY_SEEDS=N, SHARP_THEORY_GRID=NAME,
   SHARP_THEORY_DEVICE=cpu|gpu  the same settings for a lab run inside a notebook
@@ -54,7 +58,8 @@ ENVIRONMENT = """environment variables (each checked before any work; a bad valu
 exit codes: 0 done / verdicts as expected, 1 a verdict differs from its expectation (fuzz: a
 claim falsified), 2 bad input or a busy / foreign output folder (one line on stderr, nothing
 written), 3 a file-system fault while writing (no space, quota, permission), 4 --strict and stored
-results from other code, 130 / 143 interrupted by SIGINT / SIGTERM"""
+results from other code, 5 a computation stalled (no CPU progress for SHARP_THEORY_STALL_S s),
+130 / 143 interrupted by SIGINT / SIGTERM"""
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -366,6 +371,10 @@ def main(argv=None) -> int:
     except ConfigError as error:
         print(f"sharp-theory: error: {str(error).splitlines()[0]}", file=sys.stderr)
         return 2
+    except StallError as error:
+        # The stuck computation keeps XLA's threads: end the process at once (staging folders
+        # removed, completed stages kept), without unwinding JAX, which could wait on them.
+        interrupts.end_process(5, f"sharp-theory: error: {error}")
     except OSError as error:
         if error.errno is None:
             raise

@@ -22,6 +22,14 @@ class ConfigError(ValueError):
         super().__init__(f"invalid {parameter}={_show(value)}: expected {valid}")
 
 
+class StallError(RuntimeError):
+    """A compiled computation stopped making progress (no CPU time used for the stall limit).
+
+    Raised instead of waiting forever; the computation's threads stay stuck, so the process
+    should be restarted before more work. The command line prints it as one line (exit code 5).
+    """
+
+
 def _show(value: Any) -> str:
     if isinstance(value, np.ndarray) and value.size > 6:
         return f"array(shape={value.shape})"

@@ -80,18 +80,28 @@ def _watch(read_end: int, prog: str) -> None:
         if received and received[0] in SIGNALS:
             break
     signum = received[0]
+    advice = ("; completed stages are kept, rerun the same command to resume"
+              if _RESUMABLE else "")
+    end_process(128 + signum, f"{prog}: interrupted by {signal.Signals(signum).name}{advice}")
+
+
+def end_process(code: int, line: str) -> None:
+    """Run the registered clean-ups, print ``line`` on stderr and end the process with ``code``
+    at once (``os._exit``: no unwinding through JAX, whose threads may be busy or stuck).
+
+    Args:
+      code: the exit status.
+      line: one line for stderr (without the newline).
+    """
     with CRITICAL:
         for cleanup in reversed(list(_CLEANUPS)):
             try:
                 cleanup()
             except Exception:  # noqa: BLE001 - a failing clean-up must not block the exit
                 pass
-        name = signal.Signals(signum).name
         try:
             sys.stdout.flush()
         except Exception:  # noqa: BLE001
             pass
-        advice = ("; completed stages are kept, rerun the same command to resume"
-                  if _RESUMABLE else "")
-        os.write(2, f"{prog}: interrupted by {name}{advice}\n".encode())
-        os._exit(128 + signum)
+        os.write(2, f"{line}\n".encode())
+        os._exit(code)

@@ -65,6 +65,33 @@ def requested_cpu_devices() -> int:
     return int(requested) if requested else available_cores()
 
 
+STALL_VARIABLE = "SHARP_THEORY_STALL_S"
+DEFAULT_STALL_SECONDS = 300.0
+"""How long a compiled CPU computation may use no CPU time before it is called stalled."""
+
+
+def stall_seconds() -> float | None:
+    """The stall limit from ``SHARP_THEORY_STALL_S`` (default 300 s; ``0`` never stops a run).
+
+    Returns:
+        Seconds, or None when the watchdog is off.
+
+    Raises:
+        ConfigError: not a number in [0, 1e6].
+    """
+    value = os.environ.get(STALL_VARIABLE, "").strip()
+    if not value:
+        return DEFAULT_STALL_SECONDS
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = float("nan")
+    if not 0.0 <= seconds <= 1e6:
+        raise ConfigError(STALL_VARIABLE, value, "seconds in [0, 1e6] (0 turns the stall watchdog "
+                          "off)")
+    return seconds or None
+
+
 def x64_requested() -> bool:
     """Whether ``SHARP_THEORY_X64`` asks for float64 (unset or ``1``) or not (``0``).
 
@@ -86,6 +113,7 @@ def check_environment() -> None:
     """
     x64_requested()
     requested_cpu_devices()
+    stall_seconds()
     compile_cache.folder()
     for name in ("SHARP_THEORY_PROGRESS", "SHARP_THEORY_QUICK"):
         value = os.environ.get(name, "").strip()

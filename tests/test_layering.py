@@ -16,7 +16,7 @@ PACKAGE_ROOT = Path(__file__).resolve().parent.parent / "sharp_theory"
 # Layer of each top-level module or subpackage of sharp_theory (higher may import lower).
 LAYERS = {
     "_pytree": 0, "errors": 0, "tree": 0, "output": 0, "version": 0, "observables": 0,
-    "checkpoints": 0, "interrupts": 0, "compile_cache": 0, "jax_setup": 0,
+    "checkpoints": 0, "interrupts": 0, "krylov": 0, "compile_cache": 0, "jax_setup": 0,
     "problems": 1, "optim": 1, "theory": 1,
     "dynamics": 2,
     "measure": 3,

@@ -127,6 +127,33 @@ def test_ready_observables_match_the_measures_and_keep_the_loss():
     assert callable(st.measure.hessian) and callable(st.measure.lambda_max)
 
 
+def test_ready_hessian_observables_of_a_model_above_the_dense_limit_use_hessian_products():
+    # A 24-input, width-48 tanh net: 1,200 parameters, above DENSE_LIMIT (300) and above the
+    # 1,000 at which the dense-only observables refused. λ_max by Lanczos on HVPs and the trace
+    # from 1,200 unit-vector products, compared with eigh of the dense Hessian.
+    width = 48
+    k1, k2, k3 = jax.random.split(jax.random.key(2), 3)
+    X = jax.random.normal(k1, (40, 24))
+    y = jnp.tanh(X[:, 0])
+    params = {"W": 0.3 * jax.random.normal(k2, (width, 24)),
+              "a": 0.3 * jax.random.normal(k3, (width,))}
+
+    def loss(p, batch):
+        inputs, targets = batch
+        return 0.5 * jnp.mean((jnp.tanh(inputs @ p["W"].T) @ p["a"] - targets) ** 2)
+
+    problem = st.problems.from_loss(loss, params, (X, y))
+    assert st.measure.parameter_count(params) > st.observables.DENSE_LIMIT
+    traj = st.run(problem, st.optim.sam(lr=0.1, rho=0.02), steps=10, stride=10,
+                  key=jax.random.key(0), observe={"lam": st.observables.lambda_max,
+                                                  "trace": st.observables.hessian_trace})
+    hessian = np.asarray(st.measure.hessian(st.measure.full_batch_loss(problem), traj.params))
+    eigenvalues = np.linalg.eigvalsh(hessian)
+    np.testing.assert_allclose(traj.observed["lam"][-1], eigenvalues[-1], rtol=1e-10)
+    np.testing.assert_allclose(traj.observed["trace"][-1], np.trace(hessian), rtol=1e-10)
+    assert not np.isclose(eigenvalues[-1], eigenvalues[-2], rtol=1e-6)  # a top gap Lanczos needs
+
+
 def test_reprs_show_shapes_not_data_and_testing_lists_its_names():
     X = jnp.ones((5000, D))
     problem = st.problems.from_loss(lambda p, b: jnp.mean((b @ p) ** 2), jnp.ones(D), X)

@@ -51,7 +51,7 @@ PUBLIC = {
         "run", "sweep", "simulate", "Trajectory", "SweepResult", "Observable", "as_observables",
         "evaluation_loss", "record_steps", "lane_mesh", "flow", "flow_kinds_for",
         "integrate_flow", "FLOW_KINDS", "RunInterrupted", "estimate_run_memory",
-        "seed_key_data"},
+        "seed_key_data", "StallError", "wait_for"},
     "sharp_theory.measure": {
         "balancedness", "gradient_imbalance", "sam_balancedness_drift", "flat_function", "hessian",
         "hessian_eigenvalues", "hessian_vector_product", "lambda_max", "hessian_trace",

@@ -45,6 +45,7 @@ from ..observables import RunState, WarmObservable
 from ..optim.base import Optimizer
 from ..optim.sharpness_aware import GradientDescent, SharpnessAware, sam_gradient
 from ..problems.base import Problem
+from .stall import wait_for
 from .trajectory import Trajectory, as_observables, check_key, record_steps, starting_params
 
 FLOW_KINDS = ("gradient", "central", "slow", "slow-corrected")
@@ -370,9 +371,9 @@ def flow(problem: Problem, optimizer: Optimizer, *, steps: int, key, observe=Non
     check_key(key)
     observables = as_observables(observe)
     params0 = starting_params(problem, params0, init, key)
-    params, observed, diverged_at, stats = _integrate_jit(
+    params, observed, diverged_at, stats = wait_for(_integrate_jit(
         problem, optimizer, params0, steps=steps, stride=stride, observables=observables,
-        kind=kind, rtol=rtol, atol=atol, max_solver_steps=max_solver_steps)
+        kind=kind, rtol=rtol, atol=atol, max_solver_steps=max_solver_steps), "st.flow")
     return Trajectory(params=params, observed=jax.tree_util.tree_map(np.asarray, observed),
                       steps=record_steps(steps, stride), diverged_at=np.asarray(diverged_at),
                       grad_evals=np.asarray(np.nan), hvp_evals=np.asarray(np.nan),

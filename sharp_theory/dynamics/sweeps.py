@@ -31,6 +31,7 @@ from ..checkpoints import resumable
 from ..errors import ConfigError, check_int
 from ..optim.base import Optimizer, check_hparam
 from ..problems.base import Problem, init_key
+from .stall import wait_for
 from .trajectory import (Trajectory, as_observables, check_batch_fits, check_init,
                          check_params_match, check_run_memory,
                          check_step_memory, cpu_tuned_jit, record_steps, simulate)
@@ -483,7 +484,8 @@ def sweep(problem: Problem, optimizers, *, steps: int, seeds=1, grid: Mapping | 
                                  observe=observe, stride=stride, batch_size=batch_size,
                                  params0=None if init is not None else params0, shard=False,
                                  init=init)
-    raw = _sweep_jit(problem, named, values, keys, params0, mesh=mesh, **arguments)
+    raw = wait_for(_sweep_jit(problem, named, values, keys, params0, mesh=mesh, **arguments),
+                   "st.sweep")
     if mesh is not None and jax.process_count() > 1:
         # Several processes (jax.distributed): each holds only its devices' lanes; every
         # process gets all of them, so every process returns the same, whole result.

@@ -19,6 +19,7 @@ from ..observables import RunState, WarmObservable
 from ..problems.base import Problem, init_key, optimizer_key
 from ..optim.base import Optimizer
 from ..tree import all_finite, tree_where
+from .stall import wait_for
 
 # A run whose recorded loss ends at least this many times its initial value is reported as a
 # runaway (Trajectory.status), not "ok".
@@ -425,7 +426,7 @@ def _run_chunked(problem, optimizer, params0, key, *, steps, stride, observables
             carry, warm, values = _segment_jit(problem, optimizer, carry, warm, key,
                                                jnp.asarray(first_step), count=count,
                                                stride=interval, record=record, **options)
-            jax.block_until_ready(carry)
+            wait_for(carry, "st.run")
             if record:
                 records.append(jax.tree_util.tree_map(np.asarray, values))
                 recorded += [first_step + (i + 1) * interval for i in range(count)]
@@ -613,9 +614,9 @@ def run(problem: Problem, optimizer: Optimizer, *, steps: int, key, observe=None
     if steps > CHUNKED_ABOVE:
         return _run_chunked(problem, optimizer, params0, key, steps=steps, stride=stride,
                             observables=observables, batch_size=batch_size)
-    params, observed, diverged_at, costs, state = _simulate_jit(
+    params, observed, diverged_at, costs, state = wait_for(_simulate_jit(
         problem, optimizer, params0, key, steps=steps, stride=stride, observables=observables,
-        batch_size=batch_size)
+        batch_size=batch_size), "st.run")
     # Records come back to the host as numpy arrays (small, and convenient to index and save).
     return Trajectory(params=params, observed=jax.tree_util.tree_map(np.asarray, observed),
                       steps=record_steps(steps, stride), diverged_at=np.asarray(diverged_at),

@@ -42,6 +42,10 @@ from jax.flatten_util import ravel_pytree
 
 from .._pytree import pytree_dataclass
 from ..errors import ConfigError, check_choice, check_int
+# The Lanczos method and the Hessian operator live in the lowest layer (the ready observables
+# use them too); their names stay available here.
+from ..krylov import (DEFAULT_LANCZOS_STEPS, LanczosResult, default_key, flat_parameters,  # noqa: F401
+                      hessian_operator, lanczos, tridiagonal)
 
 # Parameter count up to which method="auto" uses the dense Hessian. benchmarks/bench_spectrum.py
 # ("Hessian spectrum: dense vs matrix-free (issue 6)" in benchmarks/README.md): on a 2-core CPU
@@ -55,9 +59,6 @@ the matrix-free (HVP) path. Measured by ``benchmarks/bench_spectrum.py``.
 METHODS = ("auto", "dense", "matrix_free")
 """The accepted ``method`` values: ``"auto"``, ``"dense"``, ``"matrix_free"``."""
 
-# Default Lanczos steps for top-k eigenpairs: enough for ~1e-10 relative accuracy on the
-# Hessians in this package (tests compare against dense eigh); raise it for clustered spectra.
-DEFAULT_LANCZOS_STEPS = 80
 
 
 # --- plumbing ---------------------------------------------------------------------------------
@@ -157,51 +158,6 @@ def resolve_method(method: str, n: int, dense_max: int = DENSE_MAX_PARAMETERS) -
     return method
 
 
-def flat_parameters(params):
-    """``(flat, unravel)`` of a parameter pytree, refusing what no Hessian can be taken of.
-
-    Args:
-      params: a pytree of floating-point arrays with at least one entry.
-
-    Returns:
-      The flat vector (``ravel_pytree``) and the function that rebuilds the pytree.
-
-    Raises:
-      ConfigError: non-floating or empty parameters.
-    """
-    flat, unravel = ravel_pytree(params)
-    if not jnp.issubdtype(flat.dtype, jnp.floating):
-        raise ConfigError("params", str(flat.dtype), "floating-point parameters")
-    if flat.size == 0:
-        raise ConfigError("params", "empty pytree", "at least one parameter")
-    return flat, unravel
-
-
-def hessian_operator(fn: Callable, params):
-    """The Hessian of ``fn`` at ``params`` as a linear map on flat vectors.
-
-    Args:
-      fn: ``fn(params) -> scalar``, twice differentiable.
-      params: a pytree of floating-point arrays (at least one entry).
-
-    Returns:
-      ``(matvec, flat_params, unravel)``: ``matvec(v) = ∇²fn(params) v`` for a flat vector ``v``
-      of length n (forward-over-reverse; ``jax.linearize`` does the forward pass once, so each
-      product costs about one gradient evaluation), the flattened (n,) parameters and the
-      function that rebuilds the pytree from a flat vector.
-
-    Raises:
-      ConfigError: non-floating or empty parameters.
-    """
-    flat, unravel = flat_parameters(params)
-
-    def flat_gradient(w):
-        return ravel_pytree(jax.grad(fn)(unravel(w)))[0]
-
-    _, matvec = jax.linearize(flat_gradient, flat)
-    return matvec, flat, unravel
-
-
 def _dense_hessian(fn: Callable, params):
     flat, unravel = flat_parameters(params)
     matrix = jax.hessian(lambda w: fn(unravel(w)))(flat)
@@ -212,97 +168,7 @@ def _rademacher(key, shape, dtype):
     return jax.random.rademacher(key, shape, dtype=dtype)
 
 
-def _default_key(key):
-    # Lanczos and SLQ results do not depend on the start vector once converged; a fixed
-    # documented key keeps calls without one deterministic.
-    return jax.random.key(0) if key is None else key
-
-
-# --- Lanczos ----------------------------------------------------------------------------------
-
-class LanczosResult(NamedTuple):
-    """The Lanczos decomposition ``A Q ≈ Q T`` after m steps.
-
-    Attributes:
-      alphas: diagonal of the tridiagonal T, shape (m,).
-      betas: off-diagonal couplings; ``betas[j]`` couples basis vectors j and j+1; the last
-        entry is the norm of the final residual (0 when the Krylov space is exhausted).
-      basis: the orthonormal Lanczos vectors as rows, shape (m, n).
-    """
-
-    alphas: Any
-    betas: Any
-    basis: Any
-
-
-def lanczos(matvec: Callable, start, num_iterations: int, *, key=None) -> LanczosResult:
-    """m steps of the Lanczos method with full reorthogonalization.
-
-    Every new vector is orthogonalized against all previous ones by two passes of classical
-    Gram-Schmidt, so the basis stays orthonormal to working precision and no spurious copies
-    of converged eigenvalues appear. When the Krylov space is exhausted (an invariant subspace
-    is found, e.g. a Hessian with few distinct eigenvalues) the iteration continues with a fresh
-    random vector orthogonal to the basis and a zero coupling, so T stays exact.
-
-    Args:
-      matvec: symmetric linear map on flat vectors of length n.
-      start: start vector, shape (n,), nonzero.
-      num_iterations: m, 1 <= m <= n.
-      key: PRNG key for the restart vectors (default: a fixed key).
-
-    Returns:
-      A :class:`LanczosResult`.
-
-    References: Golub & Van Loan, Matrix Computations, Sec. 10.1; Giraud et al. 2005.
-    """
-    start = jnp.asarray(start)
-    n = start.shape[0]
-    m = check_int("num_iterations", num_iterations, minimum=1, maximum=n)
-    dtype = start.dtype
-    key = _default_key(key)
-    eps = jnp.finfo(dtype).eps
-    tiny = jnp.finfo(dtype).tiny
-    basis = jnp.zeros((m + 1, n), dtype).at[0].set(start / jnp.linalg.norm(start))
-
-    def orthogonalize(vector, basis, mask):
-        for _ in range(2):  # "twice is enough" for orthogonality to working precision
-            vector = vector - (mask * (basis @ vector)) @ basis
-        return vector
-
-    def body(j, carry):
-        basis, alphas, betas, scale = carry
-        mask = (jnp.arange(m + 1) <= j).astype(dtype)
-        q = basis[j]
-        w = matvec(q)
-        alpha = jnp.vdot(q, w)
-        w = orthogonalize(w, basis, mask)
-        beta = jnp.linalg.norm(w)
-        scale = jnp.maximum(scale, jnp.abs(alpha) + beta)
-        fresh = orthogonalize(jax.random.normal(jax.random.fold_in(key, j), (n,), dtype), basis, mask)
-        exhausted = beta <= 100.0 * eps * math.sqrt(n) * scale
-        next_vector = jnp.where(exhausted, fresh / jnp.maximum(jnp.linalg.norm(fresh), tiny),
-                                w / jnp.maximum(beta, tiny))
-        beta = jnp.where(exhausted, jnp.zeros_like(beta), beta)
-        return (basis.at[j + 1].set(next_vector), alphas.at[j].set(alpha), betas.at[j].set(beta),
-                scale)
-
-    carry = (basis, jnp.zeros((m,), dtype), jnp.zeros((m,), dtype), jnp.asarray(0.0, dtype))
-    basis, alphas, betas, _ = jax.lax.fori_loop(0, m, body, carry)
-    return LanczosResult(alphas, betas, basis[:m])
-
-
-def tridiagonal(result: LanczosResult):
-    """The m x m symmetric tridiagonal matrix T of a Lanczos decomposition.
-
-    Args:
-      result: a :class:`LanczosResult` of m steps.
-
-    Returns:
-      T, shape (m, m): ``alphas`` on the diagonal and ``betas[:-1]`` on both off-diagonals.
-    """
-    off = result.betas[:-1]
-    return jnp.diag(result.alphas) + jnp.diag(off, 1) + jnp.diag(off, -1)
-
+# --- eigenpairs -------------------------------------------------------------------------------
 
 class Eigenpairs(NamedTuple):
     """Top-k Hessian eigenpairs, largest first.
@@ -355,7 +221,7 @@ def top_hessian_eigenpairs(fn: Callable, params, k: int = 1, *, method: str = "a
     if method == "matrix_free":
         steps = num_iterations if num_iterations is not None else min(n, max(DEFAULT_LANCZOS_STEPS, 3 * k))
         steps = check_int("num_iterations", steps, minimum=k, maximum=n)
-    values, vectors, residuals = _top_eigenpairs(callable_tree(fn), params, _default_key(key),
+    values, vectors, residuals = _top_eigenpairs(callable_tree(fn), params, default_key(key),
                                                  k=k, steps=steps)
     return Eigenpairs(values, vectors, residuals, method)
 
@@ -567,7 +433,7 @@ def hessian_spectrum(fn: Callable, params, *, method: str = "auto", num_iteratio
         values = _dense_eigenvalues(callable_tree(fn), params)
         return Spectrum(values[None, :], jnp.full((1, n), 1.0 / n, values.dtype), n)
     return spectral_density(fn, params, num_iterations=min(num_iterations, n),
-                            num_probes=num_probes, key=_default_key(key))
+                            num_probes=num_probes, key=default_key(key))
 
 
 # --- trace and Frobenius norm -------------------------------------------------------------------
