@@ -67,6 +67,14 @@ def pytest_runtest_teardown(item, nextitem):
     if _memory_mappings() > MAPPINGS_BEFORE_CLEARING:
         jax.clear_caches()
 
+# The slow tests (lab runs, notebooks, subprocess CLIs: 30-90 s each) go first. pytest-xdist hands
+# tests out in collection order, and most lab tests sort late (test_s*, test_w*): collected in
+# file order, one worker ran the last lab test alone while the other sat idle. Longest first is the
+# classic way to even out two queues. The order among the slow tests and among the rest is kept.
+def pytest_collection_modifyitems(config, items):
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 # Implicit promotions hide bugs (a float64 hyperparameter silently promoting float32 parameters,
 # a (n,) + (n, 1) broadcast): every test runs the library with JAX's strict settings. The lab
 # smoke tests (files *_lab.py, *_labs.py) run lab scripts, which are user-level notebooks written
