@@ -27,6 +27,17 @@ if not os.environ.get("SHARP_THEORY_TEST_LABS"):
     _LABS = tempfile.mkdtemp(prefix="sharp-theory-test-labs-")
     os.environ["SHARP_THEORY_TEST_LABS"] = _LABS
     atexit.register(shutil.rmtree, _LABS, ignore_errors=True)
+    # atexit runs on a normal end and on Ctrl-C, not on SIGTERM's default action (the process is
+    # killed outright): a SIGTERM to the test run left both folders in TMPDIR. SIGTERM now stops
+    # the run as Ctrl-C does (pytest ends the session on KeyboardInterrupt; SystemExit inside a
+    # test would only fail that test). Only the first process of the run owns the folders.
+    import signal
+
+    def _stop_like_ctrl_c(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _stop_like_ctrl_c)
 
 import jax  # noqa: E402
 import pytest  # noqa: E402
