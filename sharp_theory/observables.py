@@ -96,12 +96,32 @@ class WarmObservable:
         # One compiled program for the cold record. Run op by op, an iterative solver compiles
         # every small operation of every iteration on its own (hundreds of programs, ~40 s for a
         # 60-parameter Lanczos on 2 cores, and ~3 memory maps each that a process keeps).
+        if state is None:  # a direct call: the program is cached per observable and shapes
+            return _cold_record_program()(self, params, problem)
+
         def cold_record(params):
             return self.update(params, problem, state, self.init(params, problem, state))[0]
 
         import jax  # here, not at the top: this module is the lowest layer and imports no JAX
 
         return jax.jit(cold_record)(params)
+
+
+_COLD_RECORD = []
+
+
+def _cold_record(observable, params, problem):
+    return observable.update(params, problem, None, observable.init(params, problem, None))[0]
+
+
+def _cold_record_program():
+    """``jax.jit(_cold_record)`` with the observable static (a frozen dataclass, so equal settings
+    share the program), made at the first use (this module imports no JAX at the top)."""
+    if not _COLD_RECORD:
+        import jax
+
+        _COLD_RECORD.append(jax.jit(_cold_record, static_argnums=0))
+    return _COLD_RECORD[0]
 
 
 def of_params(fn: Callable) -> ParamsObservable:
