@@ -42,7 +42,7 @@ from ..errors import ConfigError
 NORMS = (1, 2, math.inf)
 """The attack norms: ℓ1, ℓ2 and ℓ∞ (``math.inf``, or the string ``"inf"``)."""
 
-NORM_RANGE = "one of 1, 2, inf"
+_NORM_RANGE = "one of 1, 2, inf"
 
 
 def check_norm(norm) -> float:
@@ -60,15 +60,15 @@ def check_norm(norm) -> float:
     if isinstance(norm, str):
         if norm.strip().lower() in ("inf", "infinity", "linf"):
             return math.inf
-        raise ConfigError("norm", norm, NORM_RANGE)
+        raise ConfigError("norm", norm, _NORM_RANGE)
     if isinstance(norm, bool):
-        raise ConfigError("norm", norm, NORM_RANGE)
+        raise ConfigError("norm", norm, _NORM_RANGE)
     try:
         p = float(norm)
     except (TypeError, ValueError):
-        raise ConfigError("norm", norm, NORM_RANGE) from None
+        raise ConfigError("norm", norm, _NORM_RANGE) from None
     if p not in NORMS:
-        raise ConfigError("norm", norm, NORM_RANGE)
+        raise ConfigError("norm", norm, _NORM_RANGE)
     return p
 
 
