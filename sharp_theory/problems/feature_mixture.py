@@ -95,6 +95,27 @@ class FeatureClassifier:
         return self.loss_of_outputs(self.outputs(params, batch, constants), batch, constants)
 
 
+@dataclasses.dataclass(frozen=True)
+class _Scores:
+    """``outputs_fn`` of the problem; compares by value (a bound method would compare by the
+    identity of its classifier, and every new problem would compile its sweep anew)."""
+
+    classifier: FeatureClassifier
+
+    def __call__(self, params, batch, constants):
+        return self.classifier.outputs(params, batch, constants)
+
+
+@dataclasses.dataclass(frozen=True)
+class _LossOfScores:
+    """``loss_of_outputs_fn`` of the problem (by value, see :class:`_Scores`)."""
+
+    classifier: FeatureClassifier
+
+    def __call__(self, outputs, batch, constants):
+        return self.classifier.loss_of_outputs(outputs, batch, constants)
+
+
 def sample_mixture(rng: np.random.Generator, n: int, mean, noise) -> dict:
     """``n`` draws of the mixture: y = ±1 equiprobable, x = y·mean + noise·z, z ~ N(0, I).
 
@@ -195,4 +216,4 @@ def robust_features(*, model: str = "linear", loss: str = "logistic", n: int = 2
                  "y_test": test["y"]}
     return Problem(objective=objective, params0=params0, constants=constants, examples=train,
                    initializer=initializer, name=f"robust-features-{model}-{loss}",
-                   outputs_fn=objective.outputs, loss_of_outputs_fn=objective.loss_of_outputs)
+                   outputs_fn=_Scores(objective), loss_of_outputs_fn=_LossOfScores(objective))
