@@ -60,7 +60,7 @@ EVAL_EPSILONS = (0.0, 0.05, 0.1, 0.2, 0.3)  # ℓ∞ attacks at evaluation
 SMALL, LARGE = 0.1, 0.3                 # "small" and "large" evaluation budgets
 LINEAR_STEPS = 3_000
 DATA_SEEDS = (0, 1, 2)                  # independent training sets for the linear-score models
-RELU_STEPS = 600 if lab.quick else 3_000
+RELU_STEPS = 400 if lab.quick else 3_000
 RELU_RHOS = (0.2,) if lab.quick else (0.05, 0.1, 0.2, 0.4)
 RELU_WIDTH, RELU_PGD_STEPS, EVAL_PGD_STEPS = 16, 3, 10
 lab.record_config(n=N, n_nonrobust=K, robust_mean=ROBUST_MEAN, nonrobust_mean=NONROBUST_MEAN,

@@ -164,7 +164,7 @@ register(Claim(
     statement="On a two-layer ReLU network (16 units), some SAM run (full-batch or 1-SAM, ρ in the "
               "grid) gains ≥ 2 points of ℓ∞ robust accuracy at ε = 0.1 over GD while losing ≤ 0.5 "
               "points of clean accuracy (mean over seeds, PGD-10 on 4,000 test examples).",
-    regime=DATA.replace("3,000", "3,000 (1,000 with --quick)") + "; ReLU network, 16 units, "
+    regime=DATA.replace("3,000", "3,000 (400 with --quick)") + "; ReLU network, 16 units, "
            "init scale 1; 4 seeds (2 with --quick)", lab=LAB, check=_small_budget_gain,
     expected="fail"))
 
