@@ -204,16 +204,34 @@ def over_draws(model):
                    "status": next((lanes[name]["status"] for lanes in per_draw
                                    if lanes[name]["status"] != "ok"), "ok")}
             for name in per_draw[0]}
-    return draws[0][1], mean, draws[0][3]
+    return draws[0][0], draws[0][1], mean, draws[0][3]
 
 
-linear_result, linear_lanes, linear_curves = over_draws("linear")
-diagonal_result, diagonal_lanes, diagonal_curves = over_draws("diagonal")
+_, linear_result, linear_lanes, linear_curves = over_draws("linear")
+diagonal_problem, diagonal_result, diagonal_lanes, diagonal_curves = over_draws("diagonal")
 for title, lanes in (("linear", linear_lanes), ("diagonal", diagonal_lanes)):
     print(title)
     for name, numbers in lanes.items():
         print(f"  {name:12s} ratio {numbers['ratio']:.4f}  accuracy at ε = {EVAL_EPSILONS}: "
               + " ".join(f"{a:.4f}" for a in numbers["accuracy"]))
+
+# %% [markdown]
+# Robustness and sharpness side by side: the exact top Hessian eigenvalue and trace of the training
+# loss at the end of each diagonal-network run (first training set).
+
+# %%
+diagonal_loss = st.measure.full_batch_loss(diagonal_problem)
+diagonal_ends = {"GD": (0, 0), f"SAM ρ={RHOS[-1]:g}": (-1, 0), f"1-SAM ρ={RHOS[-1]:g}": (-1, 0),
+                 f"AT ε={EPSILONS[-1]:g}": (0, -1)}
+diagonal_sharpness = {}
+for name, (i, j) in diagonal_ends.items():
+    params = jax.tree_util.tree_map(lambda leaf: leaf[i, j, 0],
+                                    diagonal_result[name.split(" ")[0]].params)
+    diagonal_sharpness[name] = {
+        "lambda_max": float(st.measure.lambda_max(diagonal_loss, params, method="dense")),
+        "trace": float(st.measure.hessian_trace(diagonal_loss, params, method="dense"))}
+    print(f"  {name:12s} λ_max {diagonal_sharpness[name]['lambda_max']:.4g}  trace "
+          f"{diagonal_sharpness[name]['trace']:.4g}  robust ratio {diagonal_lanes[name]['ratio']:.3f}")
 
 # %% [markdown]
 # On the linear model full-batch SAM does nothing measurable to the ratio: for a linear score
@@ -350,7 +368,7 @@ lab.savefig(fig, "frontier", claims=["zhang2024.sam_adversarial.sam_gains_small_
 measured = {
     "duality": {"max_relative_error": errors},
     "linear": {"lanes": linear_lanes},
-    "diagonal": {"lanes": diagonal_lanes},
+    "diagonal": {"lanes": diagonal_lanes, "sharpness_first_draw": diagonal_sharpness},
     "relu": {"lanes": relu_lanes, "seeds": lab.seeds, "steps": RELU_STEPS},
     "eval_epsilons": list(EVAL_EPSILONS),
 }
