@@ -79,12 +79,20 @@ lab.record_config(n=N, n_nonrobust=K, robust_mean=ROBUST_MEAN, nonrobust_mean=NO
 # $\Delta W = W\delta x^\top/\|x\|^2$ computes exactly what the input perturbation $\delta$ does.
 # We check them on random instances, and check that one step of the library's attack (PGD) finds
 # the exact worst case of a linear score.
+#
+# A fourth identity says what per-example SAM (1-SAM) is on a linear score. Its ascent point for
+# example $k$ is $w - \rho\,y_k x_k/\|x_k\|$, where the margin is $m_k - \rho\|x_k\|$, so its
+# gradient is $\ell'(m_k - \rho\|x_k\|)\,y_k x_k$: a *reweighting* of the examples. AT with an
+# ℓ2 budget $\varepsilon_k = \rho\|x_k\|/\|w\|$ (the equivalence radius) sees the same margin, but
+# its gradient has a second term, $-\varepsilon_k\,\ell'\,w/\|w\|$, that shrinks the weights (with
+# an ℓ∞ budget, $-\varepsilon\,\ell'\,\mathrm{sign}(w)$: an ℓ1 shrinkage that removes small
+# non-robust weights). 1-SAM is AT without the shrinkage.
 
 # %%
 rng = np.random.default_rng(0)
 errors = {"input_attack_margin_drop": 0.0, "weight_perturbation_margin_drop": 0.0,
           "first_layer_duality": 0.0, "reverse_duality_full_row_rank": 0.0,
-          "pgd_one_step_vs_exact": 0.0}
+          "pgd_one_step_vs_exact": 0.0, "one_sam_is_l2_at_without_shrinkage": 0.0}
 for trial in range(200):
     d, m = int(rng.integers(1, 8)), int(rng.integers(1, 4))
     w, x = rng.standard_normal(d), rng.standard_normal(d)
@@ -122,6 +130,22 @@ pgd = st.optim.pgd_perturbation(lambda batch: -jnp.sum(jnp.asarray(labels) * (ba
 exact = np.stack([robustness.worst_linear_perturbation(w, int(label), 0.3, math.inf)
                   for label in labels])
 errors["pgd_one_step_vs_exact"] = float(np.max(np.abs(np.asarray(pgd) - exact)))
+# Per-example SAM on a linear score is AT with an ℓ2 budget per example, ε_k = ρ‖x_k‖/‖w‖, minus
+# AT's shrinkage term: the library's 1-SAM gradient against ℓ'(m_k − ρ‖x_k‖)·y_k·x_k averaged.
+small = st.problems.robust_features(n=8, n_nonrobust=5, seed=1)
+one_sam = st.optim.sam(1.0, 0.3, m=1)
+for trial in range(3):
+    w = jnp.asarray(rng.standard_normal(6))
+    w_next, _, _ = one_sam.step(w, one_sam.init(w), small.loss, small.examples, one_sam.hparams,
+                                jax.random.key(0))
+    X, Y = np.asarray(small.examples["x"]), np.asarray(small.examples["y"])
+    margins = Y * (X @ np.asarray(w)) - 0.3 * np.linalg.norm(X, axis=1)  # m_k − ρ‖x_k‖
+    slopes = -1.0 / (1.0 + np.exp(margins))                                 # ℓ'(m) of log(1 + e^{−m})
+    by_hand = np.mean(slopes[:, None] * Y[:, None] * X, axis=0)
+    library = np.asarray(w - w_next)                                        # lr = 1
+    errors["one_sam_is_l2_at_without_shrinkage"] = max(
+        errors.get("one_sam_is_l2_at_without_shrinkage", 0.0),
+        float(np.linalg.norm(library - by_hand) / np.linalg.norm(by_hand)))
 print({name: f"{value:.2g}" for name, value in errors.items()})
 
 # %% [markdown]
