@@ -149,7 +149,8 @@ def robust_weight_ratio(weights):
       weights: β, a vector of length ≥ 2 (e.g. :func:`effective_weights`).
 
     Returns:
-      The ratio (a JAX scalar; ∞ if every non-robust weight is 0).
+      The ratio (a JAX scalar; ∞ if every non-robust weight is 0 and w₀ is not, NaN at w = 0,
+      e.g. the linear model's zero start).
     """
     weights = jnp.asarray(weights)
     return jnp.abs(weights[0]) / jnp.sum(jnp.abs(weights[1:]))
