@@ -75,7 +75,8 @@ def test_every_rule_declares_the_domain_of_every_hyperparameter_its_constructor_
              st.optim.sampa(0.1, 0.1), st.optim.lookahead_sam(0.1, 0.1), st.optim.cr_sam(0.1, 0.1),
              st.optim.r_sam(0.1, 0.1), st.optim.delta_sam(0.1, 0.1), st.optim.mup2_sam(0.1, 0.1),
              st.optim.frob_sam(0.1, 0.1), st.optim.det_sam(0.1, 0.1),
-             st.optim.late_phase(st.optim.sam(0.1, 0.1), 10)]
+             st.optim.late_phase(st.optim.sam(0.1, 0.1), 10),
+             st.optim.adversarial_training(0.1, 0.1)]
     assert {o.rule.__class__ for o in built} >= {r for r in _all_rules() if not inspect.isabstract(r)}
     for optimizer in built:
         declared = optimizer.rule.hparam_domains

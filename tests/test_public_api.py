@@ -23,7 +23,7 @@ PUBLIC = {
     "sharp_theory.problems": {
         "Problem", "from_loss", "op_toy", "nop_toy", "scalar_product", "outer_product", "lora",
         "matrix_sensing", "matrix_sensing_measurements", "diagonal_linear",
-        "conv_relu_signal_noise", "softmax_bigram", "from_model"},
+        "conv_relu_signal_noise", "softmax_bigram", "from_model", "robust_features"},
     "sharp_theory.optim": {
         "gd", "sgd", "sam", "usam", "nbar", "obar", "asam", "looksam", "ssam",
         "random_perturbation", "lpf_sgd", "rwp", "swa", "wasam", "rst", "ae_sam", "flat_lora",
@@ -46,7 +46,10 @@ PUBLIC = {
         "ReweightedSAM", "LayerwiseSAM", "LatePhase", "orthogonal_correction",
         "trace_gradient_estimate", "measure_gradient_estimate", "HESSIAN_MEASURES",
         "parallel_gradients", "per_example_gradients", "instance_weights", "spectral_scales",
-        "layerwise_perturbation"},
+        "layerwise_perturbation",
+        # issue 27: adversarial training
+        "adversarial_training", "AdversarialTraining", "ATTACK_NORMS", "pgd_perturbation",
+        "dual_step_direction", "project_to_ball"},
     "sharp_theory.dynamics": {
         "run", "sweep", "simulate", "Trajectory", "SweepResult", "Observable", "as_observables",
         "evaluation_loss", "record_steps", "lane_mesh", "flow", "flow_kinds_for",
@@ -69,8 +72,10 @@ PUBLIC = {
         "noise_activation_fraction", "aligned_noise_activation_fraction", "logit_path",
         "calibration_temperature", "hessian_split", "logit_statistics", "path_sharpness",
         "sam_update_split", "warm_spectrum", "WarmEigenpairs", "warm_top_eigenpairs",
-        "universal", "UNIVERSAL_MEASURES", "universal_sharpness", "universal_sharpness_gradient"},
-    "sharp_theory.theory": {"scale_invariant", "low_rank", "diagonal", "stability"},
+        "universal", "UNIVERSAL_MEASURES", "universal_sharpness", "universal_sharpness_gradient",
+        "robustness", "effective_weights", "input_gradient_norm", "linear_robust_accuracy",
+        "pgd_robust_accuracy", "robust_accuracy", "robust_weight_ratio"},
+    "sharp_theory.theory": {"scale_invariant", "low_rank", "diagonal", "stability", "robustness"},
     "sharp_theory.studies": {"convergence", "diagonal_nets", "phase_diagram", "sam_family_more"},
 }
 

@@ -46,3 +46,8 @@ __all__ += ["warm_spectrum", "WarmEigenpairs", "warm_top_eigenpairs"]
 from . import universal  # noqa: E402  (issue 30: the universal class of sharpness measures)
 from .universal import UNIVERSAL_MEASURES, universal_sharpness, universal_sharpness_gradient  # noqa: E402
 __all__ += ["universal", "UNIVERSAL_MEASURES", "universal_sharpness", "universal_sharpness_gradient"]
+from . import robustness  # noqa: E402  (issue 27: robust accuracy, robust-feature weights)
+from .robustness import (effective_weights, input_gradient_norm, linear_robust_accuracy,  # noqa: E402
+                         pgd_robust_accuracy, robust_accuracy, robust_weight_ratio)
+__all__ += ["robustness", "effective_weights", "input_gradient_norm", "linear_robust_accuracy",
+            "pgd_robust_accuracy", "robust_accuracy", "robust_weight_ratio"]

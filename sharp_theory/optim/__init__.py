@@ -20,10 +20,13 @@ or any optax transformation without the learning rate). Modules:
   Functional-SAM), :mod:`.averaging` (LPF-SGD, RWP, SWA, WASAM, Flat-LoRA) and :mod:`.learned`
   (LETS, SAF), :mod:`.surrogate` (GSAM, CR-SAM, Frob-SAM, Det-SAM), :mod:`.history`
   (Momentum-SAM, S2-SAM, SAMPa, Lookahead-SAM), :mod:`.perturbation` (Friendly SAM, R-SAM,
-  Delta-SAM, μP²) and :mod:`.phase_switch` (late-phase SAM around any rule).
+  Delta-SAM, μP²) and :mod:`.phase_switch` (late-phase SAM around any rule);
+- :mod:`.adversarial`: adversarial training (input perturbations, PGD; exact for linear scores).
 """
 from __future__ import annotations
 
+from .adversarial import (ATTACK_NORMS, AdversarialTraining, adversarial_training,
+                          dual_step_direction, pgd_perturbation, project_to_ball)
 from .averaging import (FlatLoRA, RandomPerturbation, WeightAveraging, averaged_weights, flat_lora,
                         gaussian_perturbation, live_iterate, lpf_sgd, random_perturbation, rwp,
                         smoothed_gradient, swa, wasam)
@@ -52,7 +55,8 @@ CONSTRUCTORS = ("gd", "sgd", "sam", "usam", "nbar", "obar", "asam", "looksam", "
                 "random_perturbation", "lpf_sgd", "rwp", "swa", "wasam", "rst", "ae_sam",
                 "flat_lora", "preconditioned_sam", "functional_sam", "lets", "saf",
                 "gsam", "friendly_sam", "momentum_sam", "s2_sam", "sampa", "lookahead_sam", "cr_sam",
-                "r_sam", "delta_sam", "mup2_sam", "frob_sam", "det_sam", "late_phase")
+                "r_sam", "delta_sam", "mup2_sam", "frob_sam", "det_sam", "late_phase",
+                "adversarial_training")
 """Every optimizer constructor, in the order of the README's tables."""
 
 __all__ = list(CONSTRUCTORS) + [
@@ -75,4 +79,7 @@ __all__ = list(CONSTRUCTORS) + [
     "orthogonal_correction", "trace_gradient_estimate", "measure_gradient_estimate",
     "HESSIAN_MEASURES", "parallel_gradients", "per_example_gradients", "instance_weights",
     "spectral_scales", "layerwise_perturbation",
+    # issue 27: adversarial training
+    "AdversarialTraining", "ATTACK_NORMS", "pgd_perturbation", "dual_step_direction",
+    "project_to_ball",
 ]

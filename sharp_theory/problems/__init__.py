@@ -15,3 +15,5 @@ from .next_token import softmax_bigram  # noqa: E402
 __all__ += ["softmax_bigram"]
 from .models import from_model  # noqa: E402
 __all__ += ["from_model"]
+from .feature_mixture import robust_features  # noqa: E402  (issue 27: robust/non-robust features)
+__all__ += ["robust_features"]

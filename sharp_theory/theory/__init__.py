@@ -8,3 +8,5 @@ from . import diagonal  # noqa: E402
 __all__ += ["diagonal"]
 from . import stability  # noqa: E402  (issue 6: GD/SAM/USAM stability thresholds)
 __all__ += ["stability"]
+from . import robustness  # noqa: E402  (issue 27: exact robustness of linear scores, duality)
+__all__ += ["robustness"]
