@@ -32,6 +32,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable, Mapping
 
+__all__ = ["loss", "lambda_max", "hessian_trace", "param_norm", "grad_norm", "DENSE_LIMIT",
+           "of_params", "of_params_and_problem", "all_of_params", "all_of_params_and_problem",
+           "RunState", "WarmObservable", "ParamsObservable", "ParamsAndProblemObservable"]
+
 
 @dataclasses.dataclass(frozen=True)
 class RunState:

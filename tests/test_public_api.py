@@ -75,6 +75,10 @@ PUBLIC = {
         "universal", "UNIVERSAL_MEASURES", "universal_sharpness", "universal_sharpness_gradient",
         "robustness", "effective_weights", "input_gradient_norm", "linear_robust_accuracy",
         "pgd_robust_accuracy", "robust_accuracy", "robust_weight_ratio"},
+    "sharp_theory.observables": {
+        "loss", "lambda_max", "hessian_trace", "param_norm", "grad_norm", "DENSE_LIMIT",
+        "of_params", "of_params_and_problem", "all_of_params", "all_of_params_and_problem",
+        "RunState", "WarmObservable", "ParamsObservable", "ParamsAndProblemObservable"},
     "sharp_theory.theory": {"scale_invariant", "low_rank", "diagonal", "stability", "robustness"},
     "sharp_theory.studies": {"convergence", "diagonal_nets", "phase_diagram", "sam_family_more"},
 }

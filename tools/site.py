@@ -311,7 +311,12 @@ def write_pages(executed: dict[str, Path], labs: dict[str, Path]) -> None:
     for module, names in public_names().items():
         entries = [f"# `sharp_theory.{module}`\n", f"::: sharp_theory.{module}",
                    "    options:\n      members: false\n      show_root_heading: false\n"]
-        for name in names:
+        leading = [name for name in API_FIRST.get(module, ()) if name in names]
+        if leading:
+            entries.append("The names a first lab uses come first (" + ", ".join(
+                f"`{name}`" for name in leading) + "); the others follow in alphabetical "
+                "order.\n")
+        for name in api_page_order(module, names):
             entries += [f"::: {canonical_path(module, name)}",
                         "    options:\n      show_root_heading: true\n"
                         "      show_root_full_path: false\n      heading_level: 2\n"]
@@ -465,6 +470,30 @@ def check_site(site: Path = SITE, labs=None) -> list[str]:
             problems.append(f"labs/{name}.html: a cell error is shown")
     problems.extend(missing_api_names(site))
     return problems
+
+
+# The names a first lab uses lead their API page (a student looking for sam() should not scroll
+# past every helper of the optimizer contract); every other public name follows alphabetically.
+API_FIRST = {
+    "problems": ("op_toy", "nop_toy", "scalar_product", "outer_product", "lora", "diagonal_linear",
+                 "matrix_sensing", "conv_relu_signal_noise", "softmax_bigram", "from_loss",
+                 "from_model", "Problem"),
+    "optim": ("gd", "sgd", "sam", "usam", "nbar", "obar", "asam", "looksam", "ssam", "gsam",
+              "CONSTRUCTORS"),
+    "dynamics": ("run", "sweep", "flow", "Trajectory", "SweepResult"),
+    "observables": ("loss", "lambda_max", "hessian_trace", "param_norm", "grad_norm", "of_params",
+                    "of_params_and_problem"),
+    "measure": ("balancedness", "lambda_max", "hessian_trace", "hessian", "top_hessian_eigenpairs",
+                "full_batch_loss"),
+    "testing": ("claim", "fuzz"),
+}
+
+
+def api_page_order(module: str, names: list[str]) -> list[str]:
+    """``names`` with the module's :data:`API_FIRST` names first (in that order), then the rest
+    alphabetically."""
+    first = [name for name in API_FIRST.get(module, ()) if name in names]
+    return first + sorted(name for name in names if name not in first)
 
 
 def public_names() -> dict[str, list[str]]:

@@ -58,13 +58,16 @@ class Rendered(HTMLParser):
 
     def __init__(self):
         super().__init__()
-        self.images, self.claim_rows, self.ids = [], 0, set()
+        self.images, self.claim_rows, self.ids, self.id_order = [], 0, set(), []
         self.claims_declared: int | None = None
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
         if attrs.get("id"):
             self.ids.add(attrs["id"])
+            self.id_order.append(attrs["id"])
+        if tag == "script" and attrs.get("src", "").endswith("javascripts/zoom.js"):
+            self.zoom_script = True
         if attrs.get("data-claims") is not None:
             self.claims_declared = int(attrs["data-claims"])
         if tag == "img":
@@ -109,6 +112,11 @@ def test_api_reference_lists_every_public_name(server):
         dom.feed(page.stdout)
         missing = [n for n in names if builder.canonical_path(module, n) not in dom.ids]
         assert not missing, f"api/{module}: {missing} not in the rendered reference"
+        # The names a first lab uses lead the page, in the order tools/site.py gives them.
+        wanted = builder.api_page_order(module, names)
+        shown = [i for i in dom.id_order if i in {builder.canonical_path(module, n) for n in names}]
+        first = [builder.canonical_path(module, n) for n in wanted[:len(builder.API_FIRST.get(module, ()))]]
+        assert shown[:len(first)] == first, (module, shown[:len(first)], first)
 
 
 def test_lab_zero_and_the_syllabus_open_from_disk_with_search():
@@ -122,5 +130,8 @@ def test_lab_zero_and_the_syllabus_open_from_disk_with_search():
     # The offline build ships the index as a script (a worker cannot fetch JSON from file://).
     assert (SITE / "search" / "search_index.js").is_file()
     assert "Exercise 3 (coding)" in page.stdout
+    dom = Rendered()
+    dom.feed(page.stdout)
+    assert getattr(dom, "zoom_script", False), "the click-to-zoom script is not on the lab page"
     for text in ("THEORY.md", "/tmp/", "/build/notebooks"):
         assert text not in page.stdout, text
