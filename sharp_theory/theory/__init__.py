@@ -8,3 +8,5 @@ from . import diagonal  # noqa: E402
 __all__ += ["diagonal"]
 from . import stability  # noqa: E402  (issue 6: GD/SAM/USAM stability thresholds)
 __all__ += ["stability"]
+from . import forgetting  # noqa: E402  (issue 26: forgetting in sequential linear regression)
+__all__ += ["forgetting"]
