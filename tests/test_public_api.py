@@ -69,8 +69,11 @@ PUBLIC = {
         "noise_activation_fraction", "aligned_noise_activation_fraction", "logit_path",
         "calibration_temperature", "hessian_split", "logit_statistics", "path_sharpness",
         "sam_update_split", "warm_spectrum", "WarmEigenpairs", "warm_top_eigenpairs",
-        "universal", "UNIVERSAL_MEASURES", "universal_sharpness", "universal_sharpness_gradient"},
-    "sharp_theory.theory": {"scale_invariant", "low_rank", "diagonal", "stability"},
+        "universal", "UNIVERSAL_MEASURES", "universal_sharpness", "universal_sharpness_gradient",
+        # issue 26: forgetting after fine-tuning
+        "forgetting", "exact_forgetting", "quadratic_forgetting", "forgetting_bound",
+        "random_directions", "loss_surface", "surface_flatness"},
+    "sharp_theory.theory": {"scale_invariant", "low_rank", "diagonal", "stability", "forgetting"},
     "sharp_theory.studies": {"convergence", "diagonal_nets", "phase_diagram", "sam_family_more"},
 }
 

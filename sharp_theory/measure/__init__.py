@@ -46,3 +46,8 @@ __all__ += ["warm_spectrum", "WarmEigenpairs", "warm_top_eigenpairs"]
 from . import universal  # noqa: E402  (issue 30: the universal class of sharpness measures)
 from .universal import UNIVERSAL_MEASURES, universal_sharpness, universal_sharpness_gradient  # noqa: E402
 __all__ += ["universal", "UNIVERSAL_MEASURES", "universal_sharpness", "universal_sharpness_gradient"]
+from . import forgetting  # noqa: E402  (issue 26: forgetting after fine-tuning)
+from .forgetting import (exact_forgetting, forgetting_bound, loss_surface,  # noqa: E402
+                         quadratic_forgetting, random_directions, surface_flatness)
+__all__ += ["forgetting", "exact_forgetting", "forgetting_bound", "loss_surface", "quadratic_forgetting",
+            "random_directions", "surface_flatness"]
