@@ -60,7 +60,7 @@ lab = st.labkit.start("forgetting", default_seeds=6, quick_seeds=2)
 SEEDS = lab.seeds
 # Lin et al.: (p, n, T, σ) grid and Monte Carlo repeats.
 LIN_GRID = [(12, 4, 3, 0.0), (12, 4, 3, 0.5), (24, 6, 4, 0.3), (24, 12, 3, 0.0)]
-LIN_REPEATS = 4_000 if lab.quick else 40_000
+LIN_REPEATS = 2_000 if lab.quick else 40_000
 # Evron et al.: two tasks in p = 6, cyclic / random orders of T = 3 rank-one tasks in d = 10.
 EVRON_SEEDS = 20 if lab.quick else 200
 TWO_TASK_ITERATIONS = 12
@@ -74,7 +74,7 @@ RHOS = [0.02, 0.05] if lab.quick else [0.02, 0.05, 0.2, 0.5]
 PRETRAIN_RHO = 0.05
 WISE_ALPHA = 0.5  # WiSE-FT: w = (1 − α) w_A + α w_B
 SURFACE_RADIUS, SURFACE_POINTS = 0.2, 9
-NEWTON_STEPS, NEWTON_FLOOR = 8, 1e-6
+NEWTON_STEPS, NEWTON_FLOOR = 12, 1e-6
 # SAM vs GD on sequential linear regression.
 LINREG_P, LINREG_N, LINREG_STEPS, LINREG_LR, LINREG_RHO = 20, 8, 3_000, 0.1, 0.01
 lab.record_config(lin_grid=LIN_GRID, lin_repeats=LIN_REPEATS, evron_seeds=EVRON_SEEDS,
@@ -335,8 +335,10 @@ def loss_a(params):
 
 # Mirzadeh et al.'s prediction assumes w_A is a minimum of L_A; GD gets close but slowly, so we
 # polish GD's endpoint with Newton steps restricted to the Hessian's eigenvalues above 1e-6 (the
-# Hessian is singular: the model has more parameters than the table has free entries), each
-# polished point kept only if its L_A is no higher than GD's.
+# Hessian is singular: the model has more parameters than the table has free entries); the
+# polished point is kept only if its L_A is no higher. SAM's pretrained endpoint is polished the
+# same way (after more GD steps), so that both fine-tunings start at exact minima of L_A and differ only in where on
+# the set of minimizers they sit (SAM's is flatter), not in how far pretraining got.
 flat_a, unravel = ravel_pytree(w_a)
 flat_loss_a = jax.jit(lambda v: loss_a(unravel(v)))
 gradient_before_polish = float(jnp.linalg.norm(jax.grad(flat_loss_a)(flat_a)))
@@ -350,12 +352,23 @@ def newton_step(v):
     return v - vectors @ jnp.where(keep, (vectors.T @ gradient) / jnp.where(keep, eigenvalues, 1.0), 0.0)
 
 
-polished = flat_a
-for _ in range(NEWTON_STEPS):
-    polished = newton_step(polished)
-if float(flat_loss_a(polished)) <= float(flat_loss_a(flat_a)):  # else keep GD's endpoint
-    flat_a = polished
+def polish(flat):
+    polished = flat
+    for _ in range(NEWTON_STEPS):
+        polished = newton_step(polished)
+    return polished if float(flat_loss_a(polished)) <= float(flat_loss_a(flat)) else flat
+
+
+flat_a = polish(flat_a)
 w_a = unravel(flat_a)
+flat_a_sam_unpolished = ravel_pytree(w_a_sam)[0]
+sam_excess_before_polish = float(loss_a(w_a_sam) - bayes_cross_entropy(task_a))
+# Newton's first steps from SAM's endpoint (further from a minimum) go uphill, so GD continues
+# from it first (same η and steps as pretraining), then Newton polishes.
+settled = st.run(task_a, st.optim.gd(PRETRAIN_LR), steps=PRETRAIN_STEPS, key=jax.random.key(0),
+                 params0=w_a_sam, stride=PRETRAIN_STEPS)
+flat_a_sam = polish(ravel_pytree(settled.params)[0])
+w_a_sam = unravel(flat_a_sam)
 
 
 def flat_params(params):
@@ -495,6 +508,7 @@ measured["sam_finetuning"] = {
     "fraction_at_most_0_8": float(np.mean(best_ratios <= 0.8)),
     "fraction_sam_below_gd": float(np.mean(best_ratios < 1.0)),
     "median_ratio": float(np.median(best_ratios)),
+    "median_ratio_by_gap": np.median(best_ratios.reshape(len(GAPS), SEEDS), axis=1).tolist(),
     "median_loss_b_excess_sam_minus_gd": float(np.median(loss_b_sam[:, best_rho_index] - loss_b_gd)),
     "statuses": finetune_statuses}
 measured["wise_ft"] = {
@@ -507,8 +521,15 @@ measured["sam_pretraining"] = {
     "rho": PRETRAIN_RHO,
     "fraction_less_forgetting": float(np.mean(forgetting_after_sam_pretraining < forgetting_gd)),
     "median_ratio": float(np.median(forgetting_after_sam_pretraining / forgetting_gd)),
+    "median_ratio_by_gap": np.median((forgetting_after_sam_pretraining / forgetting_gd)
+                                     .reshape(len(GAPS), SEEDS), axis=1).tolist(),
+    "sam_pretrain_excess_loss_before_polish": sam_excess_before_polish,
     "sam_pretrain_excess_loss": float(loss_a(w_a_sam) - bayes_cross_entropy(task_a)),
-    "statuses": finetune_statuses + [str(s) for s in np.ravel(pretrain["SAM"].status)]}
+    "sam_polish_distance": float(jnp.linalg.norm(flat_a_sam - flat_a_sam_unpolished)),
+    "lambda_max_a_gd": lambda_max_a,
+    "lambda_max_a_sam": float(st.measure.lambda_max(loss_a, w_a_sam)),
+    "statuses": finetune_statuses + [str(s) for s in np.ravel(pretrain["SAM"].status)]
+    + [settled.status]}
 for key in ("sam_finetuning", "wise_ft", "sam_pretraining"):
     print(key, {k: v for k, v in measured[key].items() if k != "statuses"})
 
@@ -536,8 +557,8 @@ for r, rho in enumerate(RHOS):
                     label=f"SAM ρ = {rho} (K steps) vs GD (2K steps)")
 axes[0, 0].axhline(0.8, ls="--", color="black", label="claimed ratio 0.8")
 axes[0, 0].axhline(1.0, ls=":", color="gray", label="equal forgetting")
-axes[0, 0].set(xlabel="task gap λ", ylabel=r"median $F_{\rm SAM}/F_{\rm GD}$",
-               title="(a) equal gradient evaluations")
+axes[0, 0].set(xlabel="task gap λ", ylabel=r"median $F_{\rm SAM}/F_{\rm GD}$", xscale="log",
+               yscale="log", title="(a) equal gradient evaluations")
 by_gap = lambda v: np.median(np.asarray(v).reshape(len(GAPS), SEEDS), 1)  # noqa: E731
 axes[0, 1].plot(gap_axis, by_gap(forgetting_gd), marker="o", label="GD")
 axes[0, 1].plot(gap_axis, by_gap(best_sam), marker="o", label=f"SAM (ρ = {RHOS[best_rho_index]})")
@@ -545,7 +566,7 @@ axes[0, 1].plot(gap_axis, by_gap(wise_gd), marker="s", label="GD + WiSE-FT")
 axes[0, 1].plot(gap_axis, by_gap(wise_sam), marker="s", label="SAM + WiSE-FT")
 axes[0, 1].plot(gap_axis, by_gap(forgetting_after_sam_pretraining), marker="^",
                 label=f"GD after SAM pretraining (ρ = {PRETRAIN_RHO})")
-axes[0, 1].set(xlabel="task gap λ", ylabel="median forgetting F", yscale="log",
+axes[0, 1].set(xlabel="task gap λ", ylabel="median forgetting F", xscale="log", yscale="log",
                title="(b) interventions")
 st.plotting.figure_legend(fig, ncol=3)
 st.plotting.finding(fig, f"SAM forgets {measured['sam_finetuning']['median_ratio']:.2f}× GD's "
@@ -631,6 +652,7 @@ st.labkit.check_function("my_projection_fit", my_projection_fit, forgetting.sequ
 
 # %%
 lab.save_arrays(forgetting_gd=forgetting_gd, forgetting_sam=forgetting_sam, wise_gd=wise_gd,
+                forgetting_after_sam_pretraining=forgetting_after_sam_pretraining,
                 wise_sam=wise_sam, lane_gaps=np.array(lane_gaps),
                 cyclic=cyclic_curves, random_order=random_curves,
                 **{f"flatness_{m}": lanes[m] for m in MEASURES})

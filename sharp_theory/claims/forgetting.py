@@ -20,7 +20,8 @@ References:
 """
 from __future__ import annotations
 
-from .base import Claim, Threshold, Verdict, finite, finite_max, finite_min, judge, register
+from .base import (Claim, Threshold, Verdict, finite, finite_max, finite_min, inconclusive, judge,
+                   register)
 
 LAB = "forgetting"
 LINEAR = ("sequential linear regression, Gaussian features x ~ N(0, I_p), p ≥ n + 2, w_0 = 0, "
@@ -34,6 +35,7 @@ NEXT_TOKEN = ("softmax_bigram(V = 8, d = 4, h = 8), exact cross-entropy; task A 
 Z_BOUND = 4.0
 ROUND_OFF = 1e-9
 QUADRATIC_TOLERANCE = 0.1
+MINIMUM_GRADIENT = 1e-8  # premise: ‖∇L_A(w_A)‖ at most this (w_A is a minimum)
 SAM_GD_TOLERANCE = 0.01
 SAM_RATIO = 0.8
 LANE_FRACTION = 0.75
@@ -68,6 +70,11 @@ def _quadratic(measured, *, quick) -> Verdict:
     tokens = measured["next_token_quadratic"]
     errors = tokens["median_relative_error_by_gap"]
     smallest = finite(errors[0])
+    gradient = finite(tokens["gradient_norm_at_w_a"])
+    if gradient > MINIMUM_GRADIENT:
+        return inconclusive({"gradient_norm_at_w_a": gradient, "smallest_gap_error": smallest},
+                            f"outside the premise: ‖∇L_A(w_A)‖ = {gradient:.3g} > "
+                            f"{MINIMUM_GRADIENT:g}, w_A is not a minimum of L_A")
     return judge(Threshold("median |½ΔwᵀH_AΔw / F − 1| at the smallest gap (next-token)", smallest,
                            "<=", QUADRATIC_TOLERANCE),
                  {"quadratic_max_relative_error": exact, "median_error_by_gap": errors,
@@ -129,7 +136,8 @@ def _sam_pretraining(measured, *, quick) -> Verdict:
     return judge(Threshold("fraction of lanes where GD fine-tuning after SAM pretraining forgets "
                            "less than after GD pretraining", fraction, ">=", LANE_FRACTION),
                  {"fraction": fraction, "median_ratio": pre["median_ratio"], "rho": pre["rho"],
-                  "sam_pretrain_excess_loss": pre["sam_pretrain_excess_loss"]},
+                  "sam_pretrain_excess_loss": pre["sam_pretrain_excess_loss"],
+                  "lambda_max_a_gd": pre["lambda_max_a_gd"], "lambda_max_a_sam": pre["lambda_max_a_sam"]},
                  "the same fine-tuning (GD, 2K steps) from the two pretrained points")
 
 
@@ -153,7 +161,7 @@ register(Claim(
     id="mirzadeh2020.forgetting.quadratic_prediction", paper="mirzadeh2020", source="Sec. 3, Eq. (3)",
     statement="F = ½ΔwᵀH_AΔw to round-off (≤ 1e-9 relative) when L_A is quadratic and minimized "
               "at w_A, and within 10% (median over seeds) on the next-token model at the smallest "
-              "task gap.",
+              "task gap, when w_A is a minimum (‖∇L_A(w_A)‖ ≤ 1e-8; otherwise inconclusive).",
     regime="least squares with n > p (quadratic); " + NEXT_TOKEN, lab=LAB, check=_quadratic))
 
 register(Claim(
@@ -188,6 +196,8 @@ register(Claim(
 
 register(Claim(
     id="watts2026.forgetting.sam_pretraining", paper="watts2026", source="abstract",
+    expected="fail",
     statement="GD fine-tuning forgets less after SAM pretraining (ρ = 0.05) than after GD "
-              "pretraining in ≥ 75% of the lanes.",
+              "pretraining in ≥ 75% of the lanes (both pretrained points polished to exact minima "
+              "of L_A by Newton steps, so only their place on the minimizer set differs).",
     regime=NEXT_TOKEN, lab=LAB, check=_sam_pretraining))
