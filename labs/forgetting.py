@@ -478,6 +478,8 @@ MEASURE_LABELS = {"lambda_max": r"$\lambda_{\max}(H_B)$ at $w_B$", "trace": r"tr
                   "MAG": "MAG (mean absolute gradient)"}
 measured["flatness"] = {
     "spearman": {m: spearman(lanes[m], forgetting_gd) for m in MEASURES},
+    "measures": list(MEASURES),
+    "spearman_by_measure": [spearman(lanes[m], forgetting_gd) for m in MEASURES],
     "lanes": len(lane_gaps), "kl_by_lane": lane_kl, "gap_by_lane": lane_gaps,
     "statuses": finetune_statuses}
 print(measured["next_token_quadratic"]["median_relative_error_by_gap"], measured["flatness"]["spearman"])

@@ -40,6 +40,7 @@ SAM_GD_TOLERANCE = 0.01
 SAM_RATIO = 0.8
 LANE_FRACTION = 0.75
 SPEARMAN = 0.8
+FLATNESS_MEASURES = ("lambda_max", "trace", "SC", "AG", "MAG")
 
 
 def _lin(measured, *, quick) -> Verdict:
@@ -121,8 +122,12 @@ def _wise(measured, *, quick) -> Verdict:
 
 
 def _flatness(measured, *, quick) -> Verdict:
-    correlations = measured["flatness"]["spearman"]
-    weakest = finite_min(list(correlations.values()))
+    flatness = measured["flatness"]
+    if list(flatness["measures"]) != list(FLATNESS_MEASURES):
+        raise ValueError(f"flatness measures {flatness['measures']}, expected {FLATNESS_MEASURES}")
+    values = list(flatness["spearman_by_measure"])
+    correlations = dict(zip(FLATNESS_MEASURES, values))
+    weakest = finite_min(values)
     return judge(Threshold("min over λ_max, trace, SC, AG, MAG of Spearman(measure, F)", weakest,
                            ">=", SPEARMAN),
                  {**{f"spearman_{k}": v for k, v in correlations.items()},
