@@ -200,9 +200,12 @@ for k in (2, 4, 8):
     attained.append(float(value / forgetting.two_task_worst_case(k)))
 
 
-def order_forgetting(designs, errors, order, k):
-    """Evron et al.'s F(k): the mean loss at w_k over the k tasks seen."""
-    return float(np.mean([np.sum((designs[m] @ errors[k - 1]) ** 2) for m in order[:k]]))
+def order_forgetting(designs, errors, order):
+    """Evron et al.'s F(k) for every k: the mean loss at w_k over the k tasks seen (with repeats)."""
+    stacked = np.concatenate(designs)                      # (T, d): rank-one tasks, one row each
+    losses = (np.asarray(errors) @ stacked.T) ** 2         # (k, T): each task's loss at w_k
+    seen = np.cumsum(np.eye(len(designs))[order], axis=0)  # (k, T): times each task was seen
+    return np.sum(losses * seen, axis=1) / np.arange(1, len(order) + 1)
 
 
 cyclic_ratio, cyclic_curves, random_curves = 0.0, [], []
@@ -217,7 +220,7 @@ for seed in range(EVRON_SEEDS):
     shuffled = list(rng.integers(0, CYCLIC_TASKS, size=iterations))
     for order, curves in ((cyclic, cyclic_curves), (shuffled, random_curves)):
         errors = fit_sequence(designs, w_star, order)
-        curves.append([order_forgetting(designs, errors, order, k) for k in range(1, iterations + 1)])
+        curves.append(order_forgetting(designs, errors, order))
     bounds = [forgetting.cyclic_forgetting_bound(CYCLIC_TASKS, k, CYCLIC_DIMENSION)
               for k in range(1, iterations + 1)]
     cyclic_ratio = max(cyclic_ratio, float(np.max(np.array(cyclic_curves[-1]) / bounds)))
