@@ -296,13 +296,15 @@ for s in range(SEEDS):
     task_b = Problem(objective=linreg_objective, params0=jnp.asarray(w_As[s]),
                      constants={"X": jnp.asarray(X[1]), "y": jnp.asarray(X[1] @ w[1])},
                      name="least squares task B")
-    loss_a = lambda v, X=X, w=w: 0.5 * jnp.mean((jnp.asarray(X[0]) @ v - jnp.asarray(X[0] @ w[0])) ** 2)  # noqa: E731
+    first_task = Problem(objective=linreg_objective, params0=jnp.asarray(w_As[s]),
+                         constants={"X": jnp.asarray(X[0]), "y": jnp.asarray(X[0] @ w[0])})
+    first_loss = lambda v: first_task.loss(v, None)  # noqa: E731
     projection = forgetting.sequential_projection_fit(w_As[s], X[1], X[1] @ w[1])
-    row = {"projection": float(loss_a(jnp.asarray(projection)))}
+    row = {"projection": float(first_loss(jnp.asarray(projection)))}
     for name, optimizer in (("GD", st.optim.gd(LINREG_LR)),
                             ("SAM", st.optim.sam(LINREG_LR, LINREG_RHO))):
         run = st.run(task_b, optimizer, steps=LINREG_STEPS, key=jax.random.key(s))
-        row[name] = float(st.measure.exact_forgetting(loss_a, jnp.asarray(w_As[s]), run.params))
+        row[name] = float(st.measure.exact_forgetting(first_loss, jnp.asarray(w_As[s]), run.params))
         row[f"{name}_status"] = run.status
     linreg_rows.append(row)
 linreg_gap = max(abs(r["SAM"] - r["GD"]) / r["GD"] for r in linreg_rows)
@@ -565,11 +567,12 @@ axes[0, 0].axhline(1.0, ls=":", color="gray", label="equal forgetting")
 axes[0, 0].set(xlabel="task gap λ", ylabel=r"median $F_{\rm SAM}/F_{\rm GD}$", xscale="log",
                yscale="log", title="(a) equal gradient evaluations")
 by_gap = lambda v: np.median(np.asarray(v).reshape(len(GAPS), SEEDS), 1)  # noqa: E731
-axes[0, 1].plot(gap_axis, by_gap(forgetting_gd), marker="o", label="GD")
-axes[0, 1].plot(gap_axis, by_gap(best_sam), marker="o", label=f"SAM (ρ = {RHOS[best_rho_index]})")
-axes[0, 1].plot(gap_axis, by_gap(wise_gd), marker="s", label="GD + WiSE-FT")
-axes[0, 1].plot(gap_axis, by_gap(wise_sam), marker="s", label="SAM + WiSE-FT")
-axes[0, 1].plot(gap_axis, by_gap(forgetting_after_sam_pretraining), marker="^",
+axes[0, 1].plot(gap_axis, by_gap(forgetting_gd), marker="o", color="black", label="GD")
+axes[0, 1].plot(gap_axis, by_gap(best_sam), marker="o", color="C4",
+                label=f"SAM (ρ = {RHOS[best_rho_index]})")
+axes[0, 1].plot(gap_axis, by_gap(wise_gd), marker="s", color="gray", label="GD + WiSE-FT")
+axes[0, 1].plot(gap_axis, by_gap(wise_sam), marker="s", color="C5", label="SAM + WiSE-FT")
+axes[0, 1].plot(gap_axis, by_gap(forgetting_after_sam_pretraining), marker="^", color="C6",
                 label=f"GD after SAM pretraining (ρ = {PRETRAIN_RHO})")
 axes[0, 1].set(xlabel="task gap λ", ylabel="median forgetting F", xscale="log", yscale="log",
                title="(b) interventions")
