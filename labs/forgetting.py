@@ -75,6 +75,7 @@ PRETRAIN_RHO = 0.05
 WISE_ALPHA = 0.5  # WiSE-FT: w = (1 − α) w_A + α w_B
 SURFACE_RADIUS, SURFACE_POINTS = 0.2, 9
 NEWTON_STEPS, NEWTON_FLOOR = 12, 1e-6
+SIZES = [8, 16, 32, 64]  # hidden widths of the model-size section (full runs only)
 # SAM vs GD on sequential linear regression.
 LINREG_P, LINREG_N, LINREG_STEPS, LINREG_LR, LINREG_RHO = 20, 8, 3_000, 0.1, 0.01
 lab.record_config(lin_grid=LIN_GRID, lin_repeats=LIN_REPEATS, evron_seeds=EVRON_SEEDS,
@@ -83,7 +84,8 @@ lab.record_config(lin_grid=LIN_GRID, lin_repeats=LIN_REPEATS, evron_seeds=EVRON_
                   vocab=VOCAB, embedding=EMBEDDING, hidden=HIDDEN, pretrain_steps=PRETRAIN_STEPS,
                   pretrain_lr=PRETRAIN_LR, gaps=GAPS, finetune_lr=FINETUNE_LR,
                   sam_steps=SAM_STEPS, gd_steps=2 * SAM_STEPS, rhos=RHOS, pretrain_rho=PRETRAIN_RHO,
-                  wise_alpha=WISE_ALPHA, surface_radius=SURFACE_RADIUS,
+                  wise_alpha=WISE_ALPHA, model_sizes=None if lab.quick else SIZES,
+                  surface_radius=SURFACE_RADIUS,
                   surface_points=SURFACE_POINTS, linreg=(LINREG_P, LINREG_N, LINREG_STEPS,
                                                          LINREG_LR, LINREG_RHO),
                   seeds=SEEDS, dtype="float64")
@@ -621,6 +623,77 @@ st.plotting.finding(fig, "Random-direction surfaces of the tuned model, and forg
                          "Mirzadeh et al.'s quadratic prediction")
 lab.savefig(fig, "surfaces", claims=["mirzadeh2020.forgetting.quadratic_prediction"],
             runs={"exact F": "ok"})
+
+# %% [markdown]
+# ## Model size: do bigger models forget more?
+# Li et al. report that bigger models forget more (TinyLlama +0.18, 7B −6.7, 13B −9.3 points);
+# Mirzadeh et al. 2022 and Goldfarb & Hand 2023 find that wider networks forget less. We widen
+# the next-token model's hidden layer (h ∈ {8, 16, 32, 64}, 144 to 872 parameters; narrower
+# models cannot fit the table exactly, so they have no exact minimum to start from), pretrain
+# each on task A to an exact minimum (GD, then Newton), fine-tune with GD (2K steps, the same η
+# for every width) on every (gap, seed) lane, and rank the widths by their median forgetting at
+# each gap. Full runs only (one compiled program per width): at `--quick` sizes both size claims
+# are "inconclusive".
+
+# %%
+def pretrained_minimum(problem):
+    """GD pretraining of ``problem`` then Newton polish (as for w_A above): the flat minimum."""
+    start = st.sweep(problem, {"GD": PRETRAIN_GD}, steps=PRETRAIN_STEPS, stride=PRETRAIN_STEPS)
+    flat, unflatten = ravel_pytree(jax.tree_util.tree_map(lambda x: x[0], start["GD"].params))
+    loss = jax.jit(lambda v: problem.loss(unflatten(v), None))
+
+    @jax.jit
+    def step(v):
+        hessian_v = jax.hessian(loss)(v)
+        eigenvalues, vectors = jnp.linalg.eigh(0.5 * (hessian_v + hessian_v.T))
+        keep = eigenvalues > NEWTON_FLOOR
+        projected = jnp.where(keep, (vectors.T @ jax.grad(loss)(v)) / jnp.where(keep, eigenvalues, 1.0), 0.0)
+        return v - vectors @ projected
+
+    polished = flat
+    for _ in range(NEWTON_STEPS):
+        polished = step(polished)
+    flat = polished if float(loss(polished)) <= float(loss(flat)) else flat
+    return unflatten(flat), float(jnp.linalg.norm(jax.grad(loss)(flat))), loss(flat)
+
+
+if not lab.quick:
+    size_forgetting, size_gradients = {}, {}
+    for hidden in SIZES:
+        sized = st.problems.softmax_bigram(VOCAB, embedding_dim=EMBEDDING, hidden_dim=hidden, seed=0)
+        sized = sized.with_constants(tables=jnp.stack([jnp.asarray(joint_a)] * 2))
+        start_params, size_gradients[hidden], start_loss = pretrained_minimum(sized)
+
+        def sized_loss_a(params, sized=sized):
+            return sized.loss(params, None)
+        tuned = st.sweep(sized, {"GD": FINETUNE_GD}, steps=2 * SAM_STEPS, grid={"tables": tables},
+                         params0=start_params, observe={"loss_a": of_params(sized_loss_a)},
+                         stride=2 * SAM_STEPS)
+        size_forgetting[hidden] = (np.asarray(tuned["GD"].observed["loss_a"])[:, 0, -1]
+                                   - float(start_loss)).reshape(len(GAPS), SEEDS)
+    median_by_size = np.array([np.median(size_forgetting[h], axis=1) for h in SIZES])  # (sizes, gaps)
+    size_spearman = [spearman(np.array(SIZES, float), median_by_size[:, g]) for g in range(len(GAPS))]
+    measured["model_size"] = {
+        "hidden_sizes": SIZES, "gaps": GAPS, "spearman_by_gap": size_spearman,
+        "median_spearman": float(np.median(size_spearman)),
+        "median_forgetting_by_size_and_gap": median_by_size.tolist(),
+        "max_gradient_at_minimum": max(size_gradients.values()),
+        "gradient_at_minimum_by_size": [size_gradients[h] for h in SIZES],
+        "parameters": {h: int(13 * h + 5 * VOCAB) for h in SIZES}}
+    print({k: v for k, v in measured["model_size"].items()
+           if k in ("spearman_by_gap", "median_spearman", "gradient_at_minimum_by_size")})
+
+    fig, axes = st.plotting.figure(1, 1)
+    for g in range(len(GAPS)):
+        axes[0, 0].loglog(SIZES, median_by_size[:, g], marker="o", label=f"gap λ = {GAPS[g]}")
+    axes[0, 0].set(xlabel="hidden width h", ylabel="median forgetting F (GD fine-tuning)",
+                   title="forgetting against model width")
+    st.plotting.legend_right(axes[0, 0])
+    st.plotting.finding(fig, f"Width against forgetting: median Spearman over gaps "
+                             f"{measured['model_size']['median_spearman']:.2f}")
+    lab.savefig(fig, "model_size", claims=["li2024forgetting.forgetting.bigger_forgets_more",
+                                           "goldfarb2023.forgetting.wider_forgets_less"],
+                runs={f"gap λ = {gap}": "ok" for gap in GAPS})
 
 # %% [markdown]
 # ## Exercises

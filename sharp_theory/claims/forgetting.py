@@ -20,8 +20,10 @@ References:
 """
 from __future__ import annotations
 
-from .base import (Claim, Threshold, Verdict, finite, finite_max, finite_min, inconclusive, judge,
-                   register)
+import numpy as np
+
+from .base import (Claim, Threshold, Verdict, finite, finite_max, finite_min, finite_values,
+                   inconclusive, judge, register)
 
 LAB = "forgetting"
 LINEAR = ("sequential linear regression, Gaussian features x ~ N(0, I_p), p ≥ n + 2, w_0 = 0, "
@@ -35,6 +37,7 @@ NEXT_TOKEN = ("softmax_bigram(V = 8, d = 4, h = 8), exact cross-entropy; task A 
 Z_BOUND = 4.0
 ROUND_OFF = 1e-9
 QUADRATIC_TOLERANCE = 0.1
+SIZE_SPEARMAN = 0.8
 MINIMUM_GRADIENT = 1e-8  # premise: ‖∇L_A(w_A)‖ at most this (w_A is a minimum)
 SAM_GD_TOLERANCE = 0.01
 SAM_RATIO = 0.8
@@ -206,3 +209,41 @@ register(Claim(
               "pretraining in ≥ 75% of the lanes (both pretrained points polished to exact minima "
               "of L_A by Newton steps, so only their place on the minimizer set differs).",
     regime=NEXT_TOKEN, lab=LAB, check=_sam_pretraining))
+
+
+def _size_trend(sign: int):
+    def check(measured, *, quick) -> Verdict:
+        size = measured["model_size"]
+        values = finite_values(list(size["spearman_by_gap"]))
+        gradient = finite(size["max_gradient_at_minimum"])
+        median = float(np.median(values))
+        numbers = {"median_spearman": median, "spearman_by_gap": values, "gaps": size["gaps"],
+                   "hidden_sizes": size["hidden_sizes"], "max_gradient_at_minimum": gradient}
+        if gradient > MINIMUM_GRADIENT:
+            return inconclusive(numbers, f"a pretrained model is not at a minimum of L_A "
+                                         f"(‖∇L_A‖ = {gradient:.3g} > {MINIMUM_GRADIENT:g})")
+        if sign > 0:
+            return judge(Threshold("median over gaps of Spearman(width, forgetting)", median, ">=",
+                                   SIZE_SPEARMAN), numbers, "wider models forget more")
+        return judge(Threshold("median over gaps of Spearman(width, forgetting)", median, "<=",
+                               -SIZE_SPEARMAN), numbers, "wider models forget less")
+    return check
+
+
+SIZES_REGIME = (NEXT_TOKEN + "; hidden width h ∈ {8, 16, 32, 64} (144–872 parameters), GD "
+                "fine-tuning with the same η and steps for every width")
+
+register(Claim(
+    id="li2024forgetting.forgetting.bigger_forgets_more", paper="li2024forgetting",
+    source="Sec. 4 (TinyLlama, 7B, 13B)",
+    statement="Bigger models forget more: the median over task gaps of Spearman(hidden width, "
+              "median forgetting) is ≥ 0.8 (full runs only).",
+    regime=SIZES_REGIME, lab=LAB, check=_size_trend(+1)))
+
+register(Claim(
+    id="goldfarb2023.forgetting.wider_forgets_less", paper="goldfarb2023",
+    source="Goldfarb & Hand AISTATS 2023; Mirzadeh et al. 2022 (wide networks forget less)",
+    expected="fail",
+    statement="Wider models forget less: the median over task gaps of Spearman(hidden width, "
+              "median forgetting) is ≤ −0.8 (full runs only).",
+    regime=SIZES_REGIME, lab=LAB, check=_size_trend(-1)))
