@@ -74,12 +74,16 @@ PUBLIC = {
         "sam_update_split", "warm_spectrum", "WarmEigenpairs", "warm_top_eigenpairs",
         "universal", "UNIVERSAL_MEASURES", "universal_sharpness", "universal_sharpness_gradient",
         "robustness", "effective_weights", "input_gradient_norm", "linear_robust_accuracy",
-        "pgd_robust_accuracy", "robust_accuracy", "robust_weight_ratio"},
+        "pgd_robust_accuracy", "robust_accuracy", "robust_weight_ratio",
+        # issue 26: forgetting after fine-tuning
+        "forgetting", "exact_forgetting", "quadratic_forgetting", "forgetting_bound",
+        "random_directions", "loss_surface", "surface_flatness"},
     "sharp_theory.observables": {
         "loss", "lambda_max", "hessian_trace", "param_norm", "grad_norm", "DENSE_LIMIT",
         "of_params", "of_params_and_problem", "all_of_params", "all_of_params_and_problem",
         "RunState", "WarmObservable", "ParamsObservable", "ParamsAndProblemObservable"},
-    "sharp_theory.theory": {"scale_invariant", "low_rank", "diagonal", "stability", "robustness"},
+    "sharp_theory.theory": {"scale_invariant", "low_rank", "diagonal", "stability", "robustness",
+                              "forgetting"},
     "sharp_theory.studies": {"convergence", "diagonal_nets", "phase_diagram", "sam_family_more"},
 }
 

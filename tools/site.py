@@ -68,7 +68,8 @@ API_MODULES = ("problems", "optim", "dynamics", "observables", "measure", "theor
 # The labs in teaching order (docs/syllabus.md explains it); a lab not listed comes last.
 COURSE_ORDER = ("what-sam-does", "edge-of-stability", "balancedness", "sharpness-dynamics",
                 "flows", "landscape", "diagonal-nets", "matrix-sensing", "sam-family",
-                "fuzz-a-bound", "benign-overfitting", "spurious-sharpness", "sam-adversarial")
+                "fuzz-a-bound", "benign-overfitting", "spurious-sharpness", "sam-adversarial",
+                "forgetting")
 
 
 def in_course_order(names) -> list[str]:

@@ -51,3 +51,8 @@ from .robustness import (effective_weights, input_gradient_norm, linear_robust_a
                          pgd_robust_accuracy, robust_accuracy, robust_weight_ratio)
 __all__ += ["robustness", "effective_weights", "input_gradient_norm", "linear_robust_accuracy",
             "pgd_robust_accuracy", "robust_accuracy", "robust_weight_ratio"]
+from . import forgetting  # noqa: E402  (issue 26: forgetting after fine-tuning)
+from .forgetting import (exact_forgetting, forgetting_bound, loss_surface,  # noqa: E402
+                         quadratic_forgetting, random_directions, surface_flatness)
+__all__ += ["forgetting", "exact_forgetting", "forgetting_bound", "loss_surface", "quadratic_forgetting",
+            "random_directions", "surface_flatness"]

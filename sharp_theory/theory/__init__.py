@@ -10,3 +10,5 @@ from . import stability  # noqa: E402  (issue 6: GD/SAM/USAM stability threshold
 __all__ += ["stability"]
 from . import robustness  # noqa: E402  (issue 27: exact robustness of linear scores, duality)
 __all__ += ["robustness"]
+from . import forgetting  # noqa: E402  (issue 26: forgetting in sequential linear regression)
+__all__ += ["forgetting"]

@@ -1,0 +1,150 @@
+"""st.theory.forgetting against independent simulation (numpy, float64).
+
+Lin et al.'s closed form against Monte Carlo of the sequential min-distance fits (within 4
+standard errors); Evron et al.'s two-task formula against alternating fits (round-off); the
+worst cases never exceeded and attained; bad input refused in one line.
+"""
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as hs
+
+from sharp_theory.errors import ConfigError
+from sharp_theory.theory import forgetting
+
+
+def monte_carlo_task_losses(w_stars, n, sigma, repeats, seed):
+    """Mean and standard error of L_i(w_t) = ‖w_t − w*_i‖² + σ² over simulated task sequences."""
+    rng = np.random.default_rng(seed)
+    tasks, p = w_stars.shape
+    w = np.zeros((repeats, p))
+    means, errors = np.zeros((tasks, tasks)), np.zeros((tasks, tasks))
+    for t in range(tasks):
+        X = rng.standard_normal((repeats, n, p))
+        y = X @ w_stars[t] + sigma * rng.standard_normal((repeats, n))
+        residual = y - np.einsum("rnp,rp->rn", X, w)
+        gram = X @ np.swapaxes(X, 1, 2)
+        w = w + np.einsum("rnp,rn->rp", X, np.linalg.solve(gram, residual[..., None])[..., 0])
+        losses = np.sum((w[:, None, :] - w_stars[None]) ** 2, axis=-1) + sigma ** 2
+        means[t] = losses.mean(0)
+        errors[t] = losses.std(0, ddof=1) / math.sqrt(repeats)
+    return means, errors
+
+
+@settings(max_examples=12)
+@given(p=hs.sampled_from([6, 9]), n=hs.sampled_from([1, 2, 4]), tasks=hs.sampled_from([1, 2, 3]),
+       sigma=hs.sampled_from([0.0, 0.5]), seed=hs.integers(0, 10_000))
+def test_expected_task_losses_match_monte_carlo(p, n, tasks, sigma, seed):
+    w_stars = np.random.default_rng(seed).standard_normal((tasks, p)) / math.sqrt(p)
+    closed = forgetting.expected_task_losses(w_stars, n, sigma)
+    mean, error = monte_carlo_task_losses(w_stars, n, sigma, 20_000, seed + 1)
+    assert closed.shape == (tasks, tasks)
+    assert np.all(np.abs(closed - mean) <= 4 * error + 1e-12), (closed, mean, error)
+
+
+def test_expected_task_losses_unrolled_form():
+    """The recursion equals Lin et al.'s unrolled Theorem 1 (plus the test label's σ²)."""
+    rng = np.random.default_rng(3)
+    w_stars, n, sigma = rng.standard_normal((4, 10)), 3, 0.7
+    p, r = 10, 1 - 3 / 10
+    closed = forgetting.expected_task_losses(w_stars, n, sigma)
+    for t in range(1, 5):
+        for i in range(4):
+            value = r ** t * w_stars[i] @ w_stars[i] + sum(
+                (1 - r) * r ** (t - k) * np.sum((w_stars[k - 1] - w_stars[i]) ** 2)
+                for k in range(1, t + 1)) + p * sigma ** 2 * (1 - r ** t) / (p - n - 1) + sigma ** 2
+            assert closed[t - 1, i] == pytest.approx(value, rel=1e-12)
+    assert forgetting.expected_forgetting(closed) == pytest.approx(
+        np.mean([closed[3, i] - closed[i, i] for i in range(3)]), rel=1e-12)
+    assert forgetting.expected_generalization_error(closed) == pytest.approx(closed[3].mean())
+
+
+@pytest.mark.parametrize("call, parameter", [
+    (lambda: forgetting.expected_task_losses(np.ones((2, 4)), 3, 0.1), "n"),   # p < n + 2
+    (lambda: forgetting.expected_task_losses(np.ones((0, 6)), 2, 0.1), "w_stars"),  # T < 1
+    (lambda: forgetting.expected_task_losses([np.ones(6), np.ones(5)], 2, 0.1), "w_stars"),
+    (lambda: forgetting.expected_task_losses(np.ones((2, 6)), 2, -0.1), "sigma"),
+    (lambda: forgetting.expected_task_losses(np.ones(6), 2, 0.1), "w_stars"),
+    (lambda: forgetting.expected_task_losses(np.ones((2, 6)), 0, 0.1), "n"),
+    (lambda: forgetting.two_task_forgetting(np.eye(3), np.eye(3), np.ones(3), 0), "iterations"),
+    (lambda: forgetting.cyclic_forgetting_bound(0, 4, 3), "tasks"),
+])
+def test_bad_input_is_one_line_naming_the_parameter(call, parameter):
+    with pytest.raises(ConfigError) as error:
+        call()
+    message = str(error.value)
+    assert "\n" not in message and parameter in message
+
+
+def alternating_fits(designs, w_star, order):
+    """Errors e_k = w_k − w* of sequential min-distance fits (noiseless shared solution)."""
+    w, path = np.zeros_like(w_star), []
+    for m in order:
+        X = designs[m]
+        w = forgetting.sequential_projection_fit(w, X, X @ w_star)
+        path.append(w - w_star)
+    return path
+
+
+def orthonormal_rows(rng, rows, p):
+    return np.linalg.qr(rng.standard_normal((p, rows)))[0].T
+
+
+@settings(max_examples=25)
+@given(p=hs.sampled_from([3, 5, 8]), n1=hs.sampled_from([1, 2]), n2=hs.sampled_from([1, 2, 3]),
+       seed=hs.integers(0, 10_000))
+def test_two_task_formula_is_exact_for_orthonormal_rows(p, n1, n2, seed):
+    rng = np.random.default_rng(seed)
+    designs = [orthonormal_rows(rng, n1, p), orthonormal_rows(rng, min(n2, p - 1), p)]
+    w_star = rng.standard_normal(p)
+    k = 7
+    path = alternating_fits(designs, w_star, [t % 2 for t in range(k)])
+    simulated = [0.5 * sum(np.sum((X @ e) ** 2) for X in designs) for e in path]
+    closed = forgetting.two_task_forgetting(designs[0], designs[1], w_star, k)
+    np.testing.assert_allclose(closed, simulated, rtol=1e-9, atol=1e-12 * (w_star @ w_star))
+    for iteration in range(1, k + 1):  # never above the worst case
+        assert closed[iteration - 1] <= forgetting.two_task_worst_case(
+            iteration, np.linalg.norm(w_star)) * (1 + 1e-12)
+
+
+@settings(max_examples=15)
+@given(p=hs.sampled_from([3, 6]), seed=hs.integers(0, 10_000))
+def test_two_task_formula_bounds_data_of_norm_at_most_one(p, seed):
+    rng = np.random.default_rng(seed)
+    designs = [rng.standard_normal((2, p)) for _ in range(2)]
+    designs = [X / np.linalg.norm(X, 2) for X in designs]
+    w_star = rng.standard_normal(p)
+    path = alternating_fits(designs, w_star, [t % 2 for t in range(6)])
+    simulated = np.array([0.5 * sum(np.sum((X @ e) ** 2) for X in designs) for e in path])
+    closed = forgetting.two_task_forgetting(designs[0], designs[1], w_star, 6)
+    assert np.all(simulated <= closed * (1 + 1e-9) + 1e-14)
+
+
+def test_two_task_worst_case_is_attained_by_one_angle():
+    for k in (2, 3, 10):
+        c = math.sqrt((k - 1) / k)
+        theta = math.acos(c)
+        X1 = np.array([[0.0, 1.0]])                                  # N_1 = span(e1)
+        X2 = np.array([[-math.sin(theta), math.cos(theta)]])          # N_2 at angle θ
+        w_star = np.array([-1.0, 0.0])                                # e_0 = e1 ∈ N_1
+        value = forgetting.two_task_forgetting(X1, X2, w_star, k)[-1]
+        assert value == pytest.approx(forgetting.two_task_worst_case(k), rel=1e-12)
+        assert value <= 1 / (2 * math.e * (k - 1))
+
+
+@settings(max_examples=10)
+@given(tasks=hs.sampled_from([2, 3, 5]), p=hs.sampled_from([4, 10]), seed=hs.integers(0, 10_000))
+def test_cyclic_forgetting_never_exceeds_the_bound(tasks, p, seed):
+    rng = np.random.default_rng(seed)
+    designs = [rng.standard_normal((1, p)) for _ in range(tasks)]
+    designs = [X / np.linalg.norm(X, 2) for X in designs]
+    w_star = rng.standard_normal(p)
+    w_star /= np.linalg.norm(w_star)
+    cycles = 6
+    order = [t % tasks for t in range(tasks * cycles)]
+    path = alternating_fits(designs, w_star, order)
+    for k in range(tasks, tasks * cycles + 1, tasks):
+        seen = np.mean([np.sum((designs[m] @ path[k - 1]) ** 2) for m in order[:k]])
+        assert seen <= forgetting.cyclic_forgetting_bound(tasks, k, p)
