@@ -160,7 +160,8 @@ print({name: f"{value:.2g}" for name, value in errors.items()})
 # ## 2. Linear and diagonal models: GD, SAM, 1-SAM and AT, exactly
 #
 # One compiled sweep per model: GD, full-batch SAM and per-example SAM (1-SAM: every example gets
-# its own ascent point) at three radii, AT (exact one-step ℓ∞ inner maximum) at three budgets, all
+# its own ascent point) at three radii, AT (exact one-step ℓ∞ inner maximum) at three budgets and
+# ℓ2 AT on a budget grid from 0 (its ε = 0 lane takes GD's steps exactly and is the GD run), all
 # from the same start on the same 200 examples, 3,000 full-batch steps of size 0.5. The robust
 # ratio is recorded along the way; the accuracies at the end are the exact population values.
 #
@@ -187,7 +188,9 @@ def optimizers(relu=False):
     chosen = {"GD": st.optim.gd(LR), "SAM": st.optim.sam(LR, RHOS[0]),
               "1-SAM": st.optim.sam(LR, RHOS[0], m=1),
               "AT": st.optim.adversarial_training(LR, EPSILONS[0], steps=at_steps)}
-    if not relu:  # ℓ2 AT on its own budget grid (exact one-step inner maximum on linear scores)
+    if not relu:  # ℓ2 AT on its own budget grid (exact one-step inner maximum on linear scores);
+        # its ε = 0 lane takes gradient descent's steps exactly and is the GD run (one program less)
+        del chosen["GD"]
         chosen["AT-l2"] = st.optim.adversarial_training(LR, 0.0, norm=2)
     return chosen
 
@@ -219,7 +222,7 @@ def linear_model_study(model, data_seed):
         lambda p: st.measure.effective_weights(problem, p)))))
     weights = {name: np.asarray(effective(trajectory.params)) for name, trajectory in result.items()}
     status = {name: np.asarray(trajectory.status) for name, trajectory in result.items()}
-    lanes = {"GD": exact_numbers(problem, weights["GD"][0, 0, 0, 0], status["GD"][0, 0, 0, 0])}
+    lanes = {"GD": exact_numbers(problem, weights["AT-l2"][0, 0, 0, 0], status["AT-l2"][0, 0, 0, 0])}
     for i, rho in enumerate(RHOS):
         for name in ("SAM", "1-SAM"):
             lanes[f"{name} ρ={rho:g}"] = exact_numbers(problem, weights[name][i, 0, 0, 0],
@@ -246,7 +249,7 @@ def linear_model_study(model, data_seed):
         equivalence["direction_distance"].append((1.0 - cosines).tolist())
         equivalence["ratio"].append(float(st.measure.robust_weight_ratio(one_sam)))
     equivalence["at_l2_ratio"] = [float(st.measure.robust_weight_ratio(w)) for w in at_l2]
-    curves = {"GD": np.asarray(result["GD"].observed["ratio"])[0, 0, 0, 0],
+    curves = {"GD": np.asarray(result["AT-l2"].observed["ratio"])[0, 0, 0, 0],
               f"SAM ρ={RHOS[-1]:g}": np.asarray(result["SAM"].observed["ratio"])[-1, 0, 0, 0],
               f"1-SAM ρ={RHOS[-1]:g}": np.asarray(result["1-SAM"].observed["ratio"])[-1, 0, 0, 0],
               f"AT ε={EPSILONS[1]:g}": np.asarray(result["AT"].observed["ratio"])[0, 1, 0, 0]}
@@ -284,12 +287,12 @@ for title, lanes in (("linear", linear_lanes), ("diagonal", diagonal_lanes)):
 
 # %%
 diagonal_loss = st.measure.full_batch_loss(diagonal_problem)
-diagonal_ends = {"GD": (0, 0), f"SAM ρ={RHOS[-1]:g}": (-1, 0), f"1-SAM ρ={RHOS[-1]:g}": (-1, 0),
-                 f"AT ε={EPSILONS[-1]:g}": (0, -1)}
+diagonal_ends = {"GD": ("AT-l2", (0, 0, 0)), f"SAM ρ={RHOS[-1]:g}": ("SAM", (-1, 0, 0)),
+                 f"1-SAM ρ={RHOS[-1]:g}": ("1-SAM", (-1, 0, 0)),
+                 f"AT ε={EPSILONS[-1]:g}": ("AT", (0, -1, 0))}
 diagonal_sharpness = {}
-for name, (i, j) in diagonal_ends.items():
-    params = jax.tree_util.tree_map(lambda leaf: leaf[i, j, 0, 0],
-                                    diagonal_result[name.split(" ")[0]].params)
+for name, (optimizer, index) in diagonal_ends.items():
+    params = jax.tree_util.tree_map(lambda leaf: leaf[index + (0,)], diagonal_result[optimizer].params)
     diagonal_sharpness[name] = {
         "lambda_max": float(st.measure.lambda_max(diagonal_loss, params, method="dense")),
         "trace": float(st.measure.hessian_trace(diagonal_loss, params, method="dense"))}
@@ -316,8 +319,8 @@ def draw_ratio(ax, curves, steps, title):
 
 
 fig, axes = st.plotting.figure(1, 2)
-draw_ratio(axes[0, 0], linear_curves, np.asarray(linear_result["GD"].steps), "(a) linear model")
-draw_ratio(axes[0, 1], diagonal_curves, np.asarray(diagonal_result["GD"].steps),
+draw_ratio(axes[0, 0], linear_curves, np.asarray(linear_result["AT-l2"].steps), "(a) linear model")
+draw_ratio(axes[0, 1], diagonal_curves, np.asarray(diagonal_result["AT-l2"].steps),
            "(b) diagonal network u⊙v")
 st.plotting.figure_legend(fig)
 linear_sam_shift = max(abs(linear_lanes[f"SAM ρ={rho:g}"]["ratio"] / linear_lanes["GD"]["ratio"] - 1)
