@@ -37,8 +37,15 @@ def test_sam_adversarial_lab_quick(quick_lab_run):
             accuracy = np.asarray(lane["accuracy"])
             if model != "relu":  # (PGD on a sample need not be monotone in ε)
                 assert np.all(np.diff(accuracy) <= 1e-12), (model, name, accuracy)
+                # The exact ℓ2 accuracies: the same clean accuracy, falling with the budget.
+                l2 = np.asarray(lane["accuracy_l2"])
+                assert l2[0] == accuracy[0] and np.all(np.diff(l2) < 0), (model, name, l2)
             assert accuracy[-1] < accuracy[0], (model, name, accuracy)
             assert 0.5 < accuracy[0] < 0.95 and lane["status"] == "ok", (model, name)
     assert results["config"]["data_seeds"] == [0]  # quick: one training set (full: three)
+    # The equivalence radius is judged against a 31-budget ℓ2 AT axis on every training set.
+    for draw in measured["linear"]["equivalence"]:
+        assert len(draw["epsilons"]) == 31 and len(draw["direction_distance"]) == 3
+        assert all(len(row) == 31 for row in draw["direction_distance"])
     with np.load(out / "trajectories.npz") as arrays:
         assert np.all(np.isfinite(arrays["diagonal_ratio_GD"]))
