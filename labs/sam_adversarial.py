@@ -498,9 +498,11 @@ lab.savefig(fig, "frontier", claims=["zhang2024.sam_adversarial.sam_gains_small_
 # feature less than AT's ℓ∞ attack does.
 
 # %% tags=["teacher-note"]
-# Teacher's note (not on the students' site): with ‖x‖₂ ≈ 4.6 and ‖u⊙v‖₂ of order 2-5 at the end
-# of training, ρ = 0.1 corresponds to an ℓ2 input radius of roughly 0.1-0.25, i.e. an ℓ∞ radius
-# (per coordinate) of about 0.02-0.05 spread over 21 coordinates: a much weaker attack on the
+# Teacher's note (not on the students' site): with ‖x‖₂ ≈ 4.7 and ‖u⊙v‖₂ ≈ 4-8 at the end of
+# training, ρ = 0.1 corresponds to an ℓ2 input radius of roughly 0.06-0.12 (the equivalence
+# section measures it: ε* = 0.059-0.122 over the three training sets, and the ℓ2 AT run pointing
+# most like 1-SAM's has 0.4-0.85 of it), i.e. an ℓ∞ radius (per coordinate) of about 0.01-0.03
+# spread over 21 coordinates: a much weaker attack on the
 # non-robust features than AT's ℓ∞ budget 0.1-0.2, which takes ε from every coordinate at once
 # and costs the score ε‖w‖₁. The ℓ2 attack costs ε‖w‖₂ and so penalizes the many small
 # non-robust weights less: 1-SAM's shift is in AT's direction but smaller (Zhang et al.'s
