@@ -8,13 +8,14 @@ import pytest
 
 from sharp_theory.labkit import verdict_matches
 
-FIGURES = ("robust_weight", "frontier")
+FIGURES = ("robust_weight", "equivalence_radius", "frontier")
 CLAIMS = ("zhang2024.sam_adversarial.duality_identities",
           "zhang2024.sam_adversarial.linear_full_batch_sam_changes_nothing",
           "zhang2024.sam_adversarial.per_example_sam_raises_robust_weight_linear",
           "zhang2024.sam_adversarial.per_example_sam_raises_robust_weight_diagonal",
           "zhang2024.sam_adversarial.sam_gains_small_budget_robustness",
-          "zhang2024.sam_adversarial.ordering_sgd_sam_at")
+          "zhang2024.sam_adversarial.ordering_sgd_sam_at",
+          "zhang2024.sam_adversarial.equivalence_radius_predicts_at_budget")
 
 
 @pytest.mark.slow
@@ -36,8 +37,15 @@ def test_sam_adversarial_lab_quick(quick_lab_run):
             accuracy = np.asarray(lane["accuracy"])
             if model != "relu":  # (PGD on a sample need not be monotone in ε)
                 assert np.all(np.diff(accuracy) <= 1e-12), (model, name, accuracy)
+                # The exact ℓ2 accuracies: the same clean accuracy, falling with the budget.
+                l2 = np.asarray(lane["accuracy_l2"])
+                assert l2[0] == accuracy[0] and np.all(np.diff(l2) < 0), (model, name, l2)
             assert accuracy[-1] < accuracy[0], (model, name, accuracy)
             assert 0.5 < accuracy[0] < 0.95 and lane["status"] == "ok", (model, name)
-    assert results["config"]["data_seeds"] == [0, 1, 2]
+    assert results["config"]["data_seeds"] == [0]  # quick: one training set (full: three)
+    # The equivalence radius is judged against a 31-budget ℓ2 AT axis on every training set.
+    for draw in measured["linear"]["equivalence"]:
+        assert len(draw["epsilons"]) == 31 and len(draw["direction_distance"]) == 3
+        assert all(len(row) == 31 for row in draw["direction_distance"])
     with np.load(out / "trajectories.npz") as arrays:
         assert np.all(np.isfinite(arrays["diagonal_ratio_GD"]))

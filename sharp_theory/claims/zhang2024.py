@@ -31,6 +31,7 @@ ONE_SAM_RAISES = 1.05     # 1-SAM raises the ratio by ≥ 5% (mean over three da
 ROBUST_GAIN = 0.02        # ≥ 2 points of robust accuracy ...
 CLEAN_LOSS = 0.005        # ... at ≤ 0.5 points of clean accuracy
 ONE_SAM_RHO, AT_EPSILON = "0.1", "0.2"
+RADIUS_TOLERANCE = 0.25   # closest ℓ2 AT budget ≈ c·ε* with c within 25% of 1
 
 
 def _lanes(measured, model):
@@ -128,6 +129,26 @@ def _ordering(measured, *, quick) -> Verdict:
                                  robust_large["AT"] - robust_large["1-SAM"], ">=", 0.0)])
 
 
+def _equivalence_radius(measured, *, quick) -> Verdict:
+    rows = []
+    for draw in measured["linear"]["equivalence"]:
+        epsilons = [finite(e) for e in draw["epsilons"]]
+        for predicted, distances in zip(draw["predicted_epsilon"], draw["direction_distance"]):
+            distances = [finite(d) for d in distances]
+            best = epsilons[distances.index(min(distances))]
+            rows.append({"predicted_epsilon": finite(predicted), "closest_epsilon": best,
+                         "closest_over_predicted": best / finite(predicted),
+                         "distance_at_closest": min(distances), "distance_at_zero": distances[0]})
+    # The least-squares c in "closest ε ≈ c·ε*" over every (training set, ρ) pair.
+    slope = (sum(row["closest_epsilon"] * row["predicted_epsilon"] for row in rows)
+             / sum(row["predicted_epsilon"] ** 2 for row in rows))
+    return judge(Threshold("|c − 1|, c the least-squares slope of closest ε against ε*",
+                           abs(slope - 1), "<=", RADIUS_TOLERANCE),
+                 {"slope_closest_over_predicted": slope, "per_training_set_and_rho": rows},
+                 "1-SAM against ℓ2 AT on the linear model: the budget whose solution points where "
+                 "1-SAM's does, against the equivalence radius")
+
+
 register(Claim(
     id="zhang2024.sam_adversarial.duality_identities", paper="zhang2024", source="Sec. 3",
     statement="The worst ℓp input attack of radius ε lowers a linear margin by ε‖w‖_q, the worst "
@@ -151,7 +172,7 @@ register(Claim(
     source="Sec. 3-4 (the per-example weight perturbation as a feature perturbation)",
     statement="On linear logistic regression, per-example SAM (1-SAM) raises the robust-feature "
               "ratio over GD's by ≥ 5% for some ρ ∈ {0.05, 0.1, 0.2} (ratios averaged over three "
-              "training sets).",
+              "training sets; one with --quick).",
     regime=DATA + "; linear score", lab=LAB, check=_one_sam_raises("linear"), expected="fail"))
 
 register(Claim(
@@ -159,7 +180,7 @@ register(Claim(
     source="Sec. 3-4",
     statement="On the diagonal network u⊙v (init 0.1), per-example SAM (1-SAM) raises the "
               "robust-feature ratio over GD's by ≥ 5% for some ρ ∈ {0.05, 0.1, 0.2} (ratios averaged "
-              "over three training sets).",
+              "over three training sets; one with --quick).",
     regime=DATA + "; diagonal network u⊙v", lab=LAB, check=_one_sam_raises("diagonal")))
 
 register(Claim(
@@ -179,3 +200,14 @@ register(Claim(
               "within 0.5 points of GD; AT's ℓ∞ robust accuracy at ε = 0.3 ≥ 1-SAM's "
               "(thresholds: each difference ≥ 0, the clean gap ≤ 0.005).",
     regime=DATA + "; diagonal network u⊙v", lab=LAB, check=_ordering))
+
+register(Claim(
+    id="zhang2024.sam_adversarial.equivalence_radius_predicts_at_budget", paper="zhang2024",
+    source="Sec. 3 (the weight perturbation as a feature perturbation; the issue's claim 5)",
+    statement="On linear logistic regression, the ℓ2 AT budget whose final weights point closest "
+              "to 1-SAM's (1 − cos, over the grid ε ∈ {0, 0.01, …, 0.3}) is the equivalence radius "
+              "ε* = ρ·mean‖x_k‖/‖w_1-SAM‖ to within 25%: over every ρ ∈ {0.05, 0.1, 0.2} and "
+              "training set, the least-squares slope c of closest ε against ε* has |c − 1| ≤ 0.25.",
+    regime=DATA + "; three training sets (one with --quick); linear score; ℓ2 AT with the "
+           "exact one-step inner maximum", lab=LAB,
+    check=_equivalence_radius, expected="fail"))
