@@ -52,8 +52,7 @@ from jax.flatten_util import ravel_pytree
 import sharp_theory as st
 import sharp_theory.plotting  # noqa: F401  (st.plotting)
 from sharp_theory.observables import of_params, of_params_and_problem
-from sharp_theory.problems.base import Problem
-from sharp_theory.problems.next_token import bayes_cross_entropy, bigram_tables
+from sharp_theory.problems.next_token import bayes_cross_entropy
 from sharp_theory.theory import forgetting
 
 lab = st.labkit.start("forgetting", default_seeds=6, quick_seeds=2)
@@ -282,11 +281,6 @@ measured["quadratic"] = {"max_relative_error": max(quadratic_errors),
                          "relative_errors": quadratic_errors}
 
 
-def linreg_objective(params, batch, constants):
-    residual = constants["X"] @ params - constants["y"]
-    return 0.5 * jnp.mean(residual ** 2)
-
-
 linreg_designs = [np.random.default_rng(500 + s).standard_normal((2, LINREG_N, LINREG_P))
                   for s in range(SEEDS)]
 linreg_truths = [np.random.default_rng(600 + s).standard_normal((2, LINREG_P)) for s in range(SEEDS)]
@@ -295,17 +289,14 @@ w_As = [forgetting.sequential_projection_fit(np.zeros(LINREG_P), X[0], X[0] @ w[
 linreg_rows = []
 for s in range(SEEDS):
     X, w = linreg_designs[s], linreg_truths[s]
-    task_b = Problem(objective=linreg_objective, params0=jnp.asarray(w_As[s]),
-                     constants={"X": jnp.asarray(X[1]), "y": jnp.asarray(X[1] @ w[1])},
-                     name="least squares task B")
-    first_task = Problem(objective=linreg_objective, params0=jnp.asarray(w_As[s]),
-                         constants={"X": jnp.asarray(X[0]), "y": jnp.asarray(X[0] @ w[0])})
+    first_task, task_b = st.problems.sequential_regression(X, w)  # noiseless: y_t = X_t w*_t
     first_loss = lambda v: first_task.loss(v, None)  # noqa: E731
     projection = forgetting.sequential_projection_fit(w_As[s], X[1], X[1] @ w[1])
     row = {"projection": float(first_loss(jnp.asarray(projection)))}
     for name, optimizer in (("GD", st.optim.gd(LINREG_LR)),
                             ("SAM", st.optim.sam(LINREG_LR, LINREG_RHO))):
-        run = st.run(task_b, optimizer, steps=LINREG_STEPS, key=jax.random.key(s))
+        run = st.run(task_b, optimizer, steps=LINREG_STEPS, key=jax.random.key(s),
+                     params0=jnp.asarray(w_As[s]))  # task B from task A's endpoint: one call
         row[name] = float(st.measure.exact_forgetting(first_loss, jnp.asarray(w_As[s]), run.params))
         row[f"{name}_status"] = run.status
     linreg_rows.append(row)
@@ -327,9 +318,12 @@ print(measured["quadratic"], {k: v for k, v in measured["linear_regression"].ite
 # GD for 2K steps record the loss of A along the way.
 
 # %%
-base = st.problems.softmax_bigram(VOCAB, embedding_dim=EMBEDDING, hidden_dim=HIDDEN, seed=0)
-joint_a = np.asarray(base.constants["tables"][1])
-task_a = base.with_constants(tables=jnp.stack([jnp.asarray(joint_a)] * 2))  # exact population loss
+# Task A and every task-B lane (gap-major, then seed) from the public constructor: task A's
+# table is the model's population table (exact loss), task B lane (λ, s) its mix with table s.
+pair = st.problems.bigram_fine_tuning(GAPS, seeds=SEEDS, vocab_size=VOCAB,
+                                      embedding_dim=EMBEDDING, hidden_dim=HIDDEN)
+task_a = pair.task_a
+joint_a = np.asarray(task_a.constants["tables"][1])
 # The optimizers are built once: a second sweep with the same optimizer, grid and observables
 # (only the start differs) reuses the compiled program.
 PRETRAIN_GD, FINETUNE_GD = st.optim.gd(PRETRAIN_LR), st.optim.gd(FINETUNE_LR)
@@ -398,15 +392,7 @@ def loss_b(params, problem):
 
 gradient_a = float(jnp.linalg.norm(jax.jit(jax.grad(flat_loss_a))(flat_a)))
 pretrain_excess = float(loss_a(w_a) - bayes_cross_entropy(task_a))
-others = [bigram_tables(VOCAB, 1.0, n_train=32, seed=100 + s)[1] for s in range(SEEDS)]
-tables, lane_gaps, lane_kl = [], [], []
-for gap in GAPS:
-    for s in range(SEEDS):
-        joint_b = (1 - gap) * joint_a + gap * others[s]
-        tables.append(np.stack([joint_b, joint_b]))
-        lane_gaps.append(gap)
-        lane_kl.append(float(np.sum(joint_b * np.log(joint_b / joint_a))))
-tables = np.stack(tables)
+tables, lane_gaps, lane_kl = pair.grid["tables"], pair.gaps.tolist(), pair.kl.tolist()
 OBSERVE = {"loss_a": of_params(loss_a), "loss_b": of_params_and_problem(loss_b),
            "w": of_params(flat_params)}
 finetune = st.sweep(task_a, {"GD": FINETUNE_GD, "SAM": st.optim.sam(FINETUNE_LR, RHOS[0])},

@@ -15,3 +15,7 @@ from .next_token import softmax_bigram  # noqa: E402
 __all__ += ["softmax_bigram"]
 from .models import from_model  # noqa: E402
 __all__ += ["from_model"]
+from .tasks import (FineTuningTasks, bigram_fine_tuning, diagonal_fine_tuning,  # noqa: E402
+                    least_squares_task, sequential_regression)
+__all__ += ["least_squares_task", "sequential_regression", "bigram_fine_tuning",
+            "diagonal_fine_tuning", "FineTuningTasks"]
