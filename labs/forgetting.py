@@ -72,8 +72,12 @@ FINETUNE_LR, SAM_STEPS = 1.0, 100  # SAM: K steps; GD: 2K steps (equal gradient 
 RHOS = [0.02, 0.05] if lab.quick else [0.02, 0.05, 0.2, 0.5]
 PRETRAIN_RHO = 0.05
 WISE_ALPHA = 0.5  # WiSE-FT: w = (1 − α) w_A + α w_B
+REHEARSAL = 0.2  # rehearsal: fine-tune on (1 − r) J_B + r J_A (a fraction r of task A's data)
 SURFACE_RADIUS, SURFACE_POINTS = 0.2, 9
 NEWTON_STEPS, NEWTON_FLOOR = 12, 1e-6
+# The diagonal net β = u⊙v: n = 20 examples in d = 10, task B's truth θ_A + λξ_s.
+DIAGONAL_GAPS, DIAGONAL_N, DIAGONAL_D = [0.003, 0.01, 0.03, 0.1, 0.3, 1.0], 20, 10
+DIAGONAL_LR, DIAGONAL_STEPS = 0.05, 400
 SIZES = [8, 16, 32, 64]  # hidden widths of the model-size section (full runs only)
 # SAM vs GD on sequential linear regression.
 LINREG_P, LINREG_N, LINREG_STEPS, LINREG_LR, LINREG_RHO = 20, 8, 3_000, 0.1, 0.01
@@ -83,7 +87,8 @@ lab.record_config(lin_grid=LIN_GRID, lin_repeats=LIN_REPEATS, evron_seeds=EVRON_
                   vocab=VOCAB, embedding=EMBEDDING, hidden=HIDDEN, pretrain_steps=PRETRAIN_STEPS,
                   pretrain_lr=PRETRAIN_LR, gaps=GAPS, finetune_lr=FINETUNE_LR,
                   sam_steps=SAM_STEPS, gd_steps=2 * SAM_STEPS, rhos=RHOS, pretrain_rho=PRETRAIN_RHO,
-                  wise_alpha=WISE_ALPHA, model_sizes=None if lab.quick else SIZES,
+                  wise_alpha=WISE_ALPHA, rehearsal=REHEARSAL, diagonal_gaps=DIAGONAL_GAPS,
+                  diagonal=(DIAGONAL_N, DIAGONAL_D, DIAGONAL_LR, DIAGONAL_STEPS), model_sizes=None if lab.quick else SIZES,
                   surface_radius=SURFACE_RADIUS,
                   surface_points=SURFACE_POINTS, linreg=(LINREG_P, LINREG_N, LINREG_STEPS,
                                                          LINREG_LR, LINREG_RHO),
@@ -323,6 +328,10 @@ print(measured["quadratic"], {k: v for k, v in measured["linear_regression"].ite
 pair = st.problems.bigram_fine_tuning(GAPS, seeds=SEEDS, vocab_size=VOCAB,
                                       embedding_dim=EMBEDDING, hidden_dim=HIDDEN)
 task_a = pair.task_a
+# The same lanes with rehearsal: the training table replays a fraction REHEARSAL of task A.
+rehearsed = st.problems.bigram_fine_tuning(GAPS, seeds=SEEDS, vocab_size=VOCAB,
+                                           embedding_dim=EMBEDDING, hidden_dim=HIDDEN,
+                                           rehearsal=REHEARSAL)
 joint_a = np.asarray(task_a.constants["tables"][1])
 # The optimizers are built once: a second sweep with the same optimizer, grid and observables
 # (only the start differs) reuses the compiled program.
@@ -395,9 +404,13 @@ pretrain_excess = float(loss_a(w_a) - bayes_cross_entropy(task_a))
 tables, lane_gaps, lane_kl = pair.grid["tables"], pair.gaps.tolist(), pair.kl.tolist()
 OBSERVE = {"loss_a": of_params(loss_a), "loss_b": of_params_and_problem(loss_b),
            "w": of_params(flat_params)}
+# One sweep fine-tunes the plain lanes and the rehearsal lanes (second half of the grid axis).
+LANES = len(tables)
 finetune = st.sweep(task_a, {"GD": FINETUNE_GD, "SAM": st.optim.sam(FINETUNE_LR, RHOS[0])},
-                    steps=2 * SAM_STEPS, grid={"tables": tables, "rho": RHOS}, params0=w_a,
-                    observe=OBSERVE, stride=SAM_STEPS)
+                    steps=2 * SAM_STEPS,
+                    grid={"tables": np.concatenate([tables, rehearsed.grid["tables"]]),
+                          "rho": RHOS},
+                    params0=w_a, observe=OBSERVE, stride=SAM_STEPS)
 after_sam_pretraining = st.sweep(task_a, {"GD": FINETUNE_GD}, steps=2 * SAM_STEPS,
                                  grid={"tables": tables}, params0=w_a_sam, observe=OBSERVE,
                                  stride=SAM_STEPS)
@@ -405,12 +418,14 @@ after_sam_pretraining = st.sweep(task_a, {"GD": FINETUNE_GD}, steps=2 * SAM_STEP
 records = np.asarray(finetune["GD"].steps)
 assert list(records) == [0, SAM_STEPS, 2 * SAM_STEPS], records
 base_a = float(loss_a(w_a))
-forgetting_gd = np.asarray(finetune["GD"].observed["loss_a"])[:, 0, 0, 2] - base_a
-forgetting_sam = np.asarray(finetune["SAM"].observed["loss_a"])[:, :, 0, 1] - base_a  # (lanes, rho)
-loss_b_gd = np.asarray(finetune["GD"].observed["loss_b"])[:, 0, 0, 2]
-loss_b_sam = np.asarray(finetune["SAM"].observed["loss_b"])[:, :, 0, 1]
-w_b_gd = np.asarray(finetune["GD"].observed["w"])[:, 0, 0, 2]
-w_b_sam = np.asarray(finetune["SAM"].observed["w"])[:, :, 0, 1]
+forgetting_gd_all = np.asarray(finetune["GD"].observed["loss_a"])[:, 0, 0, 2] - base_a
+forgetting_sam_all = np.asarray(finetune["SAM"].observed["loss_a"])[:, :, 0, 1] - base_a  # (lanes, rho)
+forgetting_gd, forgetting_sam = forgetting_gd_all[:LANES], forgetting_sam_all[:LANES]
+rehearsal_gd, rehearsal_sam = forgetting_gd_all[LANES:], forgetting_sam_all[LANES:]
+loss_b_gd = np.asarray(finetune["GD"].observed["loss_b"])[:LANES, 0, 0, 2]
+loss_b_sam = np.asarray(finetune["SAM"].observed["loss_b"])[:LANES, :, 0, 1]
+w_b_gd = np.asarray(finetune["GD"].observed["w"])[:LANES, 0, 0, 2]
+w_b_sam = np.asarray(finetune["SAM"].observed["w"])[:LANES, :, 0, 1]
 forgetting_after_sam_pretraining = (np.asarray(after_sam_pretraining["GD"].observed["loss_a"])[:, 0, 2]
                                     - float(loss_a(w_a_sam)))
 finetune_statuses = [str(s) for s in np.ravel(finetune["GD"].status)] + \
@@ -469,6 +484,51 @@ measured["next_token_quadratic"] = {
     "statuses": [str(s) for s in np.ravel(pretrain["GD"].status)] + finetune_statuses}
 
 
+# %% [markdown]
+# ### The quadratic prediction on the diagonal net
+# `st.problems.diagonal_fine_tuning`: β = u⊙v on regression task A (`y = Xθ_A`, n = 20 > d = 10,
+# so every minimizer has β = θ_A); task B moves the truth to `θ_A + λξ_s`. Task A's endpoint is
+# the balanced exact minimum `u = √|θ_A|, v = sign(θ_A)√|θ_A|` (gradient zero); GD fine-tunes
+# every (gap, seed) lane from it in one compiled sweep, and we compare the exact F with
+# `½ΔwᵀH_AΔw` (L_A is quartic in (u, v): the prediction drops the cubic and quartic terms).
+
+# %%
+diagonal = st.problems.diagonal_fine_tuning(DIAGONAL_GAPS, seeds=SEEDS, n=DIAGONAL_N, d=DIAGONAL_D)
+theta_a = diagonal.task_a.constants["theta"]
+root = jnp.sqrt(jnp.abs(theta_a))
+diagonal_w_a = {"u": root, "v": jnp.sign(theta_a) * root}
+diagonal_run = st.sweep(diagonal.task_a, {"GD": st.optim.gd(DIAGONAL_LR)}, steps=DIAGONAL_STEPS,
+                        grid=diagonal.grid, params0=diagonal_w_a, stride=DIAGONAL_STEPS)["GD"]
+diagonal_w_b = jax.tree_util.tree_map(lambda x: x[:, 0], diagonal_run.params)
+
+
+def diagonal_loss_a(params):
+    return diagonal.task_a.loss(params, None)
+
+
+@jax.jit
+def diagonal_lane(params_b):
+    delta = ravel_pytree(params_b)[0] - ravel_pytree(diagonal_w_a)[0]
+    return {"exact": st.measure.exact_forgetting(diagonal_loss_a, diagonal_w_a, params_b),
+            "quadratic": st.measure.quadratic_forgetting(diagonal_loss_a, diagonal_w_a, params_b),
+            "distance": jnp.linalg.norm(delta)}
+
+
+diagonal_lanes = {k: np.asarray(v) for k, v in jax.vmap(diagonal_lane)(diagonal_w_b).items()}
+diagonal_error = np.abs(diagonal_lanes["quadratic"] / diagonal_lanes["exact"] - 1)
+diagonal_by_gap = np.median(diagonal_error.reshape(len(DIAGONAL_GAPS), SEEDS), axis=1)
+diagonal_holding = [g for g, e in zip(DIAGONAL_GAPS, diagonal_by_gap) if e <= 0.1]
+measured["diagonal_quadratic"] = {
+    "gaps": DIAGONAL_GAPS, "median_relative_error_by_gap": diagonal_by_gap.tolist(),
+    "median_distance_by_gap": np.median(diagonal_lanes["distance"].reshape(
+        len(DIAGONAL_GAPS), SEEDS), 1).tolist(),
+    "largest_gap_within_10_percent": max(diagonal_holding) if diagonal_holding else "none",
+    "gradient_norm_at_w_a": float(jnp.linalg.norm(ravel_pytree(
+        jax.grad(diagonal_loss_a)(diagonal_w_a))[0])),
+    "statuses": [str(s) for s in np.ravel(diagonal_run.status)]}
+print({k: v for k, v in measured["diagonal_quadratic"].items() if k != "statuses"})
+
+
 def spearman(x, y):
     """Spearman's rank correlation (no ties in continuous data)."""
     rank_x, rank_y = np.argsort(np.argsort(x)), np.argsort(np.argsort(y))
@@ -488,9 +548,11 @@ measured["flatness"] = {
 print(measured["next_token_quadratic"]["median_relative_error_by_gap"], measured["flatness"]["spearman"])
 
 # %% [markdown]
-# ### SAM vs GD at equal gradient evaluations; WiSE-FT; SAM in pretraining
+# ### SAM vs GD at equal gradient evaluations; WiSE-FT; rehearsal; SAM in pretraining
 # SAM takes K steps of two gradients, GD 2K steps of one. WiSE-FT interpolates the weights,
-# `w = (1 − α) w_A + α w_B` with α = 0.5, after either. We judge at the ρ whose median ratio
+# `w = (1 − α) w_A + α w_B` with α = 0.5, after either. Rehearsal replays task A during
+# fine-tuning: the training table is `(1 − r) J_B + r J_A` with r = 0.2 (here the same as a
+# training gap `λ(1 − r)`: the tables mix linearly). We judge at the ρ whose median ratio
 # F_SAM/F_GD is smallest (the most favourable ρ of the grid).
 
 # %%
@@ -523,6 +585,15 @@ measured["wise_ft"] = {
     "median_ratio_sam_wise_to_gd_wise": float(np.median(wise_sam / wise_gd)),
     "median_ratio_sam_wise_to_sam": float(np.median(wise_sam / best_sam)),
     "statuses": finetune_statuses}
+sam_rehearsal = rehearsal_sam[:, best_rho_index]
+measured["rehearsal"] = {
+    "fraction": REHEARSAL,
+    "fraction_sam_rehearsal_below_both": float(np.mean((sam_rehearsal < best_sam)
+                                                       & (sam_rehearsal < rehearsal_gd))),
+    "median_ratio_sam_rehearsal_to_gd_rehearsal": float(np.median(sam_rehearsal / rehearsal_gd)),
+    "median_ratio_sam_rehearsal_to_sam": float(np.median(sam_rehearsal / best_sam)),
+    "median_ratio_gd_rehearsal_to_gd": float(np.median(rehearsal_gd / forgetting_gd)),
+    "statuses": finetune_statuses}
 measured["sam_pretraining"] = {
     "rho": PRETRAIN_RHO,
     "fraction_less_forgetting": float(np.mean(forgetting_after_sam_pretraining < forgetting_gd)),
@@ -536,7 +607,7 @@ measured["sam_pretraining"] = {
     "lambda_max_a_sam": float(spectrum_a(flat_a_sam)[0][-1]),
     "statuses": finetune_statuses + [str(s) for s in np.ravel(pretrain["SAM"].status)]
     + [str(s) for s in np.ravel(settled.status)]}
-for key in ("sam_finetuning", "wise_ft", "sam_pretraining"):
+for key in ("sam_finetuning", "wise_ft", "rehearsal", "sam_pretraining"):
     print(key, {k: v for k, v in measured[key].items() if k != "statuses"})
 
 # %%
@@ -571,6 +642,9 @@ axes[0, 1].plot(gap_axis, by_gap(best_sam), marker="o", color="C4",
                 label=f"SAM (ρ = {RHOS[best_rho_index]})")
 axes[0, 1].plot(gap_axis, by_gap(wise_gd), marker="s", color="gray", label="GD + WiSE-FT")
 axes[0, 1].plot(gap_axis, by_gap(wise_sam), marker="s", color="C5", label="SAM + WiSE-FT")
+axes[0, 1].plot(gap_axis, by_gap(rehearsal_gd), marker="v", color="C1",
+                label=f"GD + rehearsal (r = {REHEARSAL})")
+axes[0, 1].plot(gap_axis, by_gap(sam_rehearsal), marker="v", color="C2", label="SAM + rehearsal")
 axes[0, 1].plot(gap_axis, by_gap(forgetting_after_sam_pretraining), marker="^", color="C6",
                 label=f"GD after SAM pretraining (ρ = {PRETRAIN_RHO})")
 axes[0, 1].set(xlabel="task gap λ", ylabel="median forgetting F", xscale="log", yscale="log",
@@ -580,6 +654,7 @@ st.plotting.finding(fig, f"SAM forgets {measured['sam_finetuning']['median_ratio
                          "(median) at equal gradient evaluations; WiSE-FT does far more")
 lab.savefig(fig, "sam_vs_baseline", claims=["li2024forgetting.forgetting.sam_forgets_less",
                                             "li2024forgetting.forgetting.sam_with_wise_ft",
+                                            "li2024forgetting.forgetting.sam_with_rehearsal",
                                             "watts2026.forgetting.sam_pretraining"],
             runs={"GD": "ok", "SAM": "ok"})
 
@@ -603,6 +678,10 @@ axes[0, 2].loglog(distances, lanes["exact"], "o", label="exact F")
 axes[0, 2].loglog(distances, lanes["quadratic"], "x", label=r"$\frac{1}{2}\Delta w^\top H_A \Delta w$")
 axes[0, 2].loglog(distances, 0.5 * lambda_max_a * distances ** 2, ".",
                   label=r"$\frac{1}{2}\lambda_{\max}(H_A)\|\Delta w\|^2$")
+axes[0, 2].loglog(diagonal_lanes["distance"], diagonal_lanes["exact"], "s", mfc="none",
+                  label="exact F, diagonal net")
+axes[0, 2].loglog(diagonal_lanes["distance"], diagonal_lanes["quadratic"], "+",
+                  label=r"$\frac{1}{2}\Delta w^\top H_A \Delta w$, diagonal net")
 axes[0, 2].set(xlabel="‖Δw‖", ylabel="forgetting", title="(c) the quadratic prediction")
 st.plotting.figure_legend(fig, [axes[0, 2]])
 st.plotting.finding(fig, "Random-direction surfaces of the tuned model, and forgetting against "
@@ -736,7 +815,8 @@ st.labkit.check_function("my_projection_fit", my_projection_fit, forgetting.sequ
 # %%
 lab.save_arrays(forgetting_gd=forgetting_gd, forgetting_sam=forgetting_sam, wise_gd=wise_gd,
                 forgetting_after_sam_pretraining=forgetting_after_sam_pretraining,
-                wise_sam=wise_sam, lane_gaps=np.array(lane_gaps),
+                wise_sam=wise_sam, rehearsal_gd=rehearsal_gd, rehearsal_sam=sam_rehearsal,
+                lane_gaps=np.array(lane_gaps),
                 cyclic=cyclic_curves, random_order=random_curves,
                 **{f"flatness_{m}": lanes[m] for m in MEASURES})
 results = lab.finish(measured)

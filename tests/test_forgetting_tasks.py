@@ -63,6 +63,21 @@ def test_bigram_lanes_mix_the_tables_with_the_set_gap():
     assert float(task_b.loss(params, None)) == pytest.approx(float(expected), rel=1e-12)
 
 
+def test_rehearsal_mixes_task_a_into_the_training_table_only():
+    plain = st.problems.bigram_fine_tuning([0.4], vocab_size=4, embedding_dim=2, hidden_dim=3)
+    mixed = st.problems.bigram_fine_tuning([0.4], vocab_size=4, embedding_dim=2, hidden_dim=3,
+                                           rehearsal=0.25)
+    joint_a = np.asarray(plain.task_a.constants["tables"][1])
+    joint_b = plain.grid["tables"][0, 1]
+    np.testing.assert_array_equal(mixed.grid["tables"][0, 1], joint_b)
+    np.testing.assert_allclose(mixed.grid["tables"][0, 0], 0.75 * joint_b + 0.25 * joint_a,
+                               rtol=1e-14)
+    # the same as a smaller gap λ(1 − r) in the training table
+    smaller = st.problems.bigram_fine_tuning([0.3], vocab_size=4, embedding_dim=2, hidden_dim=3)
+    np.testing.assert_allclose(mixed.grid["tables"][0, 0], smaller.grid["tables"][0, 0],
+                               rtol=1e-13)
+
+
 def test_diagonal_lanes_swap_targets_and_task_a_is_fitted_at_beta_theta_a():
     pair = st.problems.diagonal_fine_tuning([0.0, 0.5], seeds=2, n=12, d=4)
     assert pair.grid["targets"].shape == (4, 12)
@@ -89,6 +104,8 @@ def test_diagonal_lanes_swap_targets_and_task_a_is_fitted_at_beta_theta_a():
     (lambda: st.problems.bigram_fine_tuning([]), "gaps"),
     (lambda: st.problems.bigram_fine_tuning([0.1], seeds=0), "seeds"),
     (lambda: st.problems.diagonal_fine_tuning([0.1], d=0), "d"),
+    (lambda: st.problems.bigram_fine_tuning([0.1], rehearsal=1.0), "rehearsal"),
+    (lambda: st.problems.bigram_fine_tuning([0.1], rehearsal=-0.1), "rehearsal"),
 ])
 def test_bad_input_is_refused_naming_the_parameter(call, parameter):
     with pytest.raises(ConfigError, match=parameter):

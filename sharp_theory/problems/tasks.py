@@ -169,13 +169,16 @@ class FineTuningTasks:
 
 def bigram_fine_tuning(gaps, *, seeds: int = 1, vocab_size: int = 8, embedding_dim: int = 4,
                        hidden_dim: int = 8, zipf_exponent: float = 1.0, seed: int = 0,
-                       other_seed: int = 100) -> FineTuningTasks:
+                       other_seed: int = 100, rehearsal: float = 0.0) -> FineTuningTasks:
     """The next-token model pretrained on task A, fine-tuned on tasks B at set gaps.
 
     Task A is the population table ``J_A`` of ``softmax_bigram(vocab_size, seed=seed)``, used as
     both the training and the population table (so L_A is exact and its minimum is the entropy).
     Task B of lane (λ, s) is ``J_B = (1 − λ) J_A + λ J_s`` with ``J_s`` the population table of
-    ``bigram_tables(vocab_size, zipf_exponent, seed=other_seed + s)``.
+    ``bigram_tables(vocab_size, zipf_exponent, seed=other_seed + s)``. Rehearsal (replaying a
+    fraction r of task A's data during fine-tuning) trains on ``(1 − r) J_B + r J_A`` while the
+    lane's population table stays ``J_B``. (In this model replaying A is the same as shrinking
+    the gap to ``λ(1 − r)`` in the training table: the mixtures are linear.)
 
     Args:
       gaps: task gaps λ in [0, 1] (a list; 0 gives task B = task A).
@@ -186,10 +189,12 @@ def bigram_fine_tuning(gaps, *, seeds: int = 1, vocab_size: int = 8, embedding_d
       zipf_exponent: s >= 0 of every table.
       seed: the seed of task A's table and of the model's initialization (>= 0).
       other_seed: the seed of the first other table (>= 0).
+      rehearsal: the fraction r in [0, 1) of task-A data mixed into fine-tuning (0: none).
 
     Returns:
-      :class:`FineTuningTasks` with ``grid = {"tables": array (lanes, 2, V, V)}`` (lanes
-      ordered gap-major), the lanes' gaps, seeds and ``KL(J_B ‖ J_A)``.
+      :class:`FineTuningTasks` with ``grid = {"tables": array (lanes, 2, V, V)}`` (per lane
+      the training table, then the population table J_B; lanes ordered gap-major), the lanes'
+      gaps, seeds and ``KL(J_B ‖ J_A)``.
 
     References:
       Li, Ding, Fang, Tao, Findings of EMNLP 2024 (fine-tuning forgets pretraining).
@@ -197,6 +202,9 @@ def bigram_fine_tuning(gaps, *, seeds: int = 1, vocab_size: int = 8, embedding_d
     gaps = _check_gaps(gaps)
     seeds = check_int("seeds", seeds, minimum=1)
     other_seed = check_int("other_seed", other_seed, minimum=0)
+    check_nonnegative("rehearsal", rehearsal)
+    if not rehearsal < 1:
+        raise ConfigError("rehearsal", rehearsal, "a fraction in [0, 1)")
     base = softmax_bigram(vocab_size, zipf_exponent=zipf_exponent, embedding_dim=embedding_dim,
                           hidden_dim=hidden_dim, seed=seed)
     joint_a = np.asarray(base.constants["tables"][1])
@@ -207,7 +215,8 @@ def bigram_fine_tuning(gaps, *, seeds: int = 1, vocab_size: int = 8, embedding_d
     for gap in gaps:
         for s in range(seeds):
             joint_b = (1 - gap) * joint_a + gap * others[s]
-            tables.append(np.stack([joint_b, joint_b]))
+            training = (1 - rehearsal) * joint_b + rehearsal * joint_a
+            tables.append(np.stack([training, joint_b]))
             lane_gaps.append(float(gap))
             lane_seeds.append(other_seed + s)
             kl.append(float(np.sum(joint_b * np.log(joint_b / joint_a))))
