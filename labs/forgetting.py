@@ -78,6 +78,7 @@ NEWTON_STEPS, NEWTON_FLOOR = 12, 1e-6
 # The diagonal net β = u⊙v: n = 20 examples in d = 10, task B's truth θ_A + λξ_s.
 DIAGONAL_GAPS, DIAGONAL_N, DIAGONAL_D = [0.003, 0.01, 0.03, 0.1, 0.3, 1.0], 20, 10
 DIAGONAL_LR, DIAGONAL_STEPS = 0.05, 400
+CURVATURE_SCALES = [1.0, 1.5, 2.0, 3.0]  # w_A(c): u = c√|θ_A|, v = sign(θ_A)√|θ_A|/c
 SIZES = [8, 16, 32, 64]  # hidden widths of the model-size section (full runs only)
 # SAM vs GD on sequential linear regression.
 LINREG_P, LINREG_N, LINREG_STEPS, LINREG_LR, LINREG_RHO = 20, 8, 3_000, 0.1, 0.01
@@ -88,7 +89,8 @@ lab.record_config(lin_grid=LIN_GRID, lin_repeats=LIN_REPEATS, evron_seeds=EVRON_
                   pretrain_lr=PRETRAIN_LR, gaps=GAPS, finetune_lr=FINETUNE_LR,
                   sam_steps=SAM_STEPS, gd_steps=2 * SAM_STEPS, rhos=RHOS, pretrain_rho=PRETRAIN_RHO,
                   wise_alpha=WISE_ALPHA, rehearsal=REHEARSAL, diagonal_gaps=DIAGONAL_GAPS,
-                  diagonal=(DIAGONAL_N, DIAGONAL_D, DIAGONAL_LR, DIAGONAL_STEPS), model_sizes=None if lab.quick else SIZES,
+                  diagonal=(DIAGONAL_N, DIAGONAL_D, DIAGONAL_LR, DIAGONAL_STEPS),
+                  curvature_scales=CURVATURE_SCALES, model_sizes=None if lab.quick else SIZES,
                   surface_radius=SURFACE_RADIUS,
                   surface_points=SURFACE_POINTS, linreg=(LINREG_P, LINREG_N, LINREG_STEPS,
                                                          LINREG_LR, LINREG_RHO),
@@ -484,6 +486,13 @@ measured["next_token_quadratic"] = {
     "statuses": [str(s) for s in np.ravel(pretrain["GD"].status)] + finetune_statuses}
 
 
+# %%
+def spearman(x, y):
+    """Spearman's rank correlation (no ties in continuous data)."""
+    rank_x, rank_y = np.argsort(np.argsort(x)), np.argsort(np.argsort(y))
+    return float(np.corrcoef(rank_x, rank_y)[0, 1])
+
+
 # %% [markdown]
 # ### The quadratic prediction on the diagonal net
 # `st.problems.diagonal_fine_tuning`: β = u⊙v on regression task A (`y = Xθ_A`, n = 20 > d = 10,
@@ -497,7 +506,8 @@ diagonal = st.problems.diagonal_fine_tuning(DIAGONAL_GAPS, seeds=SEEDS, n=DIAGON
 theta_a = diagonal.task_a.constants["theta"]
 root = jnp.sqrt(jnp.abs(theta_a))
 diagonal_w_a = {"u": root, "v": jnp.sign(theta_a) * root}
-diagonal_run = st.sweep(diagonal.task_a, {"GD": st.optim.gd(DIAGONAL_LR)}, steps=DIAGONAL_STEPS,
+DIAGONAL_GD = st.optim.gd(DIAGONAL_LR)  # built once: the curvature sweeps below reuse its program
+diagonal_run = st.sweep(diagonal.task_a, {"GD": DIAGONAL_GD}, steps=DIAGONAL_STEPS,
                         grid=diagonal.grid, params0=diagonal_w_a, stride=DIAGONAL_STEPS)["GD"]
 diagonal_w_b = jax.tree_util.tree_map(lambda x: x[:, 0], diagonal_run.params)
 
@@ -528,11 +538,59 @@ measured["diagonal_quadratic"] = {
     "statuses": [str(s) for s in np.ravel(diagonal_run.status)]}
 print({k: v for k, v in measured["diagonal_quadratic"].items() if k != "statuses"})
 
+# %% [markdown]
+# ### Forgetting against λ_max(H_A) across task gaps
+# The diagonal net lets us change the curvature of task A's minimum without changing task A:
+# `u = c√|θ_A|, v = sign(θ_A)√|θ_A|/c` is a minimizer for every c > 0 (β = θ_A), and at zero
+# residual `H_A = JᵀXᵀXJ/n` with `J = [diag(v), diag(u)]`, so λ_max(H_A) grows with c. Each
+# minimum is fine-tuned with the same GD as above (η = 0.05 < 2/λ_max at the sharpest c, 400
+# steps) on every lane: the program compiled above, one call per c (c = 1 is the run above).
 
-def spearman(x, y):
-    """Spearman's rank correlation (no ties in continuous data)."""
-    rank_x, rank_y = np.argsort(np.argsort(x)), np.argsort(np.argsort(y))
-    return float(np.corrcoef(rank_x, rank_y)[0, 1])
+# %%
+def diagonal_minimum(scale):
+    return {"u": scale * root, "v": jnp.sign(theta_a) * root / scale}
+
+
+diagonal_hessian = jax.jit(lambda params: jax.hessian(
+    lambda v: diagonal_loss_a(ravel_pytree(diagonal_w_a)[1](v)))(ravel_pytree(params)[0]))
+curvature_lambda = [float(np.linalg.eigvalsh(np.asarray(diagonal_hessian(diagonal_minimum(c))))[-1])
+                    for c in CURVATURE_SCALES]
+assert DIAGONAL_LR < 2 / max(curvature_lambda), curvature_lambda  # stable at every w_A(c)
+curvature_forgetting, curvature_statuses = [], []
+for scale in CURVATURE_SCALES:
+    start = diagonal_minimum(scale)
+    tuned = diagonal_run if scale == 1.0 else st.sweep(
+        diagonal.task_a, {"GD": DIAGONAL_GD}, steps=DIAGONAL_STEPS, grid=diagonal.grid,
+        params0=start, stride=DIAGONAL_STEPS)["GD"]
+    ends = jax.tree_util.tree_map(lambda x: x[:, 0], tuned.params)
+    curvature_forgetting.append(np.asarray(jax.vmap(diagonal_loss_a)(ends))
+                                - float(diagonal_loss_a(start)))
+    curvature_statuses += [str(s) for s in np.ravel(tuned.status)]
+curvature_median = np.array([np.median(f.reshape(len(DIAGONAL_GAPS), SEEDS), axis=1)
+                             for f in curvature_forgetting])  # (scales, gaps)
+measured["forgetting_vs_curvature"] = {
+    "scales": CURVATURE_SCALES, "lambda_max_a": curvature_lambda, "gaps": DIAGONAL_GAPS,
+    "median_forgetting_by_scale_and_gap": curvature_median.tolist(),
+    "spearman_by_gap": [spearman(np.array(curvature_lambda), curvature_median[:, g])
+                        for g in range(len(DIAGONAL_GAPS))],
+    "statuses": curvature_statuses}
+print({k: v for k, v in measured["forgetting_vs_curvature"].items() if k != "statuses"})
+
+# %%
+fig, axes = st.plotting.figure(1, 2)
+for g, gap in enumerate(DIAGONAL_GAPS):
+    axes[0, 0].loglog(curvature_lambda, curvature_median[:, g], marker="o", label=f"gap λ = {gap}")
+    axes[0, 1].semilogx(curvature_lambda, curvature_median[:, g] / curvature_median[0, g],
+                        marker="o", label=f"gap λ = {gap}")
+axes[0, 0].set(xlabel=r"$\lambda_{\max}(H_A)$ at w_A", ylabel="median forgetting F",
+               title="(a) forgetting")
+axes[0, 1].set(xlabel=r"$\lambda_{\max}(H_A)$ at w_A", ylabel="F / F at the flattest w_A",
+               title="(b) relative to the flattest minimum")
+st.plotting.figure_legend(fig, [axes[0, 0]], ncol=3)
+st.plotting.finding(fig, "Diagonal net, one task A: sharper minima forget more, by "
+                         f"{100 * (curvature_median[-1, 0] / curvature_median[0, 0] - 1):.0f}% "
+                         f"(smallest gap) to {100 * (curvature_median[-1, -1] / curvature_median[0, -1] - 1):.0f}% (largest)")
+lab.savefig(fig, "forgetting_vs_curvature", runs={f"gap λ = {gap}": "ok" for gap in DIAGONAL_GAPS})
 
 
 MEASURES = ("lambda_max", "trace", "SC", "AG", "MAG")
