@@ -582,9 +582,9 @@ for g, gap in enumerate(DIAGONAL_GAPS):
     axes[0, 0].loglog(curvature_lambda, curvature_median[:, g], marker="o", label=f"gap λ = {gap}")
     axes[0, 1].semilogx(curvature_lambda, curvature_median[:, g] / curvature_median[0, g],
                         marker="o", label=f"gap λ = {gap}")
-axes[0, 0].set(xlabel=r"$\lambda_{\max}(H_A)$ at w_A", ylabel="median forgetting F",
+axes[0, 0].set(xlabel=r"$\lambda_{\max}(H_A)$ at $w_A$", ylabel="median forgetting F",
                title="(a) forgetting")
-axes[0, 1].set(xlabel=r"$\lambda_{\max}(H_A)$ at w_A", ylabel="F / F at the flattest w_A",
+axes[0, 1].set(xlabel=r"$\lambda_{\max}(H_A)$ at $w_A$", ylabel=r"F / F at the flattest $w_A$",
                title="(b) relative to the flattest minimum")
 st.plotting.figure_legend(fig, [axes[0, 0]], ncol=3)
 st.plotting.finding(fig, "Diagonal net, one task A: sharper minima forget more, by "
