@@ -700,16 +700,16 @@ axes[0, 1].plot(gap_axis, by_gap(best_sam), marker="o", color="C4",
                 label=f"SAM (ρ = {RHOS[best_rho_index]})")
 axes[0, 1].plot(gap_axis, by_gap(wise_gd), marker="s", color="gray", label="GD + WiSE-FT")
 axes[0, 1].plot(gap_axis, by_gap(wise_sam), marker="s", color="C5", label="SAM + WiSE-FT")
-axes[0, 1].plot(gap_axis, by_gap(rehearsal_gd), marker="v", color="C1",
+axes[0, 1].plot(gap_axis, by_gap(rehearsal_gd), marker="v", color="C3",
                 label=f"GD + rehearsal (r = {REHEARSAL})")
 axes[0, 1].plot(gap_axis, by_gap(sam_rehearsal), marker="v", color="C2", label="SAM + rehearsal")
-axes[0, 1].plot(gap_axis, by_gap(forgetting_after_sam_pretraining), marker="^", color="C6",
+axes[0, 1].plot(gap_axis, by_gap(forgetting_after_sam_pretraining), marker="^", color="tab:brown",
                 label=f"GD after SAM pretraining (ρ = {PRETRAIN_RHO})")
 axes[0, 1].set(xlabel="task gap λ", ylabel="median forgetting F", xscale="log", yscale="log",
                title="(b) interventions")
 st.plotting.figure_legend(fig, ncol=3)
 st.plotting.finding(fig, f"SAM forgets {measured['sam_finetuning']['median_ratio']:.2f}× GD's "
-                         "(median) at equal gradient evaluations; WiSE-FT does far more")
+                         "(median) at equal gradient evaluations; WiSE-FT and rehearsal do more")
 lab.savefig(fig, "sam_vs_baseline", claims=["li2024forgetting.forgetting.sam_forgets_less",
                                             "li2024forgetting.forgetting.sam_with_wise_ft",
                                             "li2024forgetting.forgetting.sam_with_rehearsal",
