@@ -110,3 +110,50 @@ def test_diagonal_lanes_swap_targets_and_task_a_is_fitted_at_beta_theta_a():
 def test_bad_input_is_refused_naming_the_parameter(call, parameter):
     with pytest.raises(ConfigError, match=parameter):
         call()
+
+
+def small_pair():
+    return st.problems.bigram_fine_tuning([0.2, 0.6], vocab_size=4, embedding_dim=2, hidden_dim=3)
+
+
+def test_low_rank_fine_tuning_starts_at_the_pretrained_model_and_merges_x_y_transpose():
+    pair = small_pair()
+    params_a = pair.task_a.params0
+    adapted = st.problems.low_rank_fine_tuning(pair.task_a, params_a, layer="readout", rank=2)
+    assert adapted.params0["x"].shape == (3, 2) and adapted.params0["y"].shape == (4, 2)
+    assert float(adapted.loss(adapted.params0, None)) == float(pair.task_a.loss(params_a, None))
+    rng = np.random.default_rng(0)
+    moved = {"x": jnp.asarray(rng.standard_normal((3, 2))), "y": jnp.asarray(rng.standard_normal((4, 2)))}
+    from sharp_theory.problems.tasks import merged_params
+    merged = merged_params(adapted, moved)
+    np.testing.assert_allclose(np.asarray(merged["readout"]), np.asarray(params_a["readout"])
+                               + np.asarray(moved["x"]) @ np.asarray(moved["y"]).T, rtol=1e-14)
+    assert float(adapted.loss(moved, None)) == pytest.approx(
+        float(pair.task_a.loss(merged, None)), rel=1e-13)
+
+
+def test_low_rank_fine_tuning_of_every_lane_is_one_sweep_and_stays_rank_one():
+    pair = small_pair()
+    adapted = st.problems.low_rank_fine_tuning(pair.task_a, pair.task_a.params0, layer="readout")
+    result = st.sweep(adapted, {"GD": st.optim.gd(0.5)}, steps=50, grid=pair.grid, stride=50)["GD"]
+    from sharp_theory.problems.tasks import merged_params
+    for lane in range(pair.lanes):
+        params = jax.tree_util.tree_map(lambda leaf: leaf[lane, 0], result.params)
+        task_b = pair.task_b(lane)
+        merged = merged_params(adapted, params)
+        assert float(task_b.loss(merged, None)) < float(task_b.loss(pair.task_a.params0, None))
+        change = np.asarray(merged["readout"]) - np.asarray(pair.task_a.params0["readout"])
+        assert np.linalg.matrix_rank(change, tol=1e-12) == 1
+        for name in ("embedding", "hidden", "hidden_bias", "readout_bias"):
+            np.testing.assert_array_equal(np.asarray(merged[name]),
+                                          np.asarray(pair.task_a.params0[name]))
+
+
+@pytest.mark.parametrize("kwargs, parameter", [
+    ({"layer": "nope"}, "layer"), ({"layer": "hidden_bias"}, "layer"),
+    ({"layer": "readout", "rank": 4}, "rank"), ({"layer": "readout", "init_scale": 0.0}, "init_scale"),
+])
+def test_low_rank_fine_tuning_refuses_bad_input(kwargs, parameter):
+    pair = small_pair()
+    with pytest.raises(ConfigError, match=parameter):
+        st.problems.low_rank_fine_tuning(pair.task_a, pair.task_a.params0, **kwargs)

@@ -26,7 +26,7 @@ PUBLIC = {
         "conv_relu_signal_noise", "softmax_bigram", "from_model",
         # issue 26: task sequences for forgetting
         "least_squares_task", "sequential_regression", "bigram_fine_tuning",
-        "diagonal_fine_tuning", "FineTuningTasks"},
+        "diagonal_fine_tuning", "low_rank_fine_tuning", "FineTuningTasks"},
     "sharp_theory.optim": {
         "gd", "sgd", "sam", "usam", "nbar", "obar", "asam", "looksam", "ssam",
         "random_perturbation", "lpf_sgd", "rwp", "swa", "wasam", "rst", "ae_sam", "flat_lora",

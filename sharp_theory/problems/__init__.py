@@ -16,6 +16,6 @@ __all__ += ["softmax_bigram"]
 from .models import from_model  # noqa: E402
 __all__ += ["from_model"]
 from .tasks import (FineTuningTasks, bigram_fine_tuning, diagonal_fine_tuning,  # noqa: E402
-                    least_squares_task, sequential_regression)
+                    least_squares_task, low_rank_fine_tuning, sequential_regression)
 __all__ += ["least_squares_task", "sequential_regression", "bigram_fine_tuning",
-            "diagonal_fine_tuning", "FineTuningTasks"]
+            "diagonal_fine_tuning", "low_rank_fine_tuning", "FineTuningTasks"]

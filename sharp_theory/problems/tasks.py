@@ -6,6 +6,8 @@
   pretraining task A (its population table ``J_A``) and fine-tuning tables
   ``J_B = (1 − λ) J_A + λ J_s`` whose gap λ is set (and ``KL(J_B ‖ J_A)`` recorded), stacked on
   one grid axis.
+* :func:`low_rank_fine_tuning`: LoRA-like fine-tuning of a pretrained model, one weight matrix
+  replaced by ``W0 + x yᵀ`` with everything else frozen; the trainable parameters are x and y.
 * :func:`diagonal_fine_tuning`: a diagonal linear network (:func:`diagonal_linear`) with task A
   and task B regression data on one grid axis.
 
@@ -29,7 +31,7 @@ import dataclasses
 import jax.numpy as jnp
 import numpy as np
 
-from ..errors import ConfigError, check_int, check_nonnegative
+from ..errors import ConfigError, check_int, check_nonnegative, check_positive
 from .base import Problem
 from .diagonal import DiagonalLinearObjective, initial_params
 from .next_token import bigram_tables, softmax_bigram
@@ -273,6 +275,81 @@ def diagonal_fine_tuning(gaps, *, seeds: int = 1, n: int = 20, d: int = 10,
                            kl=np.array(distance))
 
 
+@dataclasses.dataclass(frozen=True)
+class _LowRankObjective:
+    """The base objective at the frozen parameters with ``layer`` replaced by W0 + x yᵀ."""
+
+    base: object
+    layer: str
+
+    def __call__(self, params, batch, constants):
+        frozen = dict(constants["frozen"])
+        frozen[self.layer] = frozen[self.layer] + params["x"] @ params["y"].T
+        return self.base(frozen, batch, constants)
+
+
+def low_rank_fine_tuning(task: Problem, params, *, layer: str, rank: int = 1,
+                         init_scale: float = 0.01, seed: int = 0) -> Problem:
+    """LoRA-like fine-tuning: ``task`` with one weight matrix ``W0 + x yᵀ``, the rest frozen.
+
+    The frozen parameters (``params``, e.g. task A's endpoint) live in the constants under
+    ``"frozen"``; the trainable parameters are ``x`` (m, r) and ``y`` (n, r) for a (m, n) matrix
+    ``W0 = params[layer]``. ``y`` starts at zero (so fine-tuning starts exactly at ``params``) and
+    ``x`` at ``init_scale`` times N(0, 1) entries. The task's other constants are kept, so a
+    sweep's grid over them (e.g. :func:`bigram_fine_tuning`'s ``grid``) still applies.
+
+    Args:
+      task: the problem to fine-tune on (its objective reads a dict of parameters).
+      params: the pretrained parameters (a dict with a 2-D array under ``layer``).
+      layer: the name of the adapted matrix, e.g. ``"readout"`` or ``"hidden"`` for
+        :func:`softmax_bigram`.
+      rank: r, 1 <= r <= min(m, n).
+      init_scale: the scale of x's initialization (> 0).
+      seed: the seed of x's initialization (>= 0).
+
+    Returns:
+      A Problem with params ``{"x", "y"}``, constants ``task.constants`` plus ``"frozen"``;
+      ``sharp_theory.problems.tasks.merged_params(problem, params)`` gives the full parameters
+      back.
+
+    References:
+      Hu et al. LoRA: Low-Rank Adaptation of Large Language Models. ICLR 2022.
+    """
+    if not isinstance(params, dict) or layer not in params:
+        names = sorted(params) if isinstance(params, dict) else type(params).__name__
+        raise ConfigError("layer", layer, f"a key of params ({names})")
+    matrix = np.asarray(params[layer])
+    if matrix.ndim != 2:
+        raise ConfigError("layer", layer, f"a 2-D weight (params[{layer!r}] has shape {matrix.shape})")
+    rank = check_int("rank", rank, minimum=1, maximum=min(matrix.shape))
+    check_positive("init_scale", init_scale)
+    seed = check_int("seed", seed, minimum=0)
+    rng = np.random.default_rng(seed)
+    adapter = {"x": jnp.asarray(init_scale * rng.standard_normal((matrix.shape[0], rank))),
+               "y": jnp.zeros((matrix.shape[1], rank), dtype=jnp.asarray(matrix).dtype)}
+    return Problem(objective=_LowRankObjective(task.objective, layer), params0=adapter,
+                   constants={**task.constants, "frozen": dict(params)},
+                   name=f"{task.name} + low-rank {layer}")
+
+
+def merged_params(problem: Problem, params) -> dict:
+    """The full parameters of a :func:`low_rank_fine_tuning` problem: ``W0 + x yᵀ`` merged in.
+
+    Args:
+      problem: a problem made by :func:`low_rank_fine_tuning`.
+      params: its parameters ``{"x", "y"}``.
+
+    Returns:
+      The frozen parameters with the adapted matrix replaced by ``W0 + x yᵀ``.
+    """
+    if not isinstance(problem.objective, _LowRankObjective):
+        raise ConfigError("problem", problem.name, "a problem made by low_rank_fine_tuning")
+    merged = dict(problem.constants["frozen"])
+    layer = problem.objective.layer
+    merged[layer] = merged[layer] + params["x"] @ params["y"].T
+    return merged
+
+
 _DIAGONAL = DiagonalLinearObjective("uv")
 
 
@@ -281,4 +358,4 @@ def _diagonal_objective(params, batch, constants):
 
 
 __all__ = ["least_squares_task", "sequential_regression", "bigram_fine_tuning",
-           "diagonal_fine_tuning", "FineTuningTasks", "least_squares_objective"]
+           "diagonal_fine_tuning", "low_rank_fine_tuning", "merged_params", "FineTuningTasks", "least_squares_objective"]
