@@ -366,9 +366,13 @@ def spectrum_a(v):
     return jnp.linalg.eigh(0.5 * (hessian_a + hessian_a.T))
 
 
-@jax.jit
+gradient_flat_a = jax.jit(jax.grad(flat_loss_a))
+
+
 def newton_step(v):
-    gradient = jax.grad(flat_loss_a)(v)
+    # two compiled programs (the spectrum, the gradient) and a few array operations: the step
+    # itself is not compiled, so the Hessian's program is compiled once (in spectrum_a).
+    gradient = gradient_flat_a(v)
     eigenvalues, vectors = spectrum_a(v)
     keep = eigenvalues > NEWTON_FLOOR
     return v - vectors @ jnp.where(keep, (vectors.T @ gradient) / jnp.where(keep, eigenvalues, 1.0), 0.0)
@@ -401,7 +405,7 @@ def loss_b(params, problem):
     return problem.loss(params, None)
 
 
-gradient_a = float(jnp.linalg.norm(jax.jit(jax.grad(flat_loss_a))(flat_a)))
+gradient_a = float(jnp.linalg.norm(gradient_flat_a(flat_a)))
 pretrain_excess = float(loss_a(w_a) - bayes_cross_entropy(task_a))
 tables, lane_gaps, lane_kl = pair.grid["tables"], pair.gaps.tolist(), pair.kl.tolist()
 OBSERVE = {"loss_a": of_params(loss_a), "loss_b": of_params_and_problem(loss_b),
@@ -459,7 +463,10 @@ def lane_measures(flat_b, table_b):
     eigenvalues = jnp.linalg.eigvalsh(0.5 * (hessian_b + hessian_b.T))
     surface = st.measure.surface_flatness(loss_task_b, params_b, SURFACE_KEY,
                                           radius=SURFACE_RADIUS, points=SURFACE_POINTS)
-    return {"exact": st.measure.exact_forgetting(loss_a, w_a, params_b),
+    # the figure's 21 × 21 surface of every lane, in the same program
+    surface_a, surface_b, surface_values = st.measure.loss_surface(
+        loss_task_b, params_b, SURFACE_KEY, radius=SURFACE_RADIUS, points=21)
+    return {"surface_a": surface_a, "surface_b": surface_b, "surface_values": surface_values,"exact": st.measure.exact_forgetting(loss_a, w_a, params_b),
             "quadratic": st.measure.quadratic_forgetting(loss_a, w_a, params_b),
             "distance": jnp.linalg.norm(flat_b - flat_a),
             "lambda_max": eigenvalues[-1], "trace": jnp.sum(eigenvalues),
@@ -718,22 +725,16 @@ lab.savefig(fig, "sam_vs_baseline", claims=["li2024forgetting.forgetting.sam_for
 
 # %%
 fig, axes = st.plotting.figure(1, 3)
-@jax.jit
-def lane_surface(flat_b, table_b):
-    problem_b = task_a.with_constants(tables=table_b)
-    return st.measure.loss_surface(lambda p: problem_b.loss(p, None), unravel(flat_b), SURFACE_KEY,
-                                   radius=SURFACE_RADIUS, points=21)
-
-
 for ax, lane in zip(axes[0, :2], (0, len(lane_gaps) - 1)):
-    a, b, values = lane_surface(jnp.asarray(w_b_gd[lane]), jnp.asarray(tables[lane]))
+    a, b, values = (lanes[k][lane] for k in ("surface_a", "surface_b", "surface_values"))
     contour = ax.contourf(np.asarray(a), np.asarray(b), np.asarray(values), levels=20)
     fig.colorbar(contour, ax=ax, label="task B loss")
     ax.set(xlabel="direction 1", ylabel="direction 2",
            title=f"({'ab'[lane > 0]}) task B loss, gap λ = {lane_gaps[lane]}")
 distances = lanes["distance"]
-axes[0, 2].loglog(distances, lanes["exact"], "o", label="exact F")
-axes[0, 2].loglog(distances, lanes["quadratic"], "x", label=r"$\frac{1}{2}\Delta w^\top H_A \Delta w$")
+axes[0, 2].loglog(distances, lanes["exact"], "o", label="exact F, next-token")
+axes[0, 2].loglog(distances, lanes["quadratic"], "x",
+                  label=r"$\frac{1}{2}\Delta w^\top H_A \Delta w$, next-token")
 axes[0, 2].loglog(distances, 0.5 * lambda_max_a * distances ** 2, ".",
                   label=r"$\frac{1}{2}\lambda_{\max}(H_A)\|\Delta w\|^2$")
 axes[0, 2].loglog(diagonal_lanes["distance"], diagonal_lanes["exact"], "s", mfc="none",
