@@ -52,8 +52,7 @@ from jax.flatten_util import ravel_pytree
 import sharp_theory as st
 import sharp_theory.plotting  # noqa: F401  (st.plotting)
 from sharp_theory.observables import of_params, of_params_and_problem
-from sharp_theory.problems.base import Problem
-from sharp_theory.problems.next_token import bayes_cross_entropy, bigram_tables
+from sharp_theory.problems.next_token import bayes_cross_entropy
 from sharp_theory.theory import forgetting
 
 lab = st.labkit.start("forgetting", default_seeds=6, quick_seeds=2)
@@ -73,8 +72,13 @@ FINETUNE_LR, SAM_STEPS = 1.0, 100  # SAM: K steps; GD: 2K steps (equal gradient 
 RHOS = [0.02, 0.05] if lab.quick else [0.02, 0.05, 0.2, 0.5]
 PRETRAIN_RHO = 0.05
 WISE_ALPHA = 0.5  # WiSE-FT: w = (1 − α) w_A + α w_B
+REHEARSAL = 0.2  # rehearsal: fine-tune on (1 − r) J_B + r J_A (a fraction r of task A's data)
 SURFACE_RADIUS, SURFACE_POINTS = 0.2, 9
 NEWTON_STEPS, NEWTON_FLOOR = 12, 1e-6
+# The diagonal net β = u⊙v: n = 20 examples in d = 10, task B's truth θ_A + λξ_s.
+DIAGONAL_GAPS, DIAGONAL_N, DIAGONAL_D = [0.003, 0.01, 0.03, 0.1, 0.3, 1.0], 20, 10
+DIAGONAL_LR, DIAGONAL_STEPS = 0.05, 400
+CURVATURE_SCALES = [1.0, 1.5, 2.0, 3.0]  # w_A(c): u = c√|θ_A|, v = sign(θ_A)√|θ_A|/c
 SIZES = [8, 16, 32, 64]  # hidden widths of the model-size section (full runs only)
 # SAM vs GD on sequential linear regression.
 LINREG_P, LINREG_N, LINREG_STEPS, LINREG_LR, LINREG_RHO = 20, 8, 3_000, 0.1, 0.01
@@ -84,7 +88,9 @@ lab.record_config(lin_grid=LIN_GRID, lin_repeats=LIN_REPEATS, evron_seeds=EVRON_
                   vocab=VOCAB, embedding=EMBEDDING, hidden=HIDDEN, pretrain_steps=PRETRAIN_STEPS,
                   pretrain_lr=PRETRAIN_LR, gaps=GAPS, finetune_lr=FINETUNE_LR,
                   sam_steps=SAM_STEPS, gd_steps=2 * SAM_STEPS, rhos=RHOS, pretrain_rho=PRETRAIN_RHO,
-                  wise_alpha=WISE_ALPHA, model_sizes=None if lab.quick else SIZES,
+                  wise_alpha=WISE_ALPHA, rehearsal=REHEARSAL, diagonal_gaps=DIAGONAL_GAPS,
+                  diagonal=(DIAGONAL_N, DIAGONAL_D, DIAGONAL_LR, DIAGONAL_STEPS),
+                  curvature_scales=CURVATURE_SCALES, model_sizes=None if lab.quick else SIZES,
                   surface_radius=SURFACE_RADIUS,
                   surface_points=SURFACE_POINTS, linreg=(LINREG_P, LINREG_N, LINREG_STEPS,
                                                          LINREG_LR, LINREG_RHO),
@@ -282,11 +288,6 @@ measured["quadratic"] = {"max_relative_error": max(quadratic_errors),
                          "relative_errors": quadratic_errors}
 
 
-def linreg_objective(params, batch, constants):
-    residual = constants["X"] @ params - constants["y"]
-    return 0.5 * jnp.mean(residual ** 2)
-
-
 linreg_designs = [np.random.default_rng(500 + s).standard_normal((2, LINREG_N, LINREG_P))
                   for s in range(SEEDS)]
 linreg_truths = [np.random.default_rng(600 + s).standard_normal((2, LINREG_P)) for s in range(SEEDS)]
@@ -295,17 +296,14 @@ w_As = [forgetting.sequential_projection_fit(np.zeros(LINREG_P), X[0], X[0] @ w[
 linreg_rows = []
 for s in range(SEEDS):
     X, w = linreg_designs[s], linreg_truths[s]
-    task_b = Problem(objective=linreg_objective, params0=jnp.asarray(w_As[s]),
-                     constants={"X": jnp.asarray(X[1]), "y": jnp.asarray(X[1] @ w[1])},
-                     name="least squares task B")
-    first_task = Problem(objective=linreg_objective, params0=jnp.asarray(w_As[s]),
-                         constants={"X": jnp.asarray(X[0]), "y": jnp.asarray(X[0] @ w[0])})
+    first_task, task_b = st.problems.sequential_regression(X, w)  # noiseless: y_t = X_t w*_t
     first_loss = lambda v: first_task.loss(v, None)  # noqa: E731
     projection = forgetting.sequential_projection_fit(w_As[s], X[1], X[1] @ w[1])
     row = {"projection": float(first_loss(jnp.asarray(projection)))}
     for name, optimizer in (("GD", st.optim.gd(LINREG_LR)),
                             ("SAM", st.optim.sam(LINREG_LR, LINREG_RHO))):
-        run = st.run(task_b, optimizer, steps=LINREG_STEPS, key=jax.random.key(s))
+        run = st.run(task_b, optimizer, steps=LINREG_STEPS, key=jax.random.key(s),
+                     params0=jnp.asarray(w_As[s]))  # task B from task A's endpoint: one call
         row[name] = float(st.measure.exact_forgetting(first_loss, jnp.asarray(w_As[s]), run.params))
         row[f"{name}_status"] = run.status
     linreg_rows.append(row)
@@ -327,9 +325,16 @@ print(measured["quadratic"], {k: v for k, v in measured["linear_regression"].ite
 # GD for 2K steps record the loss of A along the way.
 
 # %%
-base = st.problems.softmax_bigram(VOCAB, embedding_dim=EMBEDDING, hidden_dim=HIDDEN, seed=0)
-joint_a = np.asarray(base.constants["tables"][1])
-task_a = base.with_constants(tables=jnp.stack([jnp.asarray(joint_a)] * 2))  # exact population loss
+# Task A and every task-B lane (gap-major, then seed) from the public constructor: task A's
+# table is the model's population table (exact loss), task B lane (λ, s) its mix with table s.
+pair = st.problems.bigram_fine_tuning(GAPS, seeds=SEEDS, vocab_size=VOCAB,
+                                      embedding_dim=EMBEDDING, hidden_dim=HIDDEN)
+task_a = pair.task_a
+# The same lanes with rehearsal: the training table replays a fraction REHEARSAL of task A.
+rehearsed = st.problems.bigram_fine_tuning(GAPS, seeds=SEEDS, vocab_size=VOCAB,
+                                           embedding_dim=EMBEDDING, hidden_dim=HIDDEN,
+                                           rehearsal=REHEARSAL)
+joint_a = np.asarray(task_a.constants["tables"][1])
 # The optimizers are built once: a second sweep with the same optimizer, grid and observables
 # (only the start differs) reuses the compiled program.
 PRETRAIN_GD, FINETUNE_GD = st.optim.gd(PRETRAIN_LR), st.optim.gd(FINETUNE_LR)
@@ -361,9 +366,13 @@ def spectrum_a(v):
     return jnp.linalg.eigh(0.5 * (hessian_a + hessian_a.T))
 
 
-@jax.jit
+gradient_flat_a = jax.jit(jax.grad(flat_loss_a))
+
+
 def newton_step(v):
-    gradient = jax.grad(flat_loss_a)(v)
+    # two compiled programs (the spectrum, the gradient) and a few array operations: the step
+    # itself is not compiled, so the Hessian's program is compiled once (in spectrum_a).
+    gradient = gradient_flat_a(v)
     eigenvalues, vectors = spectrum_a(v)
     keep = eigenvalues > NEWTON_FLOOR
     return v - vectors @ jnp.where(keep, (vectors.T @ gradient) / jnp.where(keep, eigenvalues, 1.0), 0.0)
@@ -396,22 +405,18 @@ def loss_b(params, problem):
     return problem.loss(params, None)
 
 
-gradient_a = float(jnp.linalg.norm(jax.jit(jax.grad(flat_loss_a))(flat_a)))
+gradient_a = float(jnp.linalg.norm(gradient_flat_a(flat_a)))
 pretrain_excess = float(loss_a(w_a) - bayes_cross_entropy(task_a))
-others = [bigram_tables(VOCAB, 1.0, n_train=32, seed=100 + s)[1] for s in range(SEEDS)]
-tables, lane_gaps, lane_kl = [], [], []
-for gap in GAPS:
-    for s in range(SEEDS):
-        joint_b = (1 - gap) * joint_a + gap * others[s]
-        tables.append(np.stack([joint_b, joint_b]))
-        lane_gaps.append(gap)
-        lane_kl.append(float(np.sum(joint_b * np.log(joint_b / joint_a))))
-tables = np.stack(tables)
+tables, lane_gaps, lane_kl = pair.grid["tables"], pair.gaps.tolist(), pair.kl.tolist()
 OBSERVE = {"loss_a": of_params(loss_a), "loss_b": of_params_and_problem(loss_b),
            "w": of_params(flat_params)}
+# One sweep fine-tunes the plain lanes and the rehearsal lanes (second half of the grid axis).
+LANES = len(tables)
 finetune = st.sweep(task_a, {"GD": FINETUNE_GD, "SAM": st.optim.sam(FINETUNE_LR, RHOS[0])},
-                    steps=2 * SAM_STEPS, grid={"tables": tables, "rho": RHOS}, params0=w_a,
-                    observe=OBSERVE, stride=SAM_STEPS)
+                    steps=2 * SAM_STEPS,
+                    grid={"tables": np.concatenate([tables, rehearsed.grid["tables"]]),
+                          "rho": RHOS},
+                    params0=w_a, observe=OBSERVE, stride=SAM_STEPS)
 after_sam_pretraining = st.sweep(task_a, {"GD": FINETUNE_GD}, steps=2 * SAM_STEPS,
                                  grid={"tables": tables}, params0=w_a_sam, observe=OBSERVE,
                                  stride=SAM_STEPS)
@@ -419,12 +424,14 @@ after_sam_pretraining = st.sweep(task_a, {"GD": FINETUNE_GD}, steps=2 * SAM_STEP
 records = np.asarray(finetune["GD"].steps)
 assert list(records) == [0, SAM_STEPS, 2 * SAM_STEPS], records
 base_a = float(loss_a(w_a))
-forgetting_gd = np.asarray(finetune["GD"].observed["loss_a"])[:, 0, 0, 2] - base_a
-forgetting_sam = np.asarray(finetune["SAM"].observed["loss_a"])[:, :, 0, 1] - base_a  # (lanes, rho)
-loss_b_gd = np.asarray(finetune["GD"].observed["loss_b"])[:, 0, 0, 2]
-loss_b_sam = np.asarray(finetune["SAM"].observed["loss_b"])[:, :, 0, 1]
-w_b_gd = np.asarray(finetune["GD"].observed["w"])[:, 0, 0, 2]
-w_b_sam = np.asarray(finetune["SAM"].observed["w"])[:, :, 0, 1]
+forgetting_gd_all = np.asarray(finetune["GD"].observed["loss_a"])[:, 0, 0, 2] - base_a
+forgetting_sam_all = np.asarray(finetune["SAM"].observed["loss_a"])[:, :, 0, 1] - base_a  # (lanes, rho)
+forgetting_gd, forgetting_sam = forgetting_gd_all[:LANES], forgetting_sam_all[:LANES]
+rehearsal_gd, rehearsal_sam = forgetting_gd_all[LANES:], forgetting_sam_all[LANES:]
+loss_b_gd = np.asarray(finetune["GD"].observed["loss_b"])[:LANES, 0, 0, 2]
+loss_b_sam = np.asarray(finetune["SAM"].observed["loss_b"])[:LANES, :, 0, 1]
+w_b_gd = np.asarray(finetune["GD"].observed["w"])[:LANES, 0, 0, 2]
+w_b_sam = np.asarray(finetune["SAM"].observed["w"])[:LANES, :, 0, 1]
 forgetting_after_sam_pretraining = (np.asarray(after_sam_pretraining["GD"].observed["loss_a"])[:, 0, 2]
                                     - float(loss_a(w_a_sam)))
 finetune_statuses = [str(s) for s in np.ravel(finetune["GD"].status)] + \
@@ -456,7 +463,10 @@ def lane_measures(flat_b, table_b):
     eigenvalues = jnp.linalg.eigvalsh(0.5 * (hessian_b + hessian_b.T))
     surface = st.measure.surface_flatness(loss_task_b, params_b, SURFACE_KEY,
                                           radius=SURFACE_RADIUS, points=SURFACE_POINTS)
-    return {"exact": st.measure.exact_forgetting(loss_a, w_a, params_b),
+    # the figure's 21 × 21 surface of every lane, in the same program
+    surface_a, surface_b, surface_values = st.measure.loss_surface(
+        loss_task_b, params_b, SURFACE_KEY, radius=SURFACE_RADIUS, points=21)
+    return {"surface_a": surface_a, "surface_b": surface_b, "surface_values": surface_values,"exact": st.measure.exact_forgetting(loss_a, w_a, params_b),
             "quadratic": st.measure.quadratic_forgetting(loss_a, w_a, params_b),
             "distance": jnp.linalg.norm(flat_b - flat_a),
             "lambda_max": eigenvalues[-1], "trace": jnp.sum(eigenvalues),
@@ -483,10 +493,111 @@ measured["next_token_quadratic"] = {
     "statuses": [str(s) for s in np.ravel(pretrain["GD"].status)] + finetune_statuses}
 
 
+# %%
 def spearman(x, y):
     """Spearman's rank correlation (no ties in continuous data)."""
     rank_x, rank_y = np.argsort(np.argsort(x)), np.argsort(np.argsort(y))
     return float(np.corrcoef(rank_x, rank_y)[0, 1])
+
+
+# %% [markdown]
+# ### The quadratic prediction on the diagonal net
+# `st.problems.diagonal_fine_tuning`: β = u⊙v on regression task A (`y = Xθ_A`, n = 20 > d = 10,
+# so every minimizer has β = θ_A); task B moves the truth to `θ_A + λξ_s`. Task A's endpoint is
+# the balanced exact minimum `u = √|θ_A|, v = sign(θ_A)√|θ_A|` (gradient zero); GD fine-tunes
+# every (gap, seed) lane from it in one compiled sweep, and we compare the exact F with
+# `½ΔwᵀH_AΔw` (L_A is quartic in (u, v): the prediction drops the cubic and quartic terms).
+
+# %%
+diagonal = st.problems.diagonal_fine_tuning(DIAGONAL_GAPS, seeds=SEEDS, n=DIAGONAL_N, d=DIAGONAL_D)
+theta_a = diagonal.task_a.constants["theta"]
+root = jnp.sqrt(jnp.abs(theta_a))
+diagonal_w_a = {"u": root, "v": jnp.sign(theta_a) * root}
+DIAGONAL_GD = st.optim.gd(DIAGONAL_LR)  # built once: the curvature sweeps below reuse its program
+diagonal_run = st.sweep(diagonal.task_a, {"GD": DIAGONAL_GD}, steps=DIAGONAL_STEPS,
+                        grid=diagonal.grid, params0=diagonal_w_a, stride=DIAGONAL_STEPS)["GD"]
+diagonal_w_b = jax.tree_util.tree_map(lambda x: x[:, 0], diagonal_run.params)
+
+
+def diagonal_loss_a(params):
+    return diagonal.task_a.loss(params, None)
+
+
+@jax.jit
+def diagonal_lane(params_b):
+    delta = ravel_pytree(params_b)[0] - ravel_pytree(diagonal_w_a)[0]
+    return {"exact": st.measure.exact_forgetting(diagonal_loss_a, diagonal_w_a, params_b),
+            "quadratic": st.measure.quadratic_forgetting(diagonal_loss_a, diagonal_w_a, params_b),
+            "distance": jnp.linalg.norm(delta)}
+
+
+diagonal_lanes = {k: np.asarray(v) for k, v in jax.vmap(diagonal_lane)(diagonal_w_b).items()}
+diagonal_error = np.abs(diagonal_lanes["quadratic"] / diagonal_lanes["exact"] - 1)
+diagonal_by_gap = np.median(diagonal_error.reshape(len(DIAGONAL_GAPS), SEEDS), axis=1)
+diagonal_holding = [g for g, e in zip(DIAGONAL_GAPS, diagonal_by_gap) if e <= 0.1]
+measured["diagonal_quadratic"] = {
+    "gaps": DIAGONAL_GAPS, "median_relative_error_by_gap": diagonal_by_gap.tolist(),
+    "median_distance_by_gap": np.median(diagonal_lanes["distance"].reshape(
+        len(DIAGONAL_GAPS), SEEDS), 1).tolist(),
+    "largest_gap_within_10_percent": max(diagonal_holding) if diagonal_holding else "none",
+    "gradient_norm_at_w_a": float(jnp.linalg.norm(ravel_pytree(
+        jax.grad(diagonal_loss_a)(diagonal_w_a))[0])),
+    "statuses": [str(s) for s in np.ravel(diagonal_run.status)]}
+print({k: v for k, v in measured["diagonal_quadratic"].items() if k != "statuses"})
+
+# %% [markdown]
+# ### Forgetting against λ_max(H_A) across task gaps
+# The diagonal net lets us change the curvature of task A's minimum without changing task A:
+# `u = c√|θ_A|, v = sign(θ_A)√|θ_A|/c` is a minimizer for every c > 0 (β = θ_A), and at zero
+# residual `H_A = JᵀXᵀXJ/n` with `J = [diag(v), diag(u)]`, so λ_max(H_A) grows with c. Each
+# minimum is fine-tuned with the same GD as above (η = 0.05 < 2/λ_max at the sharpest c, 400
+# steps) on every lane: the program compiled above, one call per c (c = 1 is the run above).
+
+# %%
+def diagonal_minimum(scale):
+    return {"u": scale * root, "v": jnp.sign(theta_a) * root / scale}
+
+
+diagonal_hessian = jax.jit(lambda params: jax.hessian(
+    lambda v: diagonal_loss_a(ravel_pytree(diagonal_w_a)[1](v)))(ravel_pytree(params)[0]))
+curvature_lambda = [float(np.linalg.eigvalsh(np.asarray(diagonal_hessian(diagonal_minimum(c))))[-1])
+                    for c in CURVATURE_SCALES]
+assert DIAGONAL_LR < 2 / max(curvature_lambda), curvature_lambda  # stable at every w_A(c)
+curvature_forgetting, curvature_statuses = [], []
+for scale in CURVATURE_SCALES:
+    start = diagonal_minimum(scale)
+    tuned = diagonal_run if scale == 1.0 else st.sweep(
+        diagonal.task_a, {"GD": DIAGONAL_GD}, steps=DIAGONAL_STEPS, grid=diagonal.grid,
+        params0=start, stride=DIAGONAL_STEPS)["GD"]
+    ends = jax.tree_util.tree_map(lambda x: x[:, 0], tuned.params)
+    curvature_forgetting.append(np.asarray(jax.vmap(diagonal_loss_a)(ends))
+                                - float(diagonal_loss_a(start)))
+    curvature_statuses += [str(s) for s in np.ravel(tuned.status)]
+curvature_median = np.array([np.median(f.reshape(len(DIAGONAL_GAPS), SEEDS), axis=1)
+                             for f in curvature_forgetting])  # (scales, gaps)
+measured["forgetting_vs_curvature"] = {
+    "scales": CURVATURE_SCALES, "lambda_max_a": curvature_lambda, "gaps": DIAGONAL_GAPS,
+    "median_forgetting_by_scale_and_gap": curvature_median.tolist(),
+    "spearman_by_gap": [spearman(np.array(curvature_lambda), curvature_median[:, g])
+                        for g in range(len(DIAGONAL_GAPS))],
+    "statuses": curvature_statuses}
+print({k: v for k, v in measured["forgetting_vs_curvature"].items() if k != "statuses"})
+
+# %%
+fig, axes = st.plotting.figure(1, 2)
+for g, gap in enumerate(DIAGONAL_GAPS):
+    axes[0, 0].loglog(curvature_lambda, curvature_median[:, g], marker="o", label=f"gap λ = {gap}")
+    axes[0, 1].semilogx(curvature_lambda, curvature_median[:, g] / curvature_median[0, g],
+                        marker="o", label=f"gap λ = {gap}")
+axes[0, 0].set(xlabel=r"$\lambda_{\max}(H_A)$ at $w_A$", ylabel="median forgetting F",
+               title="(a) forgetting")
+axes[0, 1].set(xlabel=r"$\lambda_{\max}(H_A)$ at $w_A$", ylabel=r"F / F at the flattest $w_A$",
+               title="(b) relative to the flattest minimum")
+st.plotting.figure_legend(fig, [axes[0, 0]], ncol=3)
+st.plotting.finding(fig, "Diagonal net, one task A: sharper minima forget more, by "
+                         f"{100 * (curvature_median[-1, 0] / curvature_median[0, 0] - 1):.0f}% "
+                         f"(smallest gap) to {100 * (curvature_median[-1, -1] / curvature_median[0, -1] - 1):.0f}% (largest)")
+lab.savefig(fig, "forgetting_vs_curvature", runs={f"gap λ = {gap}": "ok" for gap in DIAGONAL_GAPS})
 
 
 MEASURES = ("lambda_max", "trace", "SC", "AG", "MAG")
@@ -502,9 +613,11 @@ measured["flatness"] = {
 print(measured["next_token_quadratic"]["median_relative_error_by_gap"], measured["flatness"]["spearman"])
 
 # %% [markdown]
-# ### SAM vs GD at equal gradient evaluations; WiSE-FT; SAM in pretraining
+# ### SAM vs GD at equal gradient evaluations; WiSE-FT; rehearsal; SAM in pretraining
 # SAM takes K steps of two gradients, GD 2K steps of one. WiSE-FT interpolates the weights,
-# `w = (1 − α) w_A + α w_B` with α = 0.5, after either. We judge at the ρ whose median ratio
+# `w = (1 − α) w_A + α w_B` with α = 0.5, after either. Rehearsal replays task A during
+# fine-tuning: the training table is `(1 − r) J_B + r J_A` with r = 0.2 (here the same as a
+# training gap `λ(1 − r)`: the tables mix linearly). We judge at the ρ whose median ratio
 # F_SAM/F_GD is smallest (the most favourable ρ of the grid).
 
 # %%
@@ -537,6 +650,15 @@ measured["wise_ft"] = {
     "median_ratio_sam_wise_to_gd_wise": float(np.median(wise_sam / wise_gd)),
     "median_ratio_sam_wise_to_sam": float(np.median(wise_sam / best_sam)),
     "statuses": finetune_statuses}
+sam_rehearsal = rehearsal_sam[:, best_rho_index]
+measured["rehearsal"] = {
+    "fraction": REHEARSAL,
+    "fraction_sam_rehearsal_below_both": float(np.mean((sam_rehearsal < best_sam)
+                                                       & (sam_rehearsal < rehearsal_gd))),
+    "median_ratio_sam_rehearsal_to_gd_rehearsal": float(np.median(sam_rehearsal / rehearsal_gd)),
+    "median_ratio_sam_rehearsal_to_sam": float(np.median(sam_rehearsal / best_sam)),
+    "median_ratio_gd_rehearsal_to_gd": float(np.median(rehearsal_gd / forgetting_gd)),
+    "statuses": finetune_statuses}
 measured["sam_pretraining"] = {
     "rho": PRETRAIN_RHO,
     "fraction_less_forgetting": float(np.mean(forgetting_after_sam_pretraining < forgetting_gd)),
@@ -550,7 +672,7 @@ measured["sam_pretraining"] = {
     "lambda_max_a_sam": float(spectrum_a(flat_a_sam)[0][-1]),
     "statuses": finetune_statuses + [str(s) for s in np.ravel(pretrain["SAM"].status)]
     + [str(s) for s in np.ravel(settled.status)]}
-for key in ("sam_finetuning", "wise_ft", "sam_pretraining"):
+for key in ("sam_finetuning", "wise_ft", "rehearsal", "sam_pretraining"):
     print(key, {k: v for k, v in measured[key].items() if k != "statuses"})
 
 # %%
@@ -585,38 +707,40 @@ axes[0, 1].plot(gap_axis, by_gap(best_sam), marker="o", color="C4",
                 label=f"SAM (ρ = {RHOS[best_rho_index]})")
 axes[0, 1].plot(gap_axis, by_gap(wise_gd), marker="s", color="gray", label="GD + WiSE-FT")
 axes[0, 1].plot(gap_axis, by_gap(wise_sam), marker="s", color="C5", label="SAM + WiSE-FT")
-axes[0, 1].plot(gap_axis, by_gap(forgetting_after_sam_pretraining), marker="^", color="C6",
+axes[0, 1].plot(gap_axis, by_gap(rehearsal_gd), marker="v", color="C3",
+                label=f"GD + rehearsal (r = {REHEARSAL})")
+axes[0, 1].plot(gap_axis, by_gap(sam_rehearsal), marker="v", color="C2", label="SAM + rehearsal")
+axes[0, 1].plot(gap_axis, by_gap(forgetting_after_sam_pretraining), marker="^", color="tab:brown",
                 label=f"GD after SAM pretraining (ρ = {PRETRAIN_RHO})")
 axes[0, 1].set(xlabel="task gap λ", ylabel="median forgetting F", xscale="log", yscale="log",
                title="(b) interventions")
 st.plotting.figure_legend(fig, ncol=3)
 st.plotting.finding(fig, f"SAM forgets {measured['sam_finetuning']['median_ratio']:.2f}× GD's "
-                         "(median) at equal gradient evaluations; WiSE-FT does far more")
+                         "(median) at equal gradient evaluations; WiSE-FT and rehearsal do more")
 lab.savefig(fig, "sam_vs_baseline", claims=["li2024forgetting.forgetting.sam_forgets_less",
                                             "li2024forgetting.forgetting.sam_with_wise_ft",
+                                            "li2024forgetting.forgetting.sam_with_rehearsal",
                                             "watts2026.forgetting.sam_pretraining"],
             runs={"GD": "ok", "SAM": "ok"})
 
 # %%
 fig, axes = st.plotting.figure(1, 3)
-@jax.jit
-def lane_surface(flat_b, table_b):
-    problem_b = task_a.with_constants(tables=table_b)
-    return st.measure.loss_surface(lambda p: problem_b.loss(p, None), unravel(flat_b), SURFACE_KEY,
-                                   radius=SURFACE_RADIUS, points=21)
-
-
 for ax, lane in zip(axes[0, :2], (0, len(lane_gaps) - 1)):
-    a, b, values = lane_surface(jnp.asarray(w_b_gd[lane]), jnp.asarray(tables[lane]))
+    a, b, values = (lanes[k][lane] for k in ("surface_a", "surface_b", "surface_values"))
     contour = ax.contourf(np.asarray(a), np.asarray(b), np.asarray(values), levels=20)
     fig.colorbar(contour, ax=ax, label="task B loss")
     ax.set(xlabel="direction 1", ylabel="direction 2",
            title=f"({'ab'[lane > 0]}) task B loss, gap λ = {lane_gaps[lane]}")
 distances = lanes["distance"]
-axes[0, 2].loglog(distances, lanes["exact"], "o", label="exact F")
-axes[0, 2].loglog(distances, lanes["quadratic"], "x", label=r"$\frac{1}{2}\Delta w^\top H_A \Delta w$")
+axes[0, 2].loglog(distances, lanes["exact"], "o", label="exact F, next-token")
+axes[0, 2].loglog(distances, lanes["quadratic"], "x",
+                  label=r"$\frac{1}{2}\Delta w^\top H_A \Delta w$, next-token")
 axes[0, 2].loglog(distances, 0.5 * lambda_max_a * distances ** 2, ".",
                   label=r"$\frac{1}{2}\lambda_{\max}(H_A)\|\Delta w\|^2$")
+axes[0, 2].loglog(diagonal_lanes["distance"], diagonal_lanes["exact"], "s", mfc="none",
+                  label="exact F, diagonal net")
+axes[0, 2].loglog(diagonal_lanes["distance"], diagonal_lanes["quadratic"], "+",
+                  label=r"$\frac{1}{2}\Delta w^\top H_A \Delta w$, diagonal net")
 axes[0, 2].set(xlabel="‖Δw‖", ylabel="forgetting", title="(c) the quadratic prediction")
 st.plotting.figure_legend(fig, [axes[0, 2]])
 st.plotting.finding(fig, "Random-direction surfaces of the tuned model, and forgetting against "
@@ -750,7 +874,8 @@ st.labkit.check_function("my_projection_fit", my_projection_fit, forgetting.sequ
 # %%
 lab.save_arrays(forgetting_gd=forgetting_gd, forgetting_sam=forgetting_sam, wise_gd=wise_gd,
                 forgetting_after_sam_pretraining=forgetting_after_sam_pretraining,
-                wise_sam=wise_sam, lane_gaps=np.array(lane_gaps),
+                wise_sam=wise_sam, rehearsal_gd=rehearsal_gd, rehearsal_sam=sam_rehearsal,
+                lane_gaps=np.array(lane_gaps),
                 cyclic=cyclic_curves, random_order=random_curves,
                 **{f"flatness_{m}": lanes[m] for m in MEASURES})
 results = lab.finish(measured)

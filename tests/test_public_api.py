@@ -23,7 +23,10 @@ PUBLIC = {
     "sharp_theory.problems": {
         "Problem", "from_loss", "op_toy", "nop_toy", "scalar_product", "outer_product", "lora",
         "matrix_sensing", "matrix_sensing_measurements", "diagonal_linear",
-        "conv_relu_signal_noise", "softmax_bigram", "from_model", "robust_features"},
+        "conv_relu_signal_noise", "softmax_bigram", "from_model", "robust_features",
+        # issue 26: task sequences for forgetting
+        "least_squares_task", "sequential_regression", "bigram_fine_tuning",
+        "diagonal_fine_tuning", "low_rank_fine_tuning", "FineTuningTasks"},
     "sharp_theory.optim": {
         "gd", "sgd", "sam", "usam", "nbar", "obar", "asam", "looksam", "ssam",
         "random_perturbation", "lpf_sgd", "rwp", "swa", "wasam", "rst", "ae_sam", "flat_lora",

@@ -17,3 +17,7 @@ from .models import from_model  # noqa: E402
 __all__ += ["from_model"]
 from .feature_mixture import robust_features  # noqa: E402  (issue 27: robust/non-robust features)
 __all__ += ["robust_features"]
+from .tasks import (FineTuningTasks, bigram_fine_tuning, diagonal_fine_tuning,  # noqa: E402
+                    least_squares_task, low_rank_fine_tuning, sequential_regression)
+__all__ += ["least_squares_task", "sequential_regression", "bigram_fine_tuning",
+            "diagonal_fine_tuning", "low_rank_fine_tuning", "FineTuningTasks"]
