@@ -21,11 +21,24 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
+from ._pytree import pytree_dataclass
 from .errors import ConfigError, check_int
 
 # Default Lanczos steps for the top eigenvalue: enough for ~1e-10 relative accuracy on the
 # Hessians in this package (tests compare against dense eigh); raise it for clustered spectra.
 DEFAULT_LANCZOS_STEPS = 80
+
+
+def parameter_count(params) -> int:
+    """The total number of scalar parameters in a pytree.
+
+    Args:
+      params: any pytree of arrays (or scalars).
+
+    Returns:
+      A Python int: the sum of the leaves' sizes.
+    """
+    return int(sum(math.prod(jnp.shape(leaf)) for leaf in jax.tree_util.tree_leaves(params)))
 
 
 def flat_parameters(params):
@@ -71,6 +84,43 @@ def hessian_operator(fn: Callable, params):
 
     _, matvec = jax.linearize(flat_gradient, flat)
     return matvec, flat, unravel
+
+
+@pytree_dataclass
+class FullBatchLoss:
+    """``fn(params) = problem.loss(params, problem.full_batch())`` as a named callable (a pytree).
+
+    For fresh-noise problems (no finite data set) the closed-form population loss is used when
+    the problem has one, since there is no finite training batch. Build it with
+    ``st.measure.full_batch_loss`` (which checks the problem); the ready observables use it too.
+
+    Attributes:
+      problem: the :class:`sharp_theory.problems.Problem` whose loss is evaluated.
+    """
+
+    problem: Any
+
+    def __call__(self, params):
+        problem = self.problem
+        if problem.examples is None and problem.population is not None:
+            return problem.population(params, problem.constants)
+        return problem.loss(params, problem.full_batch())
+
+
+def dense_hessian(fn: Callable, params):
+    """The dense Hessian of ``fn`` at ``params`` on the flat parameters, symmetrized.
+
+    Args:
+      fn: ``fn(params) -> scalar``, twice differentiable.
+      params: a pytree of floating-point arrays (at least one entry).
+
+    Returns:
+      ``(matrix, flat_params, unravel)``: the (n, n) matrix ½(H + Hᵀ) (autodiff's H is symmetric
+      only up to rounding), the flattened parameters and the function that rebuilds the pytree.
+    """
+    flat, unravel = flat_parameters(params)
+    matrix = jax.hessian(lambda w: fn(unravel(w)))(flat)
+    return 0.5 * (matrix + matrix.T), flat, unravel
 
 
 def default_key(key):

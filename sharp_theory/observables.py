@@ -199,31 +199,6 @@ never storing the Hessian. The crossover ``st.measure`` uses too (``benchmarks/b
 dense is faster below ~200 parameters, Lanczos 8x faster at 500)."""
 
 
-def _full_batch_loss(problem):
-    """``fn(params)``: the training objective on every example (population loss for fresh-noise
-    problems without a finite data set), as ``st.measure.full_batch_loss``."""
-    def fn(params):
-        if problem.examples is None and problem.population is not None:
-            return problem.population(params, problem.constants)
-        return problem.loss(params, problem.full_batch())
-    return fn
-
-
-def _dense_hessian(params, problem):
-    import jax
-    from jax.flatten_util import ravel_pytree
-
-    flat, unravel = ravel_pytree(params)
-    loss = _full_batch_loss(problem)
-    return jax.hessian(lambda w: loss(unravel(w)))(flat)
-
-
-def _parameter_count(params) -> int:
-    import jax
-
-    return sum(int(leaf.size) for leaf in jax.tree_util.tree_leaves(params))
-
-
 def loss(params, problem, state=None):
     """The problem's reporting loss: closed-form population loss, else the full-data loss.
 
@@ -262,12 +237,12 @@ def lambda_max(params, problem, state=None):
     References:
       Cohen et al. 2021 (λ_max and the edge of stability 2/η); Foret et al. 2021 (sharpness).
     """
-    from .krylov import dense_top_eigenvalue, hessian_operator, top_eigenvalue
+    from .krylov import (FullBatchLoss, dense_hessian, dense_top_eigenvalue, hessian_operator,
+                         parameter_count, top_eigenvalue)
 
-    if _parameter_count(params) <= DENSE_LIMIT:
-        hessian = _dense_hessian(params, problem)
-        return dense_top_eigenvalue(0.5 * (hessian + hessian.T))
-    matvec, flat, _ = hessian_operator(_full_batch_loss(problem), params)
+    if parameter_count(params) <= DENSE_LIMIT:
+        return dense_top_eigenvalue(dense_hessian(FullBatchLoss(problem), params)[0])
+    matvec, flat, _ = hessian_operator(FullBatchLoss(problem), params)
     return top_eigenvalue(matvec, flat.size, flat.dtype)
 
 
@@ -289,11 +264,11 @@ def hessian_trace(params, problem, state=None):
     """
     import jax.numpy as jnp
 
-    from .krylov import exact_trace, hessian_operator
+    from .krylov import FullBatchLoss, dense_hessian, exact_trace, hessian_operator, parameter_count
 
-    if _parameter_count(params) <= DENSE_LIMIT:
-        return jnp.trace(_dense_hessian(params, problem))
-    matvec, flat, _ = hessian_operator(_full_batch_loss(problem), params)
+    if parameter_count(params) <= DENSE_LIMIT:
+        return jnp.trace(dense_hessian(FullBatchLoss(problem), params)[0])
+    matvec, flat, _ = hessian_operator(FullBatchLoss(problem), params)
     return exact_trace(matvec, flat.size, flat.dtype)
 
 
@@ -327,4 +302,6 @@ def grad_norm(params, problem, state=None):
     """
     import jax
 
-    return param_norm(jax.grad(_full_batch_loss(problem))(params))
+    from .krylov import FullBatchLoss
+
+    return param_norm(jax.grad(FullBatchLoss(problem))(params))

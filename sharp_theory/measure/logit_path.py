@@ -48,6 +48,7 @@ import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
 from ..errors import ConfigError, check_int, check_nonnegative
+from ..krylov import exact_trace
 from .spectrum import lanczos, tridiagonal
 
 _MISSING = object()
@@ -300,11 +301,6 @@ def _top_eigenvalue(matvec, n, dtype, steps, key):
     return values[-1], result.basis.T @ vectors[:, -1]
 
 
-def _exact_trace(matvec, n, dtype, chunk):
-    return jnp.sum(jax.lax.map(lambda e: jnp.vdot(e, matvec(e)), jnp.eye(n, dtype=dtype),
-                               batch_size=chunk))
-
-
 def path_sharpness(problem, params, batch=_MISSING, *, lanczos_steps: int = 24, key=None,
                    trace: bool = True, chunk: int = 64) -> dict:
     """λ_max and trace of the loss Hessian, of each path, and calibration-matched.
@@ -348,7 +344,7 @@ def path_sharpness(problem, params, batch=_MISSING, *, lanczos_steps: int = 24, 
             result["top_gauss_newton"] = jnp.vdot(vector, flat_ops["_gauss_newton"](vector))
             result["top_functional"] = jnp.vdot(vector, flat_ops["_functional"](vector))
         if trace and name:
-            result["trace" + name] = _exact_trace(matvec, n, dtype, chunk)
+            result["trace" + name] = exact_trace(matvec, n, dtype, batch_size=chunk)
     if trace:  # the split is exact (tests/test_next_token.py), so the full trace is the sum
         result["trace"] = result["trace_gauss_newton"] + result["trace_functional"]
     return result

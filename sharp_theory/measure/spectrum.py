@@ -40,12 +40,12 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
-from .._pytree import pytree_dataclass
 from ..errors import ConfigError, check_choice, check_int
 # The Lanczos method and the Hessian operator live in the lowest layer (the ready observables
 # use them too); their names stay available here.
-from ..krylov import (DEFAULT_LANCZOS_STEPS, LanczosResult, default_key, flat_parameters,  # noqa: F401
-                      hessian_operator, lanczos, tridiagonal)
+from ..krylov import (DEFAULT_LANCZOS_STEPS, FullBatchLoss, LanczosResult, default_key,  # noqa: F401
+                      dense_hessian, flat_parameters, hessian_operator, lanczos,
+                      parameter_count, tridiagonal)
 
 # Parameter count up to which method="auto" uses the dense Hessian. benchmarks/bench_spectrum.py
 # ("Hessian spectrum: dense vs matrix-free (issue 6)" in benchmarks/README.md): on a 2-core CPU
@@ -62,27 +62,6 @@ METHODS = ("auto", "dense", "matrix_free")
 
 
 # --- plumbing ---------------------------------------------------------------------------------
-
-@pytree_dataclass
-class FullBatchLoss:
-    """``fn(params) = problem.loss(params, problem.full_batch())`` as a named callable (a pytree).
-
-    For fresh-noise problems (no finite data set) the closed-form population loss is used when
-    the problem has one, since there is no finite training batch. Build it with
-    :func:`full_batch_loss`.
-
-    Attributes:
-      problem: the :class:`sharp_theory.problems.Problem` whose loss is evaluated.
-    """
-
-    problem: Any
-
-    def __call__(self, params):
-        problem = self.problem
-        if problem.examples is None and problem.population is not None:
-            return problem.population(params, problem.constants)
-        return problem.loss(params, problem.full_batch())
-
 
 def full_batch_loss(problem) -> Callable:
     """The training objective of ``problem`` as ``fn(params)`` for the measures in this module.
@@ -126,18 +105,6 @@ def callable_tree(fn: Callable):
     return fn
 
 
-def parameter_count(params) -> int:
-    """The total number of scalar parameters in a pytree.
-
-    Args:
-      params: any pytree of arrays (or scalars).
-
-    Returns:
-      A Python int: the sum of the leaves' sizes.
-    """
-    return int(sum(math.prod(jnp.shape(leaf)) for leaf in jax.tree_util.tree_leaves(params)))
-
-
 def resolve_method(method: str, n: int, dense_max: int = DENSE_MAX_PARAMETERS) -> str:
     """The Hessian path for a model with ``n`` parameters: ``"dense"`` or ``"matrix_free"``.
 
@@ -156,12 +123,6 @@ def resolve_method(method: str, n: int, dense_max: int = DENSE_MAX_PARAMETERS) -
     if method == "auto":
         return "dense" if n <= dense_max else "matrix_free"
     return method
-
-
-def _dense_hessian(fn: Callable, params):
-    flat, unravel = flat_parameters(params)
-    matrix = jax.hessian(lambda w: fn(unravel(w)))(flat)
-    return 0.5 * (matrix + matrix.T), flat, unravel
 
 
 def _rademacher(key, shape, dtype):
@@ -230,7 +191,7 @@ def top_hessian_eigenpairs(fn: Callable, params, k: int = 1, *, method: str = "a
 def _top_eigenpairs(fn, params, key, *, k, steps):
     flat, unravel = flat_parameters(params)
     if steps is None:  # dense
-        matrix, _, _ = _dense_hessian(fn, params)
+        matrix, _, _ = dense_hessian(fn, params)
         values, vectors = jnp.linalg.eigh(matrix)
         values, vectors = values[::-1][:k], vectors[:, ::-1][:, :k]
         residuals = jnp.linalg.norm(matrix @ vectors - vectors * values[None, :], axis=0)
@@ -392,12 +353,12 @@ def _slq(fn, params, key, *, steps, probes):
 
 @jax.jit
 def _dense_eigenvalues(fn, params):
-    return jnp.linalg.eigvalsh(_dense_hessian(fn, params)[0])
+    return jnp.linalg.eigvalsh(dense_hessian(fn, params)[0])
 
 
 @jax.jit
 def _dense_trace_and_frobenius(fn, params):
-    matrix = _dense_hessian(fn, params)[0]
+    matrix = dense_hessian(fn, params)[0]
     return jnp.trace(matrix), jnp.linalg.norm(matrix)
 
 
