@@ -4,6 +4,8 @@ import json
 import numpy as np
 import pytest
 
+import sharp_theory as st
+from exercise_checks import assert_key_passes_and_wrong_fail, exercises
 from sharp_theory import labkit
 
 
@@ -34,6 +36,14 @@ def test_benign_overfitting_lab_quick(quick_lab_run):
     # The τ sweep reads τ = 0 (SGD) and τ = 1 (SAM) off the grid's harmful cell: no extra program.
     assert measured["tau_values"] == [0.0, 0.1, 1.0]
     assert measured["tau_test_error_mean"][0] > measured["tau_test_error_mean"][-1]
+    # Exercise 1 graded on this run's fit: d^(1/4) passes, d^0 and d^(1/2) fail (issue 25).
+    fit = {"slope": measured["sgd_boundary_slope"], "ci_low": measured["sgd_boundary_slope_ci_low"],
+           "ci_high": measured["sgd_boundary_slope_ci_high"]}
+    dims = arrays["dims"]
+    assert_key_passes_and_wrong_fail(
+        exercises("benign-overfitting")["predicted_boundary_growth"],
+        {"st": st, "np": np, "dims": dims, "fit": fit, "spec": {"dims": dims.tolist()}},
+        ["predicted_boundary_growth = 1.0", "predicted_boundary_growth = (1600 / 400) ** 0.5"])
     # The mechanism is visible even here: SAM's ascent point switches noise ReLUs off.
     measured = results["measured"]
     assert measured["early_ascent_active_sam"] < measured["early_ascent_active_sgd"]
