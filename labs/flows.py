@@ -18,8 +18,8 @@
 # it, lowering the top Hessian eigenvalue λ. Wen, Ma & Li (ICLR 2023) give the drift in the limit
 # η, ρ → 0: `dw/dt = −(ηρ²/2) P∇λ` (P projects onto the valley). The 2-cycle's radius is
 # ηρλ/(2 − ηλ); averaging the gradient over the two points of the cycle gives a finite-ηλ
-# drift `−(2ηρ²/(2 − ηλ)²) P∇λ` (derived in papers/flows.md), equal to the limit as ηλ → 0 and
-# 4/(2 − ηλ)² times larger at finite ηλ.
+# drift (you derive it in Exercise 1; papers/flows.md has the derivation), equal to the limit
+# as ηλ → 0. How far apart are the two at finite ηλ?
 #
 # On f(xᵀy) = (xᵀy − ½)² the drift moves the balancedness B = ½(‖x‖² − ‖y‖²), which gradient
 # flow conserves, towards 0 exponentially. We measure its rate in SAM runs across
@@ -28,8 +28,7 @@
 # beside the gradient flow that every prediction has to beat.
 #
 # What to look at: panel (a) — |B| of the run, its slow flow and gradient flow; panel (b) —
-# predicted over measured drift rate against ηλ: the corrected flow on 1, the limit on
-# (2 − ηλ)²/4. At full size the lab also puts GD's central flow (Cohen et al., ICLR 2025) beside
+# predicted over measured drift rate against ηλ, for both flows. At full size the lab also puts GD's central flow (Cohen et al., ICLR 2025) beside
 # GD on a small tanh network at its edge of stability.
 
 # %%
@@ -59,7 +58,8 @@ lab.record_config(problem="op_toy (noise 0): (xᵀy − 0.5)², started on the v
 
 
 def radius_for(eta_lambda):
-    """ρ giving the corrected drift rate 2ηρ²/(2 − ηλ)² · 4 = DRIFT_RATE on dB/dt = −4c·2B."""
+    """ρ giving the corrected flow's drift rate DRIFT_RATE for B (dB/dt = −8cB on this model,
+    c the corrected drift coefficient of st.dynamics.flows.drift_rate)."""
     lr = eta_lambda / LAMBDA_BALANCED
     return (2 - eta_lambda) * np.sqrt(DRIFT_RATE / (16 * lr))
 
@@ -89,6 +89,40 @@ lab.record_config(lrs=lrs.tolist(), rhos=rhos.tolist())
 
 # %% tags=["prediction"]
 predict_limit_rate_holds = False  # SOLUTION
+
+# %% [markdown]
+# **Exercise 1 (derivation).** Near the valley SAM's coordinate x across it (along the top
+# eigenvector u, curvature λ) obeys x⁺ = x − ηλ(x + ρ sign x); its 2-cycle is x* = ±ηρλ/(2 − ηλ).
+# SAM takes its gradient at the ascent point y = x* + ρ sign x*, and the part of ∇L(w + y u)
+# along the valley, averaged over the two points of the cycle, is ½y²∇λ. One step of size η moves
+# the cycle's centre by −η times that average: the drift is −c P∇λ per step. Write c as a formula
+# in `eta`, `rho`, `lam` (a string such as `"eta*rho**2/2"`, which is the η, ρ → 0 limit). It is
+# checked symbolically against the coefficient the library's corrected flow integrates.
+
+# %% tags=["exercise"]
+drift_coefficient_formula = "2*eta*rho**2/(2 - eta*lam)**2"  # SOLUTION
+
+# %% tags=["exercise-check"]
+import sympy  # noqa: E402
+
+from sharp_theory.dynamics.flows import drift_rate  # noqa: E402
+
+eta_symbol, rho_symbol, lam_symbol = sympy.symbols("eta rho lam", positive=True)
+st.labkit.check_expression(
+    "drift_coefficient_formula", drift_coefficient_formula,
+    sympy.nsimplify(drift_rate(eta_symbol, rho_symbol, lam_symbol, corrected=True)),
+    {"eta": eta_symbol, "rho": rho_symbol, "lam": lam_symbol})
+
+# %% [markdown]
+# **Exercise 2 (numeric prediction).** Each run's ρ is chosen so that the corrected flow drifts
+# B at the rate 0.005 per step (`DRIFT_RATE`). With your coefficient and Wen–Ma–Li's ηρ²/2, what
+# rate (per step) does the η, ρ → 0 limit flow predict at ηλ = 1.6? Graded within 2% of the rate
+# the lab fits to the limit flow's |B|: the flow is integrated to a relative tolerance of 1e-8
+# and |B| decays exactly exponentially along it, so the fit matches the closed form to far
+# better than 2%, while a factor of (2 − ηλ)/2 or a missing square misses by 20% or more.
+
+# %% tags=["exercise"]
+predicted_limit_rate = 0.005 * (2 - 1.6) ** 2 / 4  # SOLUTION
 
 # %% [markdown]
 # ## Runs and flows over the ηλ grid
@@ -149,6 +183,10 @@ for index, eta_lambda in enumerate(ETA_LAMBDA):
     rows.append(row)
     print(f"ηλ = {eta_lambda:.1f}: run rate {measured_rate:.5f}, corrected/run "
           f"{row['slow_corrected_ratio']:.3f}, limit/run {row['slow_ratio']:.3f}")
+
+# %% tags=["exercise-check"]
+st.labkit.check_number("predicted_limit_rate", predicted_limit_rate,
+                       rows[ETA_LAMBDA.index(1.6)]["slow_rate"], rtol=0.02)
 
 # %% [markdown]
 # ## The whole trajectory against gradient flow
@@ -292,7 +330,22 @@ st.labkit.compare_predictions(results, {
 })
 
 # %% [markdown]
-# ## Exercise
-# Change `DRIFT_RATE` to 0.02 (ρ twice as large): the valley is no longer thin compared with
-# the 2-cycle. Which assumption of the derivation (papers/flows.md) breaks first, and does the
-# corrected rate still hold within 5%?
+# **Exercise 3 (open question).** Change `DRIFT_RATE` to 0.02 (ρ twice as large): the 2-cycle is
+# no longer small compared with the scale on which the valley's curvature changes. Which
+# assumption of the derivation of Exercise 1 breaks first, and would you expect the corrected
+# rate to still hold within 5%? Where on the ηλ grid first, and why there? Then run it and
+# compare.
+
+# %% tags=["teacher-note"]
+# Teacher's note (not on the students' site): the derivation linearizes twice. (1) The
+# across-valley dynamics x⁺ = x − ηλ(x + ρ sign x) treats the loss as quadratic across the
+# valley; on f(xᵀy) = (xᵀy − ½)² the curvature across changes at third order, so the cycle is
+# off by a relative O(x*) with x* = ηρλ/(2 − ηλ). (2) The tangent gradient keeps only ½y²∇λ,
+# y = 2ρ/(2 − ηλ); the next term is O(y³). At a fixed drift rate ρ ∝ (2 − ηλ)/√η (the lab's
+# `radius_for`), so y ∝ 1/√η while x* = (ηλ/2)·y: at ηλ = 1.6 the cycle itself is 0.8 y, at
+# ηλ = 0.2 only 0.1 y. The quick run's misfits (corrected/run = 1.007, 1.011, 1.044 at ηλ =
+# 0.2, 0.8, 1.6) grow with ηλ, i.e. (1) dominates here; doubling ρ doubles both x* and y, so
+# we expect the misfit to roughly double, and ηλ = 1.6 to pass 5% first (let them check). A good answer names the
+# neglected order, says which setting it hurts most and why, and then checks it with the run.
+# Also worth noting: with a larger ρ |B| crosses the fit window 1e-8 < |B| < 1e-2 sooner, so
+# fewer records enter each fit.

@@ -96,15 +96,36 @@ found = st.testing.fuzz(sam_reaches_the_minimizer.claim, budget_s=BUDGET_S, seed
                         replay_target="my_bounds.py::sam_reaches_the_minimizer")
 print(found.describe())
 values = found.counterexample
+print(f"counterexample: lr = {values['lr']!r}, lambda_max = {values['quad'].facts['lambda_max']!r}")
+
+# %% [markdown]
+# **Exercise 1 (numeric prediction).** The statement fails when SAM's 2-cycle, of radius
+# ηρλ_max/(2 − ηλ_max), no longer fits inside the tolerance 1e-6. For the counterexample's η and
+# λ_max (printed above; in code `values["lr"]` and `values["quad"].facts["lambda_max"]`), at
+# which radius ρ* does the statement stop being true? Graded within 0.1% of the ρ the fuzzer
+# bisected to: the bisection pins the sign change of the slack to better than 1e-6 relative,
+# so 0.1% leaves room for rounding the printed digits, while dropping the factor (2 − ηλ) or
+# the λ misses by several percent or more.
+
+# %% tags=["exercise"]
+predicted_rho_boundary = 1e-6 * (2 / (values["lr"] * values["quad"].facts["lambda_max"]) - 1)  # SOLUTION
+
+# %%
 product = values["lr"] * values["quad"].facts["lambda_max"]
 rho_boundary = TOLERANCE * (2.0 - product) / product  # radius ηρλ/(2 − ηλ) equals the tolerance
 print(f"closed-form boundary rho* = {rho_boundary!r}; counterexample rho = {values['rho']!r} "
       f"(relative gap {abs(values['rho'] / rho_boundary - 1):.2e})")
+
+# %% tags=["exercise-check"]
+st.labkit.check_number("predicted_rho_boundary", predicted_rho_boundary, values["rho"], rtol=1e-3)
+
+# %%
 MEASURED["sam_statement"] = {
     "verdict": found.verdict, "seconds": round(time.perf_counter() - started, 2),
     "examples": found.examples, "slack": found.slack,
     "dimension": len(values["quad"].facts["eigenvalues"]),
-    "rho": values["rho"], "rho_boundary": rho_boundary,
+    "rho": values["rho"], "rho_boundary": rho_boundary, "lr": values["lr"],
+    "lambda_max": values["quad"].facts["lambda_max"],
     "relative_gap": abs(values["rho"] / rho_boundary - 1), "replay": found.replay}
 
 # %% [markdown]
@@ -167,11 +188,20 @@ MEASURED["corrected_statement"] = {"verdict": survived.verdict, "examples": surv
 
 # %% [markdown]
 # ## 5. A second false statement: USAM escapes saddles
-# "Unnormalized SAM started near the strict saddle of a quadratic moves away from it" is false
-# once ρ exceeds 1/μ, μ = |λ| of the negative direction: the multiplier 1 + ημ(1 − ρμ) of that
-# direction drops below 1 and the saddle attracts (Kim, Park, Choi & Lee, "Stability analysis of
-# sharpness-aware minimization"). The library's own version of the statement lives in
-# `sharp_theory/testing/known_false.py`.
+# "Unnormalized SAM started near the strict saddle of a quadratic moves away from it" sounds as
+# safe as GD's escape. USAM's step is w ← w − η∇L(w + ρ∇L(w)). Along the saddle's unstable
+# direction the loss is −½μx² (curvature −μ < 0), and each step multiplies x by a factor m.
+# (Kim, Park, Choi & Lee, "Stability analysis of sharpness-aware minimization", study exactly
+# this.) The library's own version of the statement lives in `sharp_theory/testing/known_false.py`.
+#
+# **Exercise 2 (derivation).** Write m as a formula in `eta`, `rho`, `mu` (a string such as
+# `"1 + eta*mu"`, GD's factor). It is checked symbolically against the factor sympy derives from
+# USAM's update, then at the fuzzer's counterexample below. For which ρ does the saddle stop
+# repelling (m ≤ 1)?
+
+# %% tags=["exercise"]
+usam_saddle_factor = "1 + eta*mu*(1 - rho*mu)"  # SOLUTION
+
 
 # %%
 from sharp_theory.testing import known_false  # noqa: E402
@@ -182,8 +212,74 @@ print(saddle.describe())
 gap = known_false.usam_boundary_gap(saddle.counterexample)
 print(f"|rho * mu - 1| = {gap:.2e}")
 MEASURED["usam_statement"] = {"verdict": saddle.verdict, "examples": saddle.examples,
-                              "rho_mu_gap": gap,
+                              "rho_mu_gap": gap, "lr": saddle.counterexample["lr"],
+                              "rho": saddle.counterexample["rho"],
+                              "mu": -saddle.counterexample["quad"].facts["lambda_min"],
                               "dimension": len(saddle.counterexample["quad"].facts["eigenvalues"])}
+
+# %% tags=["exercise-check"]
+import sympy  # noqa: E402
+
+# The factor from USAM's update on −½μx², by sympy; then, at the fuzzer's counterexample, the
+# unstable direction neither grows nor shrinks: m = 1 there (to the bisection's 1e-9).
+eta_s, rho_s, mu_s, x_s = sympy.symbols("eta rho mu x", positive=True)
+saddle_gradient = sympy.Lambda(x_s, sympy.diff(-mu_s * x_s ** 2 / 2, x_s))
+usam_step = x_s - eta_s * saddle_gradient(x_s + rho_s * saddle_gradient(x_s))
+factor = st.labkit.check_expression("usam_saddle_factor", usam_saddle_factor,
+                                    sympy.simplify(usam_step / x_s),
+                                    {"eta": eta_s, "rho": rho_s, "mu": mu_s})
+found_saddle = saddle.counterexample
+st.labkit.check_number(
+    "usam_saddle_factor at the counterexample",
+    float(factor.subs({eta_s: found_saddle["lr"], rho_s: found_saddle["rho"],
+                       mu_s: -found_saddle["quad"].facts["lambda_min"]})), 1.0, rtol=1e-6)
+
+# %% [markdown]
+# **Exercise 3 (coding).** Write one USAM step for a loss whose gradient you are given, on plain
+# arrays: ascend by ρ times the gradient (not normalized), take the gradient there, step from w.
+# It must match `st.optim.usam` to 1e-12 on random quadratics, saddles included (the check draws
+# them).
+
+# %% tags=["exercise"]
+def my_usam_step(w, gradient, lr, rho):
+    """One USAM step from w, for a function ``gradient(w)``."""
+    # BEGIN SOLUTION
+    return w - lr * gradient(w + rho * gradient(w))
+    # END SOLUTION
+
+
+# %% tags=["exercise-check"]
+import jax.numpy as jnp  # noqa: E402
+
+
+def library_usam_step(w, curvatures, lr, rho):
+    problem = st.problems.from_loss(lambda v, b: 0.5 * jnp.sum(curvatures * v ** 2), w)
+    return st.run(problem, st.optim.usam(lr, rho), steps=1, key=jax.random.key(0)).params
+
+
+st.labkit.check_function(
+    "my_usam_step", lambda w, c, lr, rho: my_usam_step(w, lambda v: c * v, lr, rho),
+    library_usam_step,
+    [(jax.random.normal(jax.random.key(i), (3,)), jnp.array([2.0, 0.5, -1.0]) * i, 0.05, 0.3 * i)
+     for i in range(1, 3)], atol=1e-12)
+
+# %% [markdown]
+# **Exercise 4 (open question).** Both counterexamples were shrunk to the smallest dimension the
+# regime allows (1 for SAM, 2 for the saddle). Why is the smallest instance the most useful one
+# to report, and why could the fuzzer not find the SAM counterexample if the strategy for ρ were
+# `hs.floats(0.0, 1e-7)`? If your bound were stated for mini-batch SGD, what would you add to
+# the claim's arguments so that a counterexample can be replayed bit for bit?
+
+# %% tags=["teacher-note"]
+# Teacher's note (not on the students' site): shrinking keeps the violation while simplifying
+# every argument, so the reported instance isolates the cause (here one curvature λ and the
+# ratio ρ/ρ*: extra dimensions only add directions that converge). A regime is the search space:
+# with ρ ≤ 1e-7 the 2-cycle radius ηρλ/(2 − ηλ) < 1e-7·ηλ/(2 − ηλ) < 1e-7 stays inside the
+# tolerance for every η, λ of the strategy (ηλ < 1), so the statement is true there and no
+# budget finds anything: a fuzzer can only refute a statement where its strategies reach the
+# failing region (here ρ > ρ* ≈ 1e-6·(2 − ηλ)/(ηλ)). For SGD the randomness must be an argument
+# of the claim (a seed or a PRNG key drawn by the strategy, passed to st.run's key), so the
+# replay draws the same mini-batches; a claim that draws its own randomness cannot be replayed.
 
 # %% [markdown]
 # ## 6. In your own project

@@ -310,6 +310,17 @@ for setting in SETTINGS:
 predict_wasam_not_worse = False  # SOLUTION
 
 # %% [markdown]
+# **Exercise 1 (numeric prediction).** LookSAM with `every=5` computes SAM's correction on one
+# step in five (two gradient evaluations) and reuses it on the four steps in between (one
+# evaluation each). SGD spends one evaluation per step. Over the 3,000 steps of the diagonal
+# net, how many times SGD's gradient evaluations does LookSAM-5 spend (`cost_vs_sgd` in the
+# table below)? Graded within 1%: the counts are the rules' own, and the schedule is
+# deterministic (one step more or less of SAM would move the ratio by 0.03%).
+
+# %% tags=["exercise"]
+predicted_looksam_cost = 1.2  # SOLUTION
+
+# %% [markdown]
 # ## One sweep per problem
 
 # %%
@@ -421,7 +432,12 @@ def summarize(setting, result):
 
 SUMMARY = {s.key: summarize(s, SWEEPS[s.key]) for s in SETTINGS}
 
+# %% tags=["exercise-check"]
+st.labkit.check_number("predicted_looksam_cost", predicted_looksam_cost,
+                       SUMMARY["diagonal_linear"]["looksam-5"]["cost_vs_sgd"], rtol=0.01)
 
+
+# %%
 def table(setting_key):
     rows = SUMMARY[setting_key]
     setting = next(s for s in SETTINGS if s.key == setting_key)
@@ -527,6 +543,30 @@ st.plotting.finding(fig, f"Test loss against gradient evaluations spent: SAM end
 lab.savefig(fig, "learning_curves", claims=["liu2022.looksam.matches_sam_cheaper",
                                             "zhao2022.rst.matches_sam_cheaper",
                                             "du2022.saf.matches_sam_at_sgd_cost"])
+
+# %% [markdown]
+# **Exercise 2 (coding).** ASAM (Kwon et al. 2021) takes its ascent step in a rescaled geometry:
+# with T = diag(|w| + η) it maximizes gᵀε over the ellipsoid ‖T⁻¹ε‖ ≤ ρ. Solve that small
+# problem (substitute ε = T v) and write the perturbation ε on plain arrays. It must match
+# `st.optim.adaptive_ascent_direction` to 1e-12 on random weights and gradients (the check
+# draws them, some weights zero).
+
+# %% tags=["exercise"]
+def my_asam_perturbation(w, g, rho, eta):
+    """ASAM's perturbation ε at weights w with gradient g (arrays)."""
+    # BEGIN SOLUTION
+    scale = jnp.abs(w) + eta
+    return rho * scale ** 2 * g / jnp.linalg.norm(scale * g)
+    # END SOLUTION
+
+
+# %% tags=["exercise-check"]
+asam_cases = []
+for case in range(3):
+    w_case, g_case = jax.random.normal(jax.random.key(case), (2, 5))
+    asam_cases.append((w_case.at[0].set(0.0), g_case, 0.05 * (case + 1), 0.01 * case))
+st.labkit.check_function("my_asam_perturbation", my_asam_perturbation,
+                         st.optim.adaptive_ascent_direction, asam_cases, atol=1e-12)
 
 # %% [markdown]
 # ## ASAM's invariance, measured
@@ -685,6 +725,27 @@ MEASURED = {
 lab.save_arrays(**{f"{s.key}__{name}__quality": np.asarray(SWEEPS[s.key][name].final("quality"))
                    for s in SETTINGS for name in SUMMARY[s.key]})
 results = lab.finish(MEASURED)
+
+# %% [markdown]
+# **Exercise 3 (open question).** Several variants match SAM's quality at a lower gradient cost
+# on these problems. Name two choices this lab makes in scoring them (the tuning grid, what is
+# compared at equal *steps* or equal *cost*, the median over seeds, the problems themselves) that
+# could change the ranking on a real network, say for each in which direction, and describe the
+# measurement you would add to find out.
+
+# %% tags=["teacher-note"]
+# Teacher's note (not on the students' site): good answers point at (1) tuning: each variant is
+# tuned on a 2-point (quick) or 4-5-point grid of its own knob; a variant whose best value lies
+# at the grid's edge is under-tuned (look at `quality_by_value`), so its ranking is a lower
+# bound; (2) equal steps: every variant runs the same number of steps, so cheap variants are not
+# given the budget they save; at equal gradient evaluations SGD (and LookSAM, RST) would run
+# longer and could close or reverse the gap — the learning-curve figure against evaluations
+# shows part of this; (3) seeds: medians over 2 (quick) or a few seeds hide the spread; a 10%
+# "match" threshold can be inside seed noise (compare `quality_seeds`); (4) the problems have
+# known answers and tiny sizes: LookSAM's reuse of the correction relies on the gradient
+# changing slowly between SAM steps, which holds on small smooth problems and is the question on
+# a large network with mini-batch noise. A measurement: rerun at equal evaluations (steps scaled
+# by 1/cost_vs_sgd), widen the grid until the best value is interior, and report the spread.
 
 # %% [markdown]
 # **Your predictions against the measurements.**

@@ -146,6 +146,48 @@ predict_logit_path_dominates = True  # SOLUTION
 predict_functional_sam_wins = False  # SOLUTION
 
 # %% [markdown]
+# **Exercise 1 (coding).** The logit path's middle factor is ∇²ℓ, the Hessian of one context's
+# cross-entropy −log softmax(z)_b in its logits z. Write it as a function of the logits (it does
+# not depend on the observed token b). It must match the autodiff Hessian of the library's
+# `next_token.cross_entropy_of_logits` to 1e-12 on random logits (the check draws them).
+
+# %% tags=["exercise"]
+def softmax_loss_hessian(z):
+    """∇²ℓ of −log softmax(z)_b in the logits z (a (V, V) array)."""
+    # BEGIN SOLUTION
+    p = jax.nn.softmax(z)
+    return jnp.diag(p) - jnp.outer(p, p)
+    # END SOLUTION
+
+
+# %% tags=["exercise-check"]
+def library_loss_hessian(z):
+    observed = jnp.zeros_like(z).at[0].set(1.0)[None, :]  # one context, next token 0
+    return jax.hessian(lambda logits: next_token.cross_entropy_of_logits(logits[None, :],
+                                                                         observed))(z)
+
+
+st.labkit.check_function("softmax_loss_hessian", softmax_loss_hessian, library_loss_hessian,
+                         [(3.0 * jax.random.normal(jax.random.key(i), (V,)),) for i, V in
+                          enumerate((3, 8, 8))], atol=1e-12)
+
+# %% [markdown]
+# **Exercise 2 (numeric prediction).** At initialization the logits are nearly equal, so every
+# context starts close to the uniform prediction p = 1/V. With your ∇²ℓ, what is its largest
+# eigenvalue at uniform p for the quick run's vocabulary V = 8? (As p becomes confident, towards
+# one token, what happens to it?) Graded to 1e-9 against the eigenvalues of the autodiff
+# Hessian at equal logits: the answer is exact, so only rounding is allowed.
+
+# %% tags=["exercise"]
+predicted_uniform_top_eigenvalue = 1 / 8  # SOLUTION
+
+# %% tags=["exercise-check"]
+uniform_hessian = jax.hessian(lambda logits: next_token.cross_entropy_of_logits(
+    logits[None, :], jnp.zeros(8).at[0].set(1.0)[None, :]))(jnp.zeros(8))
+st.labkit.check_number("predicted_uniform_top_eigenvalue", predicted_uniform_top_eigenvalue,
+                       float(np.linalg.eigvalsh(np.asarray(uniform_hessian))[-1]), rtol=1e-9)
+
+# %% [markdown]
 # ## One sweep per vocabulary size: s, ρ and seeds in one compiled program
 
 # %%
@@ -422,6 +464,26 @@ st.plotting.finding(fig, f"Over the V x s grid the logit path carries {shares.mi
                     "run that is not ok)")
 lab.savefig(fig, "grid_heatmap", claims=["singh2025.spurious.share_grows_with_vocab_and_zipf"])
 
+
+# %% [markdown]
+# **Exercise 3 (open question).** Look at the sharpness-by-path figure and the logit statistics
+# side by side. SAM ends with a much lower λ_max than AdamW, almost all of the drop through the
+# logit path Jᵀ∇²ℓJ, yet its largest predicted probability hardly differs from AdamW's. Since
+# ∇²ℓ depends only on the probabilities (Exercise 1), through which factor must the logit path
+# have shrunk? What does that say about the "spurious sharpness = calibration" explanation, and
+# which one measurement would you add to confirm your answer?
+
+# %% tags=["teacher-note"]
+# Teacher's note (not on the students' site): with p (hence ∇²ℓ = diag(p) − ppᵀ) nearly
+# unchanged, the Gauss-Newton term JᵀHJ can only shrink through J, the Jacobian of the logits
+# in the parameters: SAM makes the logits less sensitive to the weights (the quick run's logit
+# norm drops by about a fifth, 1.77 → 1.35 at s = 0 and 1.95 → 1.59 at s = 1.5, while max
+# probability moves by less than 0.005 and λ_max falls from 1.59 to 1.00 and from 5.4 to 2.3).
+# That is why `sam_sharpness_is_calibration` fails here: refitting a temperature (matching
+# calibration) leaves almost all of SAM's advantage (ratio ≈ 0.97, threshold 0.5). The
+# reduction is real geometry of the network, not a change of confidence. A confirming
+# measurement: the top singular value of J (or ‖J u₁‖ at the top eigenvector u₁) for AdamW and
+# SAM at their final iterates, or the readout weights' norm, which scales J directly.
 
 # %% [markdown]
 # ## Results and claims

@@ -291,7 +291,11 @@ def test_claim_checks_can_pass_fail_and_abstain():
     # A CI of width 1 contains both d^0 and d^(1/2): it cannot tell them apart, so never a pass.
     assert slope.evaluate({**base, "sgd_boundary_slope_ci_low": -0.2,
                            "sgd_boundary_slope_ci_high": 0.7}, quick=False)["verdict"] == "inconclusive"
-    assert slope.evaluate(base, quick=True)["verdict"] == "inconclusive"
+    # A quick run is judged inside the same guards (issue 25): a pass, and "needs the full run"
+    # with too few boundary points.
+    assert slope.evaluate(base, quick=True)["verdict"] == "pass"
+    few = slope.evaluate({**base, "sgd_boundary_points": 3}, quick=True)
+    assert few["verdict"] == "inconclusive" and "needs the full run" in few["detail"]
     region = get("chen2023.benign_overfitting.sam_region_contains_sgd")
     numbers = {"premise_cells": 40, "premise_sgd_benign_cells": 20, "premise_tau": 0.1,
                "premise_sam_overfits_fraction": 0.9, "premise_sam_benign_where_sgd_benign": 1.0,

@@ -3,6 +3,8 @@ import json
 
 import pytest
 
+import sharp_theory as st
+from exercise_checks import assert_key_passes_and_wrong_fail, exercises
 from sharp_theory import labkit
 
 
@@ -24,3 +26,10 @@ def test_flows_lab_quick(quick_lab_run):
             assert claim["verdict"] == claim["expected"], claim
     for row in results["measured"]["drift"]:
         assert row["status"] == "ok" and row["slow_corrected_flow_stopped_at"] == -1
+    # Exercise 2 graded on this run's numbers: the key passes, wrong rates fail (issue 25).
+    namespace = {"st": st, "rows": results["measured"]["drift"],
+                 "ETA_LAMBDA": results["config"]["eta_lambda"]}
+    assert_key_passes_and_wrong_fail(exercises("flows")["predicted_limit_rate"], namespace, [
+        "predicted_limit_rate = 0.005",  # the corrected flow's rate
+        "predicted_limit_rate = 0.005 * (2 - 1.6) / 2",  # the square forgotten
+        "predicted_limit_rate = 0.005 * 4 / (2 - 1.6) ** 2"])  # the ratio upside down

@@ -1,9 +1,12 @@
 """Smoke test: the fuzz-a-bound guide runs in --quick mode, falsifies the SAM statement at the
 closed-form boundary, replays it bit for bit, and the corrected statement survives."""
 import json
+from types import SimpleNamespace
 
 import pytest
 
+import sharp_theory as st
+from exercise_checks import assert_key_passes_and_wrong_fail, exercises
 from sharp_theory import labkit
 
 
@@ -25,5 +28,18 @@ def test_fuzz_a_bound_lab_quick(quick_lab_run):
     assert sam["relative_gap"] < 1e-6
     assert measured["corrected_statement"]["verdict"] == "holds"
     assert measured["corrected_statement"]["examples"] >= 100
+    # Exercises 1 and 2 graded on this run's counterexamples (issue 25).
+    values = {"rho": sam["rho"], "lr": sam["lr"],
+              "quad": SimpleNamespace(facts={"lambda_max": sam["lambda_max"]})}
+    found = exercises("fuzz-a-bound")
+    assert_key_passes_and_wrong_fail(
+        found["predicted_rho_boundary"], {"st": st, "values": values, "TOLERANCE": 1e-6}, [
+            "predicted_rho_boundary = 2e-6 / (values['lr'] * values['quad'].facts['lambda_max'])",
+            "predicted_rho_boundary = 1e-6"])
+    saddle = SimpleNamespace(counterexample={
+        "lr": measured["usam_statement"]["lr"], "rho": measured["usam_statement"]["rho"],
+        "quad": SimpleNamespace(facts={"lambda_min": -measured["usam_statement"]["mu"]})})
+    assert_key_passes_and_wrong_fail(found["usam_saddle_factor"], {"st": st, "saddle": saddle},
+                                     ['usam_saddle_factor = "1 + eta*mu*(1 + rho*mu)"'])
     usam = measured["usam_statement"]
     assert usam["verdict"] == "falsified" and usam["rho_mu_gap"] < 1e-9 and usam["dimension"] == 2

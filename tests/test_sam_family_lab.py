@@ -4,6 +4,8 @@ import json
 import numpy as np
 import pytest
 
+import sharp_theory as st
+from exercise_checks import assert_key_passes_and_wrong_fail, exercises
 from sharp_theory import labkit
 
 
@@ -28,6 +30,12 @@ def test_sam_family_lab_quick(quick_lab_run):
     assert summary["sgd"]["grad_evals"] == steps
     assert summary["sam"]["grad_evals"] == 2 * steps
     assert summary["looksam-5"]["grad_evals"] == 1.2 * steps
+    # Exercise 1 graded on this run's numbers (issue 25).
+    assert_key_passes_and_wrong_fail(
+        exercises("sam-family")["predicted_looksam_cost"],
+        {"st": st, "SUMMARY": results["measured"]["summary"]},
+        ["predicted_looksam_cost = 1.0", "predicted_looksam_cost = 2.0",
+         "predicted_looksam_cost = 1.25"])  # SAM on one step in four
     assert len(results["claims"]) >= 10
     for claim in results["claims"]:
         assert claim["verdict"] == claim["expected"], claim

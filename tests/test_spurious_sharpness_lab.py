@@ -33,7 +33,12 @@ def test_spurious_sharpness_lab_quick(quick_lab_run):
         assert parts == pytest.approx(cell[name]["lambda_max"], rel=1e-6)
     assert np.isfinite(cell["sam"]["lambda_max_calibrated"])
     assert len(results["claims"]) == 9
+    # Issue 25: the quick run decides every claim but the trend over V (one V here), with the
+    # full run's verdicts; that one says it needs the full run.
     for claim in results["claims"]:
-        assert claim["verdict"] == claim["expected"] or claim["verdict"] == "inconclusive", claim
+        if claim["id"] == "singh2025.spurious.share_grows_with_vocab_and_zipf":
+            assert claim["verdict"] == "inconclusive" and "needs the full run" in claim["detail"]
+        else:
+            assert claim["verdict"] == claim["expected"], claim
     squared = [c for c in results["claims"] if c["id"] == "singh2025.squared_loss.no_spurious_route"]
     assert squared[0]["verdict"] == "pass"

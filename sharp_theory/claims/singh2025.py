@@ -10,8 +10,9 @@ into the logit path (Gauss-Newton) and the functional path, λ_max of each part,
 calibration-matched λ_max. ``measured["squared_loss"]`` holds the squared-loss contrast. Paper
 card: papers/singh2025-functional-sam.md (thresholds and reasons there).
 
-Quick runs have one vocabulary size and two seeds: the softmax claims are computed but reported
-"inconclusive" (too small to judge); the squared-loss contrast is judged at any size.
+Quick runs have one vocabulary size and two seeds: every claim is judged there with the same
+thresholds (their margins are wide: see the paper card), except the trend over V, which needs
+the full run's three vocabulary sizes and is "inconclusive" at quick sizes.
 """
 from __future__ import annotations
 
@@ -43,13 +44,6 @@ def _relative(value, reference):
     return (finite(value) - finite(reference)) / abs(finite(reference))
 
 
-def _quick_or_judge(quick, decisive, numbers, detail, also=()):
-    if quick:
-        return inconclusive(numbers, "quick sizes (one V, two seeds) are too small to judge: "
-                            + detail, decisive)
-    return judge(decisive, numbers, detail, also=also)
-
-
 def _logit_path_share(measured, *, quick):
     cells = _cells(measured)
     drop = sum(finite(c["adamw"]["lambda_max"]) - finite(c["sam"]["lambda_max"]) for c in cells)
@@ -63,8 +57,8 @@ def _logit_path_share(measured, *, quick):
                "functional_part_of_adamw_lambda_max": [finite(c["adamw"]["top_functional"])
                                                        / finite(c["adamw"]["lambda_max"])
                                                        for c in cells]}
-    return _quick_or_judge(
-        quick, Threshold("share of SAM's λ_max drop (vs AdamW) through the logit path, pooled",
+    return judge(
+        Threshold("share of SAM's λ_max drop (vs AdamW) through the logit path, pooled",
                          numbers["share_lambda_max"], ">=", MOST), numbers,
         "Δλ_max = λ_AdamW − λ_SAM split by the Rayleigh quotients of the Gauss-Newton and "
         "functional parts at each iterate's top eigenvector, summed over the V x s cells",
@@ -95,9 +89,10 @@ def _share_grows(measured, *, quick):
                / finite(largest["adamw"]["lambda_max"])}
     numbers["growth"] = numbers["share_largest_V_s"] - numbers["share_smallest_V_s"]
     if len(finite_values(sizes)) < 2:
-        return inconclusive(numbers, "one vocabulary size: no trend to judge")
-    return _quick_or_judge(
-        quick, Threshold("logit-path share at the largest (V, s) minus at the smallest",
+        return inconclusive(numbers, "needs the full run: one vocabulary size, no trend in V to "
+                            "judge")
+    return judge(
+        Threshold("logit-path share at the largest (V, s) minus at the smallest",
                          numbers["growth"], ">=", 0.01), numbers,
         "the share of SAM's λ_max drop through the logit path, largest V and s against smallest")
 
@@ -126,8 +121,8 @@ def _calibration(measured, *, quick):
                "sam_logit_norm_relative_change_mean": sum(moved) / len(moved),
                "sam_max_probability_relative_change": confidence}
     numbers["calibrated_over_raw"] = numbers["calibrated_advantage_mean"] / numbers["raw_advantage_mean"]
-    return _quick_or_judge(
-        quick, Threshold("SAM's calibration-matched λ_max advantage / its raw advantage",
+    return judge(
+        Threshold("SAM's calibration-matched λ_max advantage / its raw advantage",
                          numbers["calibrated_over_raw"], "<=", HALVES), numbers,
         "advantage = 1 − λ_SAM/λ_AdamW, mean over cells; calibration-matched: λ_max of "
         "w ↦ ℓ(F(w)/T*) with the temperature T* refitted to the training data at each iterate",
@@ -154,8 +149,8 @@ def _functional_sam(measured, *, quick):
     numbers = {"functional_lambda_max_relative_change_mean": sum(change) / len(change),
                "fsam_logit_norm_change_mean": sum(fsam_moved) / len(fsam_moved),
                "sam_logit_norm_change_mean": sum(sam_moved) / len(sam_moved)}
-    return _quick_or_judge(
-        quick, Threshold("Functional-SAM's relative change of the functional part's λ_max vs AdamW",
+    return judge(
+        Threshold("Functional-SAM's relative change of the functional part's λ_max vs AdamW",
                          numbers["functional_lambda_max_relative_change_mean"], "<=",
                          FUNCTIONAL_DROP), numbers,
         "mean over cells of (λ_F,FSAM − λ_F,AdamW)/λ_F,AdamW, λ_F the largest eigenvalue of "
@@ -180,8 +175,8 @@ def _precond_avoids(measured, *, quick):
     numbers = {"precond_sam_logit_norm_change_mean": sum(pre) / len(pre),
                "sam_logit_norm_change_mean": sum(sam) / len(sam)}
     numbers["ratio"] = numbers["precond_sam_logit_norm_change_mean"] / numbers["sam_logit_norm_change_mean"]
-    return _quick_or_judge(
-        quick, Threshold("preconditioned SAM's logit-norm change / SAM's", numbers["ratio"], "<=",
+    return judge(
+        Threshold("preconditioned SAM's logit-norm change / SAM's", numbers["ratio"], "<=",
                          0.5), numbers,
         "relative change of the logit norm against AdamW's, mean over cells, each tuned")
 
@@ -200,8 +195,8 @@ def _combination(measured, *, quick):
             - min(finite(c["functional-sam"]["test_cross_entropy"]),
                   finite(c["precond-sam"]["test_cross_entropy"])) for c in cells]
     numbers = {"combination_minus_best_single_mean": sum(gaps) / len(gaps), "per_cell": gaps}
-    return _quick_or_judge(
-        quick, Threshold("test CE of Functional-SAM + preconditioning minus the better of the two",
+    return judge(
+        Threshold("test CE of Functional-SAM + preconditioning minus the better of the two",
                          numbers["combination_minus_best_single_mean"], "<=", CE_TOLERANCE),
         numbers, "tuned test cross-entropy (nats), mean over cells")
 
@@ -221,8 +216,8 @@ def _equal_steps(measured, *, quick):
             - min(finite(c["adamw"]["test_cross_entropy"]), finite(c["sam"]["test_cross_entropy"]))
             for c in cells]
     numbers = {"functional_minus_best_baseline_mean": sum(gaps) / len(gaps), "per_cell": gaps}
-    return _quick_or_judge(
-        quick, Threshold("best Functional-SAM variant's test CE minus the better of AdamW and SAM",
+    return judge(
+        Threshold("best Functional-SAM variant's test CE minus the better of AdamW and SAM",
                          numbers["functional_minus_best_baseline_mean"], "<", 0.0), numbers,
         "tuned test cross-entropy (nats) at equal steps, mean over cells")
 
@@ -239,8 +234,8 @@ def _equal_compute(measured, *, quick):
     gaps = [finite(c["sam"]["test_cross_entropy_half_steps"])
             - finite(c["adamw"]["test_cross_entropy"]) for c in cells]
     numbers = {"sam_half_steps_minus_adamw_mean": sum(gaps) / len(gaps), "per_cell": gaps}
-    return _quick_or_judge(
-        quick, Threshold("SAM's test CE at half the steps minus AdamW's at all steps (equal "
+    return judge(
+        Threshold("SAM's test CE at half the steps minus AdamW's at all steps (equal "
                          "gradient evaluations)", numbers["sam_half_steps_minus_adamw_mean"], ">=",
                          0.0), numbers,
         "SAM spends two gradients per step: at half the steps it has spent AdamW's budget")

@@ -813,10 +813,13 @@ def _open_checkpoint(folder: Path, payload: dict, chunk_size: int) -> int:
 # --- named grids used by the benign-overfitting lab and the benchmark ---------------------------
 
 PRESETS = {
-    # CI: seconds, one small program.
-    "quick": {"dims": [60, 120, 240], "signals": list(np.geomspace(0.5, 6.0, 4)), "repeats": 1,
-              "steps": 40, "stride": 10, "n_train": 20, "lr": 0.1, "batch_size": 10, "tau": 1.0,
-              "tau_scaling": "paper", "taus": [0.0, 1.0]},
+    # CI and class: one compiled program (every d within one padding size of the span ladder,
+    # every τ of the τ sweep already in the grid), 4 × 10 cells x 1 repeat x 100 steps: enough
+    # premise cells and boundary points for the claims' own size guards to judge.
+    "quick": {"dims": [int(round(d)) for d in np.geomspace(400, 1600, 4)],
+              "signals": list(np.geomspace(0.5, 12.0, 10)), "repeats": 1,
+              "steps": 100, "stride": 10, "n_train": 20, "lr": 0.1, "batch_size": 10, "tau": 1.0,
+              "tau_scaling": "paper", "taus": [0.0, 0.1, 1.0]},
     # The CPU default: 16 × 16 cells × 3 repeats × (SGD, SAM), a few minutes on 2 cores.
     "cpu": {"dims": [int(round(d)) for d in np.geomspace(100, 1600, 16)],
             "signals": list(np.geomspace(0.5, 12.0, 16)), "repeats": 3, "steps": 100,
