@@ -752,9 +752,13 @@ def check_number(name: str, value, target, *, rtol: float):
       None (so a notebook cell ending with the check shows nothing).
 
     Raises:
-      ExerciseFailed: no answer, not a finite number, or farther than ``rtol`` from ``target``
-        (one sentence saying how far).
+      ExerciseFailed: no answer, not a finite number, farther than ``rtol`` from ``target``
+        (one sentence saying how far), or a target that is not finite (the run measured nothing
+        to grade against: never a pass).
+      ConfigError: ``rtol`` is not a finite number > 0.
     """
+    if not (isinstance(rtol, (int, float)) and np.isfinite(rtol) and rtol > 0):
+        raise ConfigError("rtol", rtol, "a finite number > 0")
     _answered(name, value)
     try:
         answer = float(value)
@@ -763,8 +767,12 @@ def check_number(name: str, value, target, *, rtol: float):
     if not np.isfinite(answer):
         raise ExerciseFailed(f"{name} should be a finite number, not {answer}.")
     target = float(target)
+    if not np.isfinite(target):
+        # Not the student's fault, and not a pass either: the run above measured nothing usable.
+        raise ExerciseFailed(f"{name} cannot be checked: the run measured {target} for it "
+                             f"(rerun the lab's cells above).")
     off = abs(answer - target) / max(abs(target), np.finfo(float).tiny)
-    if off > rtol:
+    if not off <= rtol:
         raise ExerciseFailed(f"{name} = {answer:.4g} is {off:.0%} away from the measured "
                              f"{target:.4g} (allowed: {rtol:.0%}).")
 
