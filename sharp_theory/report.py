@@ -42,13 +42,15 @@ def claim_rows(claims, quick: bool) -> list[dict]:
     Returns:
       One dict per claim: ``id``, ``statement``, ``verdict``, ``expected``, ``matches`` (the
       verdict is what we expect), ``decisive`` (the decisive number against its threshold) and
-      ``numbers`` (every measured number, formatted).
+      ``numbers`` (every measured number, formatted) and ``why`` (an inconclusive verdict's
+      reason, e.g. "needs the full run: ...", else empty).
     """
     return [{
         "id": claim["id"], "statement": claim["statement"], "verdict": claim["verdict"],
         "expected": claim["expected"], "matches": verdict_matches(claim, quick),
         "decisive": format_decisive(claim) or "(none)",
         "numbers": ", ".join(f"{k} = {format_number(v)}" for k, v in claim["measured"].items()),
+        "why": (claim.get("detail") or "") if claim["verdict"] == "inconclusive" else "",
     } for claim in claims]
 
 

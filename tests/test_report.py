@@ -36,3 +36,16 @@ def test_report_counts_a_claim_that_differs(tmp_path):
     (tmp_path / "tiny" / "results.json").write_text(json.dumps(results))
     page = build_report(tmp_path).read_text()
     assert "0 of 1 claims match" in page and 'class="differs"' in page and "(expected pass)" in page
+
+
+def test_an_inconclusive_claim_says_why_and_a_decided_one_does_not(tmp_path):
+    results = _results("tiny", "value below two")
+    results["claims"][0].update(verdict="inconclusive", detail="needs the full run: one size")
+    results["claims"].append(dict(results["claims"][0], id="tiny.other", verdict="pass",
+                                  detail="a decided claim's detail stays off the table"))
+    (tmp_path / "tiny").mkdir()
+    (tmp_path / "tiny" / "results.json").write_text(json.dumps(results))
+    page = build_report(tmp_path).read_text()
+    shown = page.count("needs the full run: one size")  # the report shows each table twice
+    assert shown >= 1 and page.count('class="why"') == shown
+    assert "stays off the table" not in page
