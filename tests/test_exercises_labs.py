@@ -11,7 +11,10 @@ with a blank and typical wrong answers (each must fail with the check's one sent
 conftest.py.)
 """
 import json
+import types
 
+import jax
+import jax.numpy as jnp
 import jupytext
 import numpy as np
 import pytest
@@ -35,6 +38,20 @@ def exercises(name):
     return found
 
 
+def definitions(name, cells):
+    """The namespace of the lab's first ``cells`` code cells (imports, constants, the model),
+    run with a stand-in for the lab handle (quick sizes, nothing recorded)."""
+    notebook = jupytext.read(labkit.available_labs()[name])
+    quick_lab = types.SimpleNamespace(quick=True, seeds=1, extra={},
+                                      record_config=lambda **config: None)
+    namespace = {"_start": lambda *args, **kwargs: quick_lab}
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"
+            and not cell.metadata.get("tags")][:cells]
+    for cell in code:
+        exec(compile(cell.source.replace("st.labkit.start(", "_start("), name, "exec"), namespace)
+    return namespace
+
+
 def judge(source, namespace):
     """None when the check passes, else the ExerciseFailed sentence."""
     try:
@@ -49,7 +66,7 @@ def check_lab_exercises(name, namespace, wrong):
     answer (a value, or source code defining the function) fail."""
     found = exercises(name)
     assert [variable for variable, _, _ in found] == list(wrong), "one row per exercise, in order"
-    base = {"st": st, "np": np, **namespace}
+    base = {"st": st, "np": np, "jax": jax, "jnp": jnp, **namespace}
     for variable, exercise, check in found:
         keyed = dict(base)
         exec(compile(exercise, "exercise", "exec"), keyed)
@@ -78,4 +95,52 @@ def test_balancedness_exercises(quick_lab_run):
         "gd_balancedness_factor": ["1", "1 + eta**2*fp**2", "1 - eta*fp", "1 - eta**2*fp"],
         # Lemma 2's first-order term alone (0 at an exact fit), half and twice the rate
         "predicted_noiseless_decay_rate": [0.0, 2 * 0.005 * 0.2**2, 8 * 0.005 * 0.2**2],
+    })
+
+
+@pytest.mark.slow
+def test_edge_of_stability_exercises(quick_lab_run):
+    from sharp_theory.theory import stability
+
+    measured = recorded(quick_lab_run, "edge-of-stability")["measured"]
+    settled = float(np.median([row["late_median_ratio"] * row["edge"]
+                               for row in measured["gd_runs"] if row["edge"] == 26.0]))
+    check_lab_exercises("edge-of-stability", {
+        "stability": stability, "settled_at_26": settled, "usam_rows": measured["usam_boundaries"]}, {
+        # where it starts (~16), 1/η, and "it keeps rising" (twice the edge)
+        "predicted_settled_sharpness": [16.0, 13.0, 52.0],
+        # GD's 2/eta, the wrong root's sign, rho's factor slipped
+        "usam_limit_formula": ["2/eta", "(sqrt(1 + 8*rho/eta) + 1)/(2*rho)",
+                               "(sqrt(1 + 8*rho/eta) - 1)/rho"],
+        # USAM's limit (no g), GD's edge, the radius not divided by g
+        "my_sam_edge": [
+            "def my_sam_edge(grad_norm, lr, rho):\n"
+            "    return (np.sqrt(1 + 8 * rho / lr) - 1) / (2 * rho) + 0 * grad_norm\n",
+            "def my_sam_edge(grad_norm, lr, rho):\n    return 2 / lr + 0 * grad_norm\n",
+            "def my_sam_edge(grad_norm, lr, rho):\n"
+            "    return grad_norm / (2 * rho) * (np.sqrt(1 + 8 * rho * grad_norm / lr) - 1)\n"],
+    })
+
+
+@pytest.mark.slow
+def test_sharpness_dynamics_exercises(quick_lab_run):
+    measured = recorded(quick_lab_run, "sharpness-dynamics")["measured"]
+    namespace = definitions("sharpness-dynamics", 2)  # imports, constants, the toy
+    namespace.update(final=measured["final"], slopes_in_rho=measured["slopes_in_rho"])
+    check_lab_exercises("sharpness-dynamics", namespace, {
+        # the start's λ_max region, the trace minimizer's trace, λ_max of example 2's minimum
+        "predicted_sam_final_lambda_max": [2 * (3 + 1 + 0.25), 10.2, 2 * 2.5],
+        # full-batch SAM (one ascent for both examples), GD, the ascent not normalized
+        "my_one_sam_step": [
+            "def my_one_sam_step(w, example_gradient, n_examples, lr, rho):\n"
+            "    g = sum(example_gradient(w, i) for i in range(n_examples)) / n_examples\n"
+            "    w_adv = w + rho * g / jnp.linalg.norm(g)\n"
+            "    return w - lr * sum(example_gradient(w_adv, i) for i in range(n_examples)) / n_examples\n",
+            "def my_one_sam_step(w, example_gradient, n_examples, lr, rho):\n"
+            "    return w - lr * sum(example_gradient(w, i) for i in range(n_examples)) / n_examples\n",
+            "def my_one_sam_step(w, example_gradient, n_examples, lr, rho):\n"
+            "    return w - lr * sum(example_gradient(w + rho * example_gradient(w, i), i)\n"
+            "                        for i in range(n_examples)) / n_examples\n"],
+        # first order (the ascent's own gradient), third order
+        "predicted_rho_exponent": [1, 3],
     })
