@@ -144,3 +144,21 @@ def test_sharpness_dynamics_exercises(quick_lab_run):
         # first order (the ascent's own gradient), third order
         "predicted_rho_exponent": [1, 3],
     })
+
+
+@pytest.mark.slow
+def test_landscape_exercises(quick_lab_run):
+    results = recorded(quick_lab_run, "landscape")
+    namespace = {"table": results["measured"]["cases"],
+                 "SHARPNESS_RHO": results["config"]["sharpness_rho"]}
+    check_lab_exercises("landscape", namespace, {
+        # first order (a slope, not a curvature), the ½ dropped, a factor 2 too small
+        "epsilon_sharpness_at_minimum": ["rho*lam", "rho**2*lam", "rho**2*lam/4"],
+        # the ascent not normalized, the value at w itself, the gradient's first-order term only
+        "my_sam_sharpness_estimate": [
+            "def my_sam_sharpness_estimate(loss, w, rho):\n"
+            "    return loss(w + rho * jax.grad(loss)(w)) - loss(w)\n",
+            "def my_sam_sharpness_estimate(loss, w, rho):\n    return 0.0 * loss(w)\n",
+            "def my_sam_sharpness_estimate(loss, w, rho):\n"
+            "    return rho * jnp.linalg.norm(jax.grad(loss)(w))\n"],
+    })
