@@ -162,3 +162,25 @@ def test_landscape_exercises(quick_lab_run):
             "def my_sam_sharpness_estimate(loss, w, rho):\n"
             "    return rho * jnp.linalg.norm(jax.grad(loss)(w))\n"],
     })
+
+
+@pytest.mark.slow
+def test_diagonal_nets_exercises(quick_lab_run):
+    from sharp_theory.problems.diagonal import diagonal_linear
+
+    measured = recorded(quick_lab_run, "diagonal-nets")["measured"]
+    check_lab_exercises("diagonal-nets", {
+        "one_sam_l1_ratio": measured["one_sam_best_l1_norm"][0] / measured["min_l1_norm"][0],
+        "diagonal_linear": diagonal_linear}, {
+        # GD's ratio at a = 0.1 (~1.19), the min-ℓ2 interpolator's side, a guess below the minimum
+        "predicted_one_sam_l1_ratio": [
+            measured["gd_l1_norm"][0] / measured["min_l1_norm"][0], 1.5, 0.9],
+        # the 1/n dropped, u and v swapped, the gradient of β = u⊙v only
+        "my_diagonal_gradient": [
+            "def my_diagonal_gradient(X, y, u, v):\n"
+            "    g = X.T @ (X @ (u * v) - y)\n    return np.stack([g * v, g * u])\n",
+            "def my_diagonal_gradient(X, y, u, v):\n"
+            "    g = X.T @ (X @ (u * v) - y) / X.shape[0]\n    return np.stack([g * u, g * v])\n",
+            "def my_diagonal_gradient(X, y, u, v):\n"
+            "    g = X.T @ (X @ (u * v) - y) / X.shape[0]\n    return np.stack([g, g])\n"],
+    })
