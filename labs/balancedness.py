@@ -218,16 +218,17 @@ st.labkit.check_expression(
     {"eta": one_step["eta"], "fp": one_step["fprime"]})
 
 # %% [markdown]
-# **Exercise 2 (numeric prediction).** Now SAM on the noiseless OP toy (α = 0, η = 0.005,
-# ρ = 0.2, T = 2,000 steps at quick sizes). Within a few units of time it fits `xᵀy = 0.5`; after
-# that |B| keeps shrinking by the same fraction every step. Predict that per-step rate
-# `−Δ log|B|` from the exact SAM factor above. Hint: the ascent moves the product to about
-# `xᵀy + sρN`, so once the fit is exact `s f̃' ≈ 2ρN`, and terms of order η² are negligible.
-# The lab measures the rate over the last quarter of the run (median over seeds); graded within
-# 5%, the size of the corrections you neglect (relative O(ηN²) and O(ρ²/N²), about 2% here).
+# **Exercise 2 (numeric prediction).** Now SAM on the noiseless OP toy (α = 0, step `LR`,
+# radius `RHO_OP`: η = 0.005 and ρ = 0.2 at quick sizes, over T = 2,000 steps). Within a few
+# units of time it fits `xᵀy = 0.5`; after that |B| keeps shrinking by the same fraction every
+# step. Predict that per-step rate `−Δ log|B|` from the exact SAM factor above (a number, or an
+# expression in `LR` and `RHO_OP`). Hint: the ascent moves the product to about `xᵀy + sρN`,
+# so once the fit is exact `s f̃' ≈ 2ρN`, and terms of order η² are negligible. The lab
+# measures the rate over the last quarter of the run (median over seeds); graded within 5%, the
+# size of the corrections you neglect (relative O(ηN²) and O(ρ²/N²), about 2% at quick sizes).
 
 # %% tags=["exercise"]
-predicted_noiseless_decay_rate = 4 * 0.005 * 0.2**2  # SOLUTION
+predicted_noiseless_decay_rate = 4 * LR * RHO_OP**2  # SOLUTION
 
 # %% [markdown]
 # ## Fig. 1b (OP) and Fig. 2b: SGD, SAM, USAM, nBAR, oBAR on `E(xᵀy − (0.5 + αn))²`

@@ -90,7 +90,9 @@ def recorded(quick_lab_run, name):
 @pytest.mark.slow
 def test_balancedness_exercises(quick_lab_run):
     results = recorded(quick_lab_run, "balancedness")
-    check_lab_exercises("balancedness", {"measured": results["measured"]}, {
+    check_lab_exercises("balancedness", {"measured": results["measured"],
+                                         "LR": results["config"]["lr"],
+                                         "RHO_OP": results["config"]["rho_op"]}, {
         # the flow's answer (B conserved), a sign slip, a power slip
         "gd_balancedness_factor": ["1", "1 + eta**2*fp**2", "1 - eta*fp", "1 - eta**2*fp"],
         # Lemma 2's first-order term alone (0 at an exact fit), half and twice the rate
@@ -183,4 +185,24 @@ def test_diagonal_nets_exercises(quick_lab_run):
             "    g = X.T @ (X @ (u * v) - y) / X.shape[0]\n    return np.stack([g * u, g * v])\n",
             "def my_diagonal_gradient(X, y, u, v):\n"
             "    g = X.T @ (X @ (u * v) - y) / X.shape[0]\n    return np.stack([g, g])\n"],
+    })
+
+
+@pytest.mark.slow
+def test_matrix_sensing_exercises(quick_lab_run):
+    results = recorded(quick_lab_run, "matrix-sensing")
+    namespace = definitions("matrix-sensing", 1)  # imports and sizes
+    config = results["config"]["identity_case"]
+    namespace.update(measured=results["measured"], identity_case=config, identity=st.problems.matrix_sensing(
+        config["d1"], config["d2"], rank=results["config"]["rank"], k=config["k"],
+        operator="identity", seed=0))
+    check_lab_exercises("matrix-sensing", namespace, {
+        # c² alone, c, the balanced value (no change)
+        "predicted_str_ratio_at_two": [4.0, 2.0, 1.0],
+        # the 1/d scaling dropped, the unscaled Hessian trace of one factor, ‖LRᵀ‖ instead
+        "my_identity_scaled_trace": [
+            "def my_identity_scaled_trace(L, R):\n"
+            "    return 2.0 * (L.shape[0] * np.sum(R**2) + R.shape[0] * np.sum(L**2))\n",
+            "def my_identity_scaled_trace(L, R):\n    return 2.0 * np.sum(L**2)\n",
+            "def my_identity_scaled_trace(L, R):\n    return 4.0 * np.sum((L @ R.T)**2) ** 0.5\n"],
     })
