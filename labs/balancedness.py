@@ -114,12 +114,26 @@ def median_abs_final(trajectory, name="B"):
 
 
 # %% [markdown]
-# ## Claim 1: exact one-step GD identities, checked on trajectories
-# One GD step on `f(xᵀy)` multiplies B by `1 − η²f'²`; on `f(xyᵀ)` it adds
-# `(η²/2)(‖g_x‖² − ‖g_y‖²)`. We run SGD with fresh noise (α = 1) at a large step η = 0.05 (so the
-# O(η²) change is visible), record every iterate, replay each step's noise draw with
-# `problem.batch(key, step)`, and compare. The same replay checks the exact SAM identity on OP,
-# `B+ = (1 − 2ηρ s f̃'/N − η²f̃'²(1 − ρ²/N²)) B` (derived from the update; `s = sign f'`).
+# ## Claim 1: exact one-step identities, checked on trajectories
+# Gradient flow conserves B: along `ẋ = −f'(xᵀy) y`, `ẏ = −f'(xᵀy) x` both `½‖x‖²` and `½‖y‖²`
+# change at the same rate `−f'·xᵀy`. A step of finite size η does not quite.
+#
+# **Exercise 1 (derivation).** One GD step on `f(xᵀy)` is `x⁺ = x − ηf'y`, `y⁺ = y − ηf'x`
+# with `f' = f'(xᵀy)`. Expand `B⁺ = ½(‖x⁺‖² − ‖y⁺‖²)` and write the ratio `B⁺/B` as a formula
+# in `eta` and `fp` (for f') — a string such as `"1 - eta*fp"`. It is checked symbolically
+# against sympy's expansion of the update (`st.theory.scale_invariant.op_gd_step`); the run
+# below then shows the factor holding, to round-off, on every step of a real trajectory.
+
+# %% tags=["exercise"]
+gd_balancedness_factor = "1 - eta**2*fp**2"  # SOLUTION
+
+# %% [markdown]
+# The run below checks the factor of Exercise 1 on OP and its analogue on `f(xyᵀ)`, where one
+# step adds `(η²/2)(‖g_x‖² − ‖g_y‖²)` to B. We run SGD with fresh noise (α = 1) at a large step
+# η = 0.05 (so the O(η²) change is visible), record every iterate, replay each step's noise draw
+# with `problem.batch(key, step)`, and compare. The same replay checks the exact SAM identity on
+# OP, `B⁺ = (1 − 2ηρ s f̃'/N − η²f̃'²(1 − ρ²/N²)) B`, derived from the update the same way
+# (`s = sign f'`, `N² = ‖x‖² + ‖y‖²`, `f̃'` the derivative at the ascent point).
 
 # %%
 IDENTITY_STEPS, IDENTITY_LR = (50 if lab.quick else 200), 0.05
@@ -193,6 +207,28 @@ measured["gd_identity"] = {
     "max_squared_norm": max(op_norm, nop_norm, sam_norm),
 }
 print(measured["gd_identity"])
+
+# %% tags=["exercise-check"]
+import sympy  # noqa: E402
+
+one_step = st.theory.scale_invariant.op_gd_step(dimension=1)
+st.labkit.check_expression(
+    "gd_balancedness_factor", gd_balancedness_factor,
+    sympy.cancel(one_step["next_balancedness"] / one_step["balancedness"]),
+    {"eta": one_step["eta"], "fp": one_step["fprime"]})
+
+# %% [markdown]
+# **Exercise 2 (numeric prediction).** Now SAM on the noiseless OP toy (α = 0, step `LR`,
+# radius `RHO_OP`: η = 0.005 and ρ = 0.2 at quick sizes, over T = 2,000 steps). Within a few
+# units of time it fits `xᵀy = 0.5`; after that |B| keeps shrinking by the same fraction every
+# step. Predict that per-step rate `−Δ log|B|` from the exact SAM factor above (a number, or an
+# expression in `LR` and `RHO_OP`). Hint: the ascent moves the product to about `xᵀy + sρN`,
+# so once the fit is exact `s f̃' ≈ 2ρN`, and terms of order η² are negligible. The lab
+# measures the rate over the last quarter of the run (median over seeds); graded within 5%, the
+# size of the corrections you neglect (relative O(ηN²) and O(ρ²/N²), about 2% at quick sizes).
+
+# %% tags=["exercise"]
+predicted_noiseless_decay_rate = 4 * LR * RHO_OP**2  # SOLUTION
 
 # %% [markdown]
 # ## Fig. 1b (OP) and Fig. 2b: SGD, SAM, USAM, nBAR, oBAR on `E(xᵀy − (0.5 + αn))²`
@@ -387,6 +423,20 @@ measured["sam_op"] = {
     "identity_max_abs_error": measured["gd_identity"]["sam_op_max_abs_error"],
     "median_abs_B_final_usam": median_abs_final(op_result[f"USAM (ρ={RHO_OP})"]).tolist(),
 }
+# Exercise 2: the per-step decay of log|B| over the last quarter of the noiseless run.
+noiseless_b = np.abs(np.asarray(op_result[OP_SAM].observed["B"])[NOISE_LEVELS.index(0.0)])
+quarter = len(steps_axis) * 3 // 4
+measured["sam_op"]["noiseless_late_decay_rate_per_step"] = float(np.median(
+    -(np.log(noiseless_b[:, -1]) - np.log(noiseless_b[:, quarter]))
+    / (steps_axis[-1] - steps_axis[quarter])))
+print("late decay rate of log|B| per step at α = 0:",
+      measured["sam_op"]["noiseless_late_decay_rate_per_step"])
+
+# %% tags=["exercise-check"]
+st.labkit.check_number("predicted_noiseless_decay_rate", predicted_noiseless_decay_rate,
+                       measured["sam_op"]["noiseless_late_decay_rate_per_step"], rtol=0.05)
+
+# %%
 m_names = list(m_optimizers)
 measured["m_sharpness"] = {
     "noise": NOISE_LEVELS, "batch": M_SAM_BATCH,
@@ -548,6 +598,24 @@ lab.savefig(fig, "fig1c_op_rate_msam",
             claims=["li2024.balancedness.sam_op_drives_to_zero",
                     "li2024.balancedness.sam_op_first_order_rate",
                     "li2024.balancedness.m_sharpness_stronger"])
+
+# %% [markdown]
+# **Exercise 3 (open question).** Panel (a) shows SAM balancing much faster when the labels are
+# noisier, although the noise has mean zero and SGD, fed the same noise, hardly moves B. Using
+# the SAM factor of Claim 1, explain in a few sentences where the extra pull comes from, why it
+# survives at an exact fit of the mean, and why USAM (no normalization) responds to noise too
+# but is not the same (compare `median_abs_B_final_usam` with SAM's in `results.json`).
+
+# %% tags=["teacher-note"]
+# Teacher's note (not on the students' site): per step SAM multiplies B by
+# 1 − 2ηρ s f̃'/N − O(η²), and s f̃' = |f'| + 2ρN + O(ρ²): the pull is 2ηρ(|f'| + 2ρN)/N. SGD's
+# change is only O(η²f'²). With fresh noise f' = 2(xᵀy − 0.5 − αn) is a normal variable whose
+# mean goes to 0 at the fit but whose spread does not, so E|f'| ≥ 2α√(2/π) > 0 for ever: the
+# first-order (Lemma 2) term keeps pulling at a rate ∝ ηρα/N, while without noise only the
+# 4ηρ² term of Exercise 2 is left. The sign s and f̃' are taken on the same draw, so the
+# product is |f'| (not its mean) — the noise is rectified. USAM's ascent is ρ∇L, unnormalized,
+# so its pull is ∝ ηρ f'² (again rectified: E f'² = μ² + 4α²) and grows with α quadratically
+# rather than linearly; it is weaker at small noise and stronger at large noise.
 
 # %% [markdown]
 # ## Fig. 2b: BAR beside SAM

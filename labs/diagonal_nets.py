@@ -94,6 +94,18 @@ predict_one_sam_beats_gd = True  # SOLUTION
 predict_n_sam_beats_gd = False  # SOLUTION
 
 # %% [markdown]
+# **Exercise 1 (numeric prediction).** The target θ* is 3-sparse and the n = 20 measurements
+# recover it exactly by ℓ1 minimization, so min{‖β‖₁ : Xβ = y} = ‖θ*‖₁. Sections 1 and 2 run
+# 1-SAM over 13 values of ρ and keep, on the authors' data set, the interpolator with the lowest
+# test loss. From the potential ψ_c described above (what does it become as c → 0?) and from
+# what SAM does to c, predict the ratio ‖β_T‖₁ / min{‖β‖₁ : Xβ = y} of that interpolator.
+# Graded within 1%: at the best ρ, c has shrunk by orders of magnitude (section 2's middle
+# panel), and there the ψ_c minimizer's ℓ1 norm is within 1e-3 of the minimum.
+
+# %% tags=["exercise"]
+predicted_one_sam_l1_ratio = 1.0  # SOLUTION
+
+# %% [markdown]
 # ## 1. The ρ grid: one sweep per data set (η = 15/d, a = 0.1, 10⁴ steps)
 
 # %%
@@ -248,6 +260,15 @@ lab.savefig(fig, "implicit_bias_vs_rho",
                     PAPER + "implicit_bias.n_sam_shrunk_potential",
                     PAPER + "implicit_bias.one_sam_shrunk_potential",
                     PAPER + "generalization.one_sam_l1_toward_sparse"])
+# Exercise 1: 1-SAM's best interpolating run on data set 0, against the minimum ℓ1 norm.
+best_one_sam_rho = int(np.argmin(np.where(interpolates["1-sam"][0], test["1-sam"][0], np.inf)))
+one_sam_l1_ratio = float(l1["1-sam"][0, best_one_sam_rho] / min_l1[0])
+print(f"1-SAM's best interpolator (ρ = {RHO_GRID[best_one_sam_rho]:.3g}): ‖β‖₁ / min ‖β‖₁ = "
+      f"{one_sam_l1_ratio:.5f}; GD's: {l1['gd'][0, 0] / min_l1[0]:.5f}")
+
+# %% tags=["exercise-check"]
+st.labkit.check_number("predicted_one_sam_l1_ratio", predicted_one_sam_l1_ratio, one_sam_l1_ratio,
+                       rtol=0.01)
 
 # %% [markdown]
 # ## 3. Loss curves (data set 0 = the authors'; our ρ = 0.3, i.e. 0.15 in their 1-SAM units)
@@ -317,6 +338,27 @@ st.plotting.finding(fig, "The effective initialization c shrinks, by final mean 
 lab.savefig(fig, "effective_init_over_time", claims=[PAPER + "implicit_bias.c_shrinkage_order"])
 
 # %% [markdown]
+# **Exercise 2 (open question).** n-SAM and 1-SAM use the same ρ and the same examples, yet
+# 1-SAM shrinks c by orders of magnitude more. Per coordinate, one step multiplies c by a factor
+# whose SAM term is −2ηρ times g·g′ for n-SAM (product of batch means) and times the mean over
+# examples of g_k·g′_k for 1-SAM. Explain why the second is much larger near an interpolator,
+# why a smaller c gives a sparser interpolator, and why SGD (one example per step) shrinks c as
+# well, without any ascent step.
+
+# %% tags=["teacher-note"]
+# Teacher's note (not on the students' site): near an interpolator the full-batch gradient
+# g = Xᵀr/n → 0 (r the residual), so n-SAM's product of means vanishes quadratically; the
+# per-example coefficients g_k = x_k r_k do not cancel each other, and the mean of the products
+# g_k·g′_k (≈ the mean of g_k² times a positive factor) stays of the order of the residuals'
+# spread: 1-SAM keeps shrinking c while the residuals are not all zero (a "variance" term, as in
+# SGD's noise). The interpolator is argmin ψ_c over Xβ = y; as c → 0, ψ_c/log(1/c) → ‖β‖₁ (the
+# hyperbolic-entropy potential of Woodworth et al. 2020), so shrinking c moves the solution from
+# the min-ℓ2 (kernel) towards the min-ℓ1 (rich, sparse) interpolator. SGD's factor is
+# 1 − η²g_k² with the single example's g_k, which does not vanish with the full-batch gradient,
+# so SGD's noise also shrinks c (Pesme, Pillaud-Vivien, Flammarion 2021); section 4 compares
+# the sizes.
+
+# %% [markdown]
 # ## 5. Fine-tuning at η = 1/d: ERM → 1-SAM and 1-SAM → ERM (10⁴ + 10⁴ steps, ρ = 0.3)
 
 # %%
@@ -383,6 +425,36 @@ st.plotting.finding(fig, "Kernel → rich: GD's test loss is " + f"{scale_test['
                     f"a = {INIT_SCALES[small]:g}; 1-SAM's " + f"{scale_test['1-sam (best ρ)'][large]:.2g}"
                     f" and {scale_test['1-sam (best ρ)'][small]:.2g}")
 lab.savefig(fig, "test_loss_vs_init_scale", claims=[PAPER + "implicit_bias.kernel_to_rich"])
+
+# %% [markdown]
+# **Exercise 3 (coding).** The loss is L(u, v) = ‖X(u⊙v) − y‖²/(2n). Write its gradient: return
+# the pair (∂L/∂u, ∂L/∂v) as a (2, d) array. It must match JAX's gradient of the library's
+# `diagonal_linear` loss to 1e-12 on random instances.
+
+# %% tags=["exercise"]
+def my_diagonal_gradient(X, y, u, v):
+    """(∂L/∂u, ∂L/∂v) of ‖X(u⊙v) − y‖²/(2n), stacked as a (2, d) array."""
+    # BEGIN SOLUTION
+    g = X.T @ (X @ (u * v) - y) / X.shape[0]
+    return np.stack([g * v, g * u])
+    # END SOLUTION
+
+
+# %% tags=["exercise-check"]
+def library_diagonal_gradient(X, y, u, v):
+    template = diagonal_linear(len(y), 4, len(u), 3, 0, init_scale=1.0)
+    grads = jax.grad(template.loss)({"u": jax.numpy.asarray(u), "v": jax.numpy.asarray(v)},
+                                    {"x": jax.numpy.asarray(X), "y": jax.numpy.asarray(y)})
+    return np.stack([np.asarray(grads["u"]), np.asarray(grads["v"])])
+
+
+gradient_cases = []
+for trial in range(3):
+    case_rng = np.random.default_rng(50 + trial)
+    gradient_cases.append((case_rng.normal(size=(8, 10)), case_rng.normal(size=8),
+                           case_rng.normal(size=10), case_rng.normal(size=10)))
+st.labkit.check_function("my_diagonal_gradient", my_diagonal_gradient, library_diagonal_gradient,
+                         gradient_cases, atol=1e-12)
 
 # %% [markdown]
 # ## 7. Exact checks: one-step factors of c, and the two limits of the potential minimizer

@@ -14,20 +14,17 @@
 # # Edge of stability: GD at 2/η, SAM at its own edge, USAM's threshold
 # Full-batch gradient descent with step size η is stable on a quadratic only while the top
 # Hessian eigenvalue λ_max stays below 2/η. Cohen et al. (ICLR 2021) observed that on neural
-# networks λ_max *rises* during training (progressive sharpening) until it reaches 2/η, and then
-# hovers there while the loss keeps falling, non-monotonically. This lab reproduces it on their
+# networks λ_max *rises* during training (progressive sharpening) until it meets 2/η. What
+# happens then, on a network rather than a quadratic, is this lab's first question. We use their
 # toy (a one-hidden-layer tanh network, width 100, fitted to 20 equispaced points of the Chebyshev
-# polynomial T_4 on [−1, 1] with the squared loss) for three step sizes.
+# polynomial T_4 on [−1, 1] with the squared loss) at three step sizes.
 #
-# For SAM the same argument gives a lower edge: with its normalization frozen at the current
-# gradient norm g, SAM acts like USAM with radius ρ/g, whose limit solves ηλ(1 + ρλ/g) = 2, i.e.
-# λ_SAM(g) = (g/(2ρ))(√(1 + 8ρ/(ηg)) − 1) < 2/η (Long & Bartlett, JMLR 2024). We check that
-# SAM's λ_max tracks λ_SAM(‖∇L_t‖). Finally, on quadratics we find USAM's divergence boundary
-# by bisection and compare it with ηλ(1 + ρλ) = 2 (ρ = 0 is GD's 2/λ).
-#
-# What to look at: panel (a) — each curve climbs and flattens at its dashed line 2/η; panel (b)
-# — the loss keeps falling with spikes; panel (c) — SAM's λ_max sits on its dotted edge, far
-# below 2/η; panel (d) — measured USAM boundaries on the predicted curves.
+# For SAM the same stability argument gives another edge: with its normalization frozen at the
+# current gradient norm g, SAM acts like USAM (unnormalized SAM) with radius ρ/g, so its edge
+# λ_SAM(g) is USAM's stability limit with ρ replaced by ρ/g (Long & Bartlett, JMLR 2024). You
+# derive USAM's limit and code λ_SAM(g) below; the lab checks whether SAM's λ_max tracks
+# λ_SAM(‖∇L_t‖). Finally, on quadratics we find USAM's divergence boundary by bisection and
+# compare it with the limit you derived (ρ = 0 is GD's 2/λ).
 #
 # `--grid large` runs the same toy 333 times wider (100 002 parameters, output scaled by
 # √(100/width) so λ_max starts where it does at width 100) and records λ_max every 10 steps with
@@ -142,6 +139,15 @@ predict_hovers_at_edge = True  # SOLUTION
 predict_sam_lower_edge = True  # SOLUTION
 
 # %% [markdown]
+# **Exercise 1 (numeric prediction).** GD with η = 2/26 on this network: λ_max starts near 16.
+# From the stability of GD on a quadratic, predict the value λ_max settles at in the second half
+# of the run, if it settles at all. Graded within 3% of the median λ_max the lab records over
+# the second half of the run: once there, λ_max oscillates by about 2% around its level.
+
+# %% tags=["exercise"]
+predicted_settled_sharpness = 26.0  # SOLUTION
+
+# %% [markdown]
 # ## GD at three step sizes
 
 # %%
@@ -174,6 +180,15 @@ def summarize_gd(traj, edge):
 
 
 gd_summary = [dict(seed=seed, **summarize_gd(traj, edge)) for (seed, edge), traj in gd_runs.items()]
+settled_at_26 = float(np.median([row["late_median_ratio"] * row["edge"] for row in gd_summary
+                                 if row["edge"] == 26.0]))
+print(f"GD at η = 2/26: median λ_max over the second half of the run {settled_at_26:.4g}")
+
+# %% tags=["exercise-check"]
+st.labkit.check_number("predicted_settled_sharpness", predicted_settled_sharpness, settled_at_26,
+                       rtol=0.03)
+
+# %%
 
 # Lanczos (30 steps) against dense eigh at every final point: the recorded curves are exact.
 # (--grid large: the warm-started values against a cold 120-step Lanczos solve.)
@@ -186,26 +201,34 @@ for (seed, edge), traj in gd_runs.items():
     dense_check.append(abs(float(sharpness_of(traj)[-1]) - dense) / dense)
 
 # %% [markdown]
-# ## SAM's edge
+# **Exercise 2 (open question).** On a quadratic, GD with ηλ_max > 2 diverges: the component
+# along the top eigenvector is multiplied by 1 − ηλ_max < −1 each step. Here λ_max reached 2/η
+# and GD did not diverge. What is different about the network's loss, and what mechanism pulls
+# λ_max back below 2/η whenever it overshoots? Why does the loss spike at those moments
+# (panel b of the figure below)?
 
-# %%
-sam_runs = {rho: st.run(problem, st.optim.sam(SAM_LR, rho), steps=STEPS, key=jax.random.key(0),
-                        observe=OBSERVE, stride=STRIDE, params0=initial_params(0))
-            for rho in lab.progress(SAM_RHOS, "SAM radii")}
-sam_summary = []
-for rho, traj in sam_runs.items():
-    lam = sharpness_of(traj)
-    edge = stability.sam_edge(np.asarray(traj.observed["grad_norm"]), SAM_LR, rho)
-    late = slice(len(lam) // 10, None)  # after the initial transient (first 10% of the run)
-    sam_summary.append({"rho": rho, "status": traj.status,
-                        "late_median_abs_deviation_from_sam_edge": float(np.median(np.abs(lam[late] / edge[late] - 1))),
-                        "late_max_over_gd_edge": float(lam[late].max() * SAM_LR / 2.0),
-                        "final_sharpness": float(lam[-1]), "final_sam_edge": float(edge[-1]),
-                        "final_loss": float(np.asarray(traj.observed["loss"])[-1])})
-
+# %% tags=["teacher-note"]
+# Teacher's note (not on the students' site): a quadratic has a constant Hessian, a network's
+# depends on the point. Past 2/η the iterate starts oscillating with growing amplitude along the
+# top eigenvector u; the loss's third derivative then matters: averaged over the oscillation,
+# the gradient picks up a term ½·(oscillation amplitude)²·∇λ_max (the derivative of uᵀHu), so
+# GD descends λ_max itself and brings it back below 2/η, after which the oscillation shrinks
+# ("self-stabilization", Damian, Nichani, Lee, ICLR 2023; Cohen et al. 2021 for the observation).
+# The loss spikes while the oscillation is large. Progressive sharpening then pushes λ_max up
+# again, hence the hovering at 2/η and the non-monotone but decreasing loss.
 
 # %% [markdown]
 # ## USAM's divergence boundary on quadratics (bisection in η)
+# **Exercise 3 (derivation).** USAM perturbs by ρ∇L without normalizing. On a quadratic
+# ½λx² along an eigenvector its step is x ← x − ηλ(x + ρλx), a multiplier 1 − ηλ(1 + ρλ). Find
+# the largest λ for which USAM with step η and radius ρ does not diverge, as a formula in `eta`
+# and `rho` (a string, e.g. `"2/eta"`). It is checked symbolically against the library's sympy
+# derivation and, after the bisection below, numerically against the divergence boundaries it
+# finds.
+
+# %% tags=["exercise"]
+usam_limit_formula = "(sqrt(1 + 8*rho/eta) - 1)/(2*rho)"  # SOLUTION
+
 
 # %%
 def quadratic_objective(params, batch, constants):
@@ -246,8 +269,61 @@ for spectrum_values in QUADRATIC_SPECTRA:
                           "measured_lr": measured,
                           "relative_error": abs(measured - predicted) / predicted})
 
+# %% tags=["exercise-check"]
+usam_symbols = {"eta": stability.eta, "rho": stability.rho}
+usam_limit = st.labkit.check_expression("usam_limit_formula", usam_limit_formula,
+                                        stability.derive_usam_limit(), usam_symbols)
+# At each measured boundary η (ρ > 0) the formula must give back the quadratic's λ_max. The
+# bisection calls a step size stable when 3,000 steps do not grow the iterate, so a multiplier of
+# modulus 1 + 1e-3 still passes: the measured η are ~5e-4 off (results: relative_error), hence 2e-3.
+for row in (r for r in usam_rows if r["rho"] > 0):
+    st.labkit.check_number("usam_limit_formula at a measured boundary",
+                           float(usam_limit.subs({stability.eta: row["measured_lr"],
+                                                  stability.rho: row["rho"]})),
+                           row["lambda_max"], rtol=2e-3)
+
+# %% [markdown]
+# ## SAM's edge
+# **Exercise 4 (coding).** SAM with its normalization frozen at the gradient norm g is USAM with
+# radius ρ/g. Write `my_sam_edge(grad_norm, lr, rho)`, SAM's edge λ_SAM(g) for ρ > 0; it must
+# work on a NumPy array of gradient norms (as the lab does with a whole run's record) and match
+# `st.theory.stability.sam_edge` to 1e-9.
+
+# %% tags=["exercise"]
+def my_sam_edge(grad_norm, lr, rho):
+    """SAM's edge λ_SAM(g) at gradient norm g, step size lr and radius rho > 0."""
+    # BEGIN SOLUTION
+    return grad_norm / (2 * rho) * (np.sqrt(1 + 8 * rho / (lr * grad_norm)) - 1)
+    # END SOLUTION
+
+
+# %% tags=["exercise-check"]
+st.labkit.check_function(
+    "my_sam_edge", my_sam_edge, stability.sam_edge,
+    [(np.geomspace(1e-4, 10.0, 7), 0.1, 0.03), (np.array([0.5]), 2.0 / 26, 0.1),
+     (np.array([2.0, 0.01]), 0.01, 0.5)], atol=1e-9)
+
+# %%
+sam_runs = {rho: st.run(problem, st.optim.sam(SAM_LR, rho), steps=STEPS, key=jax.random.key(0),
+                        observe=OBSERVE, stride=STRIDE, params0=initial_params(0))
+            for rho in lab.progress(SAM_RHOS, "SAM radii")}
+sam_summary = []
+for rho, traj in sam_runs.items():
+    lam = sharpness_of(traj)
+    edge = stability.sam_edge(np.asarray(traj.observed["grad_norm"]), SAM_LR, rho)
+    late = slice(len(lam) // 10, None)  # after the initial transient (first 10% of the run)
+    sam_summary.append({"rho": rho, "status": traj.status,
+                        "late_median_abs_deviation_from_sam_edge": float(np.median(np.abs(lam[late] / edge[late] - 1))),
+                        "late_max_over_gd_edge": float(lam[late].max() * SAM_LR / 2.0),
+                        "final_sharpness": float(lam[-1]), "final_sam_edge": float(edge[-1]),
+                        "final_loss": float(np.asarray(traj.observed["loss"])[-1])})
+
+
 # %% [markdown]
 # ## Figure
+# Panel (a): λ_max of GD at the three step sizes against their 2/η (dashed); panel (b): the
+# loss; panel (c): SAM's λ_max against its edge λ_SAM(‖∇L_t‖) (dotted) and 2/η; panel (d):
+# USAM's measured divergence boundaries against the limit of Exercise 3.
 
 # %%
 def short_status(traj):

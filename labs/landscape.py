@@ -146,6 +146,17 @@ for name in lab.progress(list(problems), "train"):
 
 # %% [markdown]
 # ## Sharpness of each solution, by every definition
+# The worst-case ε-sharpness `max_{‖ε‖ ≤ ρ} L(w + ε) − L(w)` (Foret et al.'s, with ρ = 0.05
+# here) is found by projected gradient ascent (`st.measure.epsilon_sharpness`).
+#
+# **Exercise 1 (derivation).** At a minimum w (∇L = 0) expand L(w + ε) to second order and
+# maximize over the ball: write the ε-sharpness as a formula in `rho` and `lam` (λ_max of the
+# Hessian). It is checked symbolically, then numerically: evaluated at the λ_max of GD's
+# tanh-net solution it must be within 2% of the ε-sharpness the lab measures there (GD's
+# solution fits the data, so the gradient's term ρ‖∇L‖ and the cubic terms are below 1% of it).
+
+# %% tags=["exercise"]
+epsilon_sharpness_at_minimum = "rho**2*lam/2"  # SOLUTION
 
 # %%
 def describe(problem, test_loss, params, key):
@@ -177,6 +188,56 @@ table = {name: {opt: describe(*problems[name], solutions[name][opt], jax.random.
 LOGISTIC_CASES = ("conv-ReLU net",)
 for name in table:
     table[name]["loss_type"] = "logistic" if name in LOGISTIC_CASES else "squared"
+
+# %% tags=["exercise-check"]
+import sympy  # noqa: E402
+
+rho_symbol, lam_symbol = sympy.symbols("rho lam", positive=True)
+scale = sympy.symbols("c", nonnegative=True)  # ε = c·ρ·v_max, 0 ≤ c ≤ 1: the quadratic's best ε
+quadratic_model = sympy.Rational(1, 2) * lam_symbol * (scale * rho_symbol) ** 2
+formula = st.labkit.check_expression(
+    "epsilon_sharpness_at_minimum", epsilon_sharpness_at_minimum,
+    sympy.Max(*[quadratic_model.subs(scale, c) for c in (0, 1)]),  # increasing in c: c = 1
+    {"rho": rho_symbol, "lam": lam_symbol})
+gd_tanh = table["tanh net"]["gd"]
+st.labkit.check_number(
+    "epsilon_sharpness_at_minimum at GD's tanh-net solution",
+    float(formula.subs({rho_symbol: SHARPNESS_RHO, lam_symbol: gd_tanh["lambda_max"]})),
+    gd_tanh["epsilon_sharpness"], rtol=0.02)
+
+# %% [markdown]
+# **Exercise 2 (coding).** SAM's step estimates the ε-sharpness with one ascent step: take
+# ε = ρ∇L(w)/‖∇L(w)‖ and return `L(w + ε) − L(w)`. Write it for a function `loss(w)` of an
+# array; it must match `st.measure.epsilon_sharpness` run with one step and one restart (whose
+# first iterate is that ε) to 1e-12, on random smooth functions away from a minimum. Why is it
+# never above the full ε-sharpness of the table?
+
+# %% tags=["exercise"]
+def my_sam_sharpness_estimate(loss, w, rho):
+    """L(w + ρ∇L/‖∇L‖) − L(w), SAM's one-step estimate of the ε-sharpness."""
+    # BEGIN SOLUTION
+    g = jax.grad(loss)(w)
+    return loss(w + rho * g / jnp.linalg.norm(g)) - loss(w)
+    # END SOLUTION
+
+
+# %% tags=["exercise-check"]
+def library_one_step_sharpness(loss, w, rho):
+    return st.measure.epsilon_sharpness(loss, w, rho, num_steps=1, num_restarts=1).sharpness
+
+
+factor = jnp.asarray(np.random.default_rng(0).standard_normal((4, 4)))
+
+
+def smooth_test_loss(w):
+    # one function for every case (one compiled program), a quadratic plus a non-quadratic term
+    return 0.5 * w @ factor.T @ factor @ w + jnp.sum(jnp.cos(w))
+
+
+st.labkit.check_function(
+    "my_sam_sharpness_estimate", my_sam_sharpness_estimate, library_one_step_sharpness,
+    [(smooth_test_loss, jnp.asarray(np.random.default_rng(10 + seed).normal(size=4)),
+      0.05 * (seed + 1)) for seed in range(3)], atol=1e-12)
 
 
 # %% [markdown]
@@ -344,6 +405,23 @@ st.plotting.finding(fig, "Training loss on 2-D slices around each solution (rand
                     "directions, and the top-2 Hessian eigenvectors)")
 lab.savefig(fig, "slices", claims=[FORET + "minima.sam_smaller_lambda_max",
                                    FORET + "minima.sam_smaller_eigenratio"])
+
+# %% [markdown]
+# **Exercise 3 (open question).** The random slices rescale each unit's slice of the direction
+# to that unit's weight norm (filter normalization). On the diagonal linear net the prediction
+# depends on u ⊙ v only: replace (u, v) by (c·u, v/c) for a scalar c. What happens to the
+# function, to λ_max and to an unnormalized random slice? Does it change the filter-normalized
+# slice? What does that say about comparing "flatness" across solutions by λ_max alone?
+
+# %% tags=["teacher-note"]
+# Teacher's note (not on the students' site): the function and the training/test losses are
+# unchanged, but the Hessian is not: the curvature along u scales like 1/c², along v like c², so
+# λ_max can be made as large as one likes at an equivalent solution (Dinh et al., ICML 2017,
+# "Sharp minima can generalize"). An unnormalized slice of fixed length looks sharper or flatter
+# with c; the filter-normalized one scales the direction with the weights (entrywise here), so
+# the slice is the same function of the slice coordinates for every c (Li et al. 2018). Hence
+# λ_max compares solutions only within a fixed parametrization or after such a normalization;
+# adaptive sharpness (ASAM) and the balanced representatives of Lab 2 are other answers.
 
 if gap_study is not None:
     fig, axes = st.plotting.figure(1, 2, width=3.2, height=2.8)

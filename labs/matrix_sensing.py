@@ -84,6 +84,14 @@ predict_sam_flatter_small_init = False  # SOLUTION
 # f = ‖L Rᵀ − M‖²_F. The balanced factorization L = U√Σ, R = V√Σ should have
 # str = 4‖M‖_* (here from the exact dense Hessian), and every (L G, R G⁻ᵀ) — the same product —
 # a larger str. We draw G = exp(S) with S Gaussian (well conditioned, invertible).
+#
+# **Exercise 1 (numeric prediction).** For the identity operator D1 = D2 = I. Take G = 2I:
+# (2L, R/2) has the same product as the balanced (L, R). Predict the ratio
+# str(2L, R/2) / str(L, R). The lab computes both from exact dense Hessians in float64, so the
+# answer is graded within 1e-6 (round-off is ~1e-14).
+
+# %% tags=["exercise"]
+predicted_str_ratio_at_two = (4 + 1 / 4) / 2  # SOLUTION
 
 # %%
 identity = st.problems.matrix_sensing(identity_case["d1"], identity_case["d2"], rank=rank,
@@ -102,7 +110,11 @@ for _ in range(identity_case["G_draws"]):
     moved = {"x": flat_params["x"] @ G, "y": flat_params["y"] @ np.linalg.inv(G).T}
     excesses.append(float(low_rank_measures.sensing_scaled_trace_dense(moved, identity))
                     - identity_str)
+scaled_by_two = {"x": 2.0 * flat_params["x"], "y": flat_params["y"] / 2.0}
+str_ratio_at_two = float(low_rank_measures.sensing_scaled_trace_dense(scaled_by_two, identity)
+                         / identity_str)
 measured.update(
+    identity_str_ratio_at_two=str_ratio_at_two,
     identity_flat_str=identity_str, identity_four_nuclear_norm=four_nuclear,
     identity_str_vs_4_nuclear_rel_error=abs(identity_str - four_nuclear) / four_nuclear,
     identity_flat_balancedness_gap=float(low_rank_measures.factor_balancedness_gap(flat_params)),
@@ -110,6 +122,39 @@ measured.update(
     identity_median_excess_over_G=float(np.median(excesses)), identity_G_draws=len(excesses))
 print(f"identity: str(balanced) = {identity_str:.12f}, 4‖M‖_* = {four_nuclear:.12f}, "
       f"min excess over {len(excesses)} G = {np.min(excesses):.3g}")
+
+# %% tags=["exercise-check"]
+st.labkit.check_number("predicted_str_ratio_at_two", predicted_str_ratio_at_two,
+                       measured["identity_str_ratio_at_two"], rtol=1e-6)
+
+# %% [markdown]
+# **Exercise 2 (coding).** Still for f = ‖L Rᵀ − M‖²_F: f is quadratic in L for fixed R, so
+# tr ∇²_LL f does not depend on the point. Write `my_identity_scaled_trace(L, R)`, the scaled
+# trace (1/d1) tr ∇²_LL f + (1/d2) tr ∇²_RR f at any (L, R), in closed form. It must match the
+# trace of the exact dense Hessian (`st.measure.low_rank.sensing_scaled_trace_dense`) to 1e-9
+# at random points, not only at minima.
+
+# %% tags=["exercise"]
+def my_identity_scaled_trace(L, R):
+    """(1/d1) tr ∇²_LL f + (1/d2) tr ∇²_RR f for f = ‖L Rᵀ − M‖²_F."""
+    # BEGIN SOLUTION
+    return 2.0 * (np.sum(L**2) + np.sum(R**2))
+    # END SOLUTION
+
+
+# %% tags=["exercise-check"]
+def library_identity_scaled_trace(L, R):
+    return float(low_rank_measures.sensing_scaled_trace_dense(
+        {"x": jnp.asarray(L), "y": jnp.asarray(R)}, identity))
+
+
+trace_cases = []
+for trial in range(3):
+    case_rng = np.random.default_rng(70 + trial)
+    trace_cases.append((case_rng.normal(size=(identity_case["d1"], identity_case["k"])),
+                        case_rng.normal(size=(identity_case["d2"], identity_case["k"]))))
+st.labkit.check_function("my_identity_scaled_trace", my_identity_scaled_trace,
+                         library_identity_scaled_trace, trace_cases, atol=1e-9)
 
 # %% [markdown]
 # ## 2. Closed form vs exact Hessian at flat solutions of every operator
@@ -335,6 +380,28 @@ st.plotting.finding(fig, "Flat solutions are nearly balanced and nearly norm-min
                     "both gaps fall with $m$")
 lab.savefig(fig, "flat_solution_gaps", claims=["ding2024.sensing.flat_nearly_balanced",
                                                 "ding2024.sensing.gaps_fall_at_first_order_rates"])
+
+# %% [markdown]
+# **Exercise 3 (open question).** Flatness (the smallest scaled trace among interpolating
+# factorizations) is a property of the loss at a point; recovering M is about the product.
+# Using Exercise 1 and the closed form str = 2(‖D1 L‖² + ‖D2 R‖²), explain why minimizing str
+# over factorizations that fit the data is the same as a (weighted) nuclear-norm minimization
+# over X = LRᵀ, and why that recovers a low-rank M once m passes the degrees of freedom. Would a
+# flat minimum still recover M with m far below r(d1 + d2 − r)? And why can SAM, which lowers
+# str, fail to help from a small balanced initialization (second row of the dynamics figure)?
+
+# %% tags=["teacher-note"]
+# Teacher's note (not on the students' site): for a fixed product X, min over factorizations of
+# ‖D1 L‖² + ‖D2 R‖² is 2‖D1 X D2‖_* (the variational form of the nuclear norm; attained by the
+# balanced factorization of D1 X D2 — Exercise 1 shows the unbalanced ones are sharper), so the
+# flattest interpolating minimum is the minimizer of the weighted nuclear norm subject to
+# 𝒜(X) = b (Ding et al. 2022, Thm 3.2). The nuclear norm is the convex envelope of the rank on
+# the spectral-norm ball, and with Gaussian measurements it recovers rank-r matrices once m is
+# of the order of the degrees of freedom (Recht, Fazel, Parrilo 2010); D1, D2 → I as m grows.
+# Far below that, many low-norm matrices fit the data and the flattest one is not M: flatness
+# helps only through this convex surrogate. From a small balanced start GD already has the
+# implicit low-rank, near-balanced bias (Gunasekar et al. 2017; Li, Ma, Zhang 2018), so there is
+# little sharpness left for SAM to remove, and a large ρ can hold it at the saddle X = 0.
 
 labels = {"gd": "GD", "sam": f"SAM ($\\rho$ = {dynamics['rho']})",
           "usam": f"USAM ($\\rho$ = {dynamics['usam_rho']})",

@@ -14,9 +14,10 @@
 # # What SAM minimizes: λ_max for full-batch SAM, the trace for 1-SAM
 # Wen, Ma, Li (ICLR 2023) show that near a manifold of minimizers full-batch SAM follows a slow
 # flow that decreases the top Hessian eigenvalue λ_max, while 1-SAM (each example perturbed by
-# its own gradient) decreases the trace of the Hessian; the sharpness falls by O(ηρ²) per step;
-# and on a quadratic ½xᵀHx with ηλ_1 < 1, SAM's iterate settles at distance ηρλ_1/(2 − ηλ_1)
-# from the minimum along the top eigenvector (Thm 4.8).
+# its own gradient) decreases the trace of the Hessian; how fast the sharpness falls per step
+# depends on η and ρ as a power law (you predict the power of ρ below); and on a quadratic
+# ½xᵀHx with ηλ_1 < 1, SAM's iterate settles at distance ηρλ_1/(2 − ηλ_1) from the minimum
+# along the top eigenvector (Thm 4.8).
 #
 # Setting (papers/wen2023-how-sam-minimizes-sharpness.md, our own instance): parameters (a, b, x3, x4) and
 # L = F1(a,b)·x3² + F2(a,b)·x4², with F1 = 3 + (a−1)² + b² and F2 = 2.5 − 2·exp(−((a+1)² + b²)/2).
@@ -24,9 +25,9 @@
 # λ_max = 2F1 (F1 ≥ 3 > 2.5 ≥ F2) is smallest at (a, b) = (1, 0), and the trace 2(F1 + F2) at
 # b = 0, a ≈ 0.522. The two examples are 2F1·x3² and 2F2·x4² (their mean is L).
 #
-# What to look at: panel (a) — the (a, b) paths of SAM and 1-SAM end at the two different
-# minimizers; panel (b) — λ_max and trace along the way; panel (c) — the per-step decrease of
-# λ_max against η and ρ (slopes 1 and 2); panel (d) — Thm 4.8's radius on a quadratic.
+# What to look at: panel (a) — the (a, b) paths of SAM and 1-SAM; panel (b) — λ_max and trace
+# along the way; panel (c) — the per-step decrease of λ_max against η and ρ; panel (d) — Thm
+# 4.8's radius on a quadratic.
 
 # %%
 import jax
@@ -114,6 +115,16 @@ trace_minimizer = scipy.optimize.minimize_scalar(
 predict_one_sam_trace = True  # SOLUTION
 
 # %% [markdown]
+# **Exercise 1 (numeric prediction).** Full-batch SAM (η = 0.01, ρ = 0.05) starts at
+# (a, b, x3, x4) = (0, 0.5, 0.3, 0.3) and runs 200,000 steps at quick sizes. If it ends at the
+# minimizer with the smallest λ_max, what is λ_max there? Use the toy's formulas above. Graded
+# within 1% of the exact (dense) λ_max at SAM's last iterate: SAM ends within ~2e-3 of the plane
+# and its drift along the plane has converged by then.
+
+# %% tags=["exercise"]
+predicted_sam_final_lambda_max = 6.0  # SOLUTION
+
+# %% [markdown]
 # ## GD, full-batch SAM and 1-SAM from the same start
 
 # %%
@@ -130,8 +141,55 @@ final = {name: {"a": float(t.final("a")), "b": float(t.final("b")),
 # Thm 4.8's radius on the toy: near the plane the normal block is diag(2F1, 2F2), λ_1 = 2F1.
 toy_radius = stability.wen_ma_li_limit_norm(LR, RHO, final["sam"]["lambda_max"])
 
+# %% tags=["exercise-check"]
+st.labkit.check_number("predicted_sam_final_lambda_max", predicted_sam_final_lambda_max,
+                       final["sam"]["lambda_max"], rtol=0.01)
+
+# %% [markdown]
+# **Exercise 2 (coding).** Write one 1-SAM step: each example i takes its own normalized ascent
+# `w + ρ∇ℓ_i(w)/‖∇ℓ_i(w)‖`, its gradient is taken there, and the step averages those gradients.
+# `example_gradient(w, i)` returns `∇ℓ_i(w)`. It must match `st.optim.sam(lr, rho, m=1)` on this
+# toy to 1e-12 (the check draws random points).
+
+# %% tags=["exercise"]
+def my_one_sam_step(w, example_gradient, n_examples, lr, rho):
+    """One 1-SAM step from w on n_examples examples."""
+    # BEGIN SOLUTION
+    total = jnp.zeros_like(w)
+    for i in range(n_examples):
+        g = example_gradient(w, i)
+        total = total + example_gradient(w + rho * g / jnp.linalg.norm(g), i)
+    return w - lr * total / n_examples
+    # END SOLUTION
+
+
+# %% tags=["exercise-check"]
+def example_gradient(w, i):
+    return jax.grad(toy_loss)(w, {"e": jnp.eye(2)[i:i + 1]})
+
+
+def library_one_sam_step(w, gradient_of_example, n_examples, lr, rho):
+    # the library's 1-SAM (m = 1) on the toy's two examples, one step from w
+    return st.run(problem, st.optim.sam(lr, rho, m=1), steps=1, key=jax.random.key(0),
+                  params0=w).params
+
+
+st.labkit.check_function(
+    "my_one_sam_step", my_one_sam_step, library_one_sam_step,
+    [(jnp.asarray(np.random.default_rng(i).normal(size=4)), example_gradient, 2, 0.01 * (i + 1),
+      0.05 * (i + 1)) for i in range(3)], atol=1e-12)
+
 # %% [markdown]
 # ## The rate: how fast full-batch SAM lowers λ_max, against η and ρ
+# **Exercise 3 (numeric prediction).** Near the plane SAM's ascent points along the top
+# eigenvector v of the Hessian, so it takes its gradient at w + ρv. Expand ∇L(w + ρv) in ρ to
+# the first order whose term moves w *along* the plane (∇L and Hv are normal to it there) and
+# predict the power q in "λ_max falls by ∝ ρ^q per step". The lab times the fall of λ_max from
+# 7.5 to 7 on a 3 × 3 grid of (η, ρ) and fits log-rate against log ρ; graded within 5% of the
+# mean fitted slope (the three fits agree to 1e-3; higher orders in ρ move them by less).
+
+# %% tags=["exercise"]
+predicted_rho_exponent = 2  # SOLUTION
 
 # %%
 rate_sweep = st.sweep(problem, {"sam": st.optim.sam(LR, RHO)}, steps=RATE_STEPS, seeds=1,
@@ -158,6 +216,10 @@ slopes_in_lr = [float(np.polyfit(log_lr, np.log(rates[:, j]), 1)[0]) for j in ra
 slopes_in_rho = [float(np.polyfit(log_rho, np.log(rates[i, :]), 1)[0]) for i in range(len(RATE_LRS))]
 # the decrease per step divided by ηρ² should be one constant across the grid
 normalized_rates = rates / (np.asarray(RATE_LRS)[:, None] * np.asarray(RATE_RHOS)[None, :] ** 2)
+
+# %% tags=["exercise-check"]
+st.labkit.check_number("predicted_rho_exponent", predicted_rho_exponent,
+                       float(np.mean(slopes_in_rho)), rtol=0.05)
 
 # %% [markdown]
 # ## 1-SAM's endpoint as η → 0
@@ -279,6 +341,24 @@ st.plotting.legend_right(ax)
 st.plotting.finding(fig, f"1-SAM ends O(η) away from the trace minimizer: a(η→0) = "
                     f"{extrapolated_a:.4f} vs argmin trace {trace_minimizer:.4f}")
 lab.savefig(fig, "one_sam_endpoint", claims=["wen2023.flow.one_sam_minimizes_trace"])
+
+# %% [markdown]
+# **Exercise 4 (open question).** Full-batch SAM and 1-SAM start together and end at different
+# minimizers. Using Exercise 3's expansion, explain which curvature each one's ascent "sees":
+# full-batch SAM perturbs along the top eigenvector of the whole Hessian, 1-SAM along each
+# example's own gradient. Why does that turn into λ_max for one and the trace for the other on
+# this toy, whose two examples are 2F1·x3² and 2F2·x4²? What would change if both examples
+# depended on x3 only?
+
+# %% tags=["teacher-note"]
+# Teacher's note (not on the students' site): the along-the-plane term of ∇L(w + ρu) is
+# (ρ²/2)∇(uᵀHu), so each ascent descends the curvature in the direction it perturbs. Full-batch
+# SAM near the plane perturbs along the top eigenvector (its 2-cycle lives there): it descends
+# λ_max = 2F1. 1-SAM perturbs example i along ∇ℓ_i, which for 2F1·x3² is the x3 axis and for
+# 2F2·x4² the x4 axis, so it descends each example's own curvature, 2F1 + 2F2 in total: the
+# trace (Wen, Ma, Li 2023, Thms 4.5 and 5.4; there each example's Hessian has rank one near the
+# manifold, as here). If both examples depended on x3 only, both ascents would be along x3,
+# the trace would be 2F1 + const, and the two methods would go to the same point.
 
 # %%
 lab.save_arrays(steps=steps_recorded, **{f"{name}_{key}": np.asarray(t.observed[key])
