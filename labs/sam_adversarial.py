@@ -95,6 +95,28 @@ lab.record_config(n=N, n_nonrobust=K, robust_mean=ROBUST_MEAN, nonrobust_mean=NO
 # its gradient has a second term, $-\varepsilon_k\,\ell'\,w/\|w\|$, that shrinks the weights (with
 # an ℓ∞ budget, $-\varepsilon\,\ell'\,\mathrm{sign}(w)$: an ℓ1 shrinkage that removes small
 # non-robust weights). 1-SAM is AT without the shrinkage.
+#
+# **Exercise 1 (coding).** Before the checks: write the worst ℓ∞ attack on a linear score. Given
+# weights `w`, a label `y` (±1) and a radius `eps`, return the δ with every |δ_i| ≤ ε that lowers
+# the margin y·wᵀ(x + δ) the most (it does not depend on x). It is checked against the library's
+# `robustness.worst_linear_perturbation(w, y, eps, norm=inf)` to 1e-12 on random instances.
+
+# %% tags=["exercise"]
+def my_worst_linf_perturbation(w, y, eps):
+    """The ℓ∞ perturbation of radius eps that lowers the margin y * w @ x the most."""
+    # BEGIN SOLUTION
+    return -y * eps * np.sign(w)
+    # END SOLUTION
+
+
+# %% tags=["exercise-check"]
+attack_rng = np.random.default_rng(7)
+attack_cases = [(attack_rng.standard_normal(5), label, radius)
+                for label, radius in ((1, 0.3), (-1, 0.3), (1, 1.7))]
+st.labkit.check_function(
+    "my_worst_linf_perturbation", my_worst_linf_perturbation,
+    lambda w, y, eps: robustness.worst_linear_perturbation(w, y, eps, math.inf), attack_cases,
+    atol=1e-12)
 
 # %%
 rng = np.random.default_rng(0)
@@ -165,7 +187,7 @@ print({name: f"{value:.2g}" for name, value in errors.items()})
 # from the same start on the same 200 examples, 3,000 full-batch steps of size 0.5. The robust
 # ratio is recorded along the way; the accuracies at the end are the exact population values.
 #
-# **Exercise 1 (numeric prediction).** The Bayes classifier here is $w = \mu$. What is its
+# **Exercise 2 (numeric prediction).** The Bayes classifier here is $w = \mu$. What is its
 # accuracy under the ℓ∞ attack of radius 0.2 (which erases every non-robust feature's mean)?
 # Use the formula above ($q = 1$ for ℓ∞). Graded within 0.5% of the library's closed form.
 
@@ -491,7 +513,7 @@ lab.savefig(fig, "frontier", claims=["zhang2024.sam_adversarial.sam_gains_small_
             runs={"GD": "ok", "SAM": "ok", "1-SAM": "ok", "AT": "ok", "AT-l2": "ok"}, slide=True)
 
 # %% [markdown]
-# **Exercise 2 (open question).** On the diagonal network 1-SAM raises the robust ratio and AT
+# **Exercise 3 (open question).** On the diagonal network 1-SAM raises the robust ratio and AT
 # raises it much more. Using part 1's identity (a per-example weight perturbation of radius ρ is an
 # ℓ2 input attack of radius ρ‖x‖₂/‖w‖₂), estimate which AT budget 1-SAM at ρ = 0.1 imitates here
 # (‖x‖₂ ≈ sqrt(21) for these inputs), and say why an ℓ2-type perturbation favours the robust

@@ -807,7 +807,7 @@ def check_expression(name: str, text, expected, symbols: dict):
         raise ExerciseFailed(f"{name} uses {', '.join(unknown)}; use only "
                              f"{', '.join(sorted(symbols))}.")
     if sympy.simplify(parsed - expected) != 0:
-        raise ExerciseFailed(f"{name} = {text} is not equal to the formula the update rule gives.")
+        raise ExerciseFailed(f"{name} = {text} is not equal to the formula the lab derives.")
     return parsed
 
 
