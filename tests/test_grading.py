@@ -105,5 +105,5 @@ def test_right_and_wrong_submissions_get_full_and_partial_marks(bundles, tmp_pat
     if lab == "what-sam-does":
         assert "is 100% away from the measured 0.15 (allowed: 2%)" in \
             scores["predicted_two_cycle_radius"]["output"]
-        assert "is not equal to the formula the update rule gives" in \
+        assert "is not equal to the formula the lab derives" in \
             scores["two_cycle_radius_formula"]["output"]
