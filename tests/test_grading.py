@@ -64,7 +64,7 @@ def test_the_bundle_installs_sharp_theory_and_jax(bundles):
 
 def test_a_second_lab_bundle_grades_each_of_its_exercises(bundles):
     """The edge-of-stability bundle carries one grader test per exercise and the student's copy
-    carries no answer (its otter run, like the one below, costs a lab run: one lab is run)."""
+    carries no answer (it is graded through otter below, like Lab 0)."""
     with zipfile.ZipFile(_bundle(bundles, "edge-of-stability")) as bundle:
         tests = {Path(name).stem for name in bundle.namelist() if name.startswith("tests/")}
     assert tests == {"predict_hovers_at_edge", "predict_sam_lower_edge", "predicted_settled_sharpness",
@@ -84,6 +84,13 @@ def test_a_second_lab_bundle_grades_each_of_its_exercises(bundles):
       "my_sam_step": "def my_sam_step(w, gradient, lr, rho):\n    return w - lr * gradient(w)\n"},
      {"predict_rho_zero_is_gd": 0, "predicted_two_cycle_radius": 0,
       "two_cycle_radius_formula": 0, "predicted_sam_final_sharpness": 1, "my_sam_step": 0}),
+    # The second lab through the real grader (issue 25: two labs, full and partial marks).
+    ("edge-of-stability",
+     {"predict_hovers_at_edge": True, "predict_sam_lower_edge": False,
+      "predicted_settled_sharpness": 13.0, "usam_limit_formula": "(sqrt(1 + 8*rho/eta) - 1)/2",
+      "my_sam_edge": "def my_sam_edge(grad_norm, lr, rho):\n    return 2 / lr + 0 * grad_norm\n"},
+     {"predict_hovers_at_edge": 1, "predict_sam_lower_edge": 0, "predicted_settled_sharpness": 0,
+      "usam_limit_formula": 0, "my_sam_edge": 0}),
 ])
 def test_right_and_wrong_submissions_get_full_and_partial_marks(bundles, tmp_path, lab, wrong,
                                                                  expected):
