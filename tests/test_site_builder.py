@@ -66,11 +66,17 @@ def test_static_outputs_show_a_widget_by_its_frame_and_drop_its_state(site_build
         nbformat.v4.new_output("display_data", data={
             "text/plain": "VBox()", "application/vnd.jupyter.widget-view+json": view}),
         nbformat.v4.new_output("execute_result", data={"text/plain": "[]"}, execution_count=1),
+        nbformat.v4.new_output("stream", name="stderr", text=(
+            f"{ROOT}/sharp_theory/plotting/__init__.py:193: UserWarning: a\n"
+            "/tmp/ipykernel_26889/3948012265.py:24: UserWarning: b\n")),
     ])])
     notebook.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {}}
     site_builder.static_outputs(notebook)
-    [shown] = notebook.cells[0].outputs
+    shown, warning = notebook.cells[0].outputs
     assert shown["data"] == {"text/plain": "Try it yourself", "image/png": frame}
+    # Paths of the machine that built the page do not show; the warnings do.
+    assert warning["text"] == ("sharp_theory/plotting/__init__.py:193: UserWarning: a\n"
+                               "(this cell):24: UserWarning: b\n")
     assert "widgets" not in notebook.metadata
 
 
