@@ -103,7 +103,7 @@ TEACHERS = Target(SOURCE, SITE, students=False)
 STUDENTS = Target(STUDENT_SOURCE, STUDENT_SITE, students=True)
 # MathJax 2, as the jupyter-server-mathjax package ships it; copied into each site.
 MATHJAX_DIR = "javascripts/mathjax"
-MATHJAX_NOTEBOOK_URL = f"../{MATHJAX_DIR}/MathJax.js?config=TeX-AMS_CHTML-full,Safe"
+MATHJAX_NOTEBOOK_URL = "../javascripts/mathjax-load.js"   # docs/javascripts/: it loads the copy
 # A page's link to the teachers' page, and what stands there on the students' site.
 TEACHERS_LINK = "[For teachers](teachers.md)"
 STUDENTS_LINK = "[For students](students.md)"

@@ -146,14 +146,16 @@ class Reading(HTMLParser):
 
     def __init__(self):
         super().__init__()
-        self.text, self.math, self.slider_frames = [], 0, []
+        self.text, self.math, self.math_errors, self.slider_frames = [], 0, 0, []
         self._skip, self._heading, self._in_try = 0, None, False
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
         self._skip += tag in ("script", "style")
-        if "MathJax_CHTML" in (attrs.get("class") or "").split():
+        if "MathJax" in (attrs.get("class") or "").split():   # a typeset formula
             self.math += 1
+        if "MathJax_Error" in (attrs.get("class") or "").split():
+            self.math_errors += 1
         if tag in ("h1", "h2"):
             self._heading = []
         if tag == "img" and self._in_try:
@@ -191,7 +193,7 @@ def test_sliders_show_their_first_frame_from_disk(site, lab):
     frames = [src for src in page.slider_frames if src.startswith("data:image/png")]
     assert frames, f"{lab}: no figure under 'Try it yourself'"
     # The widget's state and the loader it would fetch are not on the page.
-    assert "widget-state+json" not in dom and "unpkg" not in dom and "cdn.jsdelivr" not in dom
+    assert "widget-state+json" not in dom and "html-manager" not in dom and "cdn.jsdelivr" not in dom
 
 
 @pytest.mark.parametrize("site", [SITE, STUDENT_SITE], ids=["teachers", "students"])
@@ -202,8 +204,10 @@ def test_math_renders_from_disk(site, page):
     if not (site / "index.html").is_file():
         pytest.fail(f"{site.name}/ is not built: run `make docs` and `make student-site`")
     reading, dom = read(site / page)
-    assert reading.math > 0, f"{page}: no math typeset"
-    assert "cdnjs" not in dom and "mathjax/MathJax.js" in dom
+    if reading.math_errors:   # once more: a browser starved of CPU can time MathJax out
+        reading, dom = read(site / page)
+    assert reading.math > 0 and reading.math_errors == 0, (page, reading.math, reading.math_errors)
+    assert 'src="https://cdnjs' not in dom and "mathjax/MathJax.js" in dom
 
 
 STUDENT_PAGES = ["index.html", "syllabus.html", "students.html", "labs/index.html",
@@ -221,7 +225,8 @@ def test_student_site_shows_no_answer(page):
     text = " ".join("".join(reading.text).split())
     for leak in ("SOLUTION", ":func:", "THEORY.md", "/build/", "/tmp/", str(ROOT),
                  "Teacher's note"):
-        assert leak not in dom, f"{page} shows {leak!r}"
+        assert leak not in text, f"{page} shows {leak!r}"
+        assert leak not in dom.replace(STUDENT_SITE.as_uri(), ""), f"{page} holds {leak!r}"
     assert "md-search__input" in dom, f"{page}: no search box on a page opened from disk"
     assert not (STUDENT_SITE / "teachers.html").exists()
     if page == "syllabus.html":
