@@ -234,5 +234,7 @@ def test_student_site_shows_no_answer(page):
     if page == "labs/what-sam-does.html":
         assert "predicted_two_cycle_radius = ..." in text
         assert "predicted_two_cycle_radius = 0.15" not in text
-        # The verdicts come after the last prediction prompt, at the end of the page.
-        assert text.rfind("Predict, then run") < text.find("The claims, measured")
+        # The verdicts come after the last prediction prompt, at the end of the page (the
+        # heading's earlier mentions are the table of contents).
+        assert text.rfind("Predict, then run") < text.rfind("The claims, measured")
+        assert "data-claims" in dom[dom.rfind("The claims, measured"):]
