@@ -116,6 +116,28 @@ def test_check_site_flags_a_script_fetched_from_the_network(site_builder, tmp_pa
     assert any("fetches https://cdn.example.org/mathjax/MathJax.js" in p for p in problems)
 
 
+def test_check_site_no_longer_allows_the_iframe_worker_shim(site_builder, tmp_path):
+    # mkdocs-material's offline plugin loaded it for search on file:// pages; our own script
+    # (docs/javascripts/search-offline.js) does that job, so the shim is a remote fetch again.
+    (tmp_path / "index.html").write_text('<script src="https://unpkg.com/iframe-worker/shim"></script>')
+    problems = site_builder.check_site(tmp_path, labs={})
+    assert any("fetches https://unpkg.com/iframe-worker/shim" in p for p in problems), problems
+    assert any("search/search_index.js: missing" in p for p in problems), problems
+
+
+def test_search_script_defines_the_index_a_file_page_loads(site_builder, tmp_path):
+    import json
+
+    index = {"config": {"lang": ["en"]},
+             "docs": [{"location": "labs/a.html#x", "title": "Edge \u2028 of </script>", "text": "<p>t</p>"}]}
+    (tmp_path / "search").mkdir()
+    (tmp_path / "search" / "search_index.json").write_text(json.dumps(index))
+    script = site_builder.write_search_script(tmp_path).read_text()
+    prefix = f"var {site_builder.SEARCH_GLOBAL} = "
+    assert script.startswith(prefix) and script.rstrip().endswith(";")
+    assert json.loads(script[len(prefix):].rstrip().rstrip(";")) == index
+
+
 def test_notebook_command_resolves_a_lab_or_names_the_valid_ones(site_builder):
     labs = {"balancedness": ROOT / "labs" / "balancedness.py"}
     command = site_builder.notebook_command("balancedness", labs)

@@ -47,7 +47,10 @@ reaches a page (:func:`student_leaks`).
 
 Both sites render math offline (MathJax 2 copied from the ``jupyter-server-mathjax`` package into
 ``javascripts/mathjax/``) and show the "Try it yourself" sliders as their first frame (the PNG
-that ``st.labkit.sliders`` puts beside the widget; the widget itself needs a kernel).
+that ``st.labkit.sliders`` puts beside the widget; the widget itself needs a kernel). Both
+search from disk: the index is also written as a script (:func:`write_search_script`), which
+``docs/javascripts/search-offline.js`` loads on a file:// page to answer the search box; no page
+loads anything from the network (:func:`check_site` fails on any remote script, style or image).
 
 Each assignment's ``dist/autograder/`` holds ``autograder.zip``, whose
 ``requirements.txt`` installs sharp_theory (the wheel in the zip) and the locked JAX, numpy,
@@ -517,6 +520,7 @@ def mkdocs_build(labs: dict[str, Path], target: Target = TEACHERS) -> None:
                     "--config-file", str(site_config(labs, target))], check=True, cwd=ROOT,
                    env=dict(os.environ, NO_MKDOCS_2_WARNING="1"))
     link_roles(target.site)
+    write_search_script(target.site)
     print(f"site: mkdocs built {target.site} in {time.time() - started:.0f} s")
 
 
@@ -567,6 +571,27 @@ def link_roles(site: Path) -> int:
     return rewritten
 
 
+SEARCH_SCRIPT = "search/search_index.js"
+SEARCH_GLOBAL = "sharpTheorySearchIndex"
+
+
+def write_search_script(site: Path) -> Path:
+    """The search index as a script, ``search/search_index.js`` defining ``sharpTheorySearchIndex``:
+    a page opened from disk (file://) may load a script but not fetch JSON, so
+    ``javascripts/search-offline.js`` answers the search box from it there.
+
+    Args:
+      site: a built site (mkdocs' ``search/search_index.json`` in it).
+
+    Returns:
+      The path of the script.
+    """
+    index = json.loads((site / "search" / "search_index.json").read_text())
+    script = site / SEARCH_SCRIPT
+    script.write_text(f"var {SEARCH_GLOBAL} = {json.dumps(index, ensure_ascii=False)};\n")
+    return script
+
+
 # --- checks on the built site ------------------------------------------------------------------
 
 class _Links(HTMLParser):
@@ -582,11 +607,6 @@ class _Links(HTMLParser):
         for attribute in ("href", "src"):
             if attrs.get(attribute):
                 self.links.append((tag, attrs[attribute]))
-
-
-# A known gap, not yet closed: mkdocs-material's offline plugin loads this shim (it runs the
-# search worker inside an iframe on file:// pages) from the network; no PyPI package ships it.
-KNOWN_REMOTE = ("https://unpkg.com/iframe-worker/shim",)
 
 
 def check_site(site: Path = SITE, labs=None, students: bool = False) -> list[str]:
@@ -610,7 +630,7 @@ def check_site(site: Path = SITE, labs=None, students: bool = False) -> list[str
         for tag, url in parser.links:
             parts = urlsplit(url)
             if (parts.scheme in ("http", "https") or url.startswith("//")) \
-                    and tag in ("script", "img", "link", "iframe") and url not in KNOWN_REMOTE:
+                    and tag in ("script", "img", "link", "iframe"):
                 problems.append(f"{page.relative_to(site)}: fetches {url} (the site works offline)")
             if parts.scheme in ("http", "https", "mailto", "data", "javascript") or url.startswith("//"):
                 continue
@@ -646,6 +666,8 @@ def check_site(site: Path = SITE, labs=None, students: bool = False) -> list[str
                 problems.append(f"labs/{name}.html: mentions {leak}")
         if "Traceback (most recent call last)" in text or 'class="ansi-red' in text and "Error" in text:
             problems.append(f"labs/{name}.html: a cell error is shown")
+    if not (site / SEARCH_SCRIPT).is_file():
+        problems.append(f"{SEARCH_SCRIPT}: missing (no search from disk)")
     problems.extend(missing_api_names(site))
     if students:
         problems.extend(student_leaks(site, labs if labs is not None else labkit.available_labs()))

@@ -238,3 +238,54 @@ def test_student_site_shows_no_answer(page):
         # heading's earlier mentions are the table of contents).
         assert text.rfind("Predict, then run") < text.rfind("The claims, measured")
         assert "data-claims" in dom[dom.rfind("The claims, measured"):]
+
+
+class SearchResults(HTMLParser):
+    """The search box's answer in the DOM: the count line and the links of the hits."""
+
+    def __init__(self):
+        super().__init__()
+        self.meta, self.hits, self.scripts, self._in_meta = "", [], [], False
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        classes = (attrs.get("class") or "").split()
+        self._in_meta = "md-search-result__meta" in classes
+        if tag == "a" and "offline-search-hit" in classes:
+            self.hits.append(attrs.get("href", ""))
+        if tag == "script" and attrs.get("src"):
+            self.scripts.append(attrs["src"])
+
+    def handle_data(self, data):
+        if self._in_meta:
+            self.meta += data
+
+    def handle_endtag(self, tag):
+        self._in_meta = False
+
+
+@pytest.mark.parametrize("site", [SITE, STUDENT_SITE], ids=["teachers", "students"])
+def test_search_answers_from_disk(site):
+    """A page opened as a file (file://) answers a query typed into the search box (``?q=``
+    types it) from search/search_index.js: the hits link, relative to the page, to the pages
+    that hold the words; nothing is loaded from the network (the theme's iframe-worker shim
+    included)."""
+    if not (site / "index.html").is_file():
+        pytest.fail(f"{site.name}/ is not built: run `make docs` and `make student-site`")
+    page = site / "labs" / "what-sam-does.html"
+    for query, wanted in (("edge of stability", "labs/edge-of-stability.html"),
+                          ("balancedness", "labs/balancedness.html")):
+        shown = browse(f"{page.as_uri()}?q={query.replace(' ', '%20')}", "--dump-dom")
+        assert shown.returncode == 0, shown.stderr[-2000:]
+        results = SearchResults()
+        results.feed(shown.stdout)
+        assert "matching document" in results.meta and results.hits, (query, results.meta)
+        targets = [(page.parent / href.split("#")[0]).resolve() for href in results.hits]
+        assert all(target.is_file() for target in targets), (query, results.hits)
+        assert (site / wanted).resolve() in targets, (query, results.hits)
+        assert not [src for src in results.scripts if src.startswith(("http:", "https:", "//"))], \
+            results.scripts
+    nothing = browse(f"{page.as_uri()}?q=qqzzxxnotaword", "--dump-dom")
+    results = SearchResults()
+    results.feed(nothing.stdout)
+    assert results.meta.strip() == "No matching documents" and not results.hits, results.meta
