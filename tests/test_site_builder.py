@@ -184,3 +184,45 @@ def test_make_notebook_opens_the_lab_as_a_notebook(tmp_path):
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+def test_students_build_reuses_only_current_api_pages(site_builder, tmp_path, monkeypatch):
+    """The teacher's saved API page stands in for the students' stub only when its key (the
+    page's source, the library, the renderers) matches; the hook puts back its table of contents."""
+    import importlib.util
+    import json
+    import types
+
+    from mkdocs.structure.toc import AnchorLink, TableOfContents
+
+    spec = importlib.util.spec_from_file_location("api_pages_hook", ROOT / "tools" / "api_pages_hook.py")
+    hook = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hook)
+    monkeypatch.setattr(site_builder, "API_PAGES", tmp_path)
+    text = "# `sharp_theory.optim`\n\n::: sharp_theory.optim.sam\n"
+    assert not site_builder.reusable_api_page("optim", text)     # nothing saved yet
+
+    heading = AnchorLink("sam", "sharp_theory.optim.sam", 2)
+    heading.children = [AnchorLink("Args", "args", 3)]
+    page = types.SimpleNamespace(file=types.SimpleNamespace(src_uri="api/optim.md"),
+                                 content="<h2 id='sharp_theory.optim.sam'>sam</h2>",
+                                 toc=TableOfContents([heading]))
+    key = site_builder.api_page_key(text)
+    config = {"extra": {"api_pages": {"mode": "save", "folder": str(tmp_path),
+                                      "keys": {"api/optim.md": key}}}}
+    hook.on_post_page("<html/>", page, config)
+    assert site_builder.reusable_api_page("optim", text)
+    assert not site_builder.reusable_api_page("optim", text + "\n::: sharp_theory.optim.gd\n")
+
+    stub = types.SimpleNamespace(file=page.file, toc=TableOfContents([]))
+    config["extra"]["api_pages"]["mode"] = "reuse"
+    assert hook.on_page_content("<h1>stub</h1>", stub, config, None) == page.content
+    shown = [(link.title, link.id, [child.id for child in link.children]) for link in stub.toc.items]
+    assert shown == [("sam", "sharp_theory.optim.sam", ["args"])]
+    config["extra"]["api_pages"]["keys"]["api/optim.md"] = "another"   # changed in between
+    with pytest.raises(RuntimeError, match="stale"):
+        hook.on_page_content("<h1>stub</h1>", stub, config, None)
+    # A page the config does not name (a lab, say) is left as rendered.
+    other = types.SimpleNamespace(file=types.SimpleNamespace(src_uri="labs/a.md"), toc=None)
+    assert hook.on_page_content("<p>lab</p>", other, config, None) == "<p>lab</p>"
+    assert json.loads((tmp_path / "optim.json").read_text())["key"] == key
