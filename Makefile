@@ -15,7 +15,7 @@ MIN_TESTS ?= tests/test_readme.py tests/test_cli.py tests/test_packaging.py \
 	"tests/test_sharpness_labs.py::test_lab_quick[edge-of-stability]" \
 	tests/test_fuzz.py::test_false_bound_is_falsified_and_shrunk_to_its_boundary
 
-.PHONY: setup demo test test-min lock clean docs docs-test student
+.PHONY: setup demo test test-min lock clean docs docs-test student student-site notebook
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -56,8 +56,15 @@ test-min:
 docs: setup
 	$(BIN)/python tools/site.py build
 
-# The built site in a real headless browser (Debian's chromium): figures and claim tables on
-# every lab page, every public name in the API reference; screenshots in build/browser/.
+# The students' site into student-site/: the same executed notebooks (nothing runs again after
+# `make docs`) without solution lines, teacher's notes or the teachers' page, the claim tables
+# after the predictions; the build fails if an answer, a teacher's note or a build path shows.
+student-site: setup
+	$(BIN)/python tools/site.py build --students
+
+# The built sites in a real headless browser (Debian's chromium): figures and claim tables on
+# every lab page, every public name in the API reference, math and slider frames rendered
+# offline; the students' site (when built) without answers; screenshots in build/browser/.
 docs-test: setup
 	$(BIN)/python -m pytest -q -p no:cacheprovider docs/tests
 
@@ -65,10 +72,18 @@ docs-test: setup
 student: setup
 	$(BIN)/python tools/site.py student
 
+# Open a lab in Jupyter Notebook (jupytext opens its script as a notebook; saving writes the
+# script): `make notebook LAB=balancedness`; quick sizes unless QUICK=0; DRY_RUN=1 prints the
+# command and starts nothing.
+LAB ?= what-sam-does
+QUICK ?= 1
+notebook: setup
+	SHARP_THEORY_QUICK=$(QUICK) $(BIN)/python tools/site.py notebook $(LAB) $(if $(filter 1,$(DRY_RUN)),--dry-run)
+
 # Regenerate requirements.lock from pyproject.toml, keeping the versions it already pins
 # (add --upgrade to move them). Needs uv: `pip install uv`.
 lock:
-	uv pip compile pyproject.toml --extra dev --extra notebooks --extra docs --python-version 3.11 -o requirements.lock
+	uv pip compile pyproject.toml --extra dev --extra notebooks --extra docs --extra models --python-version 3.11 -o requirements.lock
 
 clean:
-	rm -rf $(VENV) $(MIN_VENV) results site build .pytest_cache .hypothesis
+	rm -rf $(VENV) $(MIN_VENV) results site student-site build .pytest_cache .hypothesis

@@ -850,6 +850,10 @@ def sliders(explore, **controls):
 
     Each change reruns ``explore`` (which should rerun a short simulation and draw it); keep its
     hyperparameters pytree leaves (``st.optim.sam(lr=..., rho=...)``) so a change never recompiles.
+    In a notebook the figure ``explore`` draws at the initial values is shown at once, twice
+    over in one output: inside the live widget (a kernel moves the sliders) and as a still PNG
+    image of the same figure, which is what a page without a kernel shows (the docs site, a
+    notebook viewer); nothing is fetched from the network for either.
 
     Args:
       explore: a function of keyword arguments only.
@@ -857,8 +861,8 @@ def sliders(explore, **controls):
         ``(low, high, initial, "log")`` for a logarithmic one.
 
     Returns:
-      The ipywidgets interactive widget in a notebook; None elsewhere (a script or the CLI,
-      where nobody can move a slider).
+      The widget (sliders above the figure) in a notebook, already displayed; None elsewhere (a
+      script or the CLI, where nobody can move a slider).
 
     Raises:
       ConfigError: a control that is not ``low < initial <= high`` (positive bounds for "log").
@@ -869,10 +873,12 @@ def sliders(explore, **controls):
         if not (low < high and low <= initial <= high) or (log and low <= 0):
             raise ConfigError(name, repr(spec), "(low, high, initial[, 'log']) with low <= initial "
                               "<= high, low < high (and low > 0 for 'log')")
-    if not in_notebook():
+    if not _in_a_kernel():
         return None
-    import ipywidgets
     import math
+
+    import ipywidgets
+    from IPython.display import display
 
     widgets = {}
     for name, spec in controls.items():
@@ -885,4 +891,69 @@ def sliders(explore, **controls):
             widgets[name] = ipywidgets.FloatSlider(
                 value=initial, min=low, max=high, step=(high - low) / 100, description=name,
                 continuous_update=False)
-    return ipywidgets.interact(explore, **widgets)
+    frame = first_frame(explore, {name: spec[2] for name, spec in controls.items()})
+    figure = ipywidgets.Output()
+    if frame is not None:
+        figure.outputs = ({"output_type": "display_data", "metadata": {},
+                           "data": {"image/png": frame, "text/plain": "<Figure>"}},)
+
+    def redraw(change=None):
+        with figure:
+            figure.clear_output(wait=True)
+            explore(**{name: widget.value for name, widget in widgets.items()})
+
+    for widget in widgets.values():
+        widget.observe(redraw, names="value")
+    box = ipywidgets.VBox([*widgets.values(), figure])
+    bundle = dict(box._repr_mimebundle_())
+    bundle["text/plain"] = "Try it yourself: " + ", ".join(
+        f"{name} = {spec[2]:g}" for name, spec in controls.items())
+    if frame is not None:
+        bundle["image/png"] = frame
+    display(bundle, raw=True)
+    return box
+
+
+def _in_a_kernel() -> bool:
+    """Whether a Jupyter kernel runs this code now (not merely imported somewhere)."""
+    if not in_notebook():
+        return False
+    from IPython import get_ipython
+
+    return getattr(get_ipython(), "kernel", None) is not None
+
+
+def first_frame(explore, values: dict) -> str | None:
+    """The figure ``explore(**values)`` draws, as a base64 PNG (what a page without a kernel
+    shows of a slider cell).
+
+    Whatever ``explore`` displays is captured, not shown; a figure it shows (``plt.show()``
+    under Jupyter's inline backend) or leaves open is taken, and closed.
+
+    Args:
+      explore: the sliders' function.
+      values: its keyword arguments (the sliders' initial values).
+
+    Returns:
+      The first figure's PNG, base64-encoded; None if ``explore`` drew no figure.
+    """
+    import base64
+    import io
+
+    import matplotlib.pyplot as plt
+    from IPython.utils.capture import capture_output
+
+    before = set(plt.get_fignums())
+    with capture_output(display=True) as captured:
+        explore(**values)
+    images = [output.data["image/png"] for output in captured.outputs
+              if "image/png" in output.data]
+    for number in sorted(set(plt.get_fignums()) - before):  # drawn but never shown
+        buffer = io.BytesIO()
+        plt.figure(number).savefig(buffer, format="png", bbox_inches="tight")
+        plt.close(number)
+        images.append(buffer.getvalue())
+    if not images:
+        return None
+    image = images[0]
+    return base64.b64encode(image).decode("ascii") if isinstance(image, bytes) else image

@@ -131,3 +131,53 @@ def test_the_syllabus_lists_every_lab_in_the_course_order(site_builder):
     linked = [row.split("(labs/")[1].split(".ipynb")[0] for row in rows]
     assert linked == order
     assert order[0] == "what-sam-does"
+
+
+def test_first_frame_is_the_figure_explore_draws_at_the_initial_values():
+    import base64
+
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    matplotlib.use("Agg")
+    drawn = []
+
+    def explore(a=1.0):
+        drawn.append(a)
+        plt.subplots(figsize=(2, 2))[1].plot([0, 1], [0, a])
+        plt.show()   # shows nothing under Agg: the open figure is taken
+
+    frame = labkit.first_frame(explore, {"a": 0.5})
+    assert drawn == [0.5] and not plt.get_fignums()
+    assert base64.b64decode(frame).startswith(b"\x89PNG")
+    assert labkit.first_frame(lambda a=1.0: None, {"a": 1.0}) is None
+
+
+@pytest.mark.slow
+def test_sliders_in_a_kernel_show_the_live_widget_and_a_still_first_frame(tmp_path):
+    """In a real kernel: one output holding the widget (for a live front end) and the PNG of
+    the figure at the initial values (for a page without a kernel); a slider change redraws."""
+    import os
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "import matplotlib.pyplot as plt\nfrom sharp_theory import labkit\n"
+        "calls = []\n"
+        "def explore(a=1.0):\n    calls.append(a)\n"
+        "    plt.subplots(figsize=(2, 2))[1].plot([0, 1], [0, a])\n    plt.show()\n"
+        "controls = labkit.sliders(explore, a=(0.0, 2.0, 1.0))\n"
+        "controls.children[0].value = 1.5\nprint(calls)")],
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}})
+    root = Path(labkit.__file__).resolve().parents[1]
+    env = dict(os.environ, MPLBACKEND="module://matplotlib_inline.backend_inline",
+               PYTHONPATH=os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])))
+    NotebookClient(notebook, kernel_name="python3", timeout=120,
+                   resources={"metadata": {"path": str(tmp_path)}}).execute(env=env)
+    outputs = notebook.cells[0].outputs
+    [shown] = [out for out in outputs if out.output_type == "display_data"]
+    assert "application/vnd.jupyter.widget-view+json" in shown.data
+    assert shown.data["image/png"] and "a = 1" in shown.data["text/plain"]
+    assert "[1.0, 1.5]" in "".join(out.get("text", "") for out in outputs)

@@ -1,8 +1,10 @@
 """Build the documentation site (``make docs``) and the students' notebooks (``make student``).
 
-    python tools/site.py build [--jobs 2] [--no-execute]   # site/ (static, works offline)
-    python tools/site.py check                             # links, figures, API names in site/
+    python tools/site.py build [--jobs 2]                  # site/ (static, works offline)
+    python tools/site.py build --students                  # student-site/: no answers, no notes
+    python tools/site.py check [--students]                # links, figures, API names (, leaks)
     python tools/site.py student [--out build/student]     # one otter-grader assignment per lab
+    python tools/site.py notebook LAB [--dry-run]          # open a lab in Jupyter Notebook
 
 ``build`` executes every lab as a notebook at quick sizes (the same way a reader's Jupyter would:
 jupytext reads the percent-format script, nbclient runs it in a kernel), keeps the executed
@@ -33,7 +35,27 @@ checks it against the lab's own measurements or the library (``st.labkit.check_n
 right at the sizes students run; ``student`` makes the check the question's hidden test and adds a
 public one that says what it checks (that an answer was given). A cell tagged ``teacher-note``
 (the notes to an open question) appears in neither the students' notebook nor the students'
-site. Each assignment's ``dist/autograder/`` holds ``autograder.zip``, whose
+site.
+
+``build --students`` makes the students' site from the same executed notebooks (nothing is run
+again when ``build`` ran first): prediction and exercise cells show blanked answers (``name =
+...``, a function body ``...``) and no output, an exercise's check becomes a "check your answer"
+note, teacher notes and the "For teachers" page are left out, and the claim table (the verdicts
+that answer the predictions) moves from the top of a lab page to its end. The build fails if a
+solution line, a teacher's note, "SOLUTION", a raw Sphinx role, "THEORY.md" or a build path
+reaches a page (:func:`student_leaks`). The API reference pages are the same on both sites: the
+teacher's build saves them rendered (``build/api-pages/``, keyed by their source and the library)
+and the students' build puts them in place instead of rendering the docstrings again
+(tools/api_pages_hook.py); a page whose key changed is rendered afresh.
+
+Both sites render math offline (MathJax 2 copied from the ``jupyter-server-mathjax`` package into
+``javascripts/mathjax/``) and show the "Try it yourself" sliders as their first frame (the PNG
+that ``st.labkit.sliders`` puts beside the widget; the widget itself needs a kernel). Both
+search from disk: the index is also written as a script (:func:`write_search_script`), which
+``docs/javascripts/search-offline.js`` loads on a file:// page to answer the search box; no page
+loads anything from the network (:func:`check_site` fails on any remote script, style or image).
+
+Each assignment's ``dist/autograder/`` holds ``autograder.zip``, whose
 ``requirements.txt`` installs sharp_theory (the wheel in the zip) and the locked JAX, numpy,
 scipy, sympy and matplotlib.
 """
@@ -51,6 +73,7 @@ import shutil
 import subprocess
 import sys
 import time
+import typing
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -59,6 +82,9 @@ ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build"
 SOURCE = BUILD / "site-src"          # mkdocs' docs_dir: generated, never edited by hand
 SITE = ROOT / "site"
+STUDENT_SOURCE = BUILD / "student-site-src"
+STUDENT_SITE = ROOT / "student-site"   # `build --students`: no answers, no teacher's notes
+API_PAGES = BUILD / "api-pages"      # the teacher's rendered API pages, reused by the students'
 RESULTS = ROOT / "results"           # full results from `make demo` / `sharp-theory reproduce`
 DOCS = ROOT / "docs"                 # hand-written pages (index, teachers, API stubs) and images
 PAPERS = ROOT / "papers"
@@ -70,6 +96,24 @@ COURSE_ORDER = ("what-sam-does", "edge-of-stability", "balancedness", "sharpness
                 "flows", "landscape", "diagonal-nets", "matrix-sensing", "sam-family",
                 "fuzz-a-bound", "benign-overfitting", "spurious-sharpness", "sam-adversarial",
                 "forgetting")
+
+
+class Target(typing.NamedTuple):
+    """Which site a build writes: the generated mkdocs sources, the site folder, and whether it
+    is the students' version."""
+    source: Path
+    site: Path
+    students: bool
+
+
+TEACHERS = Target(SOURCE, SITE, students=False)
+STUDENTS = Target(STUDENT_SOURCE, STUDENT_SITE, students=True)
+# MathJax 2, as the jupyter-server-mathjax package ships it; copied into each site.
+MATHJAX_DIR = "javascripts/mathjax"
+MATHJAX_NOTEBOOK_URL = "../javascripts/mathjax-load.js"   # docs/javascripts/: it loads the copy
+# A page's link to the teachers' page, and what stands there on the students' site.
+TEACHERS_LINK = "[For teachers](teachers.md)"
+STUDENTS_LINK = "[For students](students.md)"
 
 
 def in_course_order(names) -> list[str]:
@@ -180,12 +224,24 @@ def card_for(paper: str) -> str | None:
 
 def lab_header(name: str, results: dict, source: str, full_figures: list[str]) -> str:
     """The markdown cell put under a lab's title: command, cards, claim table, full figures."""
-    from sharp_theory.report import claim_rows, figure_caption, templates
+    return lab_links(name, results, source) + "\n\n" + claims_block(name, results, full_figures)
 
+
+def lab_links(name: str, results: dict, source: str) -> str:
+    """The lab's one line of links: the command that reproduces it, its paper cards, its file."""
     papers = sorted({claim["id"].split(".")[0] for claim in results["claims"]})
     cards = [(paper, card_for(paper)) for paper in papers]
     links = ", ".join(f'<a href="../papers/{html.escape(card[:-3])}.html">{html.escape(paper)}</a>'
                       for paper, card in cards if card)
+    return (f"**Reproduce:** `sharp-theory reproduce {name}` (add `--quick` for small sizes) · "
+            f"**Paper card{'s' if len(cards) > 1 else ''}:** {links or '(none)'} · "
+            f"**Source:** `labs/{source}`")
+
+
+def claims_block(name: str, results: dict, full_figures: list[str]) -> str:
+    """The claim table (every claim's verdict on the run shown) and the full run's figures."""
+    from sharp_theory.report import claim_rows, figure_caption, templates
+
     table = templates().get_template("claims.html.j2").module.claim_list(
         claim_rows(results["claims"], results["quick"]))
     size = ("quick sizes (<code>--quick</code>): too small to judge shows as inconclusive; "
@@ -195,27 +251,103 @@ def lab_header(name: str, results: dict, source: str, full_figures: list[str]) -
         f'<figure><img src="{html.escape(name)}/{html.escape(figure)}.png" alt="{html.escape(figure)}">'
         f"<figcaption>{html.escape(figure_caption(results, figure))} (full run)</figcaption></figure>"
         for figure in full_figures)
-    return (f"**Reproduce:** `sharp-theory reproduce {name}` (add `--quick` for small sizes) · "
-            f"**Paper card{'s' if len(cards) > 1 else ''}:** {links or '(none)'} · "
-            f"**Source:** `labs/{source}`\n\n"
-            f"<div class=\"claims-block\" data-claims=\"{len(results['claims'])}\" markdown=\"0\">"
+    return (f"<div class=\"claims-block\" data-claims=\"{len(results['claims'])}\" markdown=\"0\">"
             + (f"<p><b>Claims</b>, judged on {size}:</p>{table}" if results["claims"] else
                "<p>This lab registers no claims: its verdicts are the ones it prints below.</p>")
             + f"</div>\n\n{gallery}")
 
 
-def write_lab_page(name: str, executed: Path, script: Path) -> dict:
-    """``labs/LAB.ipynb`` (executed, with the header cell) and ``labs/LAB/`` (its figures)."""
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+# The file a kernel compiles a cell into, as a warning names it (/tmp/ipykernel_123/456.py).
+KERNEL_CELL_FILE = re.compile(r"/\S*/ipykernel_\d+/\d+\.py")
+
+
+def static_outputs(notebook) -> None:
+    """What a page without a kernel can show, in place: no empty ``[]``/``None`` results, a
+    widget shown by its still image (``st.labkit.sliders`` puts the first frame beside the
+    widget; the widget's state, which needs a loader from the network, is dropped), and paths
+    in printed text (a warning's file) relative to the repository, not the build machine's."""
+    notebook.metadata.pop("widgets", None)
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        kept = []
+        for out in cell.outputs:
+            if out.get("output_type") == "stream":
+                out["text"] = KERNEL_CELL_FILE.sub("(this cell)", out["text"].replace(f"{ROOT}{os.sep}", ""))
+            if out.get("output_type") == "execute_result" and \
+                    out.get("data", {}).get("text/plain", "").strip() in ("[]", "None"):
+                continue   # an empty list (savefig's lint: no problem) says nothing
+            if WIDGET_VIEW in out.get("data", {}):
+                del out["data"][WIDGET_VIEW]
+                if "image/png" not in out["data"]:
+                    continue   # a widget without a still frame: nothing to show
+            kept.append(out)
+        cell.outputs = kept
+
+
+def blank_solutions(source: str) -> str:
+    """A cell's source as the students get it (otter-grader's rules): ``name = answer  #
+    SOLUTION`` becomes ``name = ...``; the lines between ``# BEGIN SOLUTION`` and ``# END
+    SOLUTION`` become one ``...``."""
+    lines, inside = [], False
+    for line in source.splitlines():
+        stripped = line.strip()
+        indent = line[:len(line) - len(line.lstrip())]
+        if stripped.startswith("# BEGIN SOLUTION"):
+            inside = True
+            lines.append(f"{indent}...")
+        elif stripped.startswith("# END SOLUTION"):
+            inside = False
+        elif inside:
+            continue
+        elif re.search(r"#\s*SOLUTION\s*$", line):
+            assignment = re.match(r"(\s*[A-Za-z_][\w.]*(?:\s*:[^=]+)?)\s*=(?!=)", line)
+            lines.append(f"{assignment.group(1).rstrip()} = ..." if assignment else f"{indent}...")
+        else:
+            lines.append(line)
+    return "\n".join(lines)
+
+
+def student_cells(notebook) -> None:
+    """An executed lab notebook made the students' page, in place: predictions and exercises
+    blanked and without output, each exercise's check a "check your answer" note, teacher notes
+    and the cells that set the teacher's predictions beside the verdicts left out."""
+    import nbformat
+
+    cells, last_exercise = [], None
+    for cell in notebook.cells:
+        tags = cell.metadata.get("tags", [])
+        if "teacher-note" in tags:
+            continue
+        if "prediction" in tags or "exercise" in tags:
+            cell.source = blank_solutions(cell.source)
+            cell.outputs, cell.execution_count = [], None
+            if "exercise" in tags:
+                last_exercise = (_defined_names(cell.source) or ["your answer"])[0]
+        elif "exercise-check" in tags:
+            cell = nbformat.v4.new_markdown_cell(
+                f"**Check your answer.** In your notebook, `grader.check(\"{last_exercise}\")` "
+                "runs here: it compares your answer with what the cells above measured.")
+        elif cell.cell_type == "code" and "st.labkit.compare_predictions(" in cell.source:
+            cell = nbformat.v4.new_markdown_cell(
+                "*In your notebook, this cell sets your predictions beside the measured "
+                "verdicts; the verdicts are in the claim table at the end of this page.*")
+        cells.append(cell)
+    notebook.cells = cells
+
+
+def write_lab_page(name: str, executed: Path, script: Path, target: Target = TEACHERS) -> dict:
+    """``labs/LAB.ipynb`` (executed, with the header cell) and ``labs/LAB/`` (its figures).
+
+    The students' page (``target.students``) has its answers blanked (:func:`student_cells`)
+    and its claim table at the end, after every prediction it answers."""
     import nbformat
 
     notebook = nbformat.read(executed / f"{name}.ipynb", as_version=4)
     results = json.loads((executed / "out" / "results.json").read_text())
-    for cell in notebook.cells:
-        if cell.cell_type == "code":  # an empty list (savefig's lint: no problem) says nothing
-            cell.outputs = [out for out in cell.outputs if not (
-                out.get("output_type") == "execute_result"
-                and out.get("data", {}).get("text/plain", "").strip() in ("[]", "None"))]
-    figures_dir = SOURCE / "labs" / name
+    static_outputs(notebook)
+    figures_dir = target.source / "labs" / name
     figures_dir.mkdir(parents=True, exist_ok=True)
     full_figures: list[str] = []
     full = RESULTS / name / "results.json"
@@ -228,9 +360,16 @@ def write_lab_page(name: str, executed: Path, script: Path) -> dict:
                 if png.is_file():
                     shutil.copy2(png, figures_dir / png.name)
                     full_figures.append(figure)
-    header = nbformat.v4.new_markdown_cell(lab_header(name, results, script.name, full_figures))
-    notebook.cells.insert(1, header)
-    nbformat.write(notebook, SOURCE / "labs" / f"{name}.ipynb")
+    if target.students:
+        student_cells(notebook)
+        notebook.cells.insert(1, nbformat.v4.new_markdown_cell(lab_links(name, results, script.name)))
+        notebook.cells.append(nbformat.v4.new_markdown_cell(
+            "## The claims, measured\n\nThe verdicts of the run above (after your predictions):"
+            "\n\n" + claims_block(name, results, full_figures)))
+    else:
+        notebook.cells.insert(1, nbformat.v4.new_markdown_cell(
+            lab_header(name, results, script.name, full_figures)))
+    nbformat.write(notebook, target.source / "labs" / f"{name}.ipynb")
     return results
 
 
@@ -260,27 +399,49 @@ def execute_guide(script: Path, folder: Path) -> Path:
     return path
 
 
-def write_guide_pages() -> list[str]:
-    """Every guide executed into ``guides/`` of the site source; returns their page paths."""
+def write_guide_pages(target: Target = TEACHERS) -> list[str]:
+    """Every guide executed into ``guides/`` of the site source; returns their page paths. The
+    students' build reuses the teacher's build's run of a guide (newer than its script)."""
     pages = []
     for script in sorted(GUIDES.glob("*.py")):
-        executed = execute_guide(script, BUILD / "guides")
-        (SOURCE / "guides").mkdir(exist_ok=True)
-        shutil.copyfile(executed, SOURCE / "guides" / executed.name)
+        executed = BUILD / "guides" / f"{script.stem}.ipynb"
+        if not (target.students and executed.is_file()
+                and executed.stat().st_mtime >= script.stat().st_mtime):
+            executed = execute_guide(script, BUILD / "guides")
+        (target.source / "guides").mkdir(exist_ok=True)
+        shutil.copyfile(executed, target.source / "guides" / executed.name)
         pages.append(f"guides/{executed.name}")
     return pages
 
 
-def write_pages(executed: dict[str, Path], labs: dict[str, Path]) -> None:
+def copy_mathjax(folder: Path) -> None:
+    """MathJax 2 from the jupyter-server-mathjax package into ``folder`` (English only): the
+    pages load it from there, so math renders with nothing fetched."""
+    import jupyter_server_mathjax
+
+    static = Path(jupyter_server_mathjax.__file__).parent / "static"
+    shutil.copytree(static, folder, dirs_exist_ok=True,
+                    ignore=lambda where, names: [n for n in names if Path(where).name == "localization"
+                                                 and n != "en"])
+
+
+def write_pages(executed: dict[str, Path], labs: dict[str, Path], target: Target = TEACHERS) -> None:
     from sharp_theory import labkit
 
-    shutil.rmtree(SOURCE, ignore_errors=True)
-    shutil.copytree(DOCS, SOURCE, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
-    shutil.copytree(PAPERS, SOURCE / "papers")
-    (SOURCE / "labs").mkdir(exist_ok=True)
+    source = target.source
+    shutil.rmtree(source, ignore_errors=True)
+    shutil.copytree(DOCS, source, ignore=shutil.ignore_patterns("*.py", "__pycache__", "tests"))
+    if target.students:
+        # The students' site has no teacher's page: its "For students" page stands there.
+        (source / "teachers.md").unlink()
+        for page in source.glob("*.md"):
+            page.write_text(page.read_text().replace(TEACHERS_LINK, STUDENTS_LINK))
+    copy_mathjax(source / MATHJAX_DIR)
+    shutil.copytree(PAPERS, source / "papers")
+    (source / "labs").mkdir(exist_ok=True)
     rows = []
     for number, name in enumerate(in_course_order(executed)):
-        results = write_lab_page(name, executed[name], labs[name])
+        results = write_lab_page(name, executed[name], labs[name], target)
         claims = results["claims"]
         same = sum(c["verdict"] == c["expected"] for c in claims)
         undecided = sum(c["verdict"] == "inconclusive" and c["expected"] != "inconclusive"
@@ -290,7 +451,7 @@ def write_pages(executed: dict[str, Path], labs: dict[str, Path]) -> None:
                     f"{same} as expected, {undecided} inconclusive, "
                     f"{len(claims) - same - undecided} differ "
                     f"({'quick' if results['quick'] else 'full'} run) | {seconds} |")
-    (SOURCE / "labs" / "index.md").write_text(
+    (source / "labs" / "index.md").write_text(
         "# Labs\n\nEach lab is a notebook: the page shows it executed, with its figures and the "
         "verdict of every claim it checks. Open the same file in Jupyter (`jupytext` opens "
         "`labs/*.py` as notebooks) or run it with `sharp-theory reproduce LAB`. They are listed "
@@ -302,13 +463,23 @@ def write_pages(executed: dict[str, Path], labs: dict[str, Path]) -> None:
         "decided. The last column is the wall time of the quick run this site was built from (on "
         "the machine that built it, with two labs running at a time).\n")
     cards = sorted(PAPERS.glob("*.md"))
-    (SOURCE / "papers" / "index.md").write_text(
+    (source / "papers" / "index.md").write_text(
         "# Paper cards\n\nOne card per paper: the setting, the claims we check, our numbers, and "
         "where our simulation disagrees.\n\n" + "\n".join(
             f"- [{card.read_text().splitlines()[0].lstrip('# ').strip()}]({card.name})"
             for card in cards) + "\n")
-    api = SOURCE / "api"
+    api = source / "api"
     api.mkdir(exist_ok=True)
+    for module, text in api_page_sources().items():
+        if target.students and reusable_api_page(module, text):
+            # The teacher's build rendered this page: the hook puts it in place of this stub.
+            text = f"# `sharp_theory.{module}`\n"
+        (api / f"{module}.md").write_text(text)
+
+
+def api_page_sources() -> dict[str, str]:
+    """The markdown of each API page (``api/MODULE.md``): mkdocstrings renders it."""
+    pages = {}
     for module, names in public_names().items():
         entries = [f"# `sharp_theory.{module}`\n", f"::: sharp_theory.{module}",
                    "    options:\n      members: false\n      show_root_heading: false\n"]
@@ -321,17 +492,47 @@ def write_pages(executed: dict[str, Path], labs: dict[str, Path]) -> None:
             entries += [f"::: {canonical_path(module, name)}",
                         "    options:\n      show_root_heading: true\n"
                         "      show_root_full_path: false\n      heading_level: 2\n"]
-        (api / f"{module}.md").write_text("\n".join(entries))
+        pages[module] = "\n".join(entries)
+    return pages
 
 
-def site_config(labs: dict[str, Path]) -> Path:
-    """``build/mkdocs.yml``: the repository's mkdocs.yml with one nav entry per lab."""
+def api_page_key(text: str) -> str:
+    """A hash of what a rendered API page depends on: its markdown, the library's source, the
+    mkdocs config and the versions of the packages that render it."""
+    from importlib.metadata import version
+
+    digest = hashlib.sha256(text.encode())
+    for path in [ROOT / "mkdocs.yml", *sorted((ROOT / "sharp_theory").rglob("*.py"))]:
+        digest.update(str(path.relative_to(ROOT)).encode())
+        digest.update(path.read_bytes())
+    for package in ("mkdocs", "mkdocstrings", "mkdocstrings-python", "mkdocs-autorefs",
+                    "mkdocs-material"):
+        digest.update(f"{package}={version(package)}".encode())
+    digest.update(sys.version.encode())
+    return digest.hexdigest()[:20]
+
+
+def reusable_api_page(module: str, text: str) -> bool:
+    """Whether the teacher's build saved API page ``module`` from this same source."""
+    saved = API_PAGES / f"{module}.json"
+    try:
+        return json.loads(saved.read_text())["key"] == api_page_key(text)
+    except (OSError, ValueError, KeyError):
+        return False
+
+
+def site_config(labs: dict[str, Path], target: Target = TEACHERS) -> Path:
+    """``build/mkdocs.yml`` (``build/mkdocs-students.yml``): the repository's mkdocs.yml with one
+    nav entry per lab (and, for the students, their page instead of the teachers')."""
     import yaml
 
     from sharp_theory import labkit
 
     config = yaml.safe_load((ROOT / "mkdocs.yml").read_text())
-    config["docs_dir"], config["site_dir"] = str(SOURCE), str(SITE)
+    config["docs_dir"], config["site_dir"] = str(target.source), str(target.site)
+    if target.students:
+        config["site_name"] += " (students)"
+        config["nav"] = [entry for entry in config["nav"] if entry != {"For teachers": "teachers.md"}]
     for plugin in config["plugins"]:
         if isinstance(plugin, dict) and "mkdocstrings" in plugin:
             plugin["mkdocstrings"]["handlers"]["python"]["paths"] = [str(ROOT)]
@@ -346,18 +547,28 @@ def site_config(labs: dict[str, Path]) -> Path:
     for plugin in config["plugins"]:
         if isinstance(plugin, dict) and "mkdocs-jupyter" in plugin:
             plugin["mkdocs-jupyter"]["include"] = ["labs/*.ipynb", "guides/*.ipynb"]
-    path = BUILD / "mkdocs.yml"
+            # Every notebook page sits one folder down (labs/, guides/).
+            plugin["mkdocs-jupyter"]["custom_mathjax_url"] = MATHJAX_NOTEBOOK_URL
+    # The teacher's build saves its rendered API pages; the students' reuses those still current.
+    sources = api_page_sources()
+    keys = {f"api/{module}.md": api_page_key(text) for module, text in sources.items()
+            if not target.students or reusable_api_page(module, text)}
+    config["hooks"] = [str(ROOT / "tools" / "api_pages_hook.py")]
+    config.setdefault("extra", {})["api_pages"] = {
+        "mode": "reuse" if target.students else "save", "folder": str(API_PAGES), "keys": keys}
+    path = BUILD / ("mkdocs-students.yml" if target.students else "mkdocs.yml")
     path.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
     return path
 
 
-def mkdocs_build(labs: dict[str, Path]) -> None:
+def mkdocs_build(labs: dict[str, Path], target: Target = TEACHERS) -> None:
     started = time.time()
     subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet",
-                    "--config-file", str(site_config(labs))], check=True, cwd=ROOT,
+                    "--config-file", str(site_config(labs, target))], check=True, cwd=ROOT,
                    env=dict(os.environ, NO_MKDOCS_2_WARNING="1"))
-    link_roles(SITE)
-    print(f"site: mkdocs built {SITE} in {time.time() - started:.0f} s")
+    link_roles(target.site)
+    write_search_script(target.site)
+    print(f"site: mkdocs built {target.site} in {time.time() - started:.0f} s")
 
 
 ROLE = re.compile(r":(?:func|class|meth|mod|attr|data|obj|exc):(<code>([^<]+)</code>)")
@@ -397,7 +608,35 @@ def link_roles(site: Path) -> int:
         if count:
             page.write_text(new)
             rewritten += count
+    # The search index holds the pages' text: a role shows there as its plain name.
+    for index in (site / "search").glob("search_index.js*"):
+        text = index.read_text()
+        new, count = ROLE.subn(lambda match: match.group(1), text)
+        if count:
+            index.write_text(new)
+            rewritten += count
     return rewritten
+
+
+SEARCH_SCRIPT = "search/search_index.js"
+SEARCH_GLOBAL = "sharpTheorySearchIndex"
+
+
+def write_search_script(site: Path) -> Path:
+    """The search index as a script, ``search/search_index.js`` defining ``sharpTheorySearchIndex``:
+    a page opened from disk (file://) may load a script but not fetch JSON, so
+    ``javascripts/search-offline.js`` answers the search box from it there.
+
+    Args:
+      site: a built site (mkdocs' ``search/search_index.json`` in it).
+
+    Returns:
+      The path of the script.
+    """
+    index = json.loads((site / "search" / "search_index.json").read_text())
+    script = site / SEARCH_SCRIPT
+    script.write_text(f"var {SEARCH_GLOBAL} = {json.dumps(index, ensure_ascii=False)};\n")
+    return script
 
 
 # --- checks on the built site ------------------------------------------------------------------
@@ -417,9 +656,11 @@ class _Links(HTMLParser):
                 self.links.append((tag, attrs[attribute]))
 
 
-def check_site(site: Path = SITE, labs=None) -> list[str]:
-    """Problems in a built site: a local link or image that points nowhere, a lab page without
-    its figures or claim table, a public name missing from the API reference.
+def check_site(site: Path = SITE, labs=None, students: bool = False) -> list[str]:
+    """Problems in a built site: a local link or image that points nowhere, a script, style or
+    image fetched from the network, a lab page without its figures or claim table, a public
+    name missing from the API reference; on the students' site (``students``), also every leak
+    of an answer (:func:`student_leaks`).
 
     Returns:
       One line per problem (empty when the site is sound).
@@ -435,6 +676,9 @@ def check_site(site: Path = SITE, labs=None) -> list[str]:
         parser.feed(page.read_text(errors="replace"))
         for tag, url in parser.links:
             parts = urlsplit(url)
+            if (parts.scheme in ("http", "https") or url.startswith("//")) \
+                    and tag in ("script", "img", "link", "iframe"):
+                problems.append(f"{page.relative_to(site)}: fetches {url} (the site works offline)")
             if parts.scheme in ("http", "https", "mailto", "data", "javascript") or url.startswith("//"):
                 continue
             if not parts.path:
@@ -464,12 +708,112 @@ def check_site(site: Path = SITE, labs=None) -> list[str]:
                             f"{claims.group(1)} claims")
         if text.count("<img") < 1:
             problems.append(f"labs/{name}.html: no figure")
-        for leak in ("THEORY.md", "/build/notebooks"):
+        for leak in ("THEORY.md", "/build/notebooks", "/tmp/", str(ROOT)):
             if leak in text:
                 problems.append(f"labs/{name}.html: mentions {leak}")
         if "Traceback (most recent call last)" in text or 'class="ansi-red' in text and "Error" in text:
             problems.append(f"labs/{name}.html: a cell error is shown")
+    if not (site / SEARCH_SCRIPT).is_file():
+        problems.append(f"{SEARCH_SCRIPT}: missing (no search from disk)")
     problems.extend(missing_api_names(site))
+    if students:
+        problems.extend(student_leaks(site, labs if labs is not None else labkit.available_labs()))
+    return problems
+
+
+# --- what must not reach the students' site --------------------------------------------------
+
+class _Text(HTMLParser):
+    """A page's visible text and code (scripts and styles left out)."""
+
+    def __init__(self):
+        super().__init__()
+        self.parts: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag, attrs):
+        self._skip += tag in ("script", "style")
+
+    def handle_endtag(self, tag):
+        self._skip -= tag in ("script", "style") and self._skip > 0
+
+    def handle_data(self, data):
+        if not self._skip:
+            self.parts.append(data)
+
+
+def _normalized(text: str) -> str:
+    return " ".join(text.split())
+
+
+def answer_key(labs: dict[str, Path]) -> dict[str, list[str]]:
+    """What the teacher's notebooks hold and the students' site must not: per lab, each
+    solution line (``name = answer``), each line of a solution block that appears nowhere else
+    in the lab, and a stretch of each teacher's note, whitespace-normalized."""
+    import jupytext
+
+    key: dict[str, list[str]] = {}
+    for name, script in labs.items():
+        notebook = jupytext.read(script)
+        secrets, solution_lines = [], set()
+        for cell in notebook.cells:
+            tags = cell.metadata.get("tags", [])
+            if "teacher-note" in tags:
+                # Its longest line (a line reads the same in a code or a markdown cell).
+                lines = [_normalized(re.sub(r"^\s*#\s?", "", line))
+                         for line in cell.source.splitlines()]
+                longest = max(lines, key=len, default="")
+                if len(longest) >= 20:
+                    secrets.append(longest)
+            inside = False
+            for line in cell.source.splitlines():
+                stripped = line.strip()
+                if stripped.startswith("# BEGIN SOLUTION"):
+                    inside = True
+                elif stripped.startswith("# END SOLUTION"):
+                    inside = False
+                elif re.search(r"#\s*SOLUTION\s*$", line):
+                    secrets.append(_normalized(re.sub(r"#\s*SOLUTION\s*$", "", line)))
+                elif inside and len(stripped) >= 12 and not stripped.startswith("#"):
+                    solution_lines.add(_normalized(stripped))
+        outside = _normalized(blank_solutions(script.read_text()))
+        secrets += sorted(line for line in solution_lines if line not in outside)
+        key[name] = secrets
+    return key
+
+
+# Text that no page of the students' site may show (the build fails on any of them).
+STUDENT_FORBIDDEN = ("SOLUTION", ":func:", "THEORY.md", "/build/", "/tmp/", "site-src",
+                     "Teacher's note", "teacher-note")
+
+
+def student_leaks(site: Path, labs: dict[str, Path]) -> list[str]:
+    """Whatever of the answers reached the students' site: a solution line or a teacher's note
+    of any lab (:func:`answer_key`) on any page, "SOLUTION", a raw Sphinx role, "THEORY.md", a
+    build path (this checkout's path, ``/build/``, ``/tmp/``), the teachers' page.
+
+    Returns:
+      One line per leak (empty when the site is clean).
+    """
+    key = answer_key(labs)
+    forbidden = STUDENT_FORBIDDEN + (str(ROOT),)
+    problems = []
+    if (site / "teachers.html").exists():
+        problems.append("teachers.html: the teachers' page is on the students' site")
+    pages = sorted(site.rglob("*.html")) + sorted((site / "search").glob("*.js*"))
+    for page in pages:
+        raw = page.read_text(errors="replace")
+        if page.suffix == ".html":
+            parser = _Text()
+            parser.feed(raw)
+            text = _normalized(html.unescape("".join(parser.parts)))
+        else:
+            text = _normalized(raw)
+        shown = raw + "\n" + text
+        where = page.relative_to(site)
+        problems += [f"{where}: shows {word!r}" for word in forbidden if word in shown]
+        problems += [f"{where}: shows {lab}'s answer {secret!r}"
+                     for lab, secrets in key.items() for secret in secrets if secret in text]
     return problems
 
 
@@ -784,15 +1128,37 @@ def build_student(out: Path, labs: dict[str, Path]) -> list[Path]:
 
 # --- command line ------------------------------------------------------------------------------
 
+def notebook_command(name: str, labs: dict[str, Path]) -> list[str]:
+    """The command that opens lab ``name`` in Jupyter Notebook (jupytext reads the lab's
+    percent-format script as a notebook; saving writes the script back).
+
+    Raises:
+      SystemExit: ``name`` is not a lab (the message lists the labs).
+    """
+    if name not in labs:
+        raise SystemExit(f"notebook: invalid LAB={name!r}: expected one of {', '.join(sorted(labs))}")
+    command = [sys.executable, "-m", "notebook", str(labs[name].relative_to(ROOT))]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        command.append("--allow-root")   # Jupyter refuses root otherwise (a container, CI)
+    return command
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tools/site.py", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     build = sub.add_parser("build", help="execute the labs (quick) and build site/")
     build.add_argument("--jobs", type=int, default=int(os.environ.get("SITE_JOBS", "2")))
     build.add_argument("--labs", nargs="*", help="only these labs (default: all)")
-    sub.add_parser("check", help="check links, figures, claim tables and API names in site/")
+    build.add_argument("--students", action="store_true",
+                       help="the students' site into student-site/ (no answers, no teacher's notes)")
+    check = sub.add_parser("check", help="check links, figures, claim tables and API names in site/")
+    check.add_argument("--students", action="store_true", help="check student-site/ (and for leaks)")
     student = sub.add_parser("student", help="the students' notebooks (otter-grader)")
     student.add_argument("--out", type=Path, default=BUILD / "student")
+    notebook = sub.add_parser("notebook", help="open a lab in Jupyter Notebook")
+    notebook.add_argument("lab", help="the lab's name (balancedness)")
+    notebook.add_argument("--dry-run", action="store_true",
+                          help="print the command and exit (nothing started)")
     args = parser.parse_args(argv)
 
     sys.path.insert(0, str(ROOT))
@@ -807,22 +1173,33 @@ def main(argv: list[str] | None = None) -> int:
             labs = {name: labs[name] for name in args.labs}
         if not 1 <= args.jobs <= 64:
             parser.error(f"invalid --jobs={args.jobs}: expected an integer in [1, 64]")
+        target = STUDENTS if args.students else TEACHERS
         started = time.time()
         executed = execute_labs(labs, args.jobs)
-        write_pages(executed, labs)
-        write_guide_pages()
-        mkdocs_build(labs)
-        problems = check_site(labs=labs)
+        write_pages(executed, labs, target)
+        write_guide_pages(target)
+        mkdocs_build(labs, target)
+        problems = check_site(target.site, labs=labs, students=target.students)
         for line in problems:
             print(f"site: {line}", file=sys.stderr)
-        print(f"site: {len(labs)} lab pages, {time.time() - started:.0f} s in all; "
-              f"{'problems above' if problems else 'no broken link, figure or API name'}")
+        print(f"site: {len(labs)} lab pages{' (students)' if target.students else ''}, "
+              f"{time.time() - started:.0f} s in all; "
+              f"{'problems above' if problems else 'no broken link, figure or API name'}"
+              f"{'' if problems or not target.students else ', no answer shown'}")
         return 1 if problems else 0
     if args.command == "check":
-        problems = check_site()
+        target = STUDENTS if args.students else TEACHERS
+        problems = check_site(target.site, students=target.students)
         for line in problems:
             print(f"site: {line}", file=sys.stderr)
         return 1 if problems else 0
+    if args.command == "notebook":
+        command = notebook_command(args.lab, labs)
+        print(" ".join(command), flush=True)
+        if args.dry_run:
+            return 0
+        os.chdir(ROOT)
+        os.execv(command[0], command)
     built = build_student(args.out, labs)
     print(f"student: {len(built)} lab(s) with predictions into {args.out}")
     return 0 if built else 1
