@@ -43,10 +43,7 @@ again when ``build`` ran first): prediction and exercise cells show blanked answ
 note, teacher notes and the "For teachers" page are left out, and the claim table (the verdicts
 that answer the predictions) moves from the top of a lab page to its end. The build fails if a
 solution line, a teacher's note, "SOLUTION", a raw Sphinx role, "THEORY.md" or a build path
-reaches a page (:func:`student_leaks`). The API reference pages are the same on both sites: the
-teacher's build saves them rendered (``build/api-pages/``, keyed by their source and the library)
-and the students' build puts them in place instead of rendering the docstrings again
-(tools/api_pages_hook.py); a page whose key changed is rendered afresh.
+reaches a page (:func:`student_leaks`).
 
 Both sites render math offline (MathJax 2 copied from the ``jupyter-server-mathjax`` package into
 ``javascripts/mathjax/``) and show the "Try it yourself" sliders as their first frame (the PNG
@@ -84,7 +81,6 @@ SOURCE = BUILD / "site-src"          # mkdocs' docs_dir: generated, never edited
 SITE = ROOT / "site"
 STUDENT_SOURCE = BUILD / "student-site-src"
 STUDENT_SITE = ROOT / "student-site"   # `build --students`: no answers, no teacher's notes
-API_PAGES = BUILD / "api-pages"      # the teacher's rendered API pages, reused by the students'
 RESULTS = ROOT / "results"           # full results from `make demo` / `sharp-theory reproduce`
 DOCS = ROOT / "docs"                 # hand-written pages (index, teachers, API stubs) and images
 PAPERS = ROOT / "papers"
@@ -470,16 +466,6 @@ def write_pages(executed: dict[str, Path], labs: dict[str, Path], target: Target
             for card in cards) + "\n")
     api = source / "api"
     api.mkdir(exist_ok=True)
-    for module, text in api_page_sources().items():
-        if target.students and reusable_api_page(module, text):
-            # The teacher's build rendered this page: the hook puts it in place of this stub.
-            text = f"# `sharp_theory.{module}`\n"
-        (api / f"{module}.md").write_text(text)
-
-
-def api_page_sources() -> dict[str, str]:
-    """The markdown of each API page (``api/MODULE.md``): mkdocstrings renders it."""
-    pages = {}
     for module, names in public_names().items():
         entries = [f"# `sharp_theory.{module}`\n", f"::: sharp_theory.{module}",
                    "    options:\n      members: false\n      show_root_heading: false\n"]
@@ -492,33 +478,7 @@ def api_page_sources() -> dict[str, str]:
             entries += [f"::: {canonical_path(module, name)}",
                         "    options:\n      show_root_heading: true\n"
                         "      show_root_full_path: false\n      heading_level: 2\n"]
-        pages[module] = "\n".join(entries)
-    return pages
-
-
-def api_page_key(text: str) -> str:
-    """A hash of what a rendered API page depends on: its markdown, the library's source, the
-    mkdocs config and the versions of the packages that render it."""
-    from importlib.metadata import version
-
-    digest = hashlib.sha256(text.encode())
-    for path in [ROOT / "mkdocs.yml", *sorted((ROOT / "sharp_theory").rglob("*.py"))]:
-        digest.update(str(path.relative_to(ROOT)).encode())
-        digest.update(path.read_bytes())
-    for package in ("mkdocs", "mkdocstrings", "mkdocstrings-python", "mkdocs-autorefs",
-                    "mkdocs-material"):
-        digest.update(f"{package}={version(package)}".encode())
-    digest.update(sys.version.encode())
-    return digest.hexdigest()[:20]
-
-
-def reusable_api_page(module: str, text: str) -> bool:
-    """Whether the teacher's build saved API page ``module`` from this same source."""
-    saved = API_PAGES / f"{module}.json"
-    try:
-        return json.loads(saved.read_text())["key"] == api_page_key(text)
-    except (OSError, ValueError, KeyError):
-        return False
+        (api / f"{module}.md").write_text("\n".join(entries))
 
 
 def site_config(labs: dict[str, Path], target: Target = TEACHERS) -> Path:
@@ -549,13 +509,6 @@ def site_config(labs: dict[str, Path], target: Target = TEACHERS) -> Path:
             plugin["mkdocs-jupyter"]["include"] = ["labs/*.ipynb", "guides/*.ipynb"]
             # Every notebook page sits one folder down (labs/, guides/).
             plugin["mkdocs-jupyter"]["custom_mathjax_url"] = MATHJAX_NOTEBOOK_URL
-    # The teacher's build saves its rendered API pages; the students' reuses those still current.
-    sources = api_page_sources()
-    keys = {f"api/{module}.md": api_page_key(text) for module, text in sources.items()
-            if not target.students or reusable_api_page(module, text)}
-    config["hooks"] = [str(ROOT / "tools" / "api_pages_hook.py")]
-    config.setdefault("extra", {})["api_pages"] = {
-        "mode": "reuse" if target.students else "save", "folder": str(API_PAGES), "keys": keys}
     path = BUILD / ("mkdocs-students.yml" if target.students else "mkdocs.yml")
     path.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
     return path
