@@ -395,17 +395,9 @@ class Lab:
         from .plotting import slide_copy
         from .plotting.lint import lint_figure
 
-        fig.savefig(self.staging / f"{name}.png", dpi=150, bbox_inches="tight")
-        # The PNG's draw placed every axes (constrained layout); the SVG and the lint reuse that
-        # placement instead of solving the layout again (twice per save with a tight box): a
-        # third of a lab's figure time, and the lint checks exactly the layout the PNG shows.
-        layout = fig.get_layout_engine()
-        fig.set_layout_engine("none")
-        try:
-            fig.savefig(self.staging / f"{name}.svg", dpi=150, bbox_inches="tight")
-            problems = lint_figure(fig, runs=runs)
-        finally:
-            fig.set_layout_engine(layout)
+        for suffix in ("png", "svg"):
+            fig.savefig(self.staging / f"{name}.{suffix}", dpi=150, bbox_inches="tight")
+        problems = lint_figure(fig, runs=runs)
         self.figures.append(name)
         self.figure_checks[name] = {"finding": " ".join(fig.get_suptitle().split()),
                                     "claims": list(claims),
