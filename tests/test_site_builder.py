@@ -87,6 +87,22 @@ def test_answer_key_of_lab_zero_holds_its_solutions_and_its_note(site_builder):
     assert any("2-cycle" in secret or "valley" in secret for secret in key if "=" not in secret)
 
 
+def test_a_common_line_in_a_solution_block_is_not_an_answer(site_builder, tmp_path):
+    """A solution block's line that other labs show outside their solutions (``return np.nan``)
+    is not a secret (it failed the students' build on three other labs' pages); a line found
+    only in the solution is."""
+    solution = ("# %% tags=[\"exercise\"]\ndef my_fit(x):\n    # BEGIN SOLUTION\n"
+                "    if x is None:\n        return np.nan\n    return distinctive_fit_formula(x)\n"
+                "    # END SOLUTION\n")
+    other = "# %%\ndef helper(x):\n    if x is None:\n        return np.nan\n    return x\n"
+    (tmp_path / "one.py").write_text(solution)
+    (tmp_path / "two.py").write_text(other)
+    key = site_builder.answer_key({"one": tmp_path / "one.py", "two": tmp_path / "two.py"})
+    assert key["one"] == ["return distinctive_fit_formula(x)"]
+    alone = site_builder.answer_key({"one": tmp_path / "one.py"})
+    assert "return np.nan" in alone["one"]
+
+
 @pytest.mark.parametrize("shown, leak", [
     ("<p>predicted_two_cycle_radius = 0.15</p>", "answer"),
     ('<pre><span class="n">predicted_two_cycle_radius</span><span class="w"> </span>'

@@ -701,10 +701,13 @@ def _normalized(text: str) -> str:
 
 def answer_key(labs: dict[str, Path]) -> dict[str, list[str]]:
     """What the teacher's notebooks hold and the students' site must not: per lab, each
-    solution line (``name = answer``), each line of a solution block that appears nowhere else
-    in the lab, and a stretch of each teacher's note, whitespace-normalized."""
+    solution line (``name = answer``), each line of a solution block that appears outside the
+    solutions of no lab (a common line such as ``return np.nan`` is not an answer: other labs
+    show it), and a stretch of each teacher's note, whitespace-normalized."""
     import jupytext
 
+    # Every lab's text with its answers blanked: what any page may show.
+    outside = " ".join(_normalized(blank_solutions(script.read_text())) for script in labs.values())
     key: dict[str, list[str]] = {}
     for name, script in labs.items():
         notebook = jupytext.read(script)
@@ -729,7 +732,6 @@ def answer_key(labs: dict[str, Path]) -> dict[str, list[str]]:
                     secrets.append(_normalized(re.sub(r"#\s*SOLUTION\s*$", "", line)))
                 elif inside and len(stripped) >= 12 and not stripped.startswith("#"):
                     solution_lines.add(_normalized(stripped))
-        outside = _normalized(blank_solutions(script.read_text()))
         secrets += sorted(line for line in solution_lines if line not in outside)
         key[name] = secrets
     return key
