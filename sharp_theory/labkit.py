@@ -865,7 +865,7 @@ def sliders(explore, **controls):
         if not (low < high and low <= initial <= high) or (log and low <= 0):
             raise ConfigError(name, repr(spec), "(low, high, initial[, 'log']) with low <= initial "
                               "<= high, low < high (and low > 0 for 'log')")
-    if not _in_a_kernel():
+    if not in_notebook():
         return None
     import math
 
@@ -904,15 +904,6 @@ def sliders(explore, **controls):
         bundle["image/png"] = frame
     display(bundle, raw=True)
     return box
-
-
-def _in_a_kernel() -> bool:
-    """Whether a Jupyter kernel runs this code now (not merely imported somewhere)."""
-    if not in_notebook():
-        return False
-    from IPython import get_ipython
-
-    return getattr(get_ipython(), "kernel", None) is not None
 
 
 def first_frame(explore, values: dict) -> str | None:

@@ -488,8 +488,15 @@ def _alive(pid: int) -> bool:
 
 
 def in_notebook() -> bool:
-    """Whether a Jupyter kernel runs us (labs then take their settings from the environment)."""
-    return "ipykernel" in sys.modules
+    """Whether a Jupyter kernel runs us (labs then take their settings from the environment).
+
+    A kernel that runs this code, not merely an imported ``ipykernel`` (jupyter_client imports
+    it in any process that looks up a kernel spec, e.g. one that executes notebooks)."""
+    if "ipykernel" not in sys.modules:
+        return False
+    from IPython import get_ipython
+
+    return getattr(get_ipython(), "kernel", None) is not None
 
 
 def progress_wanted() -> bool:
