@@ -27,6 +27,9 @@ from .errors import ConfigError, check_int
 from .output import OutputFolder, in_notebook, progress, write_text_atomic
 from .version import __version__
 
+SAVED_DPI = 150
+"""The resolution (dots per inch) of the PNGs a lab saves."""
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 """The repository checkout this package was imported from (labs/ and papers/ live under it)."""
 
@@ -392,12 +395,14 @@ class Lab:
         """
         import matplotlib.pyplot as plt
 
-        from .plotting import slide_copy
+        from .plotting import save_figure, slide_copy
         from .plotting.lint import lint_figure
 
-        for suffix in ("png", "svg"):
-            fig.savefig(self.staging / f"{name}.{suffix}", dpi=150, bbox_inches="tight")
-        problems = lint_figure(fig, runs=runs)
+        shown_dpi = fig.dpi
+        png = self.staging / f"{name}.png"
+        # One drawing serves the PNG, the SVG and the lint (it judges the layout as saved).
+        problems = save_figure(fig, png, self.staging / f"{name}.svg", dpi=SAVED_DPI,
+                               lint=lambda renderer: lint_figure(fig, runs=runs, renderer=renderer))
         self.figures.append(name)
         self.figure_checks[name] = {"finding": " ".join(fig.get_suptitle().split()),
                                     "claims": list(claims),
@@ -407,8 +412,15 @@ class Lab:
         if slide:
             slide_copy(fig, self.staging / f"{name}-slide.png")
             self.figure_checks[name]["slide"] = f"{name}-slide.png"
-        if not in_notebook():
-            plt.close(fig)
+        if in_notebook():
+            # The notebook shows the PNG just saved, at the size the inline backend would show
+            # the figure, instead of drawing the figure once more at the end of the cell.
+            from IPython.display import Image, display
+
+            data = png.read_bytes()
+            width = int.from_bytes(data[16:20], "big")  # the PNG header's pixel width
+            display(Image(data=data, format="png", width=round(width * shown_dpi / SAVED_DPI)))
+        plt.close(fig)
         return problems
 
     def save_arrays(self, **arrays) -> None:

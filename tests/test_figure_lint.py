@@ -169,3 +169,94 @@ def test_slide_copy_is_16_by_9_with_larger_fonts_and_leaves_the_figure(tmp_path,
     assert seen["font"] > before
     assert tuple(fig.get_size_inches()) == size
     assert fig.axes[0].xaxis.label.get_fontsize() == before
+
+
+# --- st.plotting.save_figure: one drawing for the PNG, the SVG and the lint ----------------------
+
+def _counted_draws(fig):
+    """Make ``fig`` count its draws (any renderer) in the returned list."""
+    draws = []
+    draw = fig.draw
+
+    def counting(renderer):
+        draws.append(type(renderer).__name__)
+        return draw(renderer)
+    fig.draw = counting
+    return draws
+
+
+def _log_panels(outside_text: bool = False):
+    fig, axes = plotting.figure(1, 2, width=5.0, height=2.4)
+    for ax in np.ravel(axes):
+        ax.semilogy(STEPS, 1e-3 + np.exp(-STEPS / 2000), label=r"$\lambda_{max}$")
+        ax.set_xlabel("iteration")
+        ax.set_ylabel("loss")
+        ax.legend()
+    plotting.finding(fig, "a finding")
+    if outside_text:  # an artist beyond the figure's right edge
+        fig.text(1.05, 0.5, "beyond the edge")
+    return fig
+
+
+def _picture_difference(first: np.ndarray, second: np.ndarray, block: int = 6) -> float:
+    """How far two renderings of one picture differ: the largest difference (0-255) of the mean
+    colour of any 6 × 6-pixel block, at the best of the shifts by up to one pixel (renderings of
+    one figure at sub-pixel offsets differ along thin lines, not block by block)."""
+    rows = (min(first.shape[0], second.shape[0]) - 2) // block * block
+    columns = (min(first.shape[1], second.shape[1]) - 2) // block * block
+
+    def means(image):
+        return image.reshape(rows // block, block, columns // block, block, -1).mean(axis=(1, 3))
+    reference = means(first[1:1 + rows, 1:1 + columns].astype(float))
+    return min(np.abs(reference - means(second[1 + dy:1 + dy + rows, 1 + dx:1 + dx + columns]
+                                        .astype(float))).max()
+               for dy in (-1, 0, 1) for dx in (-1, 0, 1))
+
+
+@pytest.mark.parametrize("outside_text", [False, True])
+def test_save_figure_draws_once_and_saves_what_a_tight_savefig_saves(tmp_path, outside_text):
+    from PIL import Image
+
+    fig = _log_panels(outside_text)
+    fig.savefig(tmp_path / "reference.png", dpi=150, bbox_inches="tight")
+    fig.savefig(tmp_path / "reference.svg", dpi=150, bbox_inches="tight")
+    dpi, engine = fig.dpi, fig.get_layout_engine()
+    draws = _counted_draws(fig)
+    linted = []
+    problems = plotting.save_figure(fig, tmp_path / "one.png", tmp_path / "one.svg", dpi=150,
+                                    lint=lambda renderer: linted.append(renderer) or ["seen"])
+    # One Agg drawing (the PNG, and the lint's), one SVG drawing; a PNG that must show an artist
+    # beyond the figure's edge is rendered once more, over the whole box.
+    assert draws == ["RendererAgg"] * (2 if outside_text else 1) + ["MixedModeRenderer"]
+    assert problems == ["seen"] and linted[0] is not None
+    assert fig.dpi == dpi and fig.get_layout_engine() is engine
+    reference = np.asarray(Image.open(tmp_path / "reference.png").convert("RGB"))
+    saved = np.asarray(Image.open(tmp_path / "one.png").convert("RGB"))
+    assert abs(saved.shape[0] - reference.shape[0]) <= 2
+    assert abs(saved.shape[1] - reference.shape[1]) <= 2
+    # The same picture up to sub-pixel offsets (measured 30-37), where one changed letter of a
+    # text is 70: the check can tell them apart.
+    assert _picture_difference(reference, saved) < 50
+    fig.texts[-1].set_text(fig.texts[-1].get_text()[:-1] + "X")
+    plotting.save_figure(fig, tmp_path / "changed.png")
+    changed = np.asarray(Image.open(tmp_path / "changed.png").convert("RGB"))
+    assert _picture_difference(reference, changed) > 50
+    assert Image.open(tmp_path / "one.png").info["dpi"][0] == pytest.approx(150, abs=0.1)
+    if outside_text:  # the text beyond the edge is in the picture: wider than the figure
+        assert saved.shape[1] > 5.0 * 150
+    width = lambda svg: float(svg.read_text()[:800].split('width="')[1].split("pt")[0])
+    assert width(tmp_path / "one.svg") == pytest.approx(width(tmp_path / "reference.svg"), abs=2.0)
+
+
+def test_the_lint_of_a_saved_figure_judges_the_saved_drawing(tmp_path):
+    """The lint run by save_figure finds what it finds on a fresh drawing (here: two titles
+    forced onto each other), and a clean figure stays clean."""
+    fig = _log_panels()
+    assert plotting.save_figure(fig, tmp_path / "a.png", lint=lambda r: lint_figure(fig, renderer=r)) == []
+    fig = _log_panels()
+    for ax in fig.axes:  # x labels far wider than their panels run into each other
+        ax.set_xlabel("a long label that runs over into the next panel " * 2)
+    fresh = lint_figure(fig)
+    saved = plotting.save_figure(fig, tmp_path / "b.png", lint=lambda r: lint_figure(fig, renderer=r))
+    assert any("overlap" in problem for problem in fresh)
+    assert [p for p in saved if "overlap" in p] == [p for p in fresh if "overlap" in p]

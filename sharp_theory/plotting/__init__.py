@@ -345,3 +345,95 @@ def slide_copy(fig, path, *, dpi: int = 110) -> None:
 __all__ = ["figure", "finding", "color_for", "band", "plot_run", "status_label", "mark_status",
            "status_of", "legend_right", "figure_legend", "key_legend", "slide_copy", "font_scale", "STYLE",
            "PALETTE", "OPTIMIZER_COLORS", "PAGE_WIDTH", "MIN_FONT_PT", "SLIDE_SIZE", "OK"]
+
+
+def save_figure(fig, png_path, svg_path=None, *, dpi: float = 150, pad_inches: float | None = None,
+                lint=None):
+    """Save ``fig`` as a PNG (and an SVG) cropped to its tight bounding box, from one drawing.
+
+    ``fig.savefig(..., bbox_inches="tight")`` draws a figure twice per file, once to find the
+    box and once to render it, and with constrained layout each draw lays the figure out again;
+    text layout (tick labels, mathtext) is most of a draw. Here the figure is drawn once, at
+    ``dpi``, on its Agg canvas: the PNG is that drawing cropped to the tight box (padded by
+    ``pad_inches``, the background colour filling a pad beyond the figure's edge), and the SVG
+    renders the same box with the layout of that drawing kept. A figure whose artists reach
+    beyond its own edge, or that has no Agg canvas, is saved by ``savefig(bbox_inches="tight")``.
+
+    Args:
+      fig: the figure.
+      png_path: where to write the PNG.
+      svg_path: where to write the SVG (None: no SVG).
+      dpi: resolution of the PNG (and of the drawing ``lint`` sees).
+      pad_inches: the margin around the tight box (default: ``savefig.pad_inches``).
+      lint: a function ``lint(renderer)`` called on the drawing, while ``fig`` is at ``dpi``
+        (``Lab.savefig`` passes ``st.plotting.lint.lint_figure``); its result is returned.
+
+    Returns:
+      What ``lint`` returned (None without ``lint``).
+    """
+    import matplotlib as mpl
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.transforms import Bbox
+
+    pad = mpl.rcParams["savefig.pad_inches"] if pad_inches is None else pad_inches
+    if not isinstance(fig.canvas, FigureCanvasAgg):
+        fig.savefig(png_path, dpi=dpi, bbox_inches="tight", pad_inches=pad)
+        if svg_path is not None:
+            fig.savefig(svg_path, dpi=dpi, bbox_inches="tight", pad_inches=pad)
+        return lint(None) if lint is not None else None
+
+    original_dpi = fig.dpi
+    engine = fig.get_layout_engine()
+    try:
+        fig.set_dpi(dpi)
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        result = lint(renderer) if lint is not None else None
+        tight = fig.get_tightbbox(renderer)
+        width, height = fig.get_size_inches()
+        half_pixel = 0.5 / dpi
+        inside = (tight.x0 >= -half_pixel and tight.y0 >= -half_pixel
+                  and tight.x1 <= width + half_pixel and tight.y1 <= height + half_pixel)
+        box = Bbox(np.asarray(tight.padded(pad)))
+        if inside:
+            _write_cropped_png(fig, png_path, box, dpi)
+        # The layout of the drawing above stands: without a layout engine, savefig with a
+        # given box draws once (with one, or with "tight", it draws a second time to lay out).
+        with mpl.rc_context({"figure.autolayout": False, "figure.constrained_layout.use": False}):
+            fig.set_layout_engine(None)
+        if not inside:  # an artist reaches beyond the figure's edge: render the whole box
+            fig.savefig(png_path, dpi=dpi, bbox_inches=box)
+        if svg_path is not None:
+            fig.savefig(svg_path, dpi=dpi, bbox_inches=box)
+        return result
+    finally:
+        if engine is not None and fig.get_layout_engine() is None:
+            fig.set_layout_engine(engine)
+        fig.set_dpi(original_dpi)
+
+
+def _write_cropped_png(fig, path, box, dpi: float) -> None:
+    """The Agg drawing of ``fig`` (at ``dpi``) cut to ``box`` (inches; a part beyond the figure
+    is filled with its background colour), written as a PNG of that resolution."""
+    import math
+
+    import matplotlib as mpl
+    import numpy as np
+    from matplotlib.colors import to_rgba
+
+    pixels = np.asarray(fig.canvas.buffer_rgba())
+    rows, columns = pixels.shape[:2]
+    left, right = math.floor(box.x0 * dpi), math.ceil(box.x1 * dpi)
+    top, bottom = rows - math.ceil(box.y1 * dpi), rows - math.floor(box.y0 * dpi)
+    facecolor = mpl.rcParams["savefig.facecolor"]
+    if isinstance(facecolor, str) and facecolor == "auto":
+        facecolor = fig.get_facecolor()
+    background = np.round(np.asarray(to_rgba(facecolor)) * 255).astype(np.uint8)
+    out = np.empty((bottom - top, right - left, 4), dtype=np.uint8)
+    out[...] = background
+    src_top, src_left = max(top, 0), max(left, 0)
+    src_bottom, src_right = min(bottom, rows), min(right, columns)
+    out[src_top - top:src_bottom - top, src_left - left:src_right - left] = \
+        pixels[src_top:src_bottom, src_left:src_right]
+    mpl.image.imsave(path, out, format="png", dpi=dpi)

@@ -171,7 +171,7 @@ def _is_colorbar(ax) -> bool:
     return getattr(ax, "_colorbar", None) is not None
 
 
-def lint_figure(fig, *, runs: Mapping[str, str] | None = None) -> list[str]:
+def lint_figure(fig, *, runs: Mapping[str, str] | None = None, renderer=None) -> list[str]:
     """The problems a reader would have with ``fig`` (empty list: none).
 
     Args:
@@ -181,16 +181,20 @@ def lint_figure(fig, *, runs: Mapping[str, str] | None = None) -> list[str]:
         whose status is not "ok" must be drawn with its status mark. A key
         ``"LABEL @ PANEL"`` names the run only in the axes whose label (``ax.set_label``) or
         title contains PANEL.
+      renderer: the renderer of a current drawing of ``fig`` (``st.plotting.save_figure``
+        passes the one its PNG came from, so the lint judges the saved layout); None: ``fig``
+        is drawn here.
 
     Returns:
       One line per problem, naming the axes or text concerned.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    if fig.canvas is None or not hasattr(fig.canvas, "get_renderer"):
-        FigureCanvasAgg(fig)
-    fig.canvas.draw()
-    renderer = fig.canvas.get_renderer()
+    if renderer is None:
+        if fig.canvas is None or not hasattr(fig.canvas, "get_renderer"):
+            FigureCanvasAgg(fig)
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
     problems: list[str] = []
 
     for ax in fig.axes:
