@@ -77,7 +77,9 @@ def test_student_version_builds_and_its_checks_grade(tmp_path, site_builder):
     from otter.test_files import OKTestFile
 
     labs = dict(LABS)
-    built = site_builder.build_student(tmp_path, {"balancedness": labs["balancedness"]})
+    # The key's own run is checked where the fuzz-a-bound notebook is built below.
+    built = site_builder.build_student(tmp_path, {"balancedness": labs["balancedness"]},
+                                       check_key=False)
     assert len(built) == 1
     import nbformat
 

@@ -32,6 +32,21 @@ def fill(student: Path, answers: dict, out: Path) -> Path:
     return out
 
 
+def fill_key(key: Path, answers: dict, out: Path) -> Path:
+    """The answer key with the answers of ``answers`` replaced (a submission right on the rest)."""
+    notebook = nbformat.read(key, as_version=4)
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        for name, value in answers.items():
+            if cell.source.startswith(f"{name} = ") and "\n" not in cell.source.strip():
+                cell.source = f"{name} = {value!r}"
+            elif cell.source.startswith(f"def {name}(") and isinstance(value, str):
+                cell.source = value
+    nbformat.write(notebook, out)
+    return out
+
+
 def grade(bundle: Path, submission: Path, out: Path) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     done = subprocess.run([sys.executable, "-m", "otter", "run", "-a", str(bundle), "-o", str(out),
@@ -45,7 +60,8 @@ def grade(bundle: Path, submission: Path, out: Path) -> dict:
 def bundles(tmp_path_factory, site_builder):
     out = tmp_path_factory.mktemp("student")
     chosen = {name: LABS[name] for name in ("what-sam-does", "edge-of-stability")}
-    site_builder.build_student(out, chosen)
+    # The key is graded through `otter run` below: otter assign need not run it too.
+    site_builder.build_student(out, chosen, check_key=False)
     return out
 
 
@@ -77,40 +93,52 @@ def test_a_second_lab_bundle_grades_each_of_its_exercises(bundles):
             source.startswith(f"def {name}(") and source.endswith("\n    ...") for source in sources), name
 
 
-@pytest.mark.parametrize("lab, wrong, expected", [
-    ("what-sam-does",
-     {"predict_rho_zero_is_gd": False, "predicted_two_cycle_radius": 0.3,
-      "two_cycle_radius_formula": "eta*rho*lam/(2 + eta*lam)", "predicted_sam_final_sharpness": 2.0,
-      "my_sam_step": "def my_sam_step(w, gradient, lr, rho):\n    return w - lr * gradient(w)\n"},
-     {"predict_rho_zero_is_gd": 0, "predicted_two_cycle_radius": 0,
-      "two_cycle_radius_formula": 0, "predicted_sam_final_sharpness": 1, "my_sam_step": 0}),
-    # The second lab through the real grader (issue 25: two labs, full and partial marks).
-    ("edge-of-stability",
-     {"predict_hovers_at_edge": True, "predict_sam_lower_edge": False,
-      "predicted_settled_sharpness": 13.0, "usam_limit_formula": "(sqrt(1 + 8*rho/eta) - 1)/2",
-      "my_sam_edge": "def my_sam_edge(grad_norm, lr, rho):\n    return 2 / lr + 0 * grad_norm\n"},
-     {"predict_hovers_at_edge": 1, "predict_sam_lower_edge": 0, "predicted_settled_sharpness": 0,
-      "usam_limit_formula": 0, "my_sam_edge": 0}),
-])
-def test_right_and_wrong_submissions_get_full_and_partial_marks(bundles, tmp_path, lab, wrong,
-                                                                 expected):
+def test_a_right_and_a_wrong_submission_get_full_and_partial_marks(bundles, tmp_path):
+    """Lab 0 through the real grader: the key gets every point; typical wrong answers lose
+    theirs, each with one sentence of feedback."""
+    lab = "what-sam-does"
     bundle = _bundle(bundles, lab)
     right = bundles / lab / "dist" / "autograder" / f"{lab}.ipynb"  # the answer key filled in
     scores = grade(bundle, right, tmp_path / "right")
+    expected = {"predict_rho_zero_is_gd": 0, "predicted_two_cycle_radius": 0,
+                "two_cycle_radius_formula": 0, "predicted_sam_final_sharpness": 1, "my_sam_step": 0}
     assert {name: test["score"] for name, test in scores.items()} == \
         {name: test["max_score"] for name, test in scores.items()}
     assert set(scores) == set(expected)
+    wrong = {"predict_rho_zero_is_gd": False, "predicted_two_cycle_radius": 0.3,
+             "two_cycle_radius_formula": "eta*rho*lam/(2 + eta*lam)",
+             "predicted_sam_final_sharpness": 2.0,
+             "my_sam_step": "def my_sam_step(w, gradient, lr, rho):\n    return w - lr * gradient(w)\n"}
     student = bundles / lab / "dist" / "student" / f"{lab}.ipynb"
-    submission = fill(student, wrong, tmp_path / f"{lab}-wrong.ipynb")
-    scores = grade(bundle, submission, tmp_path / "wrong")
+    scores = grade(bundle, fill(student, wrong, tmp_path / f"{lab}-wrong.ipynb"), tmp_path / "wrong")
     assert {name: test["score"] for name, test in scores.items()} == expected
+    _feedback_is_one_sentence(scores, expected)
+    assert "is 100% away from the measured 0.15 (allowed: 2%)" in \
+        scores["predicted_two_cycle_radius"]["output"]
+    assert "is not equal to the formula the lab derives" in \
+        scores["two_cycle_radius_formula"]["output"]
+
+
+def test_a_second_lab_grades_a_half_right_submission_item_by_item(bundles, tmp_path):
+    """The edge-of-stability lab through the real grader (issue 25: two labs): a submission right
+    on the yes/no, numeric and coding items and wrong on the other two gets exactly those points
+    (each `otter run` executes the whole lab, so one mixed submission stands for two)."""
+    lab = "edge-of-stability"
+    key = bundles / lab / "dist" / "autograder" / f"{lab}.ipynb"
+    wrong = {"predict_sam_lower_edge": False, "usam_limit_formula": "(sqrt(1 + 8*rho/eta) - 1)/2"}
+    submission = fill_key(key, wrong, tmp_path / f"{lab}-half.ipynb")
+    scores = grade(_bundle(bundles, lab), submission, tmp_path / "half")
+    expected = {"predict_hovers_at_edge": 1, "predict_sam_lower_edge": 0,
+                "predicted_settled_sharpness": 1, "usam_limit_formula": 0, "my_sam_edge": 1}
+    assert {name: test["score"] for name, test in scores.items()} == expected
+    assert all(scores[name]["max_score"] == 1 for name in expected)
+    _feedback_is_one_sentence(scores, expected)
+
+
+def _feedback_is_one_sentence(scores: dict, expected: dict) -> None:
     for name, points in expected.items():
         if points:
             continue
         output = scores[name]["output"]
+        assert output.strip(), name
         assert "Traceback" not in output and "/tmp" not in output and str(Path.home()) not in output
-    if lab == "what-sam-does":
-        assert "is 100% away from the measured 0.15 (allowed: 2%)" in \
-            scores["predicted_two_cycle_radius"]["output"]
-        assert "is not equal to the formula the lab derives" in \
-            scores["two_cycle_radius_formula"]["output"]

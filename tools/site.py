@@ -1050,9 +1050,13 @@ def grade_at_the_end(path: Path) -> None:
     nbformat.write(notebook, path)
 
 
-def build_student(out: Path, labs: dict[str, Path]) -> list[Path]:
+def build_student(out: Path, labs: dict[str, Path], *, check_key: bool = True) -> list[Path]:
     """``out/LAB/student/LAB.ipynb`` (answers blanked, public checks) and
-    ``out/LAB/autograder/`` (solutions, every check) for each lab with predictions."""
+    ``out/LAB/autograder/`` (solutions, every check) for each lab with predictions.
+
+    With ``check_key`` (``make student``), otter runs the answer key through every check
+    while it builds (the lab is executed once more); a caller that grades the key through
+    ``otter run`` itself (tests/test_grading.py) leaves that to its own grading."""
     import nbformat
 
     built = []
@@ -1071,7 +1075,8 @@ def build_student(out: Path, labs: dict[str, Path]) -> list[Path]:
         shutil.copy(wheel, folder / wheel.name)
         (folder / "requirements.txt").write_text(grader_requirements(wheel.name))
         nbformat.write(teacher, folder / f"{name}.ipynb")
-        subprocess.run([sys.executable, "-m", "otter", "assign", f"{name}.ipynb", "dist"],
+        subprocess.run([sys.executable, "-m", "otter", "assign", f"{name}.ipynb", "dist",
+                        *([] if check_key else ["--no-run-tests"])],
                        check=True, cwd=folder, stdout=subprocess.DEVNULL)
         for handed in (folder / "dist" / "student" / f"{name}.ipynb",
                        folder / "dist" / "autograder" / f"{name}.ipynb"):
