@@ -12,7 +12,7 @@ MIN_VENV := .venv-min
 # What test-min runs under the lowest versions: import + README example, the CLI, one quick lab,
 # the fuzzer on one claim, and the packaging checks.
 MIN_TESTS ?= tests/test_readme.py tests/test_cli.py tests/test_packaging.py \
-	"tests/test_sharpness_labs.py::test_lab_quick[edge-of-stability]" \
+	"tests/test_sharpness_labs.py::test_lab_quick[what-sam-does]" \
 	tests/test_fuzz.py::test_false_bound_is_falsified_and_shrunk_to_its_boundary
 
 .PHONY: setup demo test test-min lock clean docs docs-test student student-site notebook
