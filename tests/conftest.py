@@ -39,6 +39,14 @@ if not os.environ.get("SHARP_THEORY_TEST_LABS"):
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         signal.signal(signal.SIGTERM, _stop_like_ctrl_c)
 
+# A test run started in the background by a non-interactive shell (`cmd &`) inherits SIGINT
+# ignored, and so would every process it starts: the tests that press Ctrl-C on a child would see
+# it ignored and time out (two did so). Ctrl-C is restored here, for this process and its children.
+import signal as _signal  # noqa: E402
+
+if _signal.getsignal(_signal.SIGINT) == _signal.SIG_IGN:
+    _signal.signal(_signal.SIGINT, _signal.default_int_handler)
+
 import jax  # noqa: E402
 import pytest  # noqa: E402
 from hypothesis import settings  # noqa: E402
