@@ -269,9 +269,20 @@ for seed in range(EVRON_SEEDS):
                     for _ in range(SINGLE_PASS_TASKS)]
     single_pass_ranks_equal &= all(np.linalg.matrix_rank(X) == rank for X in tasks_single)
     w_star = rng.standard_normal(SINGLE_PASS_DIMENSION)
-    mean_loss = np.mean([[forgetting.normalized_average_loss(tasks_single, w_star, w_star + e)
-                          for e in fit_sequence(tasks_single, w_star, order)]
-                         for order in itertools.permutations(range(SINGLE_PASS_TASKS))], axis=0)
+    # every order at once: w ← w + X⁺(y − Xw) with the task of each order at step t
+    stacked = np.stack(tasks_single)                                   # (T, r, d)
+    pseudo = np.linalg.pinv(stacked)                                   # (T, d, r)
+    orders = np.array(list(itertools.permutations(range(SINGLE_PASS_TASKS))))  # (T!, T)
+    w = np.zeros((len(orders), SINGLE_PASS_DIMENSION))
+    scale = (w_star @ w_star) * max(np.linalg.norm(X, 2) for X in tasks_single) ** 2
+    mean_loss = []
+    for t in range(SINGLE_PASS_TASKS):
+        X, X_plus = stacked[orders[:, t]], pseudo[orders[:, t]]
+        w = w + np.einsum("odr,or->od", X_plus, np.einsum("ord,d->or", X, w_star)
+                          - np.einsum("ord,od->or", X, w))
+        residuals = np.einsum("mrd,od->omr", stacked, w - w_star)
+        mean_loss.append(np.mean(np.sum(residuals ** 2, axis=(1, 2)) / SINGLE_PASS_TASKS) / scale)
+    mean_loss = np.array(mean_loss)
     bounds = [forgetting.single_pass_loss_bound(k, SINGLE_PASS_DIMENSION, rank)
               for k in range(1, SINGLE_PASS_TASKS + 1)]
     single_pass_ratio = max(single_pass_ratio, float(np.max(mean_loss / bounds)))
@@ -313,7 +324,7 @@ random_k = np.arange(1, RANDOM_ITERATIONS + 1)
 axes[0, 2].loglog(random_k, random_expected.mean(0), label=r"random order: exact $E\,L(w_k)$ (mean over seeds)")
 axes[0, 2].loglog(random_k, random_expected.max(0), "--", label=r"largest $E\,L(w_k)$ over seeds")
 axes[0, 2].loglog(random_k, 13 / np.sqrt(random_k), ":", color="black", label=r"$13/\sqrt{k}$ (Attia et al.)")
-axes[0, 2].set(xlabel="tasks fitted k", ylabel=r"normalized average loss $E\,L(w_k)$",
+axes[0, 2].set(xlabel="tasks fitted k", ylabel=r"$E\,L(w_k)$",
                ylim=(1e-12, 20), title=f"(c) random order, T = {RANDOM_TASKS}, d = {CYCLIC_DIMENSION}")
 st.plotting.figure_legend(fig, ncol=2)
 st.plotting.finding(fig, "Two-task forgetting equals its principal-angle formula; no run exceeds "
@@ -874,7 +885,7 @@ bayes_b = np.array([float(bayes_cross_entropy(task_a.with_constants(tables=t))) 
 axes[0, 1].plot(gap_axis, by_gap(loss_b_gd - bayes_b), marker="o", color="black")
 axes[0, 1].plot(gap_axis, by_gap(lora_loss_b_gd - bayes_b), marker="s", color="C0")
 axes[0, 1].plot(gap_axis, by_gap(lora_loss_b_sam - bayes_b), marker="^", color="C4")
-axes[0, 1].set(xlabel="task gap λ", ylabel="median excess task-B loss", xscale="log",
+axes[0, 1].set(xlabel="task gap λ", ylabel="excess loss B", xscale="log",
                yscale="log", title="(b) learning of task B")
 axes[0, 2].scatter(loss_b_gd - bayes_b, forgetting_gd, color="black", s=12)
 axes[0, 2].scatter(lora_loss_b_gd - bayes_b, lora_forgetting_gd, color="C0", marker="s", s=12)
