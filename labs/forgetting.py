@@ -20,17 +20,23 @@
 # * sequential linear regression with Gaussian features: Lin, Ju, Liang, Shroff (ICML 2023)'s
 #   closed-form expected loss of every task after every task, against Monte Carlo;
 # * noiseless tasks sharing a solution: Evron et al. (COLT 2022)'s two-task forgetting from
-#   principal angles (exact), its worst case, and the cyclic-order bound `T² min(1/√k, d/k)`;
+#   principal angles (exact), its worst case, the cyclic-order bound `T² min(1/√k, d/k)`, and
+#   random task orders against the random-order bounds whose constants are stated (exact
+#   expectations);
 # * Mirzadeh et al. (NeurIPS 2020): `F ≈ ½ΔwᵀH_AΔw` — exact on a quadratic, and how close on a
 #   softmax next-token model as the task gap grows;
 # * a null result: in linear regression SAM and GD fitted to convergence forget the same;
 # * Li, Ding, Fang, Tao (Findings of EMNLP 2024): SAM fine-tuning forgets less at equal gradient
 #   evaluations, SAM + WiSE-FT less still, and forgetting rises with the flatness of the tuned
 #   model (λ_max, trace, and the surface measures SC, AG, MAG);
-# * Watts et al. (2026): SAM during pretraining lowers later forgetting.
+# * Watts et al. (2026): SAM during pretraining lowers later forgetting;
+# * Biderman et al. (TMLR 2024): LoRA-like fine-tuning `W0 + xyᵀ` learns less and forgets less
+#   than full fine-tuning; and SAM on the LoRA factors (Li, Zhang, He, NeurIPS 2024: balance).
 #
 # References: Lin et al. arXiv:2302.05836; Evron et al. arXiv:2205.09588; Mirzadeh et al.
-# arXiv:2006.06958; Li et al. arXiv:2406.04836; Watts et al. arXiv:2605.02105.
+# arXiv:2006.06958; Li et al. arXiv:2406.04836; Watts et al. arXiv:2605.02105; Attia et al.
+# NeurIPS 2025; Evron, Levinstein et al. arXiv:2504.04579; Biderman et al. arXiv:2405.09673;
+# Li, Zhang, He arXiv:2410.14802.
 
 # %% [markdown] tags=["predict"]
 # **Predict, then run.** Fine-tune the next-token model on task B with SAM for K steps or with
@@ -171,6 +177,14 @@ lab.savefig(fig, "lin_closed_form", claims=["lin2023.forgetting.closed_form_matc
 # space. For two tasks with orthonormal rows the forgetting after k alternating fits is
 # `½ Σ_j a_j² cos^{2(k−1)}θ_j sin²θ_j` (principal angles θ_j between the null spaces), at most
 # `½‖w*‖²(k − 1)^{k−1}/k^k`. Data with `‖X‖ ≤ 1` (not orthonormal) forget at most that much.
+#
+# Random orders: Evron et al. bound the expected loss under random orders by O((d − r̄)/k); we
+# could not find that bound's constant, so we check the bounds whose constants are stated (see
+# the card): `E L(w_k) ≤ 13/√k` (Attia et al. 2025, with or without replacement) and
+# `E L(w_k) ≤ 2(d − r)/k` for a single pass over rank-r tasks (Evron, Levinstein et al. 2025),
+# for the normalized loss over all tasks `L(w) = (1/T)Σ_m‖X_m w − y_m‖²/(‖w*‖²R²)`. The
+# expectations are exact: `st.theory.forgetting.random_order_expected_loss` (a second-moment
+# recursion) with replacement, the mean over all T! orders for a single pass.
 
 # %%
 def fit_sequence(designs, w_star, order):
