@@ -61,9 +61,10 @@ References:
     rates for random task orderings in continual linear models. arXiv:2504.04579 (2025).
   A. Attia, M. Schliserman, U. Sherman, T. Koren. Fast last-iterate convergence of SGD in the
     smooth interpolation regime. NeurIPS 2025.
-  Tsipory et al. Are greedy task orderings better than random in continual linear regression?
-    NeurIPS 2025, Sec. 5 and App. G.3 (the two constants above, and Table 1: Evron et al.
-    2022's O((d − r̄)/k)).
+  M. Tsipory, R. Levinstein, I. Evron, M. Kong, D. Needell, D. Soudry. Are greedy task
+    orderings better than random in continual linear regression? NeurIPS 2025, arXiv:2510.19941,
+    Sec. 5 and App. G.3 (the two constants above) and App. F, Table 1 (Evron et al. 2022's
+    O((d − r̄)/k), constants omitted).
 """
 from __future__ import annotations
 
@@ -417,7 +418,7 @@ def random_order_loss_bound(iterations: int) -> float:
       iterations: k >= 1 fits (with or without replacement).
 
     Returns:
-      ``13/√k`` (an upper bound on ``E L(w_k)``; vacuous, above 1, for k < 170).
+      ``13/√k`` (an upper bound on ``E L(w_k)``; vacuous, at least 1, for k <= 169).
 
     References:
       Attia, Schliserman, Sherman, Koren. NeurIPS 2025, as stated in Tsipory et al. NeurIPS 2025,
