@@ -148,3 +148,108 @@ def test_cyclic_forgetting_never_exceeds_the_bound(tasks, p, seed):
     for k in range(tasks, tasks * cycles + 1, tasks):
         seen = np.mean([np.sum((designs[m] @ path[k - 1]) ** 2) for m in order[:k]])
         assert seen <= forgetting.cyclic_forgetting_bound(tasks, k, p)
+
+
+def _fit_order(designs, w_star, order):
+    w, losses = np.zeros_like(w_star), []
+    for m in order:
+        w = forgetting.sequential_projection_fit(w, designs[m], designs[m] @ w_star)
+        losses.append(forgetting.normalized_average_loss(designs, w_star, w))
+    return np.array(losses)
+
+
+def _simulate_orders(designs, w_star, orders):
+    """Normalized average loss after each fit, for every order (rows), all orders at once."""
+    stacked = np.stack(designs)                       # (T, n, d): every task has n rows
+    pseudo = np.linalg.pinv(stacked)                  # (T, d, n)
+    w = np.zeros((len(orders), w_star.size))
+    scale = (w_star @ w_star) * max(np.linalg.norm(X, 2) for X in designs) ** 2
+    losses = []
+    for t in range(orders.shape[1]):
+        X, X_plus = stacked[orders[:, t]], pseudo[orders[:, t]]
+        w = w + np.einsum("odn,on->od", X_plus, np.einsum("ond,d->on", X, w_star)
+                          - np.einsum("ond,od->on", X, w))
+        residuals = np.einsum("mnd,od->omn", stacked, w - w_star)
+        losses.append(np.sum(residuals ** 2, axis=(1, 2)) / len(designs) / scale)
+    return np.stack(losses, axis=1)                   # (orders, k)
+
+
+@settings(max_examples=25, deadline=None)
+@given(tasks=hs.sampled_from([2, 3]), d=hs.sampled_from([3, 5]), rank=hs.sampled_from([1, 2]),
+       spread=hs.sampled_from([0.05, 1.0]), seed=hs.integers(0, 10_000))
+def test_random_orders_match_the_exact_expectation_and_stay_below_the_bounds(tasks, d, rank,
+                                                                              spread, seed):
+    # Simulated random orders with replacement (many draws, batched fits) against the exact
+    # second-moment recursion, and never above 13/√k; similar tasks (small spread) forget slowly.
+    rng = np.random.default_rng(seed)
+    common = rng.standard_normal((rank, d))
+    designs = [common + spread * rng.standard_normal((rank, d)) for _ in range(tasks)]
+    w_star = rng.standard_normal(d)
+    iterations, draws = 6, 4000
+    exact = forgetting.random_order_expected_loss(designs, w_star, iterations)
+    runs = _simulate_orders(designs, w_star, rng.integers(0, tasks, (draws, iterations)))
+    error = runs.std(0, ddof=1) / math.sqrt(draws)
+    assert np.all(np.abs(runs.mean(0) - exact) <= 4 * error + 1e-12)
+    assert np.all(runs <= 1.0 + 1e-12)  # L(w) ≤ ‖w − w*‖²/‖w*‖² ≤ 1 for w_0 = 0
+    bounds = np.array([forgetting.random_order_loss_bound(k) for k in range(1, iterations + 1)])
+    assert np.all(exact <= bounds)
+    long_run = forgetting.random_order_expected_loss(designs, w_star, 400)
+    assert np.all(long_run <= 13 / np.sqrt(np.arange(1, 401)))
+
+
+@settings(max_examples=10, deadline=None)
+@given(d=hs.sampled_from([3, 4]), tasks=hs.sampled_from([3, 4]), spread=hs.sampled_from([0.05, 1.0]),
+       seed=hs.integers(0, 10_000))
+def test_single_pass_random_orders_stay_below_two_d_minus_r_over_k(d, tasks, spread, seed):
+    import itertools
+    rng = np.random.default_rng(seed)
+    rank = int(rng.integers(1, d))
+    common = rng.standard_normal((rank, d))
+    designs = [common + spread * rng.standard_normal((rank, d)) for _ in range(tasks)]
+    w_star = rng.standard_normal(d)
+    orders = np.array(list(itertools.permutations(range(tasks))))
+    mean = _simulate_orders(designs, w_star, orders).mean(0)
+    # the batched fits are the sequential fits (one order checked against the library's fit)
+    np.testing.assert_allclose(_simulate_orders(designs, w_star, orders[:1])[0],
+                               _fit_order(designs, w_star, orders[0]), rtol=1e-9, atol=1e-14)
+    bounds = [forgetting.single_pass_loss_bound(k, d, rank) for k in range(1, tasks + 1)]
+    assert np.all(mean <= bounds)
+
+
+def test_random_order_expected_loss_on_two_lines_is_the_closed_form():
+    # Two rank-one tasks in d = 2 whose null spaces are lines at angle θ; w* on neither line.
+    # With replacement each step projects onto line 1 or 2; after the first step the error lies
+    # on a line; enumerating all 2^k equally likely orders gives E L(w_k) independently.
+    theta = 0.3
+    X1 = np.array([[0.0, 1.0]])                              # null space: the x-axis
+    X2 = np.array([[-math.sin(theta), math.cos(theta)]])     # null space: angle θ
+    w_star = np.array([0.6, 0.8])
+    k = 8
+    exact = forgetting.random_order_expected_loss([X1, X2], w_star, k)
+    lines = [np.array([1.0, 0.0]), np.array([math.cos(theta), math.sin(theta)])]
+    expected = np.zeros(k)  # the mean over all 2^k orders, each as likely
+    for step in range(1, k + 1):
+        total = 0.0
+        for order in itertools_product(step):
+            e = -w_star
+            for m in order:
+                e = lines[m] * (lines[m] @ e)
+            total += 0.5 * ((X1 @ e) ** 2 + (X2 @ e) ** 2).item()
+        expected[step - 1] = total / 2 ** step
+    np.testing.assert_allclose(exact, expected, rtol=1e-12, atol=1e-15)
+
+
+def itertools_product(length):
+    import itertools
+    return itertools.product((0, 1), repeat=length)
+
+
+def test_random_order_bounds_refuse_bad_input():
+    with pytest.raises(ConfigError, match="iterations"):
+        forgetting.random_order_loss_bound(0)
+    with pytest.raises(ConfigError, match="rank"):
+        forgetting.single_pass_loss_bound(3, 2, 3)
+    with pytest.raises(ConfigError, match="designs"):
+        forgetting.random_order_expected_loss([np.ones((1, 3)), np.ones((1, 4))], np.ones(3), 2)
+    with pytest.raises(ConfigError, match="w_star"):
+        forgetting.random_order_expected_loss([np.ones((1, 3))], np.zeros(3), 2)

@@ -3,12 +3,15 @@
 * Lin, Ju, Liang, Shroff (ICML 2023): closed-form expected task losses in sequential
   Gaussian linear regression.
 * Evron, Moroshko, Ward, Srebro, Soudry (COLT 2022): two-task forgetting from principal angles,
-  its worst case, and the cyclic-order bound.
+  its worst case, and the cyclic-order bound; random orders against the bounds with stated
+  constants (Attia et al. 2025, Evron et al. 2025).
 * Mirzadeh, Farajtabar, Pascanu, Ghasemzadeh (NeurIPS 2020): F ≈ ½ΔwᵀH_AΔw.
 * Derived here: SAM and GD fitted to convergence forget the same in linear regression.
 * Li, Ding, Fang, Tao (Findings of EMNLP 2024): SAM fine-tuning forgets less; with WiSE-FT less
   still; forgetting tracks the flatness of the tuned model.
 * Watts et al. (2026): SAM during pretraining lowers later forgetting.
+* Biderman et al. (TMLR 2024): LoRA learns less and forgets less than full fine-tuning.
+* Li, Zhang, He (NeurIPS 2024): SAM balances the LoRA factors.
 
 References:
   Lin, Ju, Liang, Shroff. Theory on Forgetting and Generalization of Continual Learning. ICML 2023.
@@ -67,6 +70,25 @@ def _evron(measured, *, quick) -> Verdict:
                   "worst_case_attained": evron["worst_case_attained_ratios"]},
                  "principal-angle formula to round-off; no run above its worst case",
                  also=[Threshold("max forgetting / worst-case bound", worst_ratio, "<=", 1.0)])
+
+
+def _random_orders(measured, *, quick) -> Verdict:
+    orders = measured["random_orders"]
+    with_replacement = finite(orders["max_ratio_to_13_over_sqrt_k"])
+    single_pass = finite(orders["single_pass_max_ratio_to_2_d_minus_r_over_k"])
+    numbers = {"max_ratio_to_13_over_sqrt_k": with_replacement,
+               "single_pass_max_ratio_to_2_d_minus_r_over_k": single_pass,
+               "smallest_constant_c_for_c_d_minus_mean_rank_over_k":
+                   orders["smallest_constant_c_for_c_d_minus_mean_rank_over_k"],
+               "iterations": orders["iterations"], "seeds": orders["seeds"]}
+    if not orders["single_pass_ranks_equal"]:
+        return inconclusive(numbers, "outside the premise of 2(d − r)/k: the single-pass tasks "
+                                     "do not all have the same rank r")
+    return judge(Threshold("max over k ≤ 400 and seeds of E L(w_k) / (13/√k), with replacement",
+                           with_replacement, "<=", 1.0), numbers,
+                 "exact expectations over random orders; jointly realizable tasks, w_0 = 0",
+                 also=[Threshold("max over k ≤ T and seeds of E L(w_k) / (2(d − r)/k), single pass",
+                                 single_pass, "<=", 1.0)])
 
 
 def _quadratic(measured, *, quick) -> Verdict:
@@ -190,6 +212,20 @@ register(Claim(
     regime=NOISELESS, lab=LAB, check=_evron))
 
 register(Claim(
+    id="evron2022.forgetting.random_order_bounds", paper="evron2022",
+    source="random orderings (Evron et al. 2022: O((d − r̄)/k), constant not verified); the "
+           "constants of Attia et al. 2025 and Evron et al. 2025 as stated by Tsipory et al. 2025",
+    statement="Under a uniformly random task order the exact expected normalized average loss "
+              "E L(w_k) = E (1/T)Σ_m‖X_m w_k − y_m‖²/(‖w*‖²R²) stays at or below 13/√k (with "
+              "replacement, every k ≤ 400) and, for a single pass over tasks of one rank r, at or "
+              "below 2(d − r)/k (every k ≤ T): max ratio to the bound ≤ 1. The smallest C with "
+              "E L(w_k) ≤ C(d − r̄)/k (Evron et al. 2022's rate) is reported.",
+    regime="noiseless jointly realizable tasks, w_0 = 0, each fitted to convergence; with "
+           "replacement T = 4 tasks of ranks 1-3 in d = 10 scaled to R = 1; single pass T = 5 "
+           "tasks of one rank r in d = 4, near a common subspace (mean over all 120 orders)",
+    lab=LAB, check=_random_orders))
+
+register(Claim(
     id="mirzadeh2020.forgetting.quadratic_prediction", paper="mirzadeh2020", source="Sec. 3, Eq. (3)",
     statement="F = ½ΔwᵀH_AΔw to round-off (≤ 1e-9 relative) when L_A is quadratic and minimized "
               "at w_A, and within 10% (median over seeds) on the next-token model and on the "
@@ -243,6 +279,57 @@ register(Claim(
               "pretraining in ≥ 75% of the lanes (both pretrained points polished to exact minima "
               "of L_A by Newton steps, so only their place on the minimizer set differs).",
     regime=NEXT_TOKEN, lab=LAB, check=_sam_pretraining))
+
+
+def _lora(measured, *, quick) -> Verdict:
+    lora = measured["lora"]
+    forgets_less = finite(lora["fraction_lora_forgets_less"])
+    learns_less = finite(lora["fraction_lora_learns_less"])
+    return judge(Threshold("fraction of lanes where LoRA (GD, 2K steps) forgets less than full "
+                           "fine-tuning (GD, 2K steps)", forgets_less, ">=", LANE_FRACTION),
+                 {"fraction_forgets_less": forgets_less, "fraction_learns_less": learns_less,
+                  "median_forgetting_ratio": lora["median_forgetting_ratio_lora_to_full"],
+                  "median_forgetting_ratio_by_gap": lora["median_forgetting_ratio_by_gap"],
+                  "median_loss_b_excess_lora_minus_full":
+                      lora["median_loss_b_excess_lora_minus_full"]},
+                 "rank-1 W0 + xyᵀ on the readout against all parameters, equal gradient "
+                 "evaluations, exact forgetting",
+                 also=[Threshold("fraction of lanes where LoRA ends with a higher task-B loss",
+                                 learns_less, ">=", LANE_FRACTION)])
+
+
+def _lora_balance(measured, *, quick) -> Verdict:
+    lora = measured["lora"]
+    fraction = finite(lora["fraction_sam_more_balanced"])
+    return judge(Threshold("fraction of lanes where SAM (K steps) ends with smaller |‖x‖² − ‖y‖²| "
+                           "than GD (2K steps)", fraction, ">=", LANE_FRACTION),
+                 {"fraction": fraction, "median_imbalance_gd": lora["median_imbalance_gd"],
+                  "median_imbalance_sam": lora["median_imbalance_sam"],
+                  "imbalance_at_start": lora["imbalance_at_start"], "rho": lora["rho"],
+                  "fraction_sam_lora_forgets_less_than_gd_lora":
+                      lora["fraction_sam_lora_forgets_less_than_gd_lora"],
+                  "median_forgetting_ratio_sam_lora_to_gd_lora":
+                      lora["median_forgetting_ratio_sam_lora_to_gd_lora"]},
+                 "SAM against GD on the LoRA factors, from the same start")
+
+
+LORA_REGIME = (NEXT_TOKEN + "; LoRA: rank-1 update W0 + xyᵀ of the readout (16 trainable "
+               "parameters of 144), y_0 = 0, x_0 = 0.3·N(0, 1), the same η")
+
+register(Claim(
+    id="biderman2024.forgetting.lora_learns_less_forgets_less", paper="biderman2024",
+    source="Sec. 4.1 (LoRA underperforms), Sec. 4.2 (LoRA forgets less)",
+    statement="LoRA fine-tuning forgets the source task less than full fine-tuning at equal "
+              "gradient evaluations in ≥ 75% of the (gap, seed) lanes, and learns the target "
+              "task less (higher task-B loss) in ≥ 75% of them.",
+    regime=LORA_REGIME, lab=LAB, check=_lora))
+
+register(Claim(
+    id="li2024.forgetting.sam_balances_lora_factors", paper="li2024",
+    source="Li, Zhang, He NeurIPS 2024 (SAM's implicit balancedness), on LoRA factors",
+    statement="SAM on the LoRA factors (K steps, ρ = 0.02) ends more balanced than GD (2K steps), "
+              "|‖x‖² − ‖y‖²| smaller, in ≥ 75% of the lanes.",
+    regime=LORA_REGIME, lab=LAB, check=_lora_balance))
 
 
 def _size_trend(sign: int):

@@ -36,11 +36,35 @@ so ``F(k) ≤ ½‖w*‖² max_c c^{k−1}(1 − c) = ½‖w*‖² (k − 1)^{k�
 by a single angle with ``cos²θ = (k − 1)/k``. For T tasks in cyclic order, Evron et al. bound the
 forgetting by ``T² min(1/√k, d/k)`` (‖w*‖ ≤ 1, ‖X_m‖ ≤ 1; abstract and Sec. 5).
 
+**Random task orders.** Evron et al. (2022) also bound the expected loss under a uniformly
+random order with replacement by ``O((d − r̄)/k)`` (d the dimension, r̄ the tasks' mean rank),
+lifting the cyclic bound's T². We could not verify that bound's constant (the follow-ups we
+found restate it with constants omitted), so we check the random-order bounds whose constants
+are stated: for the normalized average loss over all T tasks
+
+    L(w) = (1/T) Σ_m ‖X_m w − y_m‖² / (‖w*‖² R²),   R = max_m ‖X_m‖,
+
+Attia, Schliserman, Sherman, Koren (2025) prove ``E L(w_k) ≤ 13/√k`` for random orders with or
+without replacement, and Evron, Levinstein, Schliserman, Sherman, Koren, Soudry, Srebro (2025)
+prove ``E L(w_k) ≤ 2(d − r)/k`` for a single pass in random order without replacement over tasks
+of rank r (both as stated by Tsipory et al. 2025, Sec. 5 and App. G.3). With replacement the
+error ``e_k = w_k − w*`` has ``E e_k e_kᵀ = Φ^k(e_0 e_0ᵀ)`` with ``Φ(S) = (1/T) Σ_m P_m S P_m``
+(``P_m`` the projection onto ker X_m), so ``E L(w_k)`` is exact (:func:`random_order_expected_loss`);
+without replacement it is the mean over all T! orders.
+
 References:
   S. Lin, P. Ju, Y. Liang, N. Shroff. Theory on Forgetting and Generalization of Continual
     Learning. ICML 2023, arXiv:2302.05836, Theorem 1.
   I. Evron, E. Moroshko, R. Ward, N. Srebro, D. Soudry. How catastrophic can catastrophic
     forgetting be in linear regression? COLT 2022, PMLR 178:4028-4079, arXiv:2205.09588.
+  I. Evron, R. Levinstein, M. Schliserman, U. Sherman, T. Koren, D. Soudry, N. Srebro. Better
+    rates for random task orderings in continual linear models. arXiv:2504.04579 (2025).
+  A. Attia, M. Schliserman, U. Sherman, T. Koren. Fast last-iterate convergence of SGD in the
+    smooth interpolation regime. NeurIPS 2025.
+  M. Tsipory, R. Levinstein, I. Evron, M. Kong, D. Needell, D. Soudry. Are greedy task
+    orderings better than random in continual linear regression? NeurIPS 2025, arXiv:2510.19941,
+    Sec. 5 and App. G.3 (the two constants above) and App. F, Table 1 (Evron et al. 2022's
+    O((d − r̄)/k), constants omitted).
 """
 from __future__ import annotations
 
@@ -52,7 +76,8 @@ from ..errors import ConfigError
 
 __all__ = ["expected_task_losses", "expected_forgetting", "expected_generalization_error",
            "sequential_projection_fit", "two_task_forgetting", "two_task_worst_case",
-           "cyclic_forgetting_bound", "principal_angles"]
+           "cyclic_forgetting_bound", "principal_angles", "normalized_average_loss",
+           "random_order_expected_loss", "random_order_loss_bound", "single_pass_loss_bound"]
 
 
 def _finite_array(parameter: str, value, ndim: int) -> np.ndarray:
@@ -311,3 +336,118 @@ def cyclic_forgetting_bound(tasks: int, iterations: int, dimension: int) -> floa
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ConfigError(name, value, "an integer >= 1")
     return float(tasks ** 2 * min(1.0 / math.sqrt(iterations), dimension / iterations))
+
+
+def _designs(designs) -> list:
+    if not isinstance(designs, (list, tuple)) or len(designs) < 1:
+        raise ConfigError("designs", type(designs).__name__, "a list of T >= 1 task designs (n_m, d)")
+    arrays = [_finite_array("designs", X, 2) for X in designs]
+    widths = {X.shape[1] for X in arrays}
+    if len(widths) != 1:
+        raise ConfigError("designs", f"widths {sorted(widths)}", "one dimension d for every task")
+    return arrays
+
+
+def normalized_average_loss(designs, w_star, w) -> float:
+    """The mean loss over all tasks, ``(1/T) Σ_m ‖X_m(w − w*)‖² / (‖w*‖² R²)``, R = max ‖X_m‖.
+
+    Args:
+      designs: the T task designs X_m, each of shape (n_m, d).
+      w_star: the shared solution (labels ``y_m = X_m w*``), shape (d,), nonzero.
+      w: the point, shape (d,).
+
+    Returns:
+      The normalized average loss L(w) of the random-order bounds (0 at w*, at most 1 at w = 0).
+
+    References:
+      Tsipory et al. NeurIPS 2025, Definition 2.3; Evron et al. COLT 2022, Sec. 2.
+    """
+    designs = _designs(designs)
+    w_star, w = _finite_array("w_star", w_star, 1), _finite_array("w", w, 1)
+    radius = max(np.linalg.norm(X, 2) for X in designs)
+    error = w - w_star
+    total = sum(float(np.sum((X @ error) ** 2)) for X in designs) / len(designs)
+    return total / (float(w_star @ w_star) * radius ** 2)
+
+
+def random_order_expected_loss(designs, w_star, iterations: int) -> np.ndarray:
+    """Exact ``E L(w_k)`` for k = 1..K under a uniformly random task order with replacement.
+
+    The learner starts at 0 and fits task ``τ(t) ~ Unif[T]`` (independent draws) to convergence
+    from the previous iterate; the error's second moment follows ``S_k = (1/T) Σ_m P_m S_{k−1} P_m``
+    from ``S_0 = w* w*ᵀ``, and ``E L(w_k) = (1/T) Σ_m tr(X_mᵀX_m S_k) / (‖w*‖² R²)``.
+
+    Args:
+      designs: the T task designs X_m, each (n_m, d); labels ``y_m = X_m w*`` (jointly realizable).
+      w_star: the shared solution, shape (d,), nonzero.
+      iterations: K >= 1.
+
+    Returns:
+      float64 array of shape (K,): entry k−1 is the expected normalized average loss after k fits.
+
+    References:
+      Evron et al. COLT 2022 (random orderings; the projection view); Tsipory et al.
+      NeurIPS 2025, Definition 2.3 (the normalized loss).
+    """
+    designs = _designs(designs)
+    w_star = _finite_array("w_star", w_star, 1)
+    iterations = _check_iterations(iterations)
+    if w_star.size != designs[0].shape[1]:
+        raise ConfigError("w_star", f"shape {w_star.shape}", f"({designs[0].shape[1]},)")
+    norm = float(w_star @ w_star)
+    if norm == 0.0:
+        raise ConfigError("w_star", "the zero vector", "a nonzero shared solution")
+    projections = []
+    for X in designs:
+        null = _null_space(X)
+        projections.append(null @ null.T)
+    grams = [X.T @ X for X in designs]
+    radius = max(np.linalg.norm(X, 2) for X in designs)
+    moment = np.outer(w_star, w_star)
+    losses = []
+    for _ in range(iterations):
+        moment = sum(P @ moment @ P for P in projections) / len(projections)
+        losses.append(sum(float(np.sum(G * moment)) for G in grams) / len(grams))
+    return np.asarray(losses) / (norm * radius ** 2)
+
+
+def random_order_loss_bound(iterations: int) -> float:
+    """Attia et al.'s bound on the expected normalized average loss under random orders.
+
+    Args:
+      iterations: k >= 1 fits (with or without replacement).
+
+    Returns:
+      ``13/√k`` (an upper bound on ``E L(w_k)``; vacuous, at least 1, for k <= 169).
+
+    References:
+      Attia, Schliserman, Sherman, Koren. NeurIPS 2025, as stated in Tsipory et al. NeurIPS 2025,
+      Sec. 5. Evron et al. COLT 2022 prove O((d − r̄)/k) with replacement (constant not
+      verified here).
+    """
+    return 13.0 / math.sqrt(_check_iterations(iterations))
+
+
+def single_pass_loss_bound(iterations: int, dimension: int, rank: int) -> float:
+    """Evron et al. (2025)'s bound for a single pass in random order over rank-r tasks.
+
+    Args:
+      iterations: k >= 1 fits, each task at most once (k <= T).
+      dimension: d >= 1.
+      rank: r, the rank of every task's design, 1 <= r <= d.
+
+    Returns:
+      ``2(d − r)/k``, an upper bound on ``E L(w_k)`` over uniformly random orders without
+      replacement.
+
+    References:
+      Evron, Levinstein, Schliserman, Sherman, Koren, Soudry, Srebro. arXiv:2504.04579 (2025), as
+      stated in Tsipory et al. NeurIPS 2025, App. G.3.
+    """
+    iterations = _check_iterations(iterations)
+    for name, value in (("dimension", dimension), ("rank", rank)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ConfigError(name, value, "an integer >= 1")
+    if rank > dimension:
+        raise ConfigError("rank", rank, f"<= dimension = {dimension}")
+    return 2.0 * (dimension - rank) / iterations
