@@ -336,7 +336,8 @@ for ax, (name, label, title) in zip(axes[0], [
     ax.plot(curve["steps"], curve["gradient"], "-.", label="gradient flow")
     ax.set(xlabel="step", ylabel=label, title=title)
 st.plotting.figure_legend(fig, ncol=3)
-st.plotting.finding(fig, "The finite-ηλ slow flow predicts the drift of ‖β‖₁ and of the nuclear norm "
+st.plotting.finding(fig, "The finite-ηλ slow flow predicts the drift of ‖β‖₁ and of the "
+                    "nuclear norm "
                     f"within {100 * max(abs(v['drift_ratio'] - 1) for v in valley.values()):.1f}%")
 lab.savefig(fig, "fig2_valley_models", runs={f"SAM, {name}": valley[name]["status"]
                                              for name in valley},
