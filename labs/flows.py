@@ -253,9 +253,10 @@ lab.savefig(fig, "fig1_sam_slow_flow", slide=True,
 # eigenvector of the point that gradient flow from the default initialization reaches, at
 # ηλ = 0.8 (λ there), with ρ set so that the corrected drift coefficient is 5·10⁻⁵ per step
 # (ρ ≈ 0.013 and 0.017: a small cycle). Along the valley the slow flow moves what gradient flow,
-# once on the valley, leaves fixed: ‖β‖₁ on the diagonal net and the nuclear norm ‖LRᵀ‖_* on matrix sensing. We compare each
-# quantity's drift over the horizon, run against flow, and the flow's weight error with
-# gradient flow's on the same run.
+# once on the valley, leaves fixed: ‖β‖₁ on the diagonal net and the nuclear norm ‖LRᵀ‖_* on
+# matrix sensing. We compare each quantity's drift over the horizon, run against flow, and the
+# flow's weight error with gradient flow's on the same run. Gradient flow is the slow flow at
+# ρ = 0 (its drift vanishes), so each model compiles one flow program.
 
 # %%
 VALLEY_ETA_LAMBDA, VALLEY_COEFFICIENT, VALLEY_OFFSET = 0.8, 5e-5, 0.01
