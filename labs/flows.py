@@ -136,8 +136,8 @@ def run_sam(lr, rho):
                   key=jax.random.key(0), observe=observe)
 
 
-def flow_grid(kind):
-    """B of the flow ``kind`` for every (η, ρ) of the grid, in one compiled call."""
+def flow_grid(kind, grid_lrs, grid_rhos):
+    """B and w of the flow ``kind`` for every (η, ρ) given, in one compiled call."""
     template = st.optim.sam(lr=0.1, rho=0.1)
 
     def one(lr, rho):
@@ -147,7 +147,7 @@ def flow_grid(kind):
             observables=observables, kind=kind, rtol=1e-8, atol=1e-12)
         return observed["B"], observed["w"], diverged_at
 
-    return jax.jit(jax.vmap(one))(jnp.asarray(lrs), jnp.asarray(rhos))
+    return jax.jit(jax.vmap(one))(jnp.asarray(grid_lrs), jnp.asarray(grid_rhos))
 
 
 def fitted_rate(steps, balancedness):
@@ -166,9 +166,14 @@ def fitted_rate(steps, balancedness):
 
 runs = [run_sam(lr, rho) for lr, rho in lab.progress(list(zip(lrs, rhos)), "SAM runs")]
 steps_axis = runs[0].steps
-flows = {kind: flow_grid(kind) for kind in ("slow", "slow-corrected")}
-gradient_flow = st.flow(problem, st.optim.sam(lr=float(lrs[0]), rho=float(rhos[0])), steps=STEPS,
-                        stride=STRIDE, key=jax.random.key(0), observe=observe, kind="gradient")
+flows = {"slow": flow_grid("slow", lrs, rhos)}
+# Gradient flow is the slow flow at ρ = 0 (its drift vanishes): one more member of the corrected
+# flow's vmapped grid, at the η of panel (a), instead of a program of its own.
+trajectory_lr = lrs[ETA_LAMBDA.index(TRAJECTORY_ETA_LAMBDA)]
+corrected_and_gradient = flow_grid("slow-corrected", np.append(lrs, trajectory_lr),
+                                   np.append(rhos, 0.0))
+flows["slow-corrected"] = tuple(part[:-1] for part in corrected_and_gradient)
+gradient_flow_B, gradient_flow_w = (np.asarray(part[-1]) for part in corrected_and_gradient[:2])
 
 rows = []
 for index, eta_lambda in enumerate(ETA_LAMBDA):
@@ -203,7 +208,7 @@ cycle_radius = lrs[index] * rhos[index] * LAMBDA_BALANCED / (2 - TRAJECTORY_ETA_
 errors = {}
 for kind in ("slow", "slow-corrected"):
     errors[kind] = np.linalg.norm(run_w - np.asarray(flows[kind][1][index]), axis=1)
-gradient_flow_error = np.linalg.norm(run_w - np.asarray(gradient_flow.observed["w"]), axis=1)
+gradient_flow_error = np.linalg.norm(run_w - gradient_flow_w, axis=1)
 late = steps_axis >= STEPS // 10  # after the transient onto the valley (10 × its time scale)
 error_ratio = {kind: float(np.max(errors[kind][late]) / np.max(gradient_flow_error[late]))
                for kind in errors}
@@ -225,7 +230,7 @@ st.plotting.plot_run(ax, steps_axis, np.abs(runs[index].observed["B"]), label="S
 ax.plot(steps_axis, np.abs(np.asarray(flows["slow-corrected"][0][index])), "--",
         label="finite-ηλ slow flow")
 ax.plot(steps_axis, np.abs(np.asarray(flows["slow"][0][index])), ":", label="Wen–Ma–Li limit")
-ax.plot(steps_axis, np.abs(gradient_flow.observed["B"]), "-.", label="gradient flow")
+ax.plot(steps_axis, np.abs(gradient_flow_B), "-.", label="gradient flow")
 ax.set(yscale="log", xlabel="step", ylabel="|B|", title=f"(a) f(xᵀy), ηλ = {TRAJECTORY_ETA_LAMBDA}")
 ax = axes[1]
 grid = np.linspace(0.0, 1.9, 100)
@@ -243,6 +248,115 @@ lab.savefig(fig, "fig1_sam_slow_flow", slide=True,
             claims=["flows.sam_slow.corrected_drift_rate", "flows.sam_slow.limit_drift_rate",
                     "flows.sam_slow.limit_error_vanishes_with_eta",
                     "flows.sam_slow.weight_error_vs_gradient_flow"])
+
+# %% [markdown]
+# ## The slow flow on a diagonal net and on matrix sensing
+# The same finite-ηλ flow on two models whose valleys are not a line: a diagonal linear network
+# β = u⊙v on sparse regression (3 examples in 6 dimensions, 1-sparse target; `st.problems.
+# diagonal_linear`) and rank-1 matrix sensing with factors L, R of 2 columns (3 × 3, 5 Gaussian
+# measurements; `st.problems.matrix_sensing`). Each run starts 0.01 off the valley along the top
+# eigenvector of the point that gradient flow from the default initialization reaches, at
+# ηλ = 0.8 (λ there), with ρ set so that the corrected drift coefficient is 5·10⁻⁵ per step
+# (ρ ≈ 0.013 and 0.017: a small cycle). Along the valley the slow flow moves what gradient flow,
+# once on the valley, leaves fixed: ‖β‖₁ on the diagonal net and the nuclear norm ‖LRᵀ‖_* on
+# matrix sensing. We compare each quantity's drift over the horizon, run against flow, and the
+# flow's weight error with gradient flow's on the same run. Gradient flow is the slow flow at
+# ρ = 0 (its drift vanishes), so each model compiles one flow program. Matrix sensing stops at
+# 15 000 steps: soon after, its top two Hessian eigenvalues meet, and a flow that follows one
+# eigenvalue cannot go through the crossing (papers/flows.md has the numbers).
+
+# %%
+VALLEY_ETA_LAMBDA, VALLEY_COEFFICIENT, VALLEY_OFFSET = 0.8, 5e-5, 0.01
+VALLEY_MODELS = {  # name: (problem, the quantity the drift moves, horizon in steps)
+    "diagonal_net": (st.problems.diagonal_linear(n=3, d=6, k=1, seed=0, init_scale=0.6),
+                     lambda p: jnp.sum(jnp.abs(p["u"] * p["v"])), 30_000),
+    "matrix_sensing": (st.problems.matrix_sensing(d1=3, rank=1, k=2, measurements=5,
+                                                  init_scale=0.5, seed=0),
+                       lambda p: jnp.sum(jnp.linalg.svd(p["x"] @ p["y"].T, compute_uv=False)),
+                       15_000)}
+lab.record_config(valley_models={
+    "diagonal_net": "diagonal_linear(n=3, d=6, k=1, seed=0, init_scale=0.6), β = u⊙v; ‖β‖₁",
+    "matrix_sensing": "matrix_sensing(d1=3, rank=1, k=2, measurements=5, init_scale=0.5, "
+                      "seed=0); ‖LRᵀ‖_*",
+    "eta_lambda": VALLEY_ETA_LAMBDA, "drift_coefficient": VALLEY_COEFFICIENT,
+    "offset": VALLEY_OFFSET,
+    "valley_point": "gradient flow (η = 0.05) over the horizon from params0"})
+
+
+def valley_model(base, quantity, steps):
+    """Run SAM near the valley of ``base`` and put the corrected slow flow and gradient flow
+    beside it; returns the curves and the numbers the claims read."""
+    import dataclasses
+
+    from jax.flatten_util import ravel_pytree
+
+    watch = {"Q": of_params(quantity), "w": of_params(lambda p: ravel_pytree(p)[0])}
+    settings = dict(steps=steps, stride=steps // 100, key=jax.random.key(0), observe=watch,
+                    kind="slow-corrected", rtol=1e-8, atol=1e-12)
+    # At ρ = 0 the slow flow's drift vanishes and it is gradient flow (the same compiled program,
+    # since η and ρ are pytree leaves): it finds the valley point and is the baseline below.
+    limit = st.flow(base, st.optim.sam(lr=0.05, rho=0.0), **settings).params
+    flat, unravel = ravel_pytree(limit)
+    hessian = jax.jit(jax.hessian(lambda w: base.loss(unravel(w), base.examples)))(flat)
+    values, vectors = np.linalg.eigh(np.asarray(hessian))
+    lr = VALLEY_ETA_LAMBDA / values[-1]
+    rho = (2 - VALLEY_ETA_LAMBDA) * np.sqrt(VALLEY_COEFFICIENT / (2 * lr))  # 2ηρ²/(2 − ηλ)² = c
+    problem = dataclasses.replace(base, params0=unravel(flat + VALLEY_OFFSET * vectors[:, -1]))
+    sam = st.optim.sam(lr=float(lr), rho=float(rho))
+    run = st.run(problem, sam, steps=steps, stride=steps // 100, key=jax.random.key(0),
+                 observe=watch)
+    corrected = st.flow(problem, sam, **settings)
+    gradient = st.flow(problem, st.optim.sam(lr=float(lr), rho=0.0), **settings)
+    run_w = np.asarray(run.observed["w"])
+    error = np.linalg.norm(run_w - np.asarray(corrected.observed["w"]), axis=1)
+    gradient_error = np.linalg.norm(run_w - np.asarray(gradient.observed["w"]), axis=1)
+    late = run.steps >= steps // 10
+    tenth = len(run.steps) // 10
+    run_q, flow_q = np.asarray(run.observed["Q"]), np.asarray(corrected.observed["Q"])
+    numbers = {"status": run.status, "lr": float(lr), "rho": float(rho), "steps": steps,
+               "lambda_max": float(values[-1]), "second_eigenvalue": float(values[-2]),
+               "start_loss": float(base.loss(problem.params0, base.examples)),
+               "run_drift": float(run_q[-1] - run_q[0]),
+               "flow_drift": float(flow_q[-1] - flow_q[0]),
+               "gradient_flow_drift": float(np.asarray(gradient.observed["Q"])[-1] - run_q[0]),
+               "flow_stopped_at": int(corrected.diverged_at),
+               "error_ratio": float(np.max(error[late]) / np.max(gradient_error[late])),
+               "error_growth": float(np.max(error[-tenth:]) / np.max(error[tenth:2 * tenth])),
+               "solver_steps": int(corrected.state["num_steps"])}
+    numbers["drift_ratio"] = numbers["flow_drift"] / numbers["run_drift"]
+    curves = {"steps": run.steps, "run": run_q, "corrected": flow_q,
+              "gradient": np.asarray(gradient.observed["Q"])}
+    return numbers, curves
+
+
+valley = {}
+valley_curves = {}
+for name, (base, quantity, horizon) in lab.progress(list(VALLEY_MODELS.items()), "valley models"):
+    valley[name], valley_curves[name] = valley_model(base, quantity, horizon)
+    print(f"{name}: drift flow/run {valley[name]['drift_ratio']:.3f}, weight error / gradient "
+          f"flow's {valley[name]['error_ratio']:.3f} (growth {valley[name]['error_growth']:.2f})")
+
+# %%
+fig, axes = st.plotting.figure(1, 2, width=3.4)
+for ax, (name, label, title) in zip(axes[0], [
+        ("diagonal_net", "‖β‖₁", "(a) diagonal net, ηλ = 0.8"),
+        ("matrix_sensing", "nuclear norm of LRᵀ", "(b) matrix sensing, ηλ = 0.8")]):
+    curve = valley_curves[name]
+    st.plotting.plot_run(ax, curve["steps"], curve["run"], label="SAM run",
+                         status=valley[name]["status"], color="k")
+    ax.plot(curve["steps"], curve["corrected"], "--", label="finite-ηλ slow flow")
+    ax.plot(curve["steps"], curve["gradient"], "-.", label="gradient flow")
+    ax.set(xlabel="step", ylabel=label, title=title)
+st.plotting.figure_legend(fig, ncol=3)
+st.plotting.finding(fig, "The finite-ηλ slow flow predicts the drift of ‖β‖₁ and of the "
+                    "nuclear norm "
+                    f"within {100 * max(abs(v['drift_ratio'] - 1) for v in valley.values()):.1f}%")
+lab.savefig(fig, "fig2_valley_models", runs={f"SAM, {name}": valley[name]["status"]
+                                             for name in valley},
+            claims=["flows.sam_slow.diagonal_net_l1_drift",
+                    "flows.sam_slow.diagonal_net_weight_error",
+                    "flows.sam_slow.matrix_sensing_nuclear_drift",
+                    "flows.sam_slow.matrix_sensing_weight_error"])
 
 # %% [markdown]
 # ## The GD central flow on a small tanh network (full size only)
@@ -299,12 +413,35 @@ if not QUICK:
         "flow_lambda_max_range": [float(flow_lambda[after].min()), float(flow_lambda[after].max())],
         "error_ratio": float(central_error[after].max() / gradient_error[after].max()),
         "solver_steps": int(tanh_central.state["num_steps"])}
+    # The central flow predicts the *time-averaged* loss L + ½σ²λ. The run's loss at every step
+    # (a second run recording only the loss), averaged over the 100 steps around each record and
+    # over everything after the edge, against the flow's prediction.
+    loss_run = st.run(tanh_problem, gd, steps=CENTRAL_STEPS, stride=1, key=jax.random.key(0),
+                      observe={"loss": st.observables.of_params_and_problem(
+                          lambda p, pr: st.measure.full_batch_loss(pr)(p))})
+    step_loss = np.asarray(loss_run.observed["loss"])
+    record_steps_after = np.asarray(tanh_central.steps)[after]
+    windowed = np.asarray([step_loss[max(0, t - 50):t + 50].mean() for t in record_steps_after])
+    predicted_average = np.asarray(tanh_central.observed["flow.time_averaged_loss"])[after]
+    gd_central["time_averaged_loss"] = {
+        "window_steps": 100,
+        "max_relative_deviation": float(np.max(np.abs(windowed / predicted_average - 1))),
+        "median_relative_deviation": float(np.median(np.abs(windowed / predicted_average - 1))),
+        "run_mean_after_edge": float(step_loss[record_steps_after[0]:].mean()),
+        "flow_mean_after_edge": float(predicted_average.mean()),
+        "flow_loss_mean_after_edge": float(np.mean(
+            np.asarray(tanh_central.observed["flow.time_averaged_loss"])[after]
+            - 0.5 * np.asarray(tanh_central.observed["flow.sigma2"])[after] * flow_lambda[after]))}
+    averages = gd_central["time_averaged_loss"]
+    print(f"time-averaged loss after the edge: run {averages['run_mean_after_edge']:.4g}, "
+          f"central flow's prediction {averages['flow_mean_after_edge']:.4g}")
     print(f"GD central flow: λ_max deviation {gd_central['lambda_max_deviation']:.3f}, weight "
           f"error / gradient flow's {gd_central['error_ratio']:.3f}")
 
 # %%
 measured = {
     "drift": rows,
+    "valley_models": valley,
     "trajectory": {"eta_lambda": TRAJECTORY_ETA_LAMBDA, "status": runs[index].status,
                    "cycle_radius": float(cycle_radius),
                    "error_ratio_corrected": error_ratio["slow-corrected"],
@@ -318,7 +455,7 @@ lab.save_arrays(steps=steps_axis, eta_lambda=np.asarray(ETA_LAMBDA),
                 run_B=np.stack([np.asarray(r.observed["B"]) for r in runs]),
                 slow_B=np.asarray(flows["slow"][0]),
                 slow_corrected_B=np.asarray(flows["slow-corrected"][0]),
-                gradient_flow_B=np.asarray(gradient_flow.observed["B"]))
+                gradient_flow_B=gradient_flow_B)
 results = lab.finish(measured)
 
 # %% [markdown]

@@ -48,6 +48,8 @@ def product_problem(x, y, target=0.5):
 
 PARAMS = {"w": st.observables.of_params(lambda w: w)}
 BALANCEDNESS = {"B": st.observables.of_params(st.measure.balancedness)}
+SLOW_OBSERVE = {**BALANCEDNESS, "lam": st.observables.of_params(
+    lambda p: p["x"][0] ** 2 + p["y"][0] ** 2)}
 
 
 def test_gradient_flow_on_a_quadratic_is_the_exponential():
@@ -113,8 +115,7 @@ def test_slow_flow_decays_balancedness_at_the_closed_form_rate(kind, rate):
     x0, target, lr, rho = 2.0, 0.5, 0.1, 0.1
     problem = product_problem([x0], [target / x0], target)
     traj = flow(problem, st.optim.sam(lr=lr, rho=rho), steps=2000, stride=10, key=KEY,
-                observe={**BALANCEDNESS, "lam": st.observables.of_params(
-                    lambda p: p["x"][0] ** 2 + p["y"][0] ** 2)}, kind=kind)
+                observe=SLOW_OBSERVE, kind=kind)
     balancedness, lam = traj.observed["B"], traj.observed["lam"]
     # Integrate dB/dt = −4 c(λ(t)) B along the recorded λ (trapezoid in log B).
     rates = 4 * rate(lr, rho, lam) * np.ones_like(lam)
@@ -125,6 +126,20 @@ def test_slow_flow_decays_balancedness_at_the_closed_form_rate(kind, rate):
     if kind == "slow":
         np.testing.assert_allclose(balancedness, balancedness[0] * np.exp(-2 * lr * rho**2 * traj.steps),
                                    rtol=1e-5)
+
+
+def test_slow_flows_at_rho_zero_are_gradient_flow():
+    # The flows lab uses the slow flow at ρ = 0 as its gradient-flow baseline (one compiled
+    # program, reused from the test above); off the manifold it must be gradient flow, which
+    # conserves B while λ = x² + y² falls to the manifold's.
+    problem = product_problem([2.0], [0.6])
+    slow = flow(problem, st.optim.sam(lr=0.1, rho=0.0), steps=2000, stride=10, key=KEY,
+                observe=SLOW_OBSERVE, kind="slow-corrected")
+    gradient = flow(problem, st.optim.sam(lr=0.1, rho=0.0), steps=2000, stride=10, key=KEY,
+                    observe=SLOW_OBSERVE, kind="gradient")
+    np.testing.assert_allclose(slow.observed["lam"], gradient.observed["lam"], rtol=1e-7)
+    np.testing.assert_allclose(slow.observed["B"], 0.5 * (4.0 - 0.36), rtol=1e-7)
+    assert slow.observed["lam"][-1] < 0.95 * slow.observed["lam"][0]  # it moved
 
 
 def test_corrected_drift_rate_tends_to_the_limit():

@@ -14,11 +14,12 @@ def test_flows_lab_quick(quick_lab_run):
     # pass (tests/test_notebooks.py runs the labs without a test file of their own).
     out = quick_lab_run("flows") / "out"
     results = json.loads((out / "results.json").read_text())
-    assert results["quick"] is True and results["figures"] == ["fig1_sam_slow_flow"]
+    assert results["quick"] is True and results["figures"] == ["fig1_sam_slow_flow",
+                                                               "fig2_valley_models"]
     assert not labkit.figure_problems(results, out), labkit.figure_problems(results, out)
     assert (out / "fig1_sam_slow_flow-slide.png").stat().st_size > 0
     # Every claim but the full-size GD central flow one is decided at quick sizes, as expected.
-    assert len(results["claims"]) == 5
+    assert len(results["claims"]) == 9
     for claim in results["claims"]:
         if claim["id"] == "flows.gd_central.tanh_net_lambda_max":
             assert claim["verdict"] == "inconclusive"
@@ -26,6 +27,8 @@ def test_flows_lab_quick(quick_lab_run):
             assert claim["verdict"] == claim["expected"], claim
     for row in results["measured"]["drift"]:
         assert row["status"] == "ok" and row["slow_corrected_flow_stopped_at"] == -1
+    for model in results["measured"]["valley_models"].values():
+        assert model["status"] == "ok" and model["flow_stopped_at"] == -1
     # Exercise 2 graded on this run's numbers: the key passes, wrong rates fail (issue 25).
     namespace = {"st": st, "rows": results["measured"]["drift"],
                  "ETA_LAMBDA": results["config"]["eta_lambda"]}
