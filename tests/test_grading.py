@@ -17,24 +17,11 @@ pytestmark = pytest.mark.slow
 LABS = labkit.available_labs()
 
 
-def fill(student: Path, answers: dict, out: Path) -> Path:
-    """The students' notebook with ``name = ...`` lines replaced by ``answers``."""
-    notebook = nbformat.read(student, as_version=4)
-    for cell in notebook.cells:
-        if cell.cell_type != "code":
-            continue
-        for name, value in answers.items():
-            if cell.source.strip() == f"{name} = ...":
-                cell.source = f"{name} = {value!r}"
-            elif cell.source.startswith(f"def {name}(") and isinstance(value, str):
-                cell.source = value
-    nbformat.write(notebook, out)
-    return out
-
-
-def fill_key(key: Path, answers: dict, out: Path) -> Path:
-    """The answer key with the answers of ``answers`` replaced (a submission right on the rest)."""
-    notebook = nbformat.read(key, as_version=4)
+def fill(notebook_path: Path, answers: dict, out: Path) -> Path:
+    """The notebook (a student's copy or the answer key) with the answer cells of ``answers``
+    replaced: a one-line ``name = ...`` cell by ``name = value``, a ``def name(...)`` cell by the
+    given source."""
+    notebook = nbformat.read(notebook_path, as_version=4)
     for cell in notebook.cells:
         if cell.cell_type != "code":
             continue
@@ -126,7 +113,7 @@ def test_a_second_lab_grades_a_half_right_submission_item_by_item(bundles, tmp_p
     lab = "edge-of-stability"
     key = bundles / lab / "dist" / "autograder" / f"{lab}.ipynb"
     wrong = {"predict_sam_lower_edge": False, "usam_limit_formula": "(sqrt(1 + 8*rho/eta) - 1)/2"}
-    submission = fill_key(key, wrong, tmp_path / f"{lab}-half.ipynb")
+    submission = fill(key, wrong, tmp_path / f"{lab}-half.ipynb")
     scores = grade(_bundle(bundles, lab), submission, tmp_path / "half")
     expected = {"predict_hovers_at_edge": 1, "predict_sam_lower_edge": 0,
                 "predicted_settled_sharpness": 1, "usam_limit_formula": 0, "my_sam_edge": 1}
