@@ -372,9 +372,7 @@ def save_figure(fig, png_path, svg_path=None, *, dpi: float = 150, pad_inches: f
       What ``lint`` returned (None without ``lint``).
     """
     import matplotlib as mpl
-    import numpy as np
     from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.transforms import Bbox
 
     pad = mpl.rcParams["savefig.pad_inches"] if pad_inches is None else pad_inches
     if not isinstance(fig.canvas, FigureCanvasAgg):
@@ -395,7 +393,7 @@ def save_figure(fig, png_path, svg_path=None, *, dpi: float = 150, pad_inches: f
         half_pixel = 0.5 / dpi
         inside = (tight.x0 >= -half_pixel and tight.y0 >= -half_pixel
                   and tight.x1 <= width + half_pixel and tight.y1 <= height + half_pixel)
-        box = Bbox(np.asarray(tight.padded(pad)))
+        box = tight.padded(pad)
         if inside:
             _write_cropped_png(fig, png_path, box, dpi)
         # The layout of the drawing above stands: without a layout engine, savefig with a

@@ -72,7 +72,7 @@ import math
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, check_int
 
 __all__ = ["expected_task_losses", "expected_forgetting", "expected_generalization_error",
            "sequential_projection_fit", "two_task_forgetting", "two_task_worst_case",
@@ -332,9 +332,8 @@ def cyclic_forgetting_bound(tasks: int, iterations: int, dimension: int) -> floa
     References:
       Evron, Moroshko, Ward, Srebro, Soudry. COLT 2022, abstract and Sec. 5 (cyclic orders).
     """
-    for name, value in (("tasks", tasks), ("iterations", iterations), ("dimension", dimension)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ConfigError(name, value, "an integer >= 1")
+    tasks, iterations = check_int("tasks", tasks), check_int("iterations", iterations)
+    dimension = check_int("dimension", dimension)
     return float(tasks ** 2 * min(1.0 / math.sqrt(iterations), dimension / iterations))
 
 
@@ -445,9 +444,6 @@ def single_pass_loss_bound(iterations: int, dimension: int, rank: int) -> float:
       stated in Tsipory et al. NeurIPS 2025, App. G.3.
     """
     iterations = _check_iterations(iterations)
-    for name, value in (("dimension", dimension), ("rank", rank)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ConfigError(name, value, "an integer >= 1")
-    if rank > dimension:
-        raise ConfigError("rank", rank, f"<= dimension = {dimension}")
+    dimension = check_int("dimension", dimension)
+    rank = check_int("rank", rank, maximum=dimension)  # at most the dimension
     return 2.0 * (dimension - rank) / iterations
