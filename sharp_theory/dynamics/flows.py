@@ -54,6 +54,13 @@ FLOW_KINDS = ("gradient", "central", "slow", "slow-corrected")
 EDGE_RELAXATION = 0.5
 """κ, per step: at the edge the central flow relaxes μ to 2/η as ``dμ/dt = -κ(μ - 2/η)``."""
 
+SDCP_TOLERANCE = 1e-12
+"""Relative KKT residual at which the several-eigenvalue central flow's k × k semidefinite
+complementarity problem counts as solved (:func:`solve_sdcp`)."""
+
+SDCP_MAX_ITERATIONS = 20_000
+"""The most accelerated projected-gradient iterations :func:`solve_sdcp` takes."""
+
 NULL_SPACE_TOLERANCE = 1e-4
 """δ/λ_max of the slow flow's tangent projection ``δ²(H² + δ²)⁻¹`` (eigenvalues far below δ
 span the tangent space)."""
@@ -175,13 +182,109 @@ class FlowField:
         drift = jax.lax.stop_gradient(rate * projected)
         return -self.lr * self.gradient(w) - drift
 
-    def velocity(self, w, kind: str):
-        """dw/dt of the flow ``kind`` at w."""
+    def central_several(self, w, k: int):
+        """``(dw/dt, Σ, λ)`` of the GD central flow with up to k eigenvalues at the edge.
+
+        Σ (k × k, positive semidefinite, in the basis of the top k eigenvectors ``u_i``) solves the
+        semidefinite complementarity problem of :func:`solve_sdcp` with ``A_ij = ⟨∇H_ij, ∇L⟩ −
+        κ(λ_i − 2/η)δ_ij/η`` and ``B[Σ]_ij = ½ Σ_kl ⟨∇H_ij, ∇H_kl⟩ Σ_kl``, where
+        ``H_ij(w) = u_iᵀ∇²L(w)u_j`` (``∇H_ij = ∇³L[u_i, u_j]``), restricted to the eigenvalues at
+        or above the edge; ``dw/dt = −η(∇L + ½ Σ_ij Σ_ij ∇H_ij)``. λ: the top k eigenvalues,
+        descending.
+        """
+        values, vectors = self.eigh(w)
+        lams, us = values[::-1][:k], vectors[:, ::-1][:, :k]
+        edge = 2.0 / self.lr
+
+        def third(u_i, u_j):  # ∇_w (u_iᵀ ∇²L(w) u_j)
+            return jax.grad(lambda v: jnp.vdot(u_i, self.hvp(v, u_j)))(w)
+
+        rows = jnp.repeat(jnp.arange(k), k)
+        cols = jnp.tile(jnp.arange(k), k)
+        derivatives = jax.vmap(third)(us.T[rows], us.T[cols]).reshape(k, k, -1)
+        derivatives = 0.5 * (derivatives + jnp.swapaxes(derivatives, 0, 1))
+        gradient = self.gradient(w)
+        progressive = jnp.einsum("ijn,n->ij", derivatives, gradient)
+        relaxation = EDGE_RELAXATION * (lams - edge) / self.lr
+        linear = progressive - jnp.diag(relaxation)
+        gram = 0.5 * jnp.einsum("ijn,kln->ijkl", derivatives, derivatives)
+        active = lams >= edge
+        sigma = solve_sdcp(linear, gram, active)
+        velocity = -self.lr * (gradient + 0.5 * jnp.einsum("ij,ijn->n", sigma, derivatives))
+        return velocity, sigma, lams
+
+    def velocity(self, w, kind: str, edge_eigenvalues: int = 1):
+        """dw/dt of the flow ``kind`` at w (``edge_eigenvalues``: the GD central flow's k)."""
         if kind == "gradient":
             return -self.lr * self.gradient(w)
         if kind == "central":
+            if edge_eigenvalues > 1:
+                return self.central_several(w, edge_eigenvalues)[0]
             return self.central(w)[0]
         return self.slow(w, corrected=kind == "slow-corrected")
+
+
+def solve_sdcp(linear, operator, active, *, tolerance: float = SDCP_TOLERANCE,
+               max_iterations: int = SDCP_MAX_ITERATIONS):
+    """Solve the semidefinite complementarity problem of the central flow with k eigenvalues.
+
+    Finds the k × k symmetric X with ``X ⪰ 0``, ``A + B[X] ⪰ 0`` and ``⟨X, A + B[X]⟩ = 0``,
+    with ``X_ij = 0`` unless eigenvalues i and j are both active. B is positive semidefinite (a
+    Gram operator), so X minimizes the convex ``½⟨X, B[X]⟩ + ⟨A, X⟩`` over the positive
+    semidefinite matrices supported on the active block (the complementarity conditions are that
+    problem's optimality conditions); it is solved by accelerated projected gradient (step 1/‖B‖,
+    restarted when the objective's gradient turns against the momentum; the projection onto the
+    cone clips the eigenvalues of the k × k iterate at 0) until the projected-gradient residual
+    ``‖X − Π(X − (A + B[X])/‖B‖)‖ ‖B‖`` is at most ``tolerance · (‖A‖ + tiny)``. With one active
+    eigenvalue the first iterate is the closed form ``max(0, −A/B)``.
+
+    Args:
+      linear: A, a symmetric (k, k) array.
+      operator: B, a (k, k, k, k) array, ``B[X]_ij = Σ_kl operator[i, j, k, l] X_kl``, symmetric
+        as a k² × k² matrix and positive semidefinite.
+      active: (k,) booleans: which eigenvalues are at the edge.
+      tolerance: the relative residual at which to stop (> 0).
+      max_iterations: the most iterations (static).
+
+    Returns:
+      X, a (k, k) positive semidefinite array (zero outside the active block).
+
+    References:
+      Cohen, Damian, Talwalkar, Kolter, Lee 2025 (the complementarity problem of central flows).
+    """
+    k = linear.shape[0]
+    matrix = operator.reshape(k * k, k * k)
+    apply = lambda x: (matrix @ x.reshape(-1)).reshape(k, k)
+    lipschitz = jnp.linalg.eigvalsh(0.5 * (matrix + matrix.T))[-1]
+    step = 1.0 / jnp.maximum(lipschitz, jnp.finfo(linear.dtype).tiny)
+    support = (active[:, None] & active[None, :]).astype(linear.dtype)
+    scale = jnp.linalg.norm(linear) + jnp.finfo(linear.dtype).tiny
+
+    def project(y):
+        y = support * 0.5 * (y + y.T)
+        values, vectors = jnp.linalg.eigh(y)
+        return (vectors * jnp.maximum(values, 0.0)[None, :]) @ vectors.T
+
+    def residual(x):
+        return jnp.linalg.norm(x - project(x - step * (linear + apply(x)))) / step
+
+    def keep_going(state):
+        x, _, _, iteration = state
+        return (iteration < max_iterations) & (residual(x) > tolerance * scale)
+
+    def iterate(state):
+        x, y, momentum, iteration = state
+        x_new = project(y - step * (linear + apply(y)))
+        momentum_new = 0.5 * (1.0 + jnp.sqrt(1.0 + 4.0 * momentum**2))
+        restart = jnp.vdot(linear + apply(y), x_new - x) > 0
+        y_new = x_new + ((momentum - 1.0) / momentum_new) * (x_new - x)
+        return (x_new, jnp.where(restart, x_new, y_new), jnp.where(restart, 1.0, momentum_new),
+                iteration + 1)
+
+    zero = jnp.zeros_like(linear)
+    one = jnp.ones((), linear.dtype)
+    x, _, _, _ = jax.lax.while_loop(keep_going, iterate, (zero, zero, one, jnp.asarray(0)))
+    return x
 
 
 def drift_rate(lr, rho, lam, corrected: bool):
@@ -206,7 +309,7 @@ def drift_rate(lr, rho, lam, corrected: bool):
 
 def integrate_flow(problem: Problem, optimizer: Optimizer, params0, *, steps: int, stride: int,
                    observables, kind: str, rtol: float = 1e-8, atol: float = 1e-10,
-                   max_solver_steps: int = 100_000):
+                   max_solver_steps: int = 100_000, edge_eigenvalues: int = 1):
     """The traceable body of :func:`flow` (``jax.vmap`` it over hyperparameters for a sweep).
 
     Args:
@@ -220,6 +323,8 @@ def integrate_flow(problem: Problem, optimizer: Optimizer, params0, *, steps: in
       rtol: the solver's relative tolerance.
       atol: the solver's absolute tolerance.
       max_solver_steps: the most solver steps (static).
+      edge_eigenvalues: k, the most eigenvalues the GD central flow holds at the edge (static;
+        1: the closed form, above 1: :func:`solve_sdcp`).
 
     Returns:
       ``(params, observed, diverged_at, stats)``: the last finite recorded parameters, dict name
@@ -231,7 +336,7 @@ def integrate_flow(problem: Problem, optimizer: Optimizer, params0, *, steps: in
     flat0, unravel = ravel_pytree(params0)
     field = FlowField(problem, optimizer, unravel)
     times = jnp.asarray(record_steps(steps, stride), flat0.dtype)
-    term = diffrax.ODETerm(lambda t, w, args: field.velocity(w, kind))
+    term = diffrax.ODETerm(lambda t, w, args: field.velocity(w, kind, edge_eigenvalues))
     # The slow flows are stiff (gradient flow onto the valley at rate ηλ per step, a drift along it
     # at rate ~ηρ²): an implicit solver takes steps of the drift's time scale (on the OP toy,
     # 3 000 SAM steps: 68 solver steps, against 417 for Tsit5). Its chord iteration uses the
@@ -273,7 +378,16 @@ def integrate_flow(problem: Problem, optimizer: Optimizer, params0, *, steps: in
                 values.update({f"{obs.name}.{k}": jnp.asarray(v) for k, v in value.items()})
             else:
                 values[obs.name] = jnp.asarray(value)
-        if kind == "central":
+        if kind == "central" and edge_eigenvalues > 1:
+            _, sigma, lams = field.central_several(w, edge_eigenvalues)
+            values["flow.sigma2"] = jnp.trace(sigma)
+            values["flow.sigma2_matrix"] = sigma
+            values["flow.edge"] = 0.5 * field.lr * lams[0]
+            values["flow.time_averaged_loss"] = field.loss(w) + 0.5 * jnp.vdot(jnp.diag(sigma),
+                                                                               lams)
+            values["flow.time_averaged_grad_norm_sq"] = (jnp.sum(field.gradient(w) ** 2)
+                                                         + jnp.vdot(jnp.diag(sigma), lams**2))
+        elif kind == "central":
             _, sigma2, mu, lam = field.central(w)
             values["flow.sigma2"] = sigma2
             values["flow.edge"] = 0.5 * field.lr * mu
@@ -292,12 +406,13 @@ def integrate_flow(problem: Problem, optimizer: Optimizer, params0, *, steps: in
 
 
 _integrate_jit = jax.jit(integrate_flow, static_argnames=(
-    "steps", "stride", "observables", "kind", "max_solver_steps"))
+    "steps", "stride", "observables", "kind", "max_solver_steps", "edge_eigenvalues"))
 
 
 def flow(problem: Problem, optimizer: Optimizer, *, steps: int, key, observe=None,
          stride: int = 1, params0=None, init=None, kind: str | None = None, rtol: float = 1e-8,
-         atol: float = 1e-10, max_solver_steps: int = 100_000) -> Trajectory:
+         atol: float = 1e-10, max_solver_steps: int = 100_000,
+         edge_eigenvalues: int = 1) -> Trajectory:
     """Predict a full-batch run of ``optimizer`` with its flow: a Trajectory to put beside ``run``'s.
 
     The arguments mean what they mean in :func:`sharp_theory.dynamics.run` (the same records at
@@ -319,6 +434,12 @@ def flow(problem: Problem, optimizer: Optimizer, *, steps: int, key, observe=Non
       atol: its absolute tolerance (> 0).
       max_solver_steps: the most solver steps (>= 1); a flow that needs more stops, and its
         ``diverged_at`` names the first record it did not reach.
+      edge_eigenvalues: k >= 1, the most eigenvalues GD's central flow holds at the edge
+        together (at most the number of parameters). With k = 1 σ² has its closed form; with
+        k > 1 the k × k matrix Σ (the covariance of the oscillation in the top-k eigenbasis)
+        solves the semidefinite complementarity problem of Cohen et al. (:func:`solve_sdcp`),
+        recorded as ``flow.sigma2_matrix`` (``flow.sigma2`` is its trace). GD's central flow only:
+        USAM's and SAM's several-eigenvalue flows are not derived.
 
     Returns:
       A :class:`Trajectory`: ``params`` (the last finite record), ``observed`` (with the central
@@ -368,12 +489,21 @@ def flow(problem: Problem, optimizer: Optimizer, *, steps: int, key, observe=Non
     max_solver_steps = check_int("max_solver_steps", max_solver_steps, minimum=1)
     check_positive("rtol", rtol)
     check_positive("atol", atol)
+    edge_eigenvalues = check_int("edge_eigenvalues", edge_eigenvalues, minimum=1)
+    if edge_eigenvalues > 1 and (kind != "central"
+                                 or not isinstance(optimizer.rule, GradientDescent)):
+        raise ConfigError("edge_eigenvalues", edge_eigenvalues,
+                          f"1 for the {optimizer.name} {kind} flow (several eigenvalues at the "
+                          "edge: gd's central flow only)")
     check_key(key)
     observables = as_observables(observe)
     params0 = starting_params(problem, params0, init, key)
+    n_params = int(ravel_pytree(params0)[0].shape[0])
+    check_int("edge_eigenvalues", edge_eigenvalues, minimum=1, maximum=n_params)
     params, observed, diverged_at, stats = wait_for(_integrate_jit(
         problem, optimizer, params0, steps=steps, stride=stride, observables=observables,
-        kind=kind, rtol=rtol, atol=atol, max_solver_steps=max_solver_steps), "st.flow")
+        kind=kind, rtol=rtol, atol=atol, max_solver_steps=max_solver_steps,
+        edge_eigenvalues=edge_eigenvalues), "st.flow")
     return Trajectory(params=params, observed=jax.tree_util.tree_map(np.asarray, observed),
                       steps=record_steps(steps, stride), diverged_at=np.asarray(diverged_at),
                       grad_evals=np.asarray(np.nan), hvp_evals=np.asarray(np.nan),
