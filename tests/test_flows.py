@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as hs
+from jax.flatten_util import ravel_pytree
 
 import sharp_theory as st
-from sharp_theory.dynamics.flows import drift_rate, flow, integrate_flow, solve_sdcp
+from sharp_theory.dynamics.flows import (FlowField, drift_rate, flow, integrate_flow, solve_sdcp,
+                                         top_eigenpair)
 from sharp_theory.errors import ConfigError
 from sharp_theory.problems.base import Problem
 
@@ -358,3 +360,42 @@ def test_several_eigenvalues_only_for_the_gd_central_flow_refused_in_one_line(op
     assert "\n" not in str(error.value) and "gd's central flow only" in str(error.value)
     with pytest.raises(ConfigError, match="edge_eigenvalues=7"):
         flow(st.problems.op_toy(), st.optim.gd(lr=0.1), steps=10, key=KEY, edge_eigenvalues=7)
+
+
+# ---- The slow flow without a dense eigendecomposition (power iteration + Cholesky) ----
+
+TOP_EIGENPAIR = jax.jit(top_eigenpair)  # one compiled program for every example (8 × 8)
+
+
+@settings(max_examples=6, deadline=None)
+@given(seed=hs.integers(0, 2**16), negative=hs.booleans())
+def test_top_eigenpair_is_the_largest_eigenpair(seed, negative):
+    # negative: the largest eigenvalue in magnitude is negative, so power iteration alone would
+    # return it; the certificate must send it to the dense fallback.
+    rng = np.random.default_rng(seed)
+    basis = np.linalg.qr(rng.standard_normal((8, 8)))[0]
+    values = rng.uniform(0.1, 1.0, 8) * (1.0 + np.arange(8))
+    if negative:
+        values[0] = -3.0 * values.max()
+    matrix = (basis * values) @ basis.T
+    lam, u = TOP_EIGENPAIR(jnp.asarray(matrix))
+    assert float(lam) == pytest.approx(values.max(), rel=1e-12)
+    top = basis[:, np.argmax(values)]
+    assert abs(np.dot(np.asarray(u), top)) == pytest.approx(1.0, abs=1e-10)
+
+
+def test_slow_flow_vector_field_matches_the_dense_eigendecomposition():
+    # On the benchmark's diagonal net, at its start and near the valley gradient descent reaches.
+    problem = st.problems.diagonal_linear(n=10, n_test=10, d=20, k=2, seed=0, init_scale=0.3)
+    flat, unravel = ravel_pytree(problem.params0)
+    field = FlowField(problem, st.optim.sam(lr=0.05, rho=0.01), unravel)
+    descend = jax.jit(lambda v: jax.lax.fori_loop(0, 4000, lambda i, x: x - 0.05 * field.gradient(x),
+                                                  v))  # 4 000 GD steps
+    points = jnp.stack([flat, descend(flat)])
+    fast = jax.jit(jax.vmap(lambda v: field.slow(v, corrected=True)))(points)
+    dense = jax.jit(jax.vmap(lambda v: field.slow(v, corrected=True, dense=True)))(points)
+    drift = dense + 0.05 * jax.vmap(field.gradient)(points)  # the drift alone (what differs)
+    assert float(field.loss(points[1])) < 1e-4  # the second point is near the valley
+    for row in range(2):
+        np.testing.assert_allclose(fast[row], dense[row], rtol=1e-9,
+                                   atol=1e-7 * np.linalg.norm(drift[row]))

@@ -165,16 +165,32 @@ class FlowField:
         velocity = -self.lr * (direction + 0.5 * sigma2 * second)
         return velocity, sigma2, mu, lam
 
-    def slow(self, w, corrected: bool):
-        """dw/dt of SAM's slow flow: gradient flow plus the drift along the minimizer manifold."""
-        values, vectors = self.eigh(w)
-        lam, u = values[-1], vectors[:, -1]
+    def slow(self, w, corrected: bool, dense: bool = False):
+        """dw/dt of SAM's slow flow: gradient flow plus the drift along the minimizer manifold.
+
+        ``dense=True`` takes λ, u and the projection from a dense eigendecomposition; the default
+        takes the top eigenpair from :func:`top_eigenpair` (power iteration, certified, with the
+        eigendecomposition as fallback) and the projection from one Cholesky solve (the same
+        vector field to rounding; ``tests/test_flows.py`` compares the two).
+        """
+        if dense:
+            values, vectors = self.eigh(w)
+            lam, u = values[-1], vectors[:, -1]
+        else:
+            hessian = jax.lax.stop_gradient(jax.hessian(self.loss)(w))
+            hessian = 0.5 * (hessian + hessian.T)
+            lam, u = top_eigenpair(hessian)
         grad_lam = jax.grad(lambda v: jnp.vdot(u, self.hvp(v, u)))(w)
         # P = δ²(H² + δ²)⁻¹ with δ = tolerance·λ_max: the projection onto the null space at a
         # minimizer, and smooth in w off it (a hard cut-off flickers as eigenvalues cross it).
         delta2 = (NULL_SPACE_TOLERANCE * lam) ** 2
-        tangent = delta2 / (values**2 + delta2)
-        projected = vectors @ (tangent * (vectors.T @ grad_lam))
+        if dense:
+            tangent = delta2 / (values**2 + delta2)
+            projected = vectors @ (tangent * (vectors.T @ grad_lam))
+        else:
+            shifted = hessian @ hessian + delta2 * jnp.eye(hessian.shape[0], dtype=w.dtype)
+            projected = delta2 * jax.scipy.linalg.cho_solve(
+                jax.scipy.linalg.cho_factor(shifted, lower=True), grad_lam)
         rate = drift_rate(self.lr, self.rho, lam, corrected)
         # The drift is O(ηρ²): the implicit solver's chord iteration uses the Jacobian of the
         # gradient-flow part alone (−η∇²L, Hessian-vector products), not the drift's third and
@@ -222,6 +238,64 @@ class FlowField:
                 return self.central_several(w, edge_eigenvalues)[0]
             return self.central(w)[0]
         return self.slow(w, corrected=kind == "slow-corrected")
+
+
+TOP_EIGENPAIR_TOLERANCE = 1e-12
+"""Relative residual ``‖Hx − θx‖ / |θ|`` at which :func:`top_eigenpair`'s power iteration stops."""
+
+TOP_EIGENPAIR_MAX_ITERATIONS = 500
+"""The most power iterations :func:`top_eigenpair` takes before it falls back to ``eigh``."""
+
+
+def top_eigenpair(hessian, *, tolerance: float = TOP_EIGENPAIR_TOLERANCE,
+                  max_iterations: int = TOP_EIGENPAIR_MAX_ITERATIONS):
+    """The largest eigenvalue of a symmetric matrix and its unit eigenvector, without ``eigh``.
+
+    Power iteration from a fixed generic start until the relative residual ``‖Hx − θx‖/|θ|`` is
+    at most ``tolerance``; the result is then certified to be the *largest* eigenvalue (power
+    iteration finds the largest in magnitude, and a start orthogonal to the top eigenvector would
+    find another) by a Cholesky factorization of ``θ(1 + 1e-9)I − H`` + a tiny shift, which
+    exists iff every eigenvalue lies below. Unconverged, negative or uncertified: the dense
+    ``eigh`` answer instead (under ``jax.vmap`` both branches run).
+
+    Args:
+      hessian: a symmetric (n, n) array.
+      tolerance: the relative residual at which the iteration stops (> 0).
+      max_iterations: the most iterations (static).
+
+    Returns:
+      ``(λ_max, u)``: a scalar and a unit (n,) vector.
+    """
+    n = hessian.shape[0]
+    start = jnp.cos(1.0 + 2.0 * jnp.arange(n, dtype=hessian.dtype))  # generic, fixed
+    start = start / jnp.linalg.norm(start)
+
+    def residual(x):
+        hx = hessian @ x
+        theta = jnp.vdot(x, hx)
+        return theta, jnp.linalg.norm(hx - theta * x) / jnp.maximum(jnp.abs(theta),
+                                                                    jnp.finfo(x.dtype).tiny)
+
+    def keep_going(state):
+        x, iteration = state
+        return (iteration < max_iterations) & (residual(x)[1] > tolerance)
+
+    def iterate(state):
+        x, iteration = state
+        y = hessian @ x
+        return y / jnp.maximum(jnp.linalg.norm(y), jnp.finfo(x.dtype).tiny), iteration + 1
+
+    x, _ = jax.lax.while_loop(keep_going, iterate, (start, jnp.asarray(0)))
+    theta, relative = residual(x)
+    margin = theta * (1.0 + 1e-9) + jnp.finfo(x.dtype).eps * jnp.linalg.norm(hessian)
+    below = jnp.linalg.cholesky(margin * jnp.eye(n, dtype=hessian.dtype) - hessian)
+    certified = (relative <= tolerance) & (theta > 0) & jnp.all(jnp.isfinite(below))
+
+    def dense(_):
+        values, vectors = jnp.linalg.eigh(hessian)
+        return values[-1], vectors[:, -1]
+
+    return jax.lax.cond(certified, lambda _: (theta, x), dense, None)
 
 
 def solve_sdcp(linear, operator, active, *, tolerance: float = SDCP_TOLERANCE,
