@@ -180,6 +180,22 @@ register(Claim(
               "λ_max within 2% (records every 100 steps; premise: the flow reaches the edge).",
     regime=USAM_REGIME, lab=LAB, check=_check_usam_lambda, expected="fail"))
 
+def _check_usam_mean_lambda(measured, *, quick) -> Verdict:
+    numbers = _usam_numbers(measured)
+    deviation = abs(finite(numbers["mean_lambda_max_deviation"], "mean λ_max deviation"))
+    return judge(Threshold("|mean λ_max(run) / mean λ_max(USAM central flow) − 1| after the edge",
+                           deviation, "<=", LAMBDA_TOLERANCE), numbers,
+                 "means over the records every 100 steps from the first one at USAM's edge",
+                 also=_usam_premises(numbers))
+
+
+register(Claim(
+    id="flows.usam_central.tanh_net_mean_lambda_max", paper="flows",
+    source="derived (papers/flows.md: the USAM central flow, edge ηλ(1 + ρλ) = 2)",
+    statement="After USAM's edge the run's λ_max averaged over the records is within 2% of the "
+              "USAM central flow's (which holds ηλ(1 + ρλ) = 2; GD's edge 2/η would be 37% off).",
+    regime=USAM_REGIME, lab=LAB, check=_check_usam_mean_lambda))
+
 register(Claim(
     id="flows.usam_central.tanh_net_weight_error", paper="flows",
     source="derived (papers/flows.md: the USAM central flow)",

@@ -165,14 +165,17 @@ class FlowField:
         velocity = -self.lr * (direction + 0.5 * sigma2 * second)
         return velocity, sigma2, mu, lam
 
-    def slow(self, w, corrected: bool, dense: bool = False):
+    def slow(self, w, corrected: bool, dense: bool | None = None):
         """dw/dt of SAM's slow flow: gradient flow plus the drift along the minimizer manifold.
 
-        ``dense=True`` takes λ, u and the projection from a dense eigendecomposition; the default
-        takes the top eigenpair from :func:`top_eigenpair` (power iteration, certified, with the
-        eigendecomposition as fallback) and the projection from one Cholesky solve (the same
-        vector field to rounding; ``tests/test_flows.py`` compares the two).
+        ``dense=True`` takes λ, u and the projection from a dense eigendecomposition;
+        ``dense=False`` takes the top eigenpair from :func:`top_eigenpair` (power iteration,
+        certified, with the eigendecomposition as fallback) and the projection from one Cholesky
+        solve: the same vector field to rounding (``tests/test_flows.py`` compares the two).
+        The default (None) is dense up to :data:`SLOW_DENSE_MAX_PARAMETERS` parameters.
         """
+        if dense is None:
+            dense = w.shape[0] <= SLOW_DENSE_MAX_PARAMETERS
         if dense:
             values, vectors = self.eigh(w)
             lam, u = values[-1], vectors[:, -1]
@@ -239,6 +242,12 @@ class FlowField:
             return self.central(w)[0]
         return self.slow(w, corrected=kind == "slow-corrected")
 
+
+SLOW_DENSE_MAX_PARAMETERS = 24
+"""The slow flows use a dense ``eigh`` per evaluation up to this many parameters, and above it
+a certified power iteration plus a Cholesky solve (:func:`top_eigenpair`), which is faster there
+(40 parameters: 0.2 ms for ``eigh`` against 0.1 ms; benchmarks/README.md) and keeps small
+problems on the dense path (no extra compiled code)."""
 
 TOP_EIGENPAIR_TOLERANCE = 1e-12
 """Relative residual ``‖Hx − θx‖ / |θ|`` at which :func:`top_eigenpair`'s power iteration stops."""
