@@ -17,7 +17,9 @@ indices, from an ODE in the parameters whose time is counted in steps. The flows
   step, so a solver's small overshoot decays instead of accumulating. The flow also records the
   predicted time averages ``flow.time_averaged_loss = L + ½σ²λ`` and
   ``flow.time_averaged_grad_norm_sq = ‖∇L‖² + σ²λ²``, and ``flow.sigma2``, ``flow.edge``
-  (η μ / 2: 1 at the edge).
+  (η μ / 2: 1 at the edge). GD's central flow can hold up to k eigenvalues at the edge
+  together (``edge_eigenvalues=k``): σ² becomes a k × k matrix Σ, the solution of a semidefinite
+  complementarity problem (:func:`solve_sdcp`; Cohen et al. 2025).
 - ``"slow"``: SAM near a manifold of minimizers (Wen, Ma, Li 2023): gradient flow onto the
   manifold plus the drift ``-(ηρ²/2) P ∇λ`` along it (P projects onto the Hessian's null
   space, the manifold's tangent space at a minimizer).
@@ -191,9 +193,7 @@ class FlowField:
             tangent = delta2 / (values**2 + delta2)
             projected = vectors @ (tangent * (vectors.T @ grad_lam))
         else:
-            shifted = hessian @ hessian + delta2 * jnp.eye(hessian.shape[0], dtype=w.dtype)
-            projected = delta2 * jax.scipy.linalg.cho_solve(
-                jax.scipy.linalg.cho_factor(shifted, lower=True), grad_lam)
+            projected = tangent_projection(hessian, grad_lam, delta2)
         rate = drift_rate(self.lr, self.rho, lam, corrected)
         # The drift is O(ηρ²): the implicit solver's chord iteration uses the Jacobian of the
         # gradient-flow part alone (−η∇²L, Hessian-vector products), not the drift's third and
@@ -305,6 +305,23 @@ def top_eigenpair(hessian, *, tolerance: float = TOP_EIGENPAIR_TOLERANCE,
         return values[-1], vectors[:, -1]
 
     return jax.lax.cond(certified, lambda _: (theta, x), dense, None)
+
+
+def tangent_projection(hessian, vector, delta2):
+    """``δ²(H² + δ²I)⁻¹ v`` by one Cholesky solve: the slow flow's projection onto the null space.
+
+    Args:
+      hessian: a symmetric (n, n) array H.
+      vector: v, an (n,) array.
+      delta2: δ² > 0 (the slow flow uses δ = 1e-4 λ_max).
+
+    Returns:
+      The (n,) array ``δ²(H² + δ²I)⁻¹ v`` (equal to ``Σ_i δ²/(λ_i² + δ²) u_i u_iᵀ v`` over H's
+      eigenpairs, without computing them).
+    """
+    shifted = hessian @ hessian + delta2 * jnp.eye(hessian.shape[0], dtype=hessian.dtype)
+    return delta2 * jax.scipy.linalg.cho_solve(jax.scipy.linalg.cho_factor(shifted, lower=True),
+                                               vector)
 
 
 def solve_sdcp(linear, operator, active, *, tolerance: float = SDCP_TOLERANCE,
