@@ -16,6 +16,13 @@ time. The records must agree: the script prints the largest difference of the dr
 between run and flow, and between the flow at each tolerance and at the first.
 
 Run: ``.venv/bin/python benchmarks/bench_flows.py [--steps N]`` (prints a markdown block).
+
+``--lr-to-zero`` measures accuracy instead (issue 28: errors as η → 0 at fixed ρ/η): SAM on
+½(xy − 1/2)² (scalars) started 0.01 off the valley at x = 2, with ρ = η ∈ {0.1, 0.05, 0.025}
+and horizons 2 000 (0.1/η)³ steps (the same drift in log B, which moves ∝ ηρ² per step); for
+each η the largest gap in log B between the run and each slow flow (records after the first
+10% of the horizon, where the run's oscillation has settled), as a fraction of the flow's
+drift in log B.
 """
 from __future__ import annotations
 
@@ -83,10 +90,40 @@ def bench(name, problem, observe, lr, rho, steps, stride, rtols=(1e-7,)):
               f"{run_result.status} / {flow_result.status} |", flush=True)
 
 
+def lr_to_zero(lrs=(0.1, 0.05, 0.025), rho_over_lr=1.0):
+    problem = st.problems.outer_product(lambda W: 0.5 * jnp.sum((W - 0.5) ** 2),
+                                        np.array([2.01]), np.array([0.25]))
+    observe = {"B": of_params(st.measure.balancedness)}
+    print("| η (ρ = η) | steps | ηλ | run's drift in log B | limit flow's gap / drift | "
+          "corrected flow's gap / drift |")
+    print("|---|---|---|---|---|---|")
+    for lr in lrs:
+        steps = int(round(2000 * (lrs[0] / lr) ** 3))
+        stride = steps // 200
+        optimizer = st.optim.sam(lr=lr, rho=rho_over_lr * lr)
+        key = jax.random.key(0)
+        run = st.run(problem, optimizer, steps=steps, stride=stride, key=key, observe=observe)
+        log_run = np.log(np.asarray(run.observed["B"]))
+        gaps = []
+        for kind in ("slow", "slow-corrected"):
+            traj = st.flow(problem, optimizer, steps=steps, stride=stride, key=key,
+                           observe=observe, kind=kind)
+            log_flow = np.log(np.asarray(traj.observed["B"]))
+            gaps.append(np.max(np.abs(log_run - log_flow)[20:])
+                        / abs(log_flow[-1] - log_flow[0]))
+        lam = 2.01**2 + 0.25**2
+        print(f"| {lr} | {steps} | {lr * lam:.3f} | {log_run[-1] - log_run[0]:.3f} | "
+              f"{gaps[0]:.2e} | {gaps[1]:.2e} |", flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=1_000_000)
+    parser.add_argument("--lr-to-zero", action="store_true")
     args = parser.parse_args()
+    if args.lr_to_zero:
+        lr_to_zero()
+        return
     stride = max(1, args.steps // 100)
     print("| model | steps | run warm (cold) | flow warm (cold) | ratio warm (cold) | solver "
           "steps | drift | status run / flow |")
