@@ -172,8 +172,8 @@ class FlowField:
 
         ``dense=True`` takes λ, u and the projection from a dense eigendecomposition;
         ``dense=False`` takes the top eigenpair from :func:`top_eigenpair` (Lanczos and Rayleigh
-        quotient iteration, certified, with the eigendecomposition as fallback) and the projection from one Cholesky
-        solve: the same vector field to rounding (``tests/test_flows.py`` compares the two).
+        quotient iteration, certified, with the eigendecomposition as fallback) and the
+        projection from one Cholesky solve: the same vector field to rounding (``tests/test_flows.py`` compares the two).
         The default (None) is dense up to :data:`SLOW_DENSE_MAX_PARAMETERS` parameters.
         """
         if dense is None:
