@@ -438,6 +438,51 @@ if not QUICK:
     print(f"GD central flow: λ_max deviation {gd_central['lambda_max_deviation']:.3f}, weight "
           f"error / gradient flow's {gd_central['error_ratio']:.3f}")
 
+# %% [markdown]
+# ## The USAM central flow on the same network (full size only)
+# USAM's update direction is G(w) = ∇L(w + ρ∇L(w)); its linearized step is stable while
+# ηλ(1 + ρλ) < 2, so at its edge λ_max = (√(1 + 8ρ/η) − 1)/(2ρ) (7.32 at η = 0.2, ρ = 0.05,
+# against GD's 10). The USAM central flow (derived in the paper card) holds that quantity at 2
+# with σ² from the curvature ⟨∇μ, D²G[u, u]⟩ of USAM's own step. Same network, start and η as
+# the GD section, USAM with ρ = 0.05, 6 000 steps, records every 100.
+
+# %%
+USAM_RHO = 0.05
+usam_central = None
+if not QUICK:
+    usam = st.optim.usam(lr=CENTRAL_LR, rho=USAM_RHO)
+    usam_run = st.run(tanh_problem, usam, **settings)
+    usam_flow = st.flow(tanh_problem, usam, kind="central", rtol=1e-6, atol=1e-9, **settings)
+    usam_gradient = st.flow(tanh_problem, usam, kind="gradient", rtol=1e-6, atol=1e-9,
+                            **settings)
+    usam_at_edge = np.asarray(usam_flow.observed["flow.sigma2"]) > 0
+    usam_after = np.arange(len(usam_at_edge)) >= int(np.argmax(usam_at_edge))
+    usam_run_lambda = np.asarray(usam_run.observed["lambda_max"])[usam_after]
+    usam_flow_lambda = np.asarray(usam_flow.observed["lambda_max"])[usam_after]
+    usam_error = np.linalg.norm(np.asarray(usam_run.observed["w"])
+                                - np.asarray(usam_flow.observed["w"]), axis=1)[usam_after]
+    usam_gradient_error = np.linalg.norm(np.asarray(usam_run.observed["w"])
+                                         - np.asarray(usam_gradient.observed["w"]),
+                                         axis=1)[usam_after]
+    half = len(usam_error) // 2
+    usam_central = {
+        "status": usam_run.status, "flow_stopped_at": int(usam_flow.diverged_at),
+        "lr": CENTRAL_LR, "rho": USAM_RHO,
+        "edge_lambda": float((np.sqrt(1 + 8 * USAM_RHO / CENTRAL_LR) - 1) / (2 * USAM_RHO)),
+        "edge_step": int(usam_flow.steps[usam_after][0]) if usam_at_edge.any() else -1,
+        "lambda_max_deviation": float(np.max(np.abs(usam_run_lambda / usam_flow_lambda - 1))),
+        "mean_lambda_max_deviation": float(usam_run_lambda.mean() / usam_flow_lambda.mean() - 1),
+        "run_lambda_max_range": [float(usam_run_lambda.min()), float(usam_run_lambda.max())],
+        "flow_lambda_max_range": [float(usam_flow_lambda.min()), float(usam_flow_lambda.max())],
+        "error_ratio": float(usam_error.max() / usam_gradient_error.max()),
+        "error_growth": float(usam_error[half:].max() / usam_error[:half].max()),
+        "solver_steps": int(usam_flow.state["num_steps"])}
+    print(f"USAM central flow: edge λ = {usam_central['edge_lambda']:.4g} reached at step "
+          f"{usam_central['edge_step']}; run's λ_max after it in "
+          f"[{usam_run_lambda.min():.4g}, {usam_run_lambda.max():.4g}] (mean "
+          f"{usam_run_lambda.mean():.4g}); weight error / gradient flow's "
+          f"{usam_central['error_ratio']:.3f}")
+
 # %%
 measured = {
     "drift": rows,
@@ -451,6 +496,8 @@ measured = {
 }
 if gd_central is not None:
     measured["gd_central"] = gd_central
+if usam_central is not None:
+    measured["usam_central"] = usam_central
 lab.save_arrays(steps=steps_axis, eta_lambda=np.asarray(ETA_LAMBDA),
                 run_B=np.stack([np.asarray(r.observed["B"]) for r in runs]),
                 slow_B=np.asarray(flows["slow"][0]),

@@ -1,14 +1,19 @@
 """st.flow: closed forms (gradient flow on a quadratic, the central flow of a sharpening toy,
 SAM's slow drift on f(xᵀy)), invariants (hypothesis), vmapped sweeps, and refusals."""
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as hs
+from jax.flatten_util import ravel_pytree
 
 import sharp_theory as st
-from sharp_theory.dynamics.flows import drift_rate, flow, integrate_flow
+from sharp_theory.dynamics.flows import (NULL_SPACE_TOLERANCE, SLOW_DENSE_MAX_PARAMETERS,
+                                         FlowField, drift_rate, flow, integrate_flow, solve_sdcp,
+                                         tangent_projection, top_eigenpair)
 from sharp_theory.errors import ConfigError
 from sharp_theory.problems.base import Problem
 
@@ -224,3 +229,217 @@ def test_a_flow_that_runs_out_of_solver_steps_says_where():
                 observe=PARAMS, max_solver_steps=3)
     assert traj.diverged_at > 0 and np.isnan(traj.observed["w"][-1]).all()
     assert np.isfinite(traj.observed["w"][0]).all()
+
+
+# ---- Several eigenvalues at the edge (the semidefinite complementarity problem) ----
+
+def coupled_objective(params, batch, constants):
+    """½ zᵀS z − aᵀs with z = tanh(c x)/c, S = [[s₁, s₃], [s₃, s₂]] (params x₁, x₂, s₁, s₂, s₃).
+
+    The curvature along x is S at x = 0 and falls with the oscillation's amplitude (tanh), so
+    GD settles into a 2-cycle at the edge; s₃ couples the two directions.
+    """
+    x, s = params[:2], params[2:]
+    z = jnp.tanh(constants["c"] * x) / constants["c"]
+    matrix = jnp.array([[s[0], s[2]], [s[2], s[1]]])
+    return 0.5 * z @ matrix @ z - jnp.dot(constants["a"], s)
+
+
+def coupled_problem(a, x0, s0, c=0.3):
+    return Problem(objective=coupled_objective, params0=jnp.asarray([*x0, *s0, 0.0], float),
+                   constants={"a": jnp.asarray([*a, 0.0], float), "c": jnp.asarray(c, float)},
+                   name="coupled-sharpening")
+
+
+COUPLED_STEPS, COUPLED_STRIDE = 1200, 50
+
+
+def coupled_gradient_flow(problem, lr, substeps=10):
+    """Gradient flow dw/dt = −η∇L of a coupled problem by classical RK4 (``substeps`` per
+    step), recorded every COUPLED_STRIDE steps: a reference independent of st.flow's solver (it
+    matches st.flow's gradient flow at rtol 1e-9 to 9e-9) and a much cheaper compile than a
+    second diffrax program."""
+    gradient = jax.grad(lambda p: coupled_objective(p, None, problem.constants))
+    h = 1.0 / substeps
+
+    def rk4(_, w):
+        k1 = -lr * gradient(w)
+        k2 = -lr * gradient(w + 0.5 * h * k1)
+        k3 = -lr * gradient(w + 0.5 * h * k2)
+        k4 = -lr * gradient(w + h * k3)
+        return w + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+
+    def record(w, _):
+        w = jax.lax.fori_loop(0, COUPLED_STRIDE * substeps, rk4, w)
+        return w, w
+
+    w0 = problem.params0
+    path = jax.jit(lambda w: jax.lax.scan(record, w, None, COUPLED_STEPS // COUPLED_STRIDE)[1])(w0)
+    return np.concatenate([np.asarray(w0)[None], np.asarray(path)])
+
+
+def test_central_flow_with_two_eigenvalues_at_the_edge():
+    # Both checks of the k = 2 flow in one test, so that the suite compiles that flow once (its
+    # compilation is most of the cost; two tests would each pay it on their own xdist worker).
+    check_two_independent_blocks_are_the_one_eigenvalue_flows_of_each_block()
+    check_two_eigenvalues_at_the_edge_predict_a_long_gd_run()
+
+
+def check_two_independent_blocks_are_the_one_eigenvalue_flows_of_each_block():
+    # Started at x = 0 with s₃ = 0 (and a₃ = 0) the problem is two independent sharpening toys
+    # (blocks (x₁, s₁) and (x₂, s₂)); each block's one-eigenvalue flow is the closed form
+    # s(t) = min(s₀ + ηat, 2/η) with σ² = 2a (test above). Block 1 reaches 2/η = 20 at t = 200,
+    # block 2 at t ≈ 267; then the top two eigenvalues are equal (eigh returns any basis of their
+    # plane) and Σ must have the spectrum {2a₁, 2a₂} whatever basis the flow works in.
+    lr, a, s0 = 0.1, np.array([0.5, 0.3]), np.array([10.0, 12.0])
+    several = flow(coupled_problem(a, [0.0, 0.0], s0), st.optim.gd(lr=lr), steps=COUPLED_STEPS,
+                   stride=COUPLED_STRIDE, key=KEY, observe=PARAMS, edge_eigenvalues=2,
+                   rtol=1e-8, atol=1e-11)
+    for block in range(2):
+        np.testing.assert_allclose(several.observed["w"][:, 2 + block],
+                                   sharpening_closed_form(several.steps, lr, a[block], s0[block]),
+                                   rtol=1e-5)
+    np.testing.assert_allclose(several.observed["w"][:, [0, 1, 4]], 0.0, atol=1e-12)
+    both = several.steps >= 300
+    np.testing.assert_allclose(several.observed["flow.sigma2"][both], 2 * a.sum(), rtol=1e-5)
+    for sigma in several.observed["flow.sigma2_matrix"][both]:
+        np.testing.assert_allclose(np.linalg.eigvalsh(sigma), np.sort(2 * a), rtol=1e-5)
+    # L = −aᵀs = −16 at the edge and ½ tr(ΣΛ) = Σ aᵢ · 20 = +16: the predicted average is 0.
+    np.testing.assert_allclose(several.observed["flow.time_averaged_loss"][both], 0.0, atol=2e-4)
+    # Only block 1 at the edge (t = 250): one eigenvalue held at σ² = 2a₁, the other free.
+    assert several.observed["flow.sigma2"][several.steps == 250][0] == pytest.approx(2 * a[0],
+                                                                                     rel=1e-5)
+    assert np.all(several.observed["flow.sigma2"][several.steps < 200] == 0.0)
+
+
+def check_two_eigenvalues_at_the_edge_predict_a_long_gd_run():
+    # Both eigenvalues reach 2/η = 20 within 0.5% of each other and GD settles into a 2-cycle
+    # whose direction wanders in their plane. Measured (1 200 steps; from t = 750 on, since GD
+    # reaches the edge later than the flow: its oscillation grows from 10⁻³): the run's s₁, s₂
+    # averaged over 150-step windows are 20.10-20.16 against the flow's 20 (0.8%); the top two
+    # Hessian eigenvalues at the run's two-step centres lie in [19.86, 20.42] (2.1%); the run's
+    # mean ‖x‖² is 0.0725 against the flow's tr Σ = 2(a₁ + a₂) = 0.076 (4.6%); the flow's
+    # weight error is 0.116 × gradient flow's (0.25 against 2.15; most of it is s₃, which the
+    # run moves by ±0.17 as the cycle's direction wanders and the flow holds at 0).
+    # The one-eigenvalue flow cannot follow (it exhausts 10⁵ solver steps at the crossing).
+    lr, a = 0.1, np.array([0.02, 0.018])
+    problem = coupled_problem(a, [0.1, 0.1], [19.5, 19.6])
+    optimizer = st.optim.gd(lr=lr)
+    run = st.run(problem, optimizer, steps=COUPLED_STEPS, stride=1, key=KEY, observe=PARAMS)
+    central = flow(problem, optimizer, steps=COUPLED_STEPS, stride=COUPLED_STRIDE, key=KEY,
+                   observe=PARAMS, edge_eigenvalues=2, rtol=1e-6, atol=1e-9)
+    gradient = coupled_gradient_flow(problem, lr)
+    assert run.status == "ok" and central.status == "ok"
+    w = np.asarray(run.observed["w"])
+    settled = (central.steps >= 750) & (central.steps <= COUPLED_STEPS - 75)
+    windows = np.stack([w[t - 75:t + 75].mean(0) for t in central.steps[settled]])
+    flow_w = np.asarray(central.observed["w"])[settled]
+    np.testing.assert_allclose(flow_w[:, 2:4], 2 / lr, rtol=1e-4)  # the flow holds both
+    np.testing.assert_allclose(windows[:, 2:4], flow_w[:, 2:4], rtol=0.01)
+    hessian_top2 = jax.vmap(lambda v: jnp.linalg.eigvalsh(jax.hessian(
+        lambda p: coupled_objective(p, None, problem.constants))(v))[-2:])
+    centres = 0.5 * (w[751:] + w[750:-1])
+    np.testing.assert_allclose(np.asarray(hessian_top2(jnp.asarray(centres))), 2 / lr, rtol=0.03)
+    variance = np.sum(w[750:, :2] ** 2, axis=1).mean()
+    assert variance == pytest.approx(2 * a.sum(), rel=0.1)
+    # The weight error against the run's 150-step averages, as a fraction of gradient flow's.
+    flow_error = np.linalg.norm(windows - flow_w, axis=1).max()
+    gradient_error = np.linalg.norm(windows - gradient[settled], axis=1).max()
+    assert flow_error < 0.2 * gradient_error
+
+
+@settings(max_examples=3, deadline=None)
+@given(k=hs.sampled_from([2, 3]), seed=hs.integers(0, 2**16), shift=hs.floats(-2.0, 2.0))
+def test_sdcp_solution_meets_the_complementarity_conditions_and_cvxpy(k, seed, shift):
+    import cvxpy as cp
+
+    rng = np.random.default_rng(seed)
+    derivatives = rng.standard_normal((k, k, 2 * k * k))
+    derivatives = 0.5 * (derivatives + derivatives.transpose(1, 0, 2))
+    operator = 0.5 * np.einsum("ijn,kln->ijkl", derivatives, derivatives)
+    linear = rng.standard_normal((k, k))
+    linear = 0.5 * (linear + linear.T) + shift * np.eye(k)
+    x = np.asarray(solve_sdcp(jnp.asarray(linear), jnp.asarray(operator), jnp.ones(k, bool)))
+    slack = linear + np.einsum("ijkl,kl->ij", operator, x)
+    scale = np.linalg.norm(linear)
+    assert np.linalg.eigvalsh(x)[0] >= -1e-12 * scale
+    assert np.linalg.eigvalsh(slack)[0] >= -1e-9 * scale
+    assert abs(np.vdot(x, slack)) <= 1e-9 * scale * (1 + np.linalg.norm(x))
+    # The same problem as a convex program in cvxpy (min ½⟨X, B[X]⟩ + ⟨A, X⟩ over X ⪰ 0).
+    variable = cp.Variable((k, k), symmetric=True)
+    matrix = operator.reshape(k * k, k * k)
+    objective = 0.5 * cp.quad_form(cp.vec(variable, order="C"), cp.psd_wrap(matrix)) + cp.trace(
+        linear @ variable)
+    cp.Problem(cp.Minimize(objective), [variable >> 0]).solve()
+    np.testing.assert_allclose(x, variable.value, atol=1e-5 * (1 + np.linalg.norm(x)))
+
+
+def test_sdcp_with_one_active_eigenvalue_is_the_closed_form():
+    operator = np.zeros((2, 2, 2, 2))
+    operator[0, 0, 0, 0], operator[1, 1, 1, 1], operator[0, 0, 1, 1] = 2.0, 3.0, 0.5
+    operator[1, 1, 0, 0] = 0.5
+    linear = np.array([[-1.0, 0.3], [0.3, -5.0]])
+    x = np.asarray(solve_sdcp(jnp.asarray(linear), jnp.asarray(operator),
+                              jnp.asarray([True, False])))
+    np.testing.assert_allclose(x, [[0.5, 0.0], [0.0, 0.0]], atol=1e-14)
+
+
+@pytest.mark.parametrize("optimizer,kind", [(st.optim.usam(lr=0.1, rho=0.05), "central"),
+                                            (st.optim.gd(lr=0.1), "gradient")])
+def test_several_eigenvalues_only_for_the_gd_central_flow_refused_in_one_line(optimizer, kind):
+    with pytest.raises(ConfigError, match="edge_eigenvalues") as error:
+        flow(st.problems.op_toy(), optimizer, steps=10, key=KEY, kind=kind, edge_eigenvalues=2)
+    assert "\n" not in str(error.value) and "gd's central flow only" in str(error.value)
+    with pytest.raises(ConfigError, match="edge_eigenvalues=7"):
+        flow(st.problems.op_toy(), st.optim.gd(lr=0.1), steps=10, key=KEY, edge_eigenvalues=7)
+
+
+# ---- The slow flow without a dense eigendecomposition (Lanczos + RQI, Cholesky) ----
+
+TOP_EIGENPAIR = jax.jit(top_eigenpair)  # one compiled program for every example (8 × 8)
+ITERATIVE_TOP_EIGENPAIR = jax.jit(functools.partial(top_eigenpair, fallback=False))
+
+
+@settings(max_examples=6, deadline=None)
+@given(seed=hs.integers(0, 2**16), negative=hs.booleans())
+def test_top_eigenpair_is_the_largest_eigenpair(seed, negative):
+    # negative: the largest eigenvalue in magnitude is negative (power iteration would return
+    # it); the result must still be the largest, from the iteration or the dense fallback.
+    rng = np.random.default_rng(seed)
+    basis = np.linalg.qr(rng.standard_normal((8, 8)))[0]
+    values = rng.uniform(0.1, 1.0, 8) * (1.0 + np.arange(8))
+    if negative:
+        values[0] = -3.0 * values.max()
+    matrix = (basis * values) @ basis.T
+    lam, u = TOP_EIGENPAIR(jnp.asarray(matrix))
+    assert float(lam) == pytest.approx(values.max(), rel=1e-12)
+    top = basis[:, np.argmax(values)]
+    assert abs(np.dot(np.asarray(u), top)) == pytest.approx(1.0, abs=1e-10)
+
+
+def test_slow_flow_projection_and_eigenpair_match_the_dense_eigendecomposition():
+    # On the benchmark's diagonal net (40 parameters, above SLOW_DENSE_MAX_PARAMETERS), at its
+    # start and near the valley gradient descent reaches (where H has a 20-dimensional null
+    # space and H² + δ²I is as ill-conditioned as it gets, (λ_max/δ)² = 1e8): the top eigenpair
+    # and δ²(H² + δ²)⁻¹v against numpy's eigh, the slow flow's only two dense pieces.
+    problem = st.problems.diagonal_linear(n=10, n_test=10, d=20, k=2, seed=0, init_scale=0.3)
+    flat, unravel = ravel_pytree(problem.params0)
+    field = FlowField(problem, st.optim.sam(lr=0.05, rho=0.01), unravel)
+    assert flat.shape[0] > SLOW_DENSE_MAX_PARAMETERS
+    descend = jax.jit(lambda v: jax.lax.fori_loop(0, 4000, lambda i, x: x - 0.05 * field.gradient(x),
+                                                  v))  # 4 000 GD steps
+    near_valley = descend(flat)
+    assert float(field.loss(near_valley)) < 1e-4
+    vector = np.cos(np.arange(flat.shape[0]))
+    hessian_of, projection = jax.jit(jax.hessian(field.loss)), jax.jit(tangent_projection)
+    for w in (flat, near_valley):
+        hessian = np.asarray(hessian_of(w))
+        hessian = 0.5 * (hessian + hessian.T)
+        values, vectors = np.linalg.eigh(hessian)
+        lam, u = ITERATIVE_TOP_EIGENPAIR(jnp.asarray(hessian))  # certified without eigh
+        assert float(lam) == pytest.approx(values[-1], rel=1e-12)
+        assert abs(np.dot(np.asarray(u), vectors[:, -1])) == pytest.approx(1.0, abs=1e-10)
+        delta2 = (NULL_SPACE_TOLERANCE * values[-1]) ** 2
+        dense = vectors @ (delta2 / (values**2 + delta2) * (vectors.T @ vector))
+        np.testing.assert_allclose(projection(jnp.asarray(hessian), jnp.asarray(vector), delta2),
+                                   dense, rtol=1e-7, atol=1e-7 * np.linalg.norm(dense))

@@ -131,6 +131,80 @@ register(Claim(
     expected="fail"))
 
 
+USAM_REGIME = ("the width-20 tanh network, data, start and η = 0.2 of the GD claim above; USAM "
+               "with ρ = 0.05 (edge ηλ(1 + ρλ) = 2 at λ = 7.32), 6 000 steps, records every 100; "
+               "full size only")
+
+
+def _usam_numbers(measured) -> dict:
+    central = measured["usam_central"]
+    keys = ("lambda_max_deviation", "mean_lambda_max_deviation", "edge_lambda", "edge_step",
+            "run_lambda_max_range", "flow_lambda_max_range", "error_ratio", "error_growth",
+            "flow_stopped_at", "solver_steps", "status")
+    return {key: central[key] for key in keys}
+
+
+def _usam_premises(numbers) -> list:
+    """The central flow's premise: the flow reaches USAM's edge (and is integrated to the end)."""
+    return [Threshold("first record at USAM's edge (premise: the edge is reached, >= 0)",
+                      finite(numbers["edge_step"], "edge step"), ">=", 0),
+            Threshold("record where the flow stopped (premise: none, -1)",
+                      finite(numbers["flow_stopped_at"], "flow stop"), "==", -1)]
+
+
+def _check_usam_lambda(measured, *, quick) -> Verdict:
+    numbers = _usam_numbers(measured)
+    deviation = finite(numbers["lambda_max_deviation"], "λ_max deviation")
+    return judge(Threshold("max |λ_max(run) / λ_max(USAM central flow) − 1| after the edge",
+                           deviation, "<=", LAMBDA_TOLERANCE), numbers,
+                 "records every 100 steps from the first record at USAM's edge",
+                 also=_usam_premises(numbers))
+
+
+def _check_usam_weight_error(measured, *, quick) -> Verdict:
+    numbers = _usam_numbers(measured)
+    ratio = finite(numbers["error_ratio"], "error ratio")
+    growth = finite(numbers["error_growth"], "error growth")
+    return judge(Threshold("max weight error of the USAM central flow / gradient flow's after "
+                           "the edge", ratio, "<=", ERROR_RATIO), numbers,
+                 "‖w_run − w_flow‖ at the records from the first one at USAM's edge",
+                 also=[*_usam_premises(numbers),
+                       Threshold("max error in the second half after the edge / first half",
+                                 growth, "<=", ERROR_GROWTH)])
+
+
+register(Claim(
+    id="flows.usam_central.tanh_net_lambda_max", paper="flows",
+    source="derived (papers/flows.md: the USAM central flow)",
+    statement="Once USAM reaches its edge ηλ(1 + ρλ) = 2, the USAM central flow predicts its "
+              "λ_max within 2% (records every 100 steps; premise: the flow reaches the edge).",
+    regime=USAM_REGIME, lab=LAB, check=_check_usam_lambda, expected="fail"))
+
+def _check_usam_mean_lambda(measured, *, quick) -> Verdict:
+    numbers = _usam_numbers(measured)
+    deviation = abs(finite(numbers["mean_lambda_max_deviation"], "mean λ_max deviation"))
+    return judge(Threshold("|mean λ_max(run) / mean λ_max(USAM central flow) − 1| after the edge",
+                           deviation, "<=", LAMBDA_TOLERANCE), numbers,
+                 "means over the records every 100 steps from the first one at USAM's edge",
+                 also=_usam_premises(numbers))
+
+
+register(Claim(
+    id="flows.usam_central.tanh_net_mean_lambda_max", paper="flows",
+    source="derived (papers/flows.md: the USAM central flow, edge ηλ(1 + ρλ) = 2)",
+    statement="After USAM's edge the run's λ_max averaged over the records is within 2% of the "
+              "USAM central flow's (which holds ηλ(1 + ρλ) = 2; GD's edge 2/η would be 37% off).",
+    regime=USAM_REGIME, lab=LAB, check=_check_usam_mean_lambda))
+
+register(Claim(
+    id="flows.usam_central.tanh_net_weight_error", paper="flows",
+    source="derived (papers/flows.md: the USAM central flow)",
+    statement="After USAM's edge the USAM central flow's largest weight-space error against the "
+              "run is at most 0.2 × gradient flow's, without steady growth (largest error in "
+              "the second half after the edge ≤ 2 × the first half's).",
+    regime=USAM_REGIME, lab=LAB, check=_check_usam_weight_error))
+
+
 VALLEY_DRIFT_TOLERANCE = 0.05  # the flow's drift of the moving quantity within 5% of the run's
 VALLEY_REGIMES = {
     "diagonal_net": "diagonal net β = u⊙v on sparse regression (n = 3, d = 6, 1-sparse target, "

@@ -17,7 +17,9 @@ indices, from an ODE in the parameters whose time is counted in steps. The flows
   step, so a solver's small overshoot decays instead of accumulating. The flow also records the
   predicted time averages ``flow.time_averaged_loss = L + ½σ²λ`` and
   ``flow.time_averaged_grad_norm_sq = ‖∇L‖² + σ²λ²``, and ``flow.sigma2``, ``flow.edge``
-  (η μ / 2: 1 at the edge).
+  (η μ / 2: 1 at the edge). GD's central flow can hold up to k eigenvalues at the edge
+  together (``edge_eigenvalues=k``): σ² becomes a k × k matrix Σ, the solution of a semidefinite
+  complementarity problem (:func:`solve_sdcp`; Cohen et al. 2025).
 - ``"slow"``: SAM near a manifold of minimizers (Wen, Ma, Li 2023): gradient flow onto the
   manifold plus the drift ``-(ηρ²/2) P ∇λ`` along it (P projects onto the Hessian's null
   space, the manifold's tangent space at a minimizer).
@@ -53,6 +55,13 @@ FLOW_KINDS = ("gradient", "central", "slow", "slow-corrected")
 
 EDGE_RELAXATION = 0.5
 """κ, per step: at the edge the central flow relaxes μ to 2/η as ``dμ/dt = -κ(μ - 2/η)``."""
+
+SDCP_TOLERANCE = 1e-12
+"""Relative KKT residual at which the several-eigenvalue central flow's k × k semidefinite
+complementarity problem counts as solved (:func:`solve_sdcp`)."""
+
+SDCP_MAX_ITERATIONS = 20_000
+"""The most accelerated projected-gradient iterations :func:`solve_sdcp` takes."""
 
 NULL_SPACE_TOLERANCE = 1e-4
 """δ/λ_max of the slow flow's tangent projection ``δ²(H² + δ²)⁻¹`` (eigenvalues far below δ
@@ -158,16 +167,33 @@ class FlowField:
         velocity = -self.lr * (direction + 0.5 * sigma2 * second)
         return velocity, sigma2, mu, lam
 
-    def slow(self, w, corrected: bool):
-        """dw/dt of SAM's slow flow: gradient flow plus the drift along the minimizer manifold."""
-        values, vectors = self.eigh(w)
-        lam, u = values[-1], vectors[:, -1]
+    def slow(self, w, corrected: bool, dense: bool | None = None):
+        """dw/dt of SAM's slow flow: gradient flow plus the drift along the minimizer manifold.
+
+        ``dense=True`` takes λ, u and the projection from a dense eigendecomposition;
+        ``dense=False`` takes the top eigenpair from :func:`top_eigenpair` (Lanczos and Rayleigh
+        quotient iteration, certified, with the eigendecomposition as fallback) and the
+        projection from one Cholesky solve: the same vector field to rounding (``tests/test_flows.py`` compares the two).
+        The default (None) is dense up to :data:`SLOW_DENSE_MAX_PARAMETERS` parameters.
+        """
+        if dense is None:
+            dense = w.shape[0] <= SLOW_DENSE_MAX_PARAMETERS
+        if dense:
+            values, vectors = self.eigh(w)
+            lam, u = values[-1], vectors[:, -1]
+        else:
+            hessian = jax.lax.stop_gradient(jax.hessian(self.loss)(w))
+            hessian = 0.5 * (hessian + hessian.T)
+            lam, u = top_eigenpair(hessian)
         grad_lam = jax.grad(lambda v: jnp.vdot(u, self.hvp(v, u)))(w)
         # P = δ²(H² + δ²)⁻¹ with δ = tolerance·λ_max: the projection onto the null space at a
         # minimizer, and smooth in w off it (a hard cut-off flickers as eigenvalues cross it).
         delta2 = (NULL_SPACE_TOLERANCE * lam) ** 2
-        tangent = delta2 / (values**2 + delta2)
-        projected = vectors @ (tangent * (vectors.T @ grad_lam))
+        if dense:
+            tangent = delta2 / (values**2 + delta2)
+            projected = vectors @ (tangent * (vectors.T @ grad_lam))
+        else:
+            projected = tangent_projection(hessian, grad_lam, delta2)
         rate = drift_rate(self.lr, self.rho, lam, corrected)
         # The drift is O(ηρ²): the implicit solver's chord iteration uses the Jacobian of the
         # gradient-flow part alone (−η∇²L, Hessian-vector products), not the drift's third and
@@ -175,13 +201,225 @@ class FlowField:
         drift = jax.lax.stop_gradient(rate * projected)
         return -self.lr * self.gradient(w) - drift
 
-    def velocity(self, w, kind: str):
-        """dw/dt of the flow ``kind`` at w."""
+    def central_several(self, w, k: int):
+        """``(dw/dt, Σ, λ)`` of the GD central flow with up to k eigenvalues at the edge.
+
+        Σ (k × k, positive semidefinite, in the basis of the top k eigenvectors ``u_i``) solves the
+        semidefinite complementarity problem of :func:`solve_sdcp` with ``A_ij = ⟨∇H_ij, ∇L⟩ −
+        κ(λ_i − 2/η)δ_ij/η`` and ``B[Σ]_ij = ½ Σ_kl ⟨∇H_ij, ∇H_kl⟩ Σ_kl``, where
+        ``H_ij(w) = u_iᵀ∇²L(w)u_j`` (``∇H_ij = ∇³L[u_i, u_j]``), restricted to the eigenvalues at
+        or above the edge; ``dw/dt = −η(∇L + ½ Σ_ij Σ_ij ∇H_ij)``. λ: the top k eigenvalues,
+        descending.
+        """
+        values, vectors = self.eigh(w)
+        lams, us = values[::-1][:k], vectors[:, ::-1][:, :k]
+        edge = 2.0 / self.lr
+
+        def third(u_i, u_j):  # ∇_w (u_iᵀ ∇²L(w) u_j)
+            return jax.grad(lambda v: jnp.vdot(u_i, self.hvp(v, u_j)))(w)
+
+        rows = jnp.repeat(jnp.arange(k), k)
+        cols = jnp.tile(jnp.arange(k), k)
+        derivatives = jax.vmap(third)(us.T[rows], us.T[cols]).reshape(k, k, -1)
+        derivatives = 0.5 * (derivatives + jnp.swapaxes(derivatives, 0, 1))
+        gradient = self.gradient(w)
+        progressive = jnp.einsum("ijn,n->ij", derivatives, gradient)
+        relaxation = EDGE_RELAXATION * (lams - edge) / self.lr
+        linear = progressive - jnp.diag(relaxation)
+        gram = 0.5 * jnp.einsum("ijn,kln->ijkl", derivatives, derivatives)
+        active = lams >= edge
+        sigma = solve_sdcp(linear, gram, active)
+        velocity = -self.lr * (gradient + 0.5 * jnp.einsum("ij,ijn->n", sigma, derivatives))
+        return velocity, sigma, lams
+
+    def velocity(self, w, kind: str, edge_eigenvalues: int = 1):
+        """dw/dt of the flow ``kind`` at w (``edge_eigenvalues``: the GD central flow's k)."""
         if kind == "gradient":
             return -self.lr * self.gradient(w)
         if kind == "central":
+            if edge_eigenvalues > 1:
+                return self.central_several(w, edge_eigenvalues)[0]
             return self.central(w)[0]
         return self.slow(w, corrected=kind == "slow-corrected")
+
+
+SLOW_DENSE_MAX_PARAMETERS = 24
+"""The slow flows use a dense ``eigh`` per evaluation up to this many parameters, and above it
+a certified Lanczos + Rayleigh quotient iteration plus a Cholesky solve (:func:`top_eigenpair`),
+which is faster there (40 parameters: the whole flow 1.4-1.5× faster than with ``eigh``;
+benchmarks/README.md) and keeps small problems on the dense path (no extra compiled code)."""
+
+TOP_EIGENPAIR_TOLERANCE = 1e-12
+"""Relative residual ``‖Hx − θx‖ / |θ|`` at which :func:`top_eigenpair`'s refinement stops."""
+
+TOP_EIGENPAIR_KRYLOV_DIMENSION = 12
+"""The dimension of the Krylov space from which :func:`top_eigenpair` takes its first Ritz pair."""
+
+TOP_EIGENPAIR_MAX_ITERATIONS = 20
+"""The most Rayleigh quotient iterations :func:`top_eigenpair` takes before it falls back to
+``eigh``."""
+
+
+def top_eigenpair(hessian, *, tolerance: float = TOP_EIGENPAIR_TOLERANCE,
+                  krylov_dimension: int = TOP_EIGENPAIR_KRYLOV_DIMENSION,
+                  max_iterations: int = TOP_EIGENPAIR_MAX_ITERATIONS, fallback: bool = True):
+    """The largest eigenvalue of a symmetric matrix and its unit eigenvector, without ``eigh``.
+
+    Lanczos (full reorthogonalization) from a fixed generic start builds a Krylov space of
+    dimension ``krylov_dimension``; its top Ritz pair starts a Rayleigh quotient iteration (one
+    LU solve with ``θI − H`` per iteration, cubic convergence) that stops when the relative
+    residual ``‖Hx − θx‖/|θ|`` is at most ``tolerance``. Unlike power iteration, the Ritz pair
+    does not slow down when the most negative eigenvalue is close in size to the top one. The
+    result is then certified to be the *largest* eigenvalue (the iteration converges to the
+    eigenvalue nearest its start, which need not be the top one) by a Cholesky factorization of
+    ``θ(1 + 1e-9)I − H`` + a tiny shift, which exists iff every eigenvalue lies below.
+    Unconverged, negative or uncertified: the dense ``eigh`` answer instead (under ``jax.vmap``
+    both branches run).
+
+    Args:
+      hessian: a symmetric (n, n) array.
+      tolerance: the relative residual at which the iteration stops (> 0).
+      krylov_dimension: the Krylov space's dimension (static; at most n is used).
+      max_iterations: the most Rayleigh quotient iterations (static).
+      fallback: True: the ``eigh`` answer where the iteration is not certified; False: NaNs
+        there instead (static; tests check the iterative path alone with it).
+
+    Returns:
+      ``(λ_max, u)``: a scalar and a unit (n,) vector.
+
+    References:
+      Parlett, *The Symmetric Eigenvalue Problem* (1998), ch. 4 (Rayleigh quotient iteration)
+      and ch. 13 (Lanczos).
+    """
+    n, dtype = hessian.shape[0], hessian.dtype
+    identity, tiny = jnp.eye(n, dtype=dtype), jnp.finfo(dtype).tiny
+    dimension = min(krylov_dimension, n)
+    start = jnp.cos(1.0 + 2.0 * jnp.arange(n, dtype=dtype))  # generic, fixed
+    start = start / jnp.linalg.norm(start)
+    scale = jnp.linalg.norm(hessian)
+
+    def extend(j, basis):  # Lanczos with full reorthogonalization (twice), zero on breakdown
+        v = hessian @ basis[:, j]
+        for _ in range(2):
+            v = v - basis @ (basis.T @ v)
+        norm = jnp.linalg.norm(v)
+        v = jnp.where(norm > 1e-10 * scale, v / jnp.maximum(norm, tiny), 0.0)
+        return basis.at[:, j + 1].set(v)
+
+    basis = jnp.zeros((n, dimension), dtype).at[:, 0].set(start)
+    basis = jax.lax.fori_loop(0, dimension - 1, extend, basis)
+    ritz = jnp.linalg.eigh(basis.T @ hessian @ basis)[1][:, -1]
+    first = basis @ ritz
+    first = first / jnp.maximum(jnp.linalg.norm(first), tiny)
+
+    def residual(x):
+        hx = hessian @ x
+        theta = jnp.vdot(x, hx)
+        return theta, jnp.linalg.norm(hx - theta * x) / jnp.maximum(jnp.abs(theta), tiny)
+
+    def keep_going(state):
+        x, iteration = state
+        return (iteration < max_iterations) & (residual(x)[1] > tolerance)
+
+    def iterate(state):
+        x, iteration = state
+        y = jnp.linalg.solve(residual(x)[0] * identity - hessian, x)
+        return y / jnp.maximum(jnp.linalg.norm(y), tiny), iteration + 1
+
+    x, _ = jax.lax.while_loop(keep_going, iterate, (first, jnp.asarray(0)))
+    theta, relative = residual(x)
+    margin = theta * (1.0 + 1e-9) + jnp.finfo(dtype).eps * scale
+    below = jnp.linalg.cholesky(margin * identity - hessian)
+    certified = (relative <= tolerance) & (theta > 0) & jnp.all(jnp.isfinite(below))
+
+    if not fallback:
+        return jnp.where(certified, theta, jnp.nan), jnp.where(certified, x, jnp.nan)
+
+    def dense(_):
+        values, vectors = jnp.linalg.eigh(hessian)
+        return values[-1], vectors[:, -1]
+
+    return jax.lax.cond(certified, lambda _: (theta, x), dense, None)
+
+
+def tangent_projection(hessian, vector, delta2):
+    """``δ²(H² + δ²I)⁻¹ v`` by one Cholesky solve: the slow flow's projection onto the null space.
+
+    Args:
+      hessian: a symmetric (n, n) array H.
+      vector: v, an (n,) array.
+      delta2: δ² > 0 (the slow flow uses δ = 1e-4 λ_max).
+
+    Returns:
+      The (n,) array ``δ²(H² + δ²I)⁻¹ v`` (equal to ``Σ_i δ²/(λ_i² + δ²) u_i u_iᵀ v`` over H's
+      eigenpairs, without computing them).
+    """
+    shifted = hessian @ hessian + delta2 * jnp.eye(hessian.shape[0], dtype=hessian.dtype)
+    return delta2 * jax.scipy.linalg.cho_solve(jax.scipy.linalg.cho_factor(shifted, lower=True),
+                                               vector)
+
+
+def solve_sdcp(linear, operator, active, *, tolerance: float = SDCP_TOLERANCE,
+               max_iterations: int = SDCP_MAX_ITERATIONS):
+    """Solve the semidefinite complementarity problem of the central flow with k eigenvalues.
+
+    Finds the k × k symmetric X with ``X ⪰ 0``, ``A + B[X] ⪰ 0`` and ``⟨X, A + B[X]⟩ = 0``,
+    with ``X_ij = 0`` unless eigenvalues i and j are both active. B is positive semidefinite (a
+    Gram operator), so X minimizes the convex ``½⟨X, B[X]⟩ + ⟨A, X⟩`` over the positive
+    semidefinite matrices supported on the active block (the complementarity conditions are that
+    problem's optimality conditions); it is solved by accelerated projected gradient (step 1/‖B‖,
+    restarted when the objective's gradient turns against the momentum; the projection onto the
+    cone clips the eigenvalues of the k × k iterate at 0) until the projected-gradient residual
+    ``‖X − Π(X − (A + B[X])/‖B‖)‖ ‖B‖`` is at most ``tolerance · (‖A‖ + tiny)``. With one active
+    eigenvalue the first iterate is the closed form ``max(0, −A/B)``.
+
+    Args:
+      linear: A, a symmetric (k, k) array.
+      operator: B, a (k, k, k, k) array, ``B[X]_ij = Σ_kl operator[i, j, k, l] X_kl``, symmetric
+        as a k² × k² matrix and positive semidefinite.
+      active: (k,) booleans: which eigenvalues are at the edge.
+      tolerance: the relative residual at which to stop (> 0).
+      max_iterations: the most iterations (static).
+
+    Returns:
+      X, a (k, k) positive semidefinite array (zero outside the active block).
+
+    References:
+      Cohen, Damian, Talwalkar, Kolter, Lee 2025 (the complementarity problem of central flows).
+    """
+    k = linear.shape[0]
+    matrix = operator.reshape(k * k, k * k)
+    apply = lambda x: (matrix @ x.reshape(-1)).reshape(k, k)
+    lipschitz = jnp.linalg.eigvalsh(0.5 * (matrix + matrix.T))[-1]
+    step = 1.0 / jnp.maximum(lipschitz, jnp.finfo(linear.dtype).tiny)
+    support = (active[:, None] & active[None, :]).astype(linear.dtype)
+    scale = jnp.linalg.norm(linear) + jnp.finfo(linear.dtype).tiny
+
+    def project(y):
+        y = support * 0.5 * (y + y.T)
+        values, vectors = jnp.linalg.eigh(y)
+        return (vectors * jnp.maximum(values, 0.0)[None, :]) @ vectors.T
+
+    def residual(x):
+        return jnp.linalg.norm(x - project(x - step * (linear + apply(x)))) / step
+
+    def keep_going(state):
+        x, _, _, iteration = state
+        return (iteration < max_iterations) & (residual(x) > tolerance * scale)
+
+    def iterate(state):
+        x, y, momentum, iteration = state
+        x_new = project(y - step * (linear + apply(y)))
+        momentum_new = 0.5 * (1.0 + jnp.sqrt(1.0 + 4.0 * momentum**2))
+        restart = jnp.vdot(linear + apply(y), x_new - x) > 0
+        y_new = x_new + ((momentum - 1.0) / momentum_new) * (x_new - x)
+        return (x_new, jnp.where(restart, x_new, y_new), jnp.where(restart, 1.0, momentum_new),
+                iteration + 1)
+
+    zero = jnp.zeros_like(linear)
+    one = jnp.ones((), linear.dtype)
+    x, _, _, _ = jax.lax.while_loop(keep_going, iterate, (zero, zero, one, jnp.asarray(0)))
+    return x
 
 
 def drift_rate(lr, rho, lam, corrected: bool):
@@ -206,7 +444,7 @@ def drift_rate(lr, rho, lam, corrected: bool):
 
 def integrate_flow(problem: Problem, optimizer: Optimizer, params0, *, steps: int, stride: int,
                    observables, kind: str, rtol: float = 1e-8, atol: float = 1e-10,
-                   max_solver_steps: int = 100_000):
+                   max_solver_steps: int = 100_000, edge_eigenvalues: int = 1):
     """The traceable body of :func:`flow` (``jax.vmap`` it over hyperparameters for a sweep).
 
     Args:
@@ -220,6 +458,8 @@ def integrate_flow(problem: Problem, optimizer: Optimizer, params0, *, steps: in
       rtol: the solver's relative tolerance.
       atol: the solver's absolute tolerance.
       max_solver_steps: the most solver steps (static).
+      edge_eigenvalues: k, the most eigenvalues the GD central flow holds at the edge (static;
+        1: the closed form, above 1: :func:`solve_sdcp`).
 
     Returns:
       ``(params, observed, diverged_at, stats)``: the last finite recorded parameters, dict name
@@ -231,7 +471,7 @@ def integrate_flow(problem: Problem, optimizer: Optimizer, params0, *, steps: in
     flat0, unravel = ravel_pytree(params0)
     field = FlowField(problem, optimizer, unravel)
     times = jnp.asarray(record_steps(steps, stride), flat0.dtype)
-    term = diffrax.ODETerm(lambda t, w, args: field.velocity(w, kind))
+    term = diffrax.ODETerm(lambda t, w, args: field.velocity(w, kind, edge_eigenvalues))
     # The slow flows are stiff (gradient flow onto the valley at rate ηλ per step, a drift along it
     # at rate ~ηρ²): an implicit solver takes steps of the drift's time scale (on the OP toy,
     # 3 000 SAM steps: 68 solver steps, against 417 for Tsit5). Its chord iteration uses the
@@ -273,7 +513,16 @@ def integrate_flow(problem: Problem, optimizer: Optimizer, params0, *, steps: in
                 values.update({f"{obs.name}.{k}": jnp.asarray(v) for k, v in value.items()})
             else:
                 values[obs.name] = jnp.asarray(value)
-        if kind == "central":
+        if kind == "central" and edge_eigenvalues > 1:
+            _, sigma, lams = field.central_several(w, edge_eigenvalues)
+            values["flow.sigma2"] = jnp.trace(sigma)
+            values["flow.sigma2_matrix"] = sigma
+            values["flow.edge"] = 0.5 * field.lr * lams[0]
+            values["flow.time_averaged_loss"] = field.loss(w) + 0.5 * jnp.vdot(jnp.diag(sigma),
+                                                                               lams)
+            values["flow.time_averaged_grad_norm_sq"] = (jnp.sum(field.gradient(w) ** 2)
+                                                         + jnp.vdot(jnp.diag(sigma), lams**2))
+        elif kind == "central":
             _, sigma2, mu, lam = field.central(w)
             values["flow.sigma2"] = sigma2
             values["flow.edge"] = 0.5 * field.lr * mu
@@ -292,12 +541,13 @@ def integrate_flow(problem: Problem, optimizer: Optimizer, params0, *, steps: in
 
 
 _integrate_jit = jax.jit(integrate_flow, static_argnames=(
-    "steps", "stride", "observables", "kind", "max_solver_steps"))
+    "steps", "stride", "observables", "kind", "max_solver_steps", "edge_eigenvalues"))
 
 
 def flow(problem: Problem, optimizer: Optimizer, *, steps: int, key, observe=None,
          stride: int = 1, params0=None, init=None, kind: str | None = None, rtol: float = 1e-8,
-         atol: float = 1e-10, max_solver_steps: int = 100_000) -> Trajectory:
+         atol: float = 1e-10, max_solver_steps: int = 100_000,
+         edge_eigenvalues: int = 1) -> Trajectory:
     """Predict a full-batch run of ``optimizer`` with its flow: a Trajectory to put beside ``run``'s.
 
     The arguments mean what they mean in :func:`sharp_theory.dynamics.run` (the same records at
@@ -319,6 +569,12 @@ def flow(problem: Problem, optimizer: Optimizer, *, steps: int, key, observe=Non
       atol: its absolute tolerance (> 0).
       max_solver_steps: the most solver steps (>= 1); a flow that needs more stops, and its
         ``diverged_at`` names the first record it did not reach.
+      edge_eigenvalues: k >= 1, the most eigenvalues GD's central flow holds at the edge
+        together (at most the number of parameters). With k = 1 σ² has its closed form; with
+        k > 1 the k × k matrix Σ (the covariance of the oscillation in the top-k eigenbasis)
+        solves the semidefinite complementarity problem of Cohen et al. (:func:`solve_sdcp`),
+        recorded as ``flow.sigma2_matrix`` (``flow.sigma2`` is its trace). GD's central flow only:
+        USAM's and SAM's several-eigenvalue flows are not derived.
 
     Returns:
       A :class:`Trajectory`: ``params`` (the last finite record), ``observed`` (with the central
@@ -368,12 +624,21 @@ def flow(problem: Problem, optimizer: Optimizer, *, steps: int, key, observe=Non
     max_solver_steps = check_int("max_solver_steps", max_solver_steps, minimum=1)
     check_positive("rtol", rtol)
     check_positive("atol", atol)
+    edge_eigenvalues = check_int("edge_eigenvalues", edge_eigenvalues, minimum=1)
+    if edge_eigenvalues > 1 and (kind != "central"
+                                 or not isinstance(optimizer.rule, GradientDescent)):
+        raise ConfigError("edge_eigenvalues", edge_eigenvalues,
+                          f"1 for the {optimizer.name} {kind} flow (several eigenvalues at the "
+                          "edge: gd's central flow only)")
     check_key(key)
     observables = as_observables(observe)
     params0 = starting_params(problem, params0, init, key)
+    n_params = int(ravel_pytree(params0)[0].shape[0])
+    check_int("edge_eigenvalues", edge_eigenvalues, minimum=1, maximum=n_params)
     params, observed, diverged_at, stats = wait_for(_integrate_jit(
         problem, optimizer, params0, steps=steps, stride=stride, observables=observables,
-        kind=kind, rtol=rtol, atol=atol, max_solver_steps=max_solver_steps), "st.flow")
+        kind=kind, rtol=rtol, atol=atol, max_solver_steps=max_solver_steps,
+        edge_eigenvalues=edge_eigenvalues), "st.flow")
     return Trajectory(params=params, observed=jax.tree_util.tree_map(np.asarray, observed),
                       steps=record_steps(steps, stride), diverged_at=np.asarray(diverged_at),
                       grad_evals=np.asarray(np.nan), hvp_evals=np.asarray(np.nan),
