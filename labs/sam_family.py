@@ -631,11 +631,15 @@ MORE = {
     "cr_sam": more.cr_sam_trace_gradient_error(diag_problem),
     "mup2": more.mup2_layer_balance(),
     "universal": more.universal_class_descent(),
+    "late_escape": more.late_phase_escape(
+        diag_problem, sgd_end, lambda p: diag_problem.examples["x"] @ (p["u"] * p["v"]) - diag_problem.examples["y"],
+        lr=SETTINGS[0].lr, batch_size=SETTINGS[0].batch_size, lab_rho=late_row["value"]),
     "late_phase": {"switch_step": LATE_SWITCH, "start_loss": start_loss,
                    "barrier_over_start_loss": more.loss_barrier(diag_problem.evaluation_loss, sgd_end,
                                                                 late_end) / start_loss},
 }
-print({key: value for key, value in MORE.items() if key != "universal"})
+print({key: value for key, value in MORE.items() if key not in ("universal", "late_escape")})
+print({key: value for key, value in MORE["late_escape"].items() if key != "distance_curve"})
 print({name: run for name, run in MORE["universal"].items()})
 
 # %% [markdown]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+import scipy.sparse.linalg
 from jax.flatten_util import ravel_pytree
 
 from .. import optim
@@ -234,6 +235,218 @@ def loss_barrier(loss, start, end, *, points=21):
     return float(jnp.max(along) - jnp.maximum(along[0], along[-1]))
 
 
+def interpolating_minimum(residuals, params, *, iterations=8):
+    """The interpolator near ``params``: Gauss-Newton steps ``w ← w − J⁺ r`` (minimum-norm).
+
+    On an over-parametrized least-squares problem the minima form a manifold; from a point near
+    it, the minimum-norm Gauss-Newton step converges quadratically to a nearby point of it.
+
+    Args:
+      residuals: ``residuals(params) -> (n,)`` array, zero exactly at an interpolator.
+      params: a parameter pytree near an interpolator (e.g. the end of an SGD run).
+      iterations: Gauss-Newton steps (each one squares the residual's size near the manifold).
+
+    Returns:
+      The interpolator, a pytree like ``params``.
+    """
+    flat, unravel = ravel_pytree(params)
+    residual_of = lambda w: residuals(unravel(w))
+
+    @jax.jit
+    def solve(flat):
+        step = lambda w, _: (w - jnp.linalg.pinv(jax.jacfwd(residual_of)(w)) @ residual_of(w), None)
+        return jax.lax.scan(step, flat, None, length=iterations)[0]
+
+    return unravel(solve(flat))
+
+
+def batch_hessians(per_example_hessians, batch_size):
+    """The Hessian ``H_ξ`` of every ordered mini-batch ξ drawn with replacement, restricted to the
+    span S of the per-example Hessians (outside S every linearized step is the identity).
+
+    Args:
+      per_example_hessians: ``(n, p, p)`` positive semi-definite Hessians at a minimum.
+      batch_size: examples per mini-batch.
+
+    Returns:
+      ``(n^batch_size, r, r)`` array, r = dim S.
+    """
+    eigenvalues, vectors = np.linalg.eigh(per_example_hessians.mean(0))
+    basis = vectors[:, eigenvalues > 1e-9 * eigenvalues[-1]]
+    reduced = np.einsum("pa,ipq,qb->iab", basis, per_example_hessians, basis)
+    n = reduced.shape[0]
+    index = np.stack(np.meshgrid(*[np.arange(n)] * batch_size, indexing="ij"), -1).reshape(-1, batch_size)
+    return reduced[index].mean(1)
+
+
+def linearized_sam_maps(hessians, lr, rho):
+    """``I − η(H + ρH²)`` for each stacked ``H``: unnormalized SAM's step, linearized at a minimum.
+
+    Args:
+      hessians: ``(k, r, r)`` mini-batch Hessians at the minimum.
+      lr: the step size η.
+      rho: the ascent scale ρ (0: SGD's maps).
+
+    Returns:
+      ``(k, r, r)`` array.
+    """
+    return np.eye(hessians.shape[1])[None] - lr * (hessians + rho * hessians @ hessians)
+
+
+def mean_square_growth(maps):
+    """Spectral radius of ``M ↦ E_ξ A_ξ M A_ξᵀ``: the per-step growth of ``E‖δ‖²`` under the
+    random linear maps ``δ ← A_ξ δ`` (ξ uniform over the stacked maps)."""
+    rank = maps.shape[1]
+    flat = maps.reshape(len(maps), rank * rank)
+    # Σ_k A_ab A_cd as a product of the flattened maps, then ordered as the operator (ac, bd).
+    second_moment = (flat.T @ flat).reshape(rank, rank, rank, rank).transpose(0, 2, 1, 3)
+    operator = second_moment.reshape(rank * rank, -1) / len(maps)
+    # The operator preserves the cone of PSD matrices, so its largest eigenvalue in modulus is
+    # real and positive (Krein-Rutman); ARPACK finds it from a few products.
+    top = scipy.sparse.linalg.eigs(operator, k=1, which="LM", v0=np.eye(rank).ravel(),
+                                   return_eigenvectors=False)
+    return float(np.abs(top[0]))
+
+
+def lyapunov_exponent(maps, *, steps=4000, chains=32, seed=0):
+    """Top Lyapunov exponent (per step, of ``log‖δ‖``) of the random product of ``maps``.
+
+    Args:
+      maps: stacked matrices ``(k, r, r)``, one drawn uniformly at each step.
+      steps: length of each product.
+      chains: independent products (their spread is the estimate's uncertainty).
+      seed: integer seed of the draws.
+
+    Returns:
+      dict ``rate`` (mean over chains) and ``standard_error`` (their standard deviation / √chains).
+    """
+    rng = np.random.default_rng(seed)
+    vectors = rng.standard_normal((chains, maps.shape[1]))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    total = np.zeros(chains)
+    burn_in = steps // 10
+    for step in range(steps):
+        vectors = np.einsum("cab,cb->ca", maps[rng.integers(0, len(maps), chains)], vectors)
+        norms = np.linalg.norm(vectors, axis=1)
+        vectors /= norms[:, None]
+        if step >= burn_in:
+            total += np.log(norms)
+    rates = total / (steps - burn_in)
+    return {"rate": float(rates.mean()), "standard_error": float(rates.std() / np.sqrt(chains))}
+
+
+def late_phase_escape(problem, sgd_end, residuals, *, lr, batch_size=2, rho_factor=2.0,
+                      lab_rho=0.1, offset=1e-12, growth=1e4, max_steps=2000, runs=128, seed=4):
+    """SAM's escape from the minimum SGD found, measured against its linearization.
+
+    Zhou et al. (2025)'s phase (i): switched on at a minimum w* of SGD, SAM leaves it
+    exponentially fast when w* is linearly unstable for SAM. Near an interpolating minimum the
+    per-example Hessians are ``H_i = J_iᵀJ_i`` and the unnormalized SAM step on a mini-batch ξ is,
+    to first order in δ = w − w*, ``δ ← (I − η(H_ξ + ρH_ξ²)) δ`` (normalized SAM's ascent
+    ρ∇L/‖∇L‖ does not vanish at w*, so it has no linearization there). The maps predict two
+    rates: the growth of ``E‖δ‖²`` (linear stability in mean square: the spectral radius μ of
+    ``M ↦ E A_ξ M A_ξᵀ``) and the growth of a typical run's ``log‖δ‖`` (the top Lyapunov
+    exponent γ). Here ρ is ``rho_factor`` times the radius ρ_c at which μ crosses 1 (found by
+    bisection); the runs start at ``w* + offset·d̂`` with d̂ the direction from w* to SGD's end
+    point, take i.i.d. mini-batches and last until the predicted typical growth is ``growth``.
+
+    Args:
+      problem: a finite-data Problem whose loss is ``mean_i ½ r_i(w)²``.
+      sgd_end: the end point of the SGD run (a pytree).
+      residuals: ``residuals(params) -> (n,)`` of the problem's examples.
+      lr: the step size η of both phases.
+      batch_size: examples per step, drawn with replacement (the linearization's i.i.d. premise).
+      rho_factor: ρ / ρ_c for the measured runs (> 1: escape predicted).
+      lab_rho: a radius whose mean-square growth is reported as well (the lab's SAM radius).
+      offset: the initial distance from w*.
+      growth: the predicted typical growth of ‖δ‖ over the run (sets the number of steps).
+      max_steps: the most steps a run takes.
+      runs: independent runs (mini-batch sequences).
+      seed: integer seed of the runs.
+
+    Returns:
+      dict with the minimum (``minimum_loss``, ``minimum_gradient_norm``, ``sgd_offset``), the
+      predictions (``rho_critical``, ``rho``, ``mean_square_growth`` μ, ``sgd_mean_square_growth``,
+      ``lab_rho_mean_square_growth``, ``predicted_rate`` γ and ``predicted_rate_error``,
+      ``predicted_mean_square_rate`` ½ log μ), the measurement (``steps``, ``measured_rate``: the
+      slope of the mean of log‖w_t − w*‖ over the last two thirds of the steps, its
+      ``measured_rate_error``, ``measured_mean_square_rate``: ½ × the slope of log mean‖δ_t‖²,
+      ``largest_distance`` over all runs) and ``distance_curve`` (mean log-distance by step).
+
+    References:
+      Zhou, Wang, Mao, Li, Yan. Sharpness-Aware Minimization Efficiently Selects Flatter Minima
+      Late in Training. ICLR 2025, Sec. 4 (phase i). Wu, Ma, E 2018 (linear stability of SGD in
+      mean square).
+    """
+    minimum = interpolating_minimum(residuals, sgd_end)
+    flat_min, unravel = ravel_pytree(minimum)
+    flat_end = ravel_pytree(sgd_end)[0]
+    examples = problem.examples
+    n = jax.tree_util.tree_leaves(examples)[0].shape[0]
+    example_loss = lambda w, i: problem.loss(unravel(w), jax.tree_util.tree_map(lambda x: x[i][None], examples))
+    hessians = np.asarray(jax.jit(jax.vmap(jax.hessian(example_loss), (None, 0)))(flat_min, jnp.arange(n)))
+
+    batches = batch_hessians(hessians, batch_size)
+    growth_at = lambda rho: mean_square_growth(linearized_sam_maps(batches, lr, rho))
+    low, high = 0.0, 1.0
+    while growth_at(high) <= 1.0:
+        low, high = high, 2.0 * high
+    for _ in range(10):
+        middle = 0.5 * (low + high)
+        low, high = (low, middle) if growth_at(middle) > 1.0 else (middle, high)
+    rho_critical = high
+    rho = rho_factor * rho_critical
+    maps = linearized_sam_maps(batches, lr, rho)
+    mu = mean_square_growth(maps)
+    lyapunov = lyapunov_exponent(maps)
+    gamma = lyapunov["rate"]
+    steps = int(min(max_steps, np.ceil(np.log(growth) / gamma))) if gamma > 0 else max_steps
+
+    opt = optim.usam(lr, rho)
+    direction = (flat_end - flat_min) / jnp.linalg.norm(flat_end - flat_min)
+    start = flat_min + offset * direction
+
+    def one_run(key):
+        def body(carry, step):
+            w, state = carry
+            batch = problem.batch(key, step, batch_size, replace=True)
+            params, state, _ = opt.step(unravel(w), state, problem.loss, batch, opt.hparams,
+                                        jax.random.fold_in(key, step))
+            w = ravel_pytree(params)[0]
+            return (w, state), jnp.sum(jnp.square(w - flat_min))
+        _, squared = jax.lax.scan(body, (start, opt.init(unravel(start))), jnp.arange(steps))
+        return jnp.concatenate([jnp.full((1,), offset ** 2), squared])
+
+    squared = np.asarray(jax.jit(jax.vmap(one_run))(jax.random.split(jax.random.key(seed), runs)))
+    t = np.arange(steps + 1)
+    window = t >= steps // 3
+    log_distance = 0.5 * np.log(squared)
+    per_run = np.polyfit(t[window], log_distance[:, window].T, 1)[0]
+    largest = np.sqrt(squared.max(1))
+    mean_square = np.polyfit(t[window], np.log(squared[:, window].mean(0)), 1)[0]
+    full_loss = lambda w: problem.loss(unravel(w), examples)
+    return {"minimum_loss": float(full_loss(flat_min)),
+            "minimum_gradient_norm": float(jnp.linalg.norm(jax.jit(jax.grad(full_loss))(flat_min))),
+            "sgd_offset": float(jnp.linalg.norm(flat_end - flat_min)),
+            "rho_critical": rho_critical, "rho": rho, "rho_factor": rho_factor, "lr": lr,
+            "batch_size": batch_size,
+            "mean_square_growth": mu, "sgd_mean_square_growth": growth_at(0.0),
+            "lab_rho": lab_rho, "lab_rho_mean_square_growth": growth_at(lab_rho),
+            "predicted_rate": gamma, "predicted_rate_error": lyapunov["standard_error"],
+            "predicted_mean_square_rate": 0.5 * float(np.log(mu)),
+            "steps": steps, "runs": runs, "offset": offset,
+            "measured_rate": float(per_run.mean()),
+            "measured_rate_error": float(per_run.std() / np.sqrt(runs)),
+            "measured_mean_square_rate": 0.5 * float(mean_square),
+            "median_rate": float(np.median(per_run)),
+            "largest_distance": float(largest.max()),
+            "largest_distance_q90": float(np.quantile(largest, 0.9)),
+            "final_distance_median": float(np.median(np.sqrt(squared[:, -1]))),
+            "distance_curve": log_distance.mean(0)[:: max(1, steps // 50)].tolist()}
+
+
 __all__ = ["gsam_first_order_violation", "sampa_parallel_violation", "cr_sam_trace_gradient_error",
            "mup2_layer_balance", "universal_class_descent", "factorization_loss", "loss_barrier",
-           "BALANCED_MINIMUM"]
+           "BALANCED_MINIMUM", "interpolating_minimum", "batch_hessians", "linearized_sam_maps",
+           "mean_square_growth",
+           "lyapunov_exponent", "late_phase_escape"]
