@@ -609,7 +609,7 @@ print({k: f"{v:.3g}" for k, v in INVARIANCE.items()})
 # CR-SAM's finite differences give the Hessian-trace gradient; μP²'s layerwise radii keep every
 # layer perturbed as the width grows, where global SAM perturbs only the last layer; Frob-SAM
 # drifts along a valley of minima towards the one with the smallest Hessian; late-phase SAM stays
-# in the SGD solution's valley. (`sharp_theory/studies/sam_family_more.py`; cards:
+# in the SGD solution's valley, and leaves SGD's minimum at the rate its linearization predicts. (`sharp_theory/studies/sam_family_more.py`; cards:
 # `papers/sam-family-rest.md`.)
 
 # %%
@@ -714,6 +714,11 @@ print({name: run for name, run in MORE["universal"].items()})
 # rules lose it: S2-SAM and SAMPa take their ascent from another mini-batch's gradient and end
 # at SGD's test loss, Momentum-SAM keeps part (0.045). Late-phase SAM (the last 10%) stays in
 # SGD's valley and reaches SAM's λ_max, but not SAM's sparse solution (15x its test loss).
+# Zhou et al.'s phase (i), the escape from SGD's minimum, is a linear instability: the minimum
+# is stable for SGD and for SAM at the lab's radii, and turns unstable (in mean square) for
+# unnormalized SAM above ρ_c = 1.40; at 2ρ_c runs started 1e-12 from it leave at 0.032 per step,
+# 5% from the top Lyapunov exponent of the linearized maps, while the mean-square rate of
+# linear-stability analysis (0.32) overstates what runs show tenfold.
 #
 # **SAF (Du et al. 2022).** With a squared output distance to an EMA of the weights, the
 # consistency penalty only damps the trajectory: the test loss stays at SGD's for every λ. The
