@@ -137,24 +137,28 @@ def _precond(measured, *, quick):
                "adam_test_loss": adam["quality"], "precond_sam_seeds": pre_seeds,
                "sam_adam_seeds": sam_seeds}
     detail = ("tuned preconditioned SAM vs tuned SAM, both with an Adam base (lr 0.01), seed by "
-              "seed: pass if every seed of the former beats every seed of the latter, fail if the "
-              "reverse")
-    # Separation of the two seed clouds: > 0 when every seed of preconditioned SAM beats every
-    # seed of SAM, < 0 when the reverse separation exists; overlapping clouds decide nothing.
-    better = finite_min(sam_seeds) - finite_max(pre_seeds)
-    worse = finite_min(pre_seeds) - finite_max(sam_seeds)
-    decisive = Threshold("min(SAM seeds) − max(preconditioned-SAM seeds)", better, ">", 0.0)
+              "seed: pass if every seed of the former beats every seed of the latter by more than "
+              "the larger spread of the two seed clouds, fail if the reverse")
+    # Both runs are chaotic near the minimum (last-bit differences grow to O(1) by step 3000): a
+    # run on another CPU rounds differently and lands elsewhere in its seed cloud. So a gap
+    # between the clouds decides only when it is wider than the clouds themselves (the noise
+    # band); otherwise the order follows the seeds and the rounding, not the method. (A quick run
+    # once failed this claim on a gap of 3e-5 that another CPU's rounding closed.)
+    spread = max(finite_max(pre_seeds) - finite_min(pre_seeds), finite_max(sam_seeds) - finite_min(sam_seeds))
+    numbers["seed_spread"] = spread
+    better = finite_min(sam_seeds) - finite_max(pre_seeds) - spread
+    worse = finite_min(pre_seeds) - finite_max(sam_seeds) - spread
+    decisive = Threshold("min(SAM seeds) − max(preconditioned-SAM seeds) − seed spread", better, ">", 0.0)
     if better > 0 or worse > 0:
         return judge(decisive, numbers, detail)
-    # Both runs are chaotic near the minimum (last-bit differences grow to O(1) by step 3000), so
-    # the medians' order follows the seeds and the rounding, not the method.
-    return Verdict("inconclusive", numbers, detail + "; the seeds' test losses overlap", decisive)
+    return Verdict("inconclusive", numbers, detail + "; the clouds are not that far apart", decisive)
 
 
 register(Claim(
     id="singh2025.precond_sam.beats_sam_with_adam", paper="singh2025", source="Sec. 5",
     statement="Preconditioning SAM's perturbation by Adam's second moments improves on SAM "
-              "with the same Adam base (every seed of it below every seed of SAM-with-Adam).",
+              "with the same Adam base (every seed of it below every seed of SAM-with-Adam, by more "
+              "than the larger spread of the two seed clouds).",
     regime=_EFFICIENT_REGIME.replace("lr 0.05", "Adam lr 0.01"), lab=LAB, check=_precond,
     expected="inconclusive"))
 
