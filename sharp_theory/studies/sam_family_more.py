@@ -295,7 +295,17 @@ def linearized_sam_maps(hessians, lr, rho):
 
 def mean_square_growth(maps):
     """Spectral radius of ``M ↦ E_ξ A_ξ M A_ξᵀ``: the per-step growth of ``E‖δ‖²`` under the
-    random linear maps ``δ ← A_ξ δ`` (ξ uniform over the stacked maps)."""
+    random linear maps ``δ ← A_ξ δ`` (ξ uniform over the stacked maps).
+
+    Args:
+      maps: stacked matrices ``(k, r, r)``.
+
+    Returns:
+      A float μ (> 1: the mean square grows; <= 1: linearly stable in mean square).
+
+    References:
+      Wu, Ma, E 2018 (linear stability of SGD in mean square).
+    """
     rank = maps.shape[1]
     flat = maps.reshape(len(maps), rank * rank)
     # Σ_k A_ab A_cd as a product of the flattened maps, then ordered as the operator (ac, bd).
