@@ -388,13 +388,19 @@ def late_phase_escape(problem, sgd_end, residuals, *, lr, batch_size=2, rho_fact
       Late in Training. ICLR 2025, Sec. 4 (phase i). Wu, Ma, E 2018 (linear stability of SGD in
       mean square).
     """
-    minimum = interpolating_minimum(residuals, sgd_end)
-    flat_min, unravel = ravel_pytree(minimum)
-    flat_end = ravel_pytree(sgd_end)[0]
     examples = problem.examples
     n = jax.tree_util.tree_leaves(examples)[0].shape[0]
-    example_loss = lambda w, i: problem.loss(unravel(w), jax.tree_util.tree_map(lambda x: x[i][None], examples))
-    hessians = np.asarray(jax.jit(jax.vmap(jax.hessian(example_loss), (None, 0)))(flat_min, jnp.arange(n)))
+
+    @jax.jit
+    def prepare(params):  # one compiled program: the minimum, its loss and Hessians
+        flat_end, unravel = ravel_pytree(params)
+        flat_min = ravel_pytree(interpolating_minimum(residuals, params))[0]
+        example_loss = lambda w, i: problem.loss(unravel(w), jax.tree_util.tree_map(lambda x: x[i][None], examples))
+        hessians = jax.vmap(jax.hessian(example_loss), (None, 0))(flat_min, jnp.arange(n))
+        loss, gradient = jax.value_and_grad(lambda w: problem.loss(unravel(w), examples))(flat_min)
+        return flat_end, flat_min, hessians, loss, jnp.linalg.norm(gradient)
+
+    flat_end, flat_min, hessians, minimum_loss, gradient_norm = map(np.asarray, prepare(sgd_end))
 
     batches = batch_hessians(hessians, batch_size)
     growth_at = lambda rho: mean_square_growth(linearized_sam_maps(batches, lr, rho))
@@ -413,31 +419,35 @@ def late_phase_escape(problem, sgd_end, residuals, *, lr, batch_size=2, rho_fact
     steps = int(min(max_steps, np.ceil(np.log(growth) / gamma))) if gamma > 0 else max_steps
 
     opt = optim.usam(lr, rho)
-    direction = (flat_end - flat_min) / jnp.linalg.norm(flat_end - flat_min)
-    start = flat_min + offset * direction
+    sgd_offset = float(np.linalg.norm(flat_end - flat_min))
+    start = flat_min + offset * (flat_end - flat_min) / sgd_offset
 
-    def one_run(key):
-        def body(carry, step):
-            w, state = carry
-            batch = problem.batch(key, step, batch_size, replace=True)
-            params, state, _ = opt.step(unravel(w), state, problem.loss, batch, opt.hparams,
-                                        jax.random.fold_in(key, step))
-            w = ravel_pytree(params)[0]
-            return (w, state), jnp.sum(jnp.square(w - flat_min))
-        _, squared = jax.lax.scan(body, (start, opt.init(unravel(start))), jnp.arange(steps))
-        return jnp.concatenate([jnp.full((1,), offset ** 2), squared])
+    @jax.jit
+    def all_runs(params, start, flat_min):  # one compiled program: every run, vmapped
+        unravel = ravel_pytree(params)[1]
 
-    squared = np.asarray(jax.jit(jax.vmap(one_run))(jax.random.split(jax.random.key(seed), runs)))
+        def one_run(key):
+            def body(carry, step):
+                w, state = carry
+                batch = problem.batch(key, step, batch_size, replace=True)
+                params, state, _ = opt.step(unravel(w), state, problem.loss, batch, opt.hparams,
+                                            jax.random.fold_in(key, step))
+                w = ravel_pytree(params)[0]
+                return (w, state), jnp.sum(jnp.square(w - flat_min))
+            _, squared = jax.lax.scan(body, (start, opt.init(unravel(start))), jnp.arange(steps))
+            return jnp.concatenate([jnp.full((1,), offset ** 2), squared])
+
+        return jax.vmap(one_run)(jax.random.split(jax.random.key(seed), runs))
+
+    squared = np.asarray(all_runs(sgd_end, start, flat_min))
     t = np.arange(steps + 1)
     window = t >= steps // 3
     log_distance = 0.5 * np.log(squared)
     per_run = np.polyfit(t[window], log_distance[:, window].T, 1)[0]
     largest = np.sqrt(squared.max(1))
     mean_square = np.polyfit(t[window], np.log(squared[:, window].mean(0)), 1)[0]
-    full_loss = lambda w: problem.loss(unravel(w), examples)
-    return {"minimum_loss": float(full_loss(flat_min)),
-            "minimum_gradient_norm": float(jnp.linalg.norm(jax.jit(jax.grad(full_loss))(flat_min))),
-            "sgd_offset": float(jnp.linalg.norm(flat_end - flat_min)),
+    return {"minimum_loss": float(minimum_loss), "minimum_gradient_norm": float(gradient_norm),
+            "sgd_offset": sgd_offset,
             "rho_critical": rho_critical, "rho": rho, "rho_factor": rho_factor, "lr": lr,
             "batch_size": batch_size,
             "mean_square_growth": mu, "sgd_mean_square_growth": growth_at(0.0),
