@@ -707,7 +707,7 @@ print({name: run for name, run in MORE["universal"].items()})
 # **The rest of the family (issue 30; `papers/sam-family-rest.md`).** The mechanisms hold
 # exactly: GSAM's correction is orthogonal to the perturbed gradient (1e-14), SAMPa's pair of
 # gradients is the serial pair (7e-17) at a depth of one, CR-SAM's finite difference is the
-# gradient of vᵀHv (4e-11), and μP²'s radii keep both layers of a μP network perturbed at every
+# gradient of vᵀHv (4e-11 to 5e-11), and μP²'s radii keep both layers of a μP network perturbed at every
 # width while global SAM's first-layer effect falls like n⁻². On the diagonal net GSAM, R-SAM,
 # Delta-SAM and CR-SAM keep SAM's effect (0.47-1.2x its test loss) but are not separable from it
 # over three seeds; Friendly SAM and Lookahead-SAM keep most of it (2x). The history-based

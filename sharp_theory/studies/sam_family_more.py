@@ -23,9 +23,15 @@ from ..measure.universal import universal_sharpness, universal_sharpness_gradien
 
 
 def _random_points(problem, instances, seed, spread=0.5):
-    flat, unravel = ravel_pytree(problem.params0)
-    noise = jax.random.normal(jax.random.key(seed), (instances,) + flat.shape, flat.dtype)
-    return flat, unravel, flat[None] + spread * noise
+    # One compiled program for the flattening and the draw (each eager op would compile alone).
+    @jax.jit
+    def draw(params):
+        flat = ravel_pytree(params)[0]
+        noise = jax.random.normal(jax.random.key(seed), (instances,) + flat.shape, flat.dtype)
+        return flat, flat[None] + spread * noise
+
+    flat, points = draw(problem.params0)
+    return flat, ravel_pytree(problem.params0)[1], points
 
 
 def gsam_first_order_violation(problem, *, rho=0.1, instances=64, seed=0):
@@ -85,8 +91,8 @@ def sampa_parallel_violation(problem, *, instances=64, seed=1):
 
     worst = float(jnp.max(jax.jit(jax.vmap(one))(pairs)))
     opt = optim.sampa(0.05, 0.1)
-    params = problem.params0
-    _, _, info = opt.step(params, opt.init(params), loss, None, opt.hparams, jax.random.key(0))
+    info = jax.jit(lambda params: opt.step(params, opt.init(params), loss, None, opt.hparams,
+                                           jax.random.key(0))[2])(problem.params0)
     return {"parallel_vs_serial": worst, "sequential_grad_evals": float(info["sequential_grad_evals"]),
             "grad_evals": float(info["grad_evals"])}
 
@@ -195,26 +201,35 @@ def universal_class_descent(*, start=(2.0, 0.5), steps=3000, lr=0.01, lam=0.001,
     runs = {"gd": optim.gd(lr), "frob-sam": optim.frob_sam(lr, lam),
             "det-sam": optim.det_sam(lr, lam, shift=shift)}
     fn = lambda w: factorization_loss(w)
+
+    def measures(w):
+        return {"frobenius": universal_sharpness(fn, w, "frobenius"),
+                "imbalance": jnp.abs(w[0] ** 2 - w[1] ** 2),
+                "log_det": universal_sharpness(fn, w, "determinant", shift=shift),
+                "loss": fn(w), "product": w[0] * w[1],
+                "frobenius_gradient_norm": jnp.linalg.norm(universal_sharpness_gradient(fn, w, "frobenius"))}
+
+    # One compiled program per method (its run and the measures at its end), one for the
+    # measures at the start and at the balanced minimum: each eager op would compile alone.
     out = {}
     for name, opt in runs.items():
         def body(carry, key, opt=opt):
             w, state = carry
             w, state, _ = opt.step(w, state, factorization_loss, None, opt.hparams, key)
             return (w, state), None
-        keys = jax.random.split(jax.random.key(3), steps)
-        (w, _), _ = jax.jit(lambda w: jax.lax.scan(body, (w, opt.init(w)), keys))(w0)
-        out[name] = {"frobenius": float(universal_sharpness(fn, w, "frobenius")),
-                     "imbalance": float(jnp.abs(w[0] ** 2 - w[1] ** 2)),
-                     "log_det": float(universal_sharpness(fn, w, "determinant", shift=shift)),
-                     "loss": float(fn(w)), "product": float(w[0] * w[1])}
-    balanced = jnp.ones(2, jnp.float64)
-    out["minimum"] = {"frobenius": float(universal_sharpness(fn, balanced, "frobenius")),
-                      "log_det": float(universal_sharpness(fn, balanced, "determinant", shift=shift))}
-    out["start"] = {"frobenius": float(universal_sharpness(fn, w0, "frobenius")),
-                    "imbalance": float(jnp.abs(w0[0] ** 2 - w0[1] ** 2)),
-                    "log_det": float(universal_sharpness(fn, w0, "determinant", shift=shift))}
-    grad = universal_sharpness_gradient(fn, w0, "frobenius")
-    out["start"]["frobenius_gradient_norm"] = float(jnp.linalg.norm(grad))
+
+        def run(w, opt=opt, body=body):
+            keys = jax.random.split(jax.random.key(3), steps)
+            (w, _), _ = jax.lax.scan(body, (w, opt.init(w)), keys)
+            return measures(w)
+
+        ended = jax.jit(run)(w0)
+        out[name] = {key: float(ended[key]) for key in ("frobenius", "imbalance", "log_det", "loss", "product")}
+    at = jax.jit(measures)
+    minimum, start = at(jnp.ones(2, jnp.float64)), at(w0)
+    out["minimum"] = {key: float(minimum[key]) for key in ("frobenius", "log_det")}
+    out["start"] = {key: float(start[key]) for key in ("frobenius", "imbalance", "log_det",
+                                                       "frobenius_gradient_norm")}
     return out
 
 
@@ -230,9 +245,13 @@ def loss_barrier(loss, start, end, *, points=21):
     Returns:
       A float: ``max_t L((1−t)start + t end) − max(L(start), L(end))`` (≥ 0 up to rounding).
     """
-    ts = jnp.linspace(0.0, 1.0, points)
-    along = jax.vmap(lambda t: loss(jax.tree_util.tree_map(lambda a, b: (1 - t) * a + t * b, start, end)))(ts)
-    return float(jnp.max(along) - jnp.maximum(along[0], along[-1]))
+    @jax.jit  # one compiled program for the whole segment
+    def segment(start, end):
+        ts = jnp.linspace(0.0, 1.0, points)
+        return jax.vmap(lambda t: loss(jax.tree_util.tree_map(lambda a, b: (1 - t) * a + t * b, start, end)))(ts)
+
+    along = np.asarray(segment(start, end))
+    return float(np.max(along) - max(along[0], along[-1]))
 
 
 def interpolating_minimum(residuals, params, *, iterations=8):
