@@ -223,29 +223,35 @@ class Setting:
 
 
 def build_settings():
-    diag = st.problems.diagonal_linear(init_scale=0.3)
-    sensing = st.problems.matrix_sensing(8, rank=2, k=8, init_scale=0.1, seed=0)
-    lora = st.problems.lora(layers=LORA_LAYERS, noise=0.5, batch_size=2)
-    conv = st.problems.conv_relu_signal_noise(dim=30, signal_strength=1.0, n_filters=5,
-                                              n_train=20, n_test=500, label_flip=0.1,
-                                              init_std=0.01)
-    settings = [
-        Setting("diagonal_linear", "diagonal linear net (sparse regression)", diag, 0.05, 0.01,
-                2, diag_test_loss, "test loss", diag_balance, DiagonalNetOutputs(), "quality",
-                False),
-        Setting("matrix_sensing", "matrix sensing (d=8, r=2)", sensing, 0.05, 0.01, 8,
-                sensing_recovery, "relative recovery error", factor_balance, SensingOutputs(),
-                "quality", True),
-        Setting("lora", f"LoRA-like, {LORA_LAYERS} layers, noise 0.5", lora, 0.01, 0.005, None,
-                lora_excess, "excess population loss", factor_balance, LoRAOutputs(), "flatness",
-                True),
-        Setting("conv_relu", "conv ReLU net (d=30, signal 1, 10% flips)", conv, 0.1, 0.01, 4,
-                conv_clean_test_error, "clean-label test error", not_applicable,
-                ConvReluOutputs(), "quality", False),
-    ]
     # Quick runs (CI) keep the diagonal net and a 2-layer LoRA-like problem with the variants
     # the claims read; the full run adds matrix sensing, the conv ReLU net and every variant.
-    return [settings[0], settings[2]] if QUICK else settings
+    # Only the problems a run uses are built (the conv ReLU net's data alone takes seconds).
+    def diag():
+        return Setting("diagonal_linear", "diagonal linear net (sparse regression)",
+                       st.problems.diagonal_linear(init_scale=0.3), 0.05, 0.01, 2, diag_test_loss,
+                       "test loss", diag_balance, DiagonalNetOutputs(), "quality", False)
+
+    def sensing():
+        return Setting("matrix_sensing", "matrix sensing (d=8, r=2)",
+                       st.problems.matrix_sensing(8, rank=2, k=8, init_scale=0.1, seed=0), 0.05, 0.01,
+                       8, sensing_recovery, "relative recovery error", factor_balance, SensingOutputs(),
+                       "quality", True)
+
+    def lora():
+        return Setting("lora", f"LoRA-like, {LORA_LAYERS} layers, noise 0.5",
+                       st.problems.lora(layers=LORA_LAYERS, noise=0.5, batch_size=2), 0.01, 0.005, None,
+                       lora_excess, "excess population loss", factor_balance, LoRAOutputs(), "flatness",
+                       True)
+
+    def conv():
+        problem = st.problems.conv_relu_signal_noise(dim=30, signal_strength=1.0, n_filters=5,
+                                                     n_train=20, n_test=500, label_flip=0.1,
+                                                     init_std=0.01)
+        return Setting("conv_relu", "conv ReLU net (d=30, signal 1, 10% flips)", problem, 0.1, 0.01, 4,
+                       conv_clean_test_error, "clean-label test error", not_applicable,
+                       ConvReluOutputs(), "quality", False)
+
+    return [diag(), lora()] if QUICK else [diag(), sensing(), lora(), conv()]
 
 
 def variants(setting: Setting) -> dict:
