@@ -355,20 +355,33 @@ def _sharpness_of_lanes(problem, flat_params):
     return jax.vmap(lambda p: (lambda_max(p, problem), hessian_trace(p, problem)))(flat_params)
 
 
-def hessian_measures(problem, final_params):
-    """λ_max and trace at every lane of a sweep's final parameters (leading grid axes)."""
-    first = jax.tree_util.tree_leaves(final_params)[0]
+def hessian_measures(problem, sweeps):
+    """λ_max and trace at every lane of every variant's final parameters (leading grid axes).
+
+    All variants of one problem go through one compiled call (their lanes joined), so each
+    problem compiles its Hessian program once whatever the variants' grid sizes.
+    """
     own_rank = jax.tree_util.tree_leaves(problem.params0)[0].ndim
-    lead = first.shape[:first.ndim - own_rank]
-    flat = jax.tree_util.tree_map(lambda x: x.reshape((-1,) + x.shape[len(lead):]), final_params)
-    top, trace = _sharpness_of_lanes(problem, flat)
-    return np.asarray(top).reshape(lead), np.asarray(trace).reshape(lead)
+    leads, flats = {}, []
+    for name, traj in sweeps.items():
+        first = jax.tree_util.tree_leaves(traj.params)[0]
+        leads[name] = first.shape[:first.ndim - own_rank]
+        flats.append(jax.tree_util.tree_map(lambda x, lead=leads[name]: x.reshape((-1,) + x.shape[len(lead):]),
+                                            traj.params))
+    joined = jax.tree_util.tree_map(lambda *xs: jnp.concatenate(xs), *flats)
+    top, trace = (np.asarray(a) for a in _sharpness_of_lanes(problem, joined))
+    out, start = {}, 0
+    for name, lead in leads.items():
+        count = int(np.prod(lead))
+        out[name] = (top[start:start + count].reshape(lead), trace[start:start + count].reshape(lead))
+        start += count
+    return out
 
 
 SHARPNESS = {}
 for setting in SETTINGS:
-    for name, traj in SWEEPS[setting.key].items():
-        SHARPNESS[setting.key, name] = hessian_measures(setting.problem, traj.params)
+    for name, measures in hessian_measures(setting.problem, SWEEPS[setting.key]).items():
+        SHARPNESS[setting.key, name] = measures
 
 
 # %% [markdown]
