@@ -223,29 +223,35 @@ class Setting:
 
 
 def build_settings():
-    diag = st.problems.diagonal_linear(init_scale=0.3)
-    sensing = st.problems.matrix_sensing(8, rank=2, k=8, init_scale=0.1, seed=0)
-    lora = st.problems.lora(layers=LORA_LAYERS, noise=0.5, batch_size=2)
-    conv = st.problems.conv_relu_signal_noise(dim=30, signal_strength=1.0, n_filters=5,
-                                              n_train=20, n_test=500, label_flip=0.1,
-                                              init_std=0.01)
-    settings = [
-        Setting("diagonal_linear", "diagonal linear net (sparse regression)", diag, 0.05, 0.01,
-                2, diag_test_loss, "test loss", diag_balance, DiagonalNetOutputs(), "quality",
-                False),
-        Setting("matrix_sensing", "matrix sensing (d=8, r=2)", sensing, 0.05, 0.01, 8,
-                sensing_recovery, "relative recovery error", factor_balance, SensingOutputs(),
-                "quality", True),
-        Setting("lora", f"LoRA-like, {LORA_LAYERS} layers, noise 0.5", lora, 0.01, 0.005, None,
-                lora_excess, "excess population loss", factor_balance, LoRAOutputs(), "flatness",
-                True),
-        Setting("conv_relu", "conv ReLU net (d=30, signal 1, 10% flips)", conv, 0.1, 0.01, 4,
-                conv_clean_test_error, "clean-label test error", not_applicable,
-                ConvReluOutputs(), "quality", False),
-    ]
     # Quick runs (CI) keep the diagonal net and a 2-layer LoRA-like problem with the variants
     # the claims read; the full run adds matrix sensing, the conv ReLU net and every variant.
-    return [settings[0], settings[2]] if QUICK else settings
+    # Only the problems a run uses are built (the conv ReLU net's data alone takes seconds).
+    def diag():
+        return Setting("diagonal_linear", "diagonal linear net (sparse regression)",
+                       st.problems.diagonal_linear(init_scale=0.3), 0.05, 0.01, 2, diag_test_loss,
+                       "test loss", diag_balance, DiagonalNetOutputs(), "quality", False)
+
+    def sensing():
+        return Setting("matrix_sensing", "matrix sensing (d=8, r=2)",
+                       st.problems.matrix_sensing(8, rank=2, k=8, init_scale=0.1, seed=0), 0.05, 0.01,
+                       8, sensing_recovery, "relative recovery error", factor_balance, SensingOutputs(),
+                       "quality", True)
+
+    def lora():
+        return Setting("lora", f"LoRA-like, {LORA_LAYERS} layers, noise 0.5",
+                       st.problems.lora(layers=LORA_LAYERS, noise=0.5, batch_size=2), 0.01, 0.005, None,
+                       lora_excess, "excess population loss", factor_balance, LoRAOutputs(), "flatness",
+                       True)
+
+    def conv():
+        problem = st.problems.conv_relu_signal_noise(dim=30, signal_strength=1.0, n_filters=5,
+                                                     n_train=20, n_test=500, label_flip=0.1,
+                                                     init_std=0.01)
+        return Setting("conv_relu", "conv ReLU net (d=30, signal 1, 10% flips)", problem, 0.1, 0.01, 4,
+                       conv_clean_test_error, "clean-label test error", not_applicable,
+                       ConvReluOutputs(), "quality", False)
+
+    return [diag(), lora()] if QUICK else [diag(), sensing(), lora(), conv()]
 
 
 def variants(setting: Setting) -> dict:
@@ -349,20 +355,33 @@ def _sharpness_of_lanes(problem, flat_params):
     return jax.vmap(lambda p: (lambda_max(p, problem), hessian_trace(p, problem)))(flat_params)
 
 
-def hessian_measures(problem, final_params):
-    """λ_max and trace at every lane of a sweep's final parameters (leading grid axes)."""
-    first = jax.tree_util.tree_leaves(final_params)[0]
+def hessian_measures(problem, sweeps):
+    """λ_max and trace at every lane of every variant's final parameters (leading grid axes).
+
+    All variants of one problem go through one compiled call (their lanes joined), so each
+    problem compiles its Hessian program once whatever the variants' grid sizes.
+    """
     own_rank = jax.tree_util.tree_leaves(problem.params0)[0].ndim
-    lead = first.shape[:first.ndim - own_rank]
-    flat = jax.tree_util.tree_map(lambda x: x.reshape((-1,) + x.shape[len(lead):]), final_params)
-    top, trace = _sharpness_of_lanes(problem, flat)
-    return np.asarray(top).reshape(lead), np.asarray(trace).reshape(lead)
+    leads, flats = {}, []
+    for name, traj in sweeps.items():
+        first = jax.tree_util.tree_leaves(traj.params)[0]
+        leads[name] = first.shape[:first.ndim - own_rank]
+        flats.append(jax.tree_util.tree_map(lambda x, lead=leads[name]: x.reshape((-1,) + x.shape[len(lead):]),
+                                            traj.params))
+    joined = jax.tree_util.tree_map(lambda *xs: jnp.concatenate(xs), *flats)
+    top, trace = (np.asarray(a) for a in _sharpness_of_lanes(problem, joined))
+    out, start = {}, 0
+    for name, lead in leads.items():
+        count = int(np.prod(lead))
+        out[name] = (top[start:start + count].reshape(lead), trace[start:start + count].reshape(lead))
+        start += count
+    return out
 
 
 SHARPNESS = {}
 for setting in SETTINGS:
-    for name, traj in SWEEPS[setting.key].items():
-        SHARPNESS[setting.key, name] = hessian_measures(setting.problem, traj.params)
+    for name, measures in hessian_measures(setting.problem, SWEEPS[setting.key]).items():
+        SHARPNESS[setting.key, name] = measures
 
 
 # %% [markdown]
@@ -609,7 +628,7 @@ print({k: f"{v:.3g}" for k, v in INVARIANCE.items()})
 # CR-SAM's finite differences give the Hessian-trace gradient; μP²'s layerwise radii keep every
 # layer perturbed as the width grows, where global SAM perturbs only the last layer; Frob-SAM
 # drifts along a valley of minima towards the one with the smallest Hessian; late-phase SAM stays
-# in the SGD solution's valley. (`sharp_theory/studies/sam_family_more.py`; cards:
+# in the SGD solution's valley, and leaves SGD's minimum at the rate its linearization predicts. (`sharp_theory/studies/sam_family_more.py`; cards:
 # `papers/sam-family-rest.md`.)
 
 # %%
@@ -631,11 +650,15 @@ MORE = {
     "cr_sam": more.cr_sam_trace_gradient_error(diag_problem),
     "mup2": more.mup2_layer_balance(),
     "universal": more.universal_class_descent(),
+    "late_escape": more.late_phase_escape(
+        diag_problem, sgd_end, lambda p: diag_problem.examples["x"] @ (p["u"] * p["v"]) - diag_problem.examples["y"],
+        lr=SETTINGS[0].lr, batch_size=SETTINGS[0].batch_size, lab_rho=late_row["value"]),
     "late_phase": {"switch_step": LATE_SWITCH, "start_loss": start_loss,
                    "barrier_over_start_loss": more.loss_barrier(diag_problem.evaluation_loss, sgd_end,
                                                                 late_end) / start_loss},
 }
-print({key: value for key, value in MORE.items() if key != "universal"})
+print({key: value for key, value in MORE.items() if key not in ("universal", "late_escape")})
+print({key: value for key, value in MORE["late_escape"].items() if key != "distance_curve"})
 print({name: run for name, run in MORE["universal"].items()})
 
 # %% [markdown]
@@ -703,13 +726,18 @@ print({name: run for name, run in MORE["universal"].items()})
 # **The rest of the family (issue 30; `papers/sam-family-rest.md`).** The mechanisms hold
 # exactly: GSAM's correction is orthogonal to the perturbed gradient (1e-14), SAMPa's pair of
 # gradients is the serial pair (7e-17) at a depth of one, CR-SAM's finite difference is the
-# gradient of vᵀHv (4e-11), and μP²'s radii keep both layers of a μP network perturbed at every
+# gradient of vᵀHv (4e-11 to 5e-11), and μP²'s radii keep both layers of a μP network perturbed at every
 # width while global SAM's first-layer effect falls like n⁻². On the diagonal net GSAM, R-SAM,
 # Delta-SAM and CR-SAM keep SAM's effect (0.47-1.2x its test loss) but are not separable from it
 # over three seeds; Friendly SAM and Lookahead-SAM keep most of it (2x). The history-based
 # rules lose it: S2-SAM and SAMPa take their ascent from another mini-batch's gradient and end
 # at SGD's test loss, Momentum-SAM keeps part (0.045). Late-phase SAM (the last 10%) stays in
 # SGD's valley and reaches SAM's λ_max, but not SAM's sparse solution (15x its test loss).
+# Zhou et al.'s phase (i), the escape from SGD's minimum, is a linear instability: the minimum
+# is stable for SGD and for SAM at the lab's radii, and turns unstable (in mean square) for
+# unnormalized SAM above ρ_c = 1.40; at 2ρ_c runs started 1e-12 from it leave at 0.032 per step,
+# 5% from the top Lyapunov exponent of the linearized maps, while the mean-square rate of
+# linear-stability analysis (0.32) overstates what runs show tenfold.
 #
 # **SAF (Du et al. 2022).** With a squared output distance to an EMA of the weights, the
 # consistency penalty only damps the trajectory: the test loss stays at SGD's for every λ. The

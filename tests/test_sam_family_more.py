@@ -415,3 +415,44 @@ def test_new_rules_refuse_bad_hyperparameters_in_one_line(make, name, value):
         make(value)
     message = str(caught.value)
     assert name in message and "\n" not in message, message
+
+
+# --- late-phase SAM's escape from the SGD minimum: the linearization the lab's claim uses ----------
+
+def test_linearized_usam_map_is_exact_on_per_example_quadratics():
+    # Per-example losses ½(x_kᵀw − y_k)² vanish at w*; their gradients are linear in δ = w − w*, so
+    # one unnormalized SAM step on the batch is exactly δ ← (I − η(H_ξ + ρH_ξ²)) δ.
+    from sharp_theory.studies.sam_family_more import linearized_sam_maps
+
+    xs = np.array([[1.0, 0.5, -0.2], [0.3, -1.0, 0.8]])
+    w_star = np.array([0.2, -0.1, 0.4])
+    ys = xs @ w_star
+    loss = lambda w, batch: 0.5 * jnp.mean(jnp.square(jnp.asarray(xs) @ w - jnp.asarray(ys)))
+    delta = np.array([0.3, -0.2, 0.1])
+    hessian = xs.T @ xs / len(xs)
+    for rho in (0.0, 0.7):
+        w1, _, _ = one_step(O.usam(0.1, rho), loss=loss, w=w_star + delta)
+        expected = linearized_sam_maps(hessian[None], 0.1, rho)[0] @ delta
+        np.testing.assert_allclose(np.asarray(w1) - w_star, expected, rtol=0, atol=1e-15)
+
+
+@settings(max_examples=15, deadline=None)
+@given(hs.integers(0, 10_000), hs.sampled_from([2, 3]), hs.sampled_from([1, 3]))
+def test_mean_square_growth_and_lyapunov_exponent_against_closed_forms(seed, rank, count):
+    # One map A: E A M Aᵀ = A M Aᵀ has spectral radius ρ(A)². Diagonal maps: the diagonal of M
+    # evolves alone, so the growth is max_i mean_k a_ki², and log‖δ‖ grows at max_i mean_k log|a_ki|
+    # (the law of large numbers, coordinate by coordinate), never faster than ½ log of the first.
+    from sharp_theory.studies.sam_family_more import lyapunov_exponent, mean_square_growth
+
+    rng = np.random.default_rng(seed)
+    single = rng.standard_normal((1, rank, rank))
+    radius = np.max(np.abs(np.linalg.eigvals(single[0])))
+    assert mean_square_growth(single) == pytest.approx(radius ** 2, rel=1e-9)
+    entries = rng.uniform(0.3, 1.8, (count, rank)) * rng.choice([-1.0, 1.0], (count, rank))
+    diagonal = np.stack([np.diag(row) for row in entries])
+    growth = np.max(np.mean(entries ** 2, axis=0))
+    assert mean_square_growth(diagonal) == pytest.approx(growth, rel=1e-9)
+    estimate = lyapunov_exponent(diagonal, steps=1500, chains=8, seed=seed)
+    exact = np.max(np.mean(np.log(np.abs(entries)), axis=0))
+    assert abs(estimate["rate"] - exact) <= 5 * estimate["standard_error"] + 2e-2
+    assert estimate["rate"] <= 0.5 * np.log(growth) + 5 * estimate["standard_error"] + 1e-9

@@ -137,24 +137,28 @@ def _precond(measured, *, quick):
                "adam_test_loss": adam["quality"], "precond_sam_seeds": pre_seeds,
                "sam_adam_seeds": sam_seeds}
     detail = ("tuned preconditioned SAM vs tuned SAM, both with an Adam base (lr 0.01), seed by "
-              "seed: pass if every seed of the former beats every seed of the latter, fail if the "
-              "reverse")
-    # Separation of the two seed clouds: > 0 when every seed of preconditioned SAM beats every
-    # seed of SAM, < 0 when the reverse separation exists; overlapping clouds decide nothing.
-    better = finite_min(sam_seeds) - finite_max(pre_seeds)
-    worse = finite_min(pre_seeds) - finite_max(sam_seeds)
-    decisive = Threshold("min(SAM seeds) − max(preconditioned-SAM seeds)", better, ">", 0.0)
+              "seed: pass if every seed of the former beats every seed of the latter by more than "
+              "the larger spread of the two seed clouds, fail if the reverse")
+    # Both runs are chaotic near the minimum (last-bit differences grow to O(1) by step 3000): a
+    # run on another CPU rounds differently and lands elsewhere in its seed cloud. So a gap
+    # between the clouds decides only when it is wider than the clouds themselves (the noise
+    # band); otherwise the order follows the seeds and the rounding, not the method. (A quick run
+    # once failed this claim on a gap of 3e-5 that another CPU's rounding closed.)
+    spread = max(finite_max(pre_seeds) - finite_min(pre_seeds), finite_max(sam_seeds) - finite_min(sam_seeds))
+    numbers["seed_spread"] = spread
+    better = finite_min(sam_seeds) - finite_max(pre_seeds) - spread
+    worse = finite_min(pre_seeds) - finite_max(sam_seeds) - spread
+    decisive = Threshold("min(SAM seeds) − max(preconditioned-SAM seeds) − seed spread", better, ">", 0.0)
     if better > 0 or worse > 0:
         return judge(decisive, numbers, detail)
-    # Both runs are chaotic near the minimum (last-bit differences grow to O(1) by step 3000), so
-    # the medians' order follows the seeds and the rounding, not the method.
-    return Verdict("inconclusive", numbers, detail + "; the seeds' test losses overlap", decisive)
+    return Verdict("inconclusive", numbers, detail + "; the clouds are not that far apart", decisive)
 
 
 register(Claim(
     id="singh2025.precond_sam.beats_sam_with_adam", paper="singh2025", source="Sec. 5",
     statement="Preconditioning SAM's perturbation by Adam's second moments improves on SAM "
-              "with the same Adam base (every seed of it below every seed of SAM-with-Adam).",
+              "with the same Adam base (every seed of it below every seed of SAM-with-Adam, by more "
+              "than the larger spread of the two seed clouds).",
     regime=_EFFICIENT_REGIME.replace("lr 0.05", "Adam lr 0.01"), lab=LAB, check=_precond,
     expected="inconclusive"))
 
@@ -542,6 +546,50 @@ register(Claim(
     statement="After the switch, SAM converges to a minimum in the same valley as the SGD solution "
               "(loss barrier along the segment between them <= 1% of the initial loss).",
     regime=_EFFICIENT_REGIME + "; switch from SGD to SAM at step 2700", lab=LAB, check=_late_valley))
+
+
+ESCAPE_TOLERANCE = 0.2  # measured escape rate within 20% of the linearization's prediction
+LINEAR_REGIME = 1e-2  # largest distance from the minimum for the first-order expansion to hold
+
+
+def _late_escape(measured, *, quick):
+    escape = measured[MORE]["late_escape"]
+    predicted, rate = finite(escape["predicted_rate"]), finite(escape["measured_rate"])
+    numbers = {key: escape[key] for key in (
+        "rho", "rho_critical", "steps", "runs", "predicted_rate", "predicted_rate_error",
+        "measured_rate", "measured_rate_error", "predicted_mean_square_rate",
+        "measured_mean_square_rate", "mean_square_growth", "sgd_mean_square_growth",
+        "lab_rho", "lab_rho_mean_square_growth", "largest_distance", "minimum_gradient_norm")}
+    numbers["relative_error"] = abs(rate / predicted - 1.0)
+    # The theorem's premises, checked before judging (outside them there is nothing to judge).
+    premises = [Threshold("‖∇L(w*)‖ at the polished SGD minimum", escape["minimum_gradient_norm"], "<=", 1e-10),
+                Threshold("SGD's mean-square growth at w* (stable: <= 1)", escape["sgd_mean_square_growth"], "<=", 1.0),
+                Threshold("predicted escape rate / its standard error (escape predicted)",
+                          predicted / finite(escape["predicted_rate_error"]), ">=", 3.0),
+                Threshold("largest distance from w* over the runs (linear regime)",
+                          escape["largest_distance"], "<=", LINEAR_REGIME)]
+    decisive = Threshold("|measured escape rate / linearization's − 1|", numbers["relative_error"], "<=",
+                         ESCAPE_TOLERANCE)
+    for premise in premises:
+        if not premise.holds():
+            return Verdict("inconclusive", numbers, f"outside the theorem's premises: {premise.describe()}",
+                           decisive)
+    return judge(decisive, numbers,
+                 f"unnormalized SAM (ρ = {escape['rho']:.3g} = 2ρ_c) from w* + 1e-12·d̂, {escape['runs']} "
+                 f"runs of {escape['steps']} steps, i.i.d. mini-batches of 2: slope of the mean "
+                 "log‖w_t − w*‖ over the last two thirds vs the top Lyapunov exponent of the "
+                 "linearized maps I − η(H_ξ + ρH_ξ²)")
+
+
+register(Claim(
+    id="zhou2025.late_sam.escapes_at_linearized_rate", paper="zhou2025", source="Sec. 4 (phase i)",
+    statement="Switched on at the minimum SGD found, SAM escapes it exponentially at the rate its "
+              "linearization around that minimum predicts when the minimum is linearly unstable "
+              "for SAM (a typical run's log-distance grows at the top Lyapunov exponent of the "
+              "linearized maps, within 20%).",
+    regime=_EFFICIENT_REGIME + "; at SGD's end point polished to an exact interpolator; "
+           "unnormalized SAM at twice the radius where the minimum turns unstable in mean "
+           "square; i.i.d. mini-batches of 2", lab=LAB, check=_late_escape))
 
 
 def _det_sam(measured, *, quick):
