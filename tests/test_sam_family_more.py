@@ -314,7 +314,6 @@ def test_delta_sam_at_high_temperature_is_sam(tau, seed):
     """Uniform weights (τ → ∞): Delta-SAM's perturbation is SAM's."""
     x = jax.random.normal(jax.random.key(seed), (4, 3), jnp.float64)
     batch = {"x": x, "y": jnp.arange(4.0)}
-    loss = lambda w, b: 0.5 * jnp.mean(jnp.square(b["x"] @ w - b["y"]))
     w = jnp.asarray(W0)
     delta, sam = O.delta_sam(0.1, 0.2, temperature=tau), O.sam(0.1, 0.2)
     a, b = _delta_and_sam(w, batch, delta.hparams, sam.hparams)
