@@ -37,6 +37,7 @@
 
 # %%
 import dataclasses
+import functools
 import importlib
 import textwrap
 import warnings
@@ -350,9 +351,15 @@ for setting in lab.progress(SETTINGS, "problems"):
 # (dense, exact; one compiled, vmapped call per problem, after the sweep).
 
 # %%
-@jax.jit
-def _sharpness_of_lanes(problem, flat_params):
-    return jax.vmap(lambda p: (lambda_max(p, problem), hessian_trace(p, problem)))(flat_params)
+HESSIAN_PASS_BYTES = 512 * 1024**2  # memory for the dense Hessians of one vmapped chunk of lanes
+
+
+@functools.partial(jax.jit, static_argnames="chunk")
+def _sharpness_of_lanes(problem, flat_params, chunk):
+    # Chunks of lanes one after the other (lax.map): a full-size sweep has thousands of lanes and
+    # their dense Hessians all at once would need tens of GB.
+    return jax.lax.map(lambda p: (lambda_max(p, problem), hessian_trace(p, problem)), flat_params,
+                       batch_size=chunk)
 
 
 def hessian_measures(problem, sweeps):
@@ -369,7 +376,10 @@ def hessian_measures(problem, sweeps):
         flats.append(jax.tree_util.tree_map(lambda x, lead=leads[name]: x.reshape((-1,) + x.shape[len(lead):]),
                                             traj.params))
     joined = jax.tree_util.tree_map(lambda *xs: jnp.concatenate(xs), *flats)
-    top, trace = (np.asarray(a) for a in _sharpness_of_lanes(problem, joined))
+    lanes = jax.tree_util.tree_leaves(joined)[0].shape[0]
+    size = sum(x.size for x in jax.tree_util.tree_leaves(problem.params0))
+    chunk = int(min(lanes, max(1, HESSIAN_PASS_BYTES // (6 * 8 * size * size))))  # ~6 n×n arrays a lane
+    top, trace = (np.asarray(a) for a in _sharpness_of_lanes(problem, joined, chunk))
     out, start = {}, 0
     for name, lead in leads.items():
         count = int(np.prod(lead))
