@@ -43,6 +43,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from ..errors import ConfigError, check_int, check_positive
+from ..krylov import lanczos, tridiagonal
 from ..observables import RunState, WarmObservable
 from ..optim.base import Optimizer
 from ..optim.sharpness_aware import GradientDescent, SharpnessAware, sam_gradient
@@ -265,10 +266,11 @@ def top_eigenpair(hessian, *, tolerance: float = TOP_EIGENPAIR_TOLERANCE,
                   max_iterations: int = TOP_EIGENPAIR_MAX_ITERATIONS, fallback: bool = True):
     """The largest eigenvalue of a symmetric matrix and its unit eigenvector, without ``eigh``.
 
-    Lanczos (full reorthogonalization) from a fixed generic start builds a Krylov space of
-    dimension ``krylov_dimension``; its top Ritz pair starts a Rayleigh quotient iteration (one
-    LU solve with ``θI − H`` per iteration, cubic convergence) that stops when the relative
-    residual ``‖Hx − θx‖/|θ|`` is at most ``tolerance``. Unlike power iteration, the Ritz pair
+    Lanczos (:func:`sharp_theory.krylov.lanczos`, full reorthogonalization) from a fixed generic
+    start builds a Krylov space of dimension ``krylov_dimension``; its top Ritz pair starts a
+    Rayleigh quotient iteration (one LU solve with ``θI − H`` per iteration, cubic convergence)
+    that stops when the relative residual ``‖Hx − θx‖/|θ|`` is at most ``tolerance``. Unlike
+    power iteration, the Ritz pair
     does not slow down when the most negative eigenvalue is close in size to the top one. The
     result is then certified to be the *largest* eigenvalue (the iteration converges to the
     eigenvalue nearest its start, which need not be the top one) by a Cholesky factorization of
@@ -295,21 +297,10 @@ def top_eigenpair(hessian, *, tolerance: float = TOP_EIGENPAIR_TOLERANCE,
     identity, tiny = jnp.eye(n, dtype=dtype), jnp.finfo(dtype).tiny
     dimension = min(krylov_dimension, n)
     start = jnp.cos(1.0 + 2.0 * jnp.arange(n, dtype=dtype))  # generic, fixed
-    start = start / jnp.linalg.norm(start)
     scale = jnp.linalg.norm(hessian)
-
-    def extend(j, basis):  # Lanczos with full reorthogonalization (twice), zero on breakdown
-        v = hessian @ basis[:, j]
-        for _ in range(2):
-            v = v - basis @ (basis.T @ v)
-        norm = jnp.linalg.norm(v)
-        v = jnp.where(norm > 1e-10 * scale, v / jnp.maximum(norm, tiny), 0.0)
-        return basis.at[:, j + 1].set(v)
-
-    basis = jnp.zeros((n, dimension), dtype).at[:, 0].set(start)
-    basis = jax.lax.fori_loop(0, dimension - 1, extend, basis)
-    ritz = jnp.linalg.eigh(basis.T @ hessian @ basis)[1][:, -1]
-    first = basis @ ritz
+    krylov_space = lanczos(lambda v: hessian @ v, start, dimension)
+    ritz = jnp.linalg.eigh(tridiagonal(krylov_space))[1][:, -1]
+    first = krylov_space.basis.T @ ritz
     first = first / jnp.maximum(jnp.linalg.norm(first), tiny)
 
     def residual(x):
