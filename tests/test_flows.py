@@ -15,7 +15,7 @@ import sharp_theory as st
 from sharp_theory.dynamics.flows import (NULL_SPACE_TOLERANCE, SLOW_DENSE_MAX_PARAMETERS,
                                          VALLEY_SWITCH_TOLERANCE, FlowField, drift_rate, flow,
                                          integrate_flow, solve_sdcp, tangent_projection,
-                                         top_eigenpair)
+                                         top_eigenpair, valley_top_eigenpair)
 from sharp_theory.errors import ConfigError
 from sharp_theory.problems.base import Problem
 
@@ -446,6 +446,15 @@ def test_slow_flow_projection_and_eigenpair_match_the_dense_eigendecomposition()
         dense = vectors @ (delta2 / (values**2 + delta2) * (vectors.T @ vector))
         np.testing.assert_allclose(projection(jnp.asarray(hessian), jnp.asarray(vector), delta2),
                                    dense, rtol=1e-7, atol=1e-7 * np.linalg.norm(dense))
+    # The reduced flow's pieces above 24 parameters, near the valley (H ⪰ 0 up to the residual):
+    # the power iteration alone (no fallback) and the whole drift against the eigh path.
+    lam, u = jax.jit(functools.partial(valley_top_eigenpair, fallback=False))(jnp.asarray(hessian))
+    assert float(lam) == pytest.approx(values[-1], rel=1e-12)
+    assert abs(np.dot(np.asarray(u), vectors[:, -1])) == pytest.approx(1.0, abs=1e-10)
+    drifts = [np.asarray(jax.jit(functools.partial(field.valley_drift, corrected=True,
+                                                   dense=dense))(near_valley))
+              for dense in (True, False)]
+    np.testing.assert_allclose(drifts[1], drifts[0], rtol=0, atol=1e-7 * np.linalg.norm(drifts[0]))
 
 
 # ---- The reduced slow flow: gradient flow to the valley, then the drift along it alone ----
