@@ -459,22 +459,21 @@ def valley_top_eigenpair(hessian, *, tolerance: float = TOP_EIGENPAIR_TOLERANCE,
     start = jnp.cos(1.0 + 2.0 * jnp.arange(n, dtype=dtype))  # generic, fixed
     start = start / jnp.linalg.norm(start)
 
-    def residual(x):
-        hx = hessian @ x
+    def residual(x, hx):  # (θ, ‖Hx − θx‖/|θ|) from x and Hx: one product per iteration
         theta = jnp.vdot(x, hx)
-        return hx, theta, jnp.linalg.norm(hx - theta * x) / jnp.maximum(jnp.abs(theta), tiny)
+        return theta, jnp.linalg.norm(hx - theta * x) / jnp.maximum(jnp.abs(theta), tiny)
 
     def keep_going(state):
-        x, iteration = state
-        return (iteration < max_iterations) & (residual(x)[2] > tolerance)
+        x, hx, iteration = state
+        return (iteration < max_iterations) & (residual(x, hx)[1] > tolerance)
 
     def iterate(state):
-        x, iteration = state
-        hx = hessian @ x
-        return hx / jnp.maximum(jnp.linalg.norm(hx), tiny), iteration + 1
+        _, hx, iteration = state
+        x = hx / jnp.maximum(jnp.linalg.norm(hx), tiny)
+        return x, hessian @ x, iteration + 1
 
-    x, _ = jax.lax.while_loop(keep_going, iterate, (start, jnp.asarray(0)))
-    _, theta, relative = residual(x)
+    x, hx, _ = jax.lax.while_loop(keep_going, iterate, (start, hessian @ start, jnp.asarray(0)))
+    theta, relative = residual(x, hx)
     margin = theta * (1.0 + 1e-9) + jnp.finfo(dtype).eps * jnp.linalg.norm(hessian)
     below = jnp.linalg.cholesky(margin * jnp.eye(n, dtype=dtype) - hessian)
     certified = (relative <= tolerance) & (theta > 0) & jnp.all(jnp.isfinite(below))
