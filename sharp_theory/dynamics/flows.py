@@ -260,8 +260,9 @@ class FlowField:
     def onto_valley(self, w):
         """``VALLEY_NEWTON_STEPS`` Newton steps ``w <- w - H⁺∇L`` (H⁺ on the eigenvalues above δ).
 
-        Each step solves for the normal offset only (eigenvalues at or below δ, the valley's
-        tangent directions, get weight ``λ/(λ² + δ²)`` ≈ 0), so near a valley of minimizers it
+        H⁺ is ``λ_i/(λ_i² + δ²)`` in the eigenbasis: along a normal direction (λ_i ≫ δ) the step
+        removes the offset, along a tangent one (λ_i ≪ δ) it moves w by a fraction (λ_i/δ)² of
+        that direction's gradient component over λ_i, ≈ 0. So near a valley of minimizers it
         converges quadratically to the point of the valley below w.
         """
         def newton(_, v):
