@@ -27,11 +27,13 @@ drift in log B.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.flatten_util import ravel_pytree
 
 import sharp_theory as st
 from sharp_theory.observables import of_params
@@ -63,31 +65,40 @@ def timed(function, repeats=1):
     return result, best
 
 
-def bench(name, problem, observe, lr, rho, steps, stride, rtols=(1e-7,)):
+def bench(name, problem, observe, lr, rho, steps, stride, rtols=(1e-7,), valleys=("full",)):
     optimizer = st.optim.sam(lr=lr, rho=rho)
     key = jax.random.key(0)
+    observe = {**observe, "w": of_params(lambda p: ravel_pytree(p)[0])}
     run = lambda: st.run(problem, optimizer, steps=steps, stride=stride, key=key, observe=observe)
     run_result, run_cold = timed(run)
     _, run_warm = timed(run, repeats=3)
     quantity = "l1" if "l1" in observe else "B"
     measured = np.asarray(run_result.observed[quantity])
-    first = None
-    for rtol in rtols:
-        flow = lambda: st.flow(problem, optimizer, steps=steps, stride=stride, key=key,
-                               observe=observe, kind="slow-corrected", rtol=rtol,
-                               atol=1e-3 * rtol)
-        flow_result, flow_cold = timed(flow)
-        _, flow_warm = timed(flow, repeats=3)
-        predicted = np.asarray(flow_result.observed[quantity])
-        gap = float(np.max(np.abs(measured - predicted)))
-        first = predicted if first is None else first
-        print(f"| {name}, rtol {rtol:.0e} | {steps:.0e} | {run_warm:.2f} s ({run_cold:.2f} s) | "
-              f"{flow_warm:.3f} s ({flow_cold:.2f} s) | {run_warm / flow_warm:.0f}× "
-              f"({run_cold / flow_cold:.1f}×) | {int(flow_result.state['num_steps'])} | "
-              f"{quantity}: {measured[0]:.4g} → {measured[-1]:.4g} (run), {predicted[-1]:.4g} "
-              f"(flow); max gap {gap:.2e}; flow − flow at rtol {rtols[0]:.0e}: "
-              f"{float(np.max(np.abs(predicted - first))):.1e} | "
-              f"{run_result.status} / {flow_result.status} |", flush=True)
+    reference = None
+    for valley in valleys:
+        for rtol in rtols:
+            flow = lambda: st.flow(problem, optimizer, steps=steps, stride=stride, key=key,
+                                   observe=observe, kind="slow-corrected", rtol=rtol,
+                                   atol=1e-3 * rtol, valley=valley)
+            flow_result, flow_cold = timed(flow)
+            _, flow_warm = timed(flow, repeats=3)
+            predicted = np.asarray(flow_result.observed[quantity])
+            weights = np.asarray(flow_result.observed["w"])
+            if reference is None:
+                reference = (predicted, weights)
+            gap = float(np.max(np.abs(measured - predicted)))
+            weight_gap = float(np.max(np.linalg.norm(weights - run_result.observed["w"], axis=1)))
+            to_full = float(np.max(np.abs(predicted - reference[0])))
+            to_full_w = float(np.max(np.linalg.norm(weights - reference[1], axis=1)))
+            print(f"| {name}, {valley}, rtol {rtol:.0e} | {steps:.0e} | {run_warm:.2f} s "
+                  f"({run_cold:.2f} s) | {flow_warm:.3f} s ({flow_cold:.2f} s) | "
+                  f"{run_warm / flow_warm:.0f}× ({run_cold / flow_cold:.1f}×) | "
+                  f"{int(flow_result.state['num_steps'])} | {quantity}: {measured[0]:.4g} → "
+                  f"{measured[-1]:.4g} (run), {predicted[-1]:.4g} (flow); max gap {gap:.1e}, "
+                  f"weights {weight_gap:.1e} | to the full flow at rtol {rtols[0]:.0e}: "
+                  f"{to_full:.1e}, weights {to_full_w:.1e} | {run_result.status} / "
+                  f"{flow_result.status} | load {' '.join(f'{x:.1f}' for x in os.getloadavg())} |",
+                  flush=True)
 
 
 def lr_to_zero(lrs=(0.1, 0.05, 0.025), rho_over_lr=1.0):
@@ -125,15 +136,16 @@ def main():
         lr_to_zero()
         return
     stride = max(1, args.steps // 100)
-    print("| model | steps | run warm (cold) | flow warm (cold) | ratio warm (cold) | solver "
-          "steps | drift | status run / flow |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| model, valley, tolerance | steps | run warm (cold) | flow warm (cold) | ratio warm "
+          "(cold) | solver steps | drift: run, flow, distance | flow − full flow | status run / "
+          "flow | load |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     problem, observe = outer_product_problem()
-    bench("f(xyᵀ), 3 × 2", problem, observe, lr=0.05, rho=0.01, steps=args.steps, stride=stride)
+    bench("f(xyᵀ), 3 × 2", problem, observe, lr=0.05, rho=0.01, steps=args.steps, stride=stride,
+          valleys=("full", "reduced"))
     problem, observe = diagonal_problem()
     bench("diagonal net, d = 20", problem, observe, lr=0.05, rho=0.01, steps=args.steps,
-          stride=stride, rtols=(1e-7, 1e-6))
-
+          stride=stride, rtols=(1e-7, 1e-6), valleys=("full", "reduced"))
 
 if __name__ == "__main__":
     main()

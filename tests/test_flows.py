@@ -1,5 +1,6 @@
 """st.flow: closed forms (gradient flow on a quadratic, the central flow of a sharpening toy,
 SAM's slow drift on f(xᵀy)), invariants (hypothesis), vmapped sweeps, and refusals."""
+import dataclasses
 import functools
 
 import jax
@@ -12,8 +13,9 @@ from jax.flatten_util import ravel_pytree
 
 import sharp_theory as st
 from sharp_theory.dynamics.flows import (NULL_SPACE_TOLERANCE, SLOW_DENSE_MAX_PARAMETERS,
-                                         FlowField, drift_rate, flow, integrate_flow, solve_sdcp,
-                                         tangent_projection, top_eigenpair)
+                                         VALLEY_SWITCH_TOLERANCE, FlowField, drift_rate, flow,
+                                         integrate_flow, solve_sdcp, tangent_projection,
+                                         top_eigenpair, valley_top_eigenpair)
 from sharp_theory.errors import ConfigError
 from sharp_theory.problems.base import Problem
 
@@ -209,7 +211,8 @@ def test_an_optimizer_without_a_flow_is_refused_in_one_line(optimizer):
 @pytest.mark.parametrize("arguments,parameter", [
     ({"kind": "slow"}, "kind"), ({"kind": "central flow"}, "kind"), ({"steps": 0}, "steps"),
     ({"stride": 0}, "stride"), ({"rtol": 0.0}, "rtol"), ({"key": 0}, "key"),
-    ({"max_solver_steps": 0}, "max_solver_steps")])
+    ({"max_solver_steps": 0}, "max_solver_steps"), ({"valley": "sideways"}, "valley"),
+    ({"valley": "reduced"}, "valley")])
 def test_bad_arguments_are_refused_before_any_work(arguments, parameter):
     settings_ = {"steps": 10, "key": KEY, **arguments}
     with pytest.raises(ConfigError, match=parameter):
@@ -443,3 +446,95 @@ def test_slow_flow_projection_and_eigenpair_match_the_dense_eigendecomposition()
         dense = vectors @ (delta2 / (values**2 + delta2) * (vectors.T @ vector))
         np.testing.assert_allclose(projection(jnp.asarray(hessian), jnp.asarray(vector), delta2),
                                    dense, rtol=1e-7, atol=1e-7 * np.linalg.norm(dense))
+    # The reduced flow's pieces above 24 parameters, near the valley (H ⪰ 0 up to the residual):
+    # the power iteration alone (no fallback) and the whole drift against the eigh path.
+    lam, u = jax.jit(functools.partial(valley_top_eigenpair, fallback=False))(jnp.asarray(hessian))
+    assert float(lam) == pytest.approx(values[-1], rel=1e-12)
+    assert abs(np.dot(np.asarray(u), vectors[:, -1])) == pytest.approx(1.0, abs=1e-10)
+    drifts = [np.asarray(jax.jit(functools.partial(field.valley_drift, corrected=True,
+                                                   dense=dense))(near_valley))
+              for dense in (True, False)]
+    np.testing.assert_allclose(drifts[1], drifts[0], rtol=0, atol=1e-7 * np.linalg.norm(drifts[0]))
+
+
+# ---- The reduced slow flow: gradient flow to the valley, then the drift along it alone ----
+
+def reduced_scalar_flow(x0, offset, lr, rho, valley="reduced"):
+    # ½(xy − ½)² (scalars: f(xyᵀ) with 1 × 1 factors), started `offset` off the valley at x0;
+    # the records are those of the full slow flow's tests above (one compiled program each).
+    problem = product_problem([x0], [0.5 / x0 + offset])
+    return flow(problem, st.optim.sam(lr=lr, rho=rho), steps=2000, stride=10, key=KEY,
+                observe=SLOW_OBSERVE, kind="slow", valley=valley)
+
+
+@settings(max_examples=6, deadline=None)
+@given(x0=hs.floats(1.5, 2.5), offset=hs.floats(-0.03, 0.03), lr=hs.floats(0.05, 0.15),
+       rho=hs.floats(0.02, 0.1))
+def test_reduced_slow_flow_on_the_scalar_valley_is_the_closed_form(x0, offset, lr, rho):
+    # Gradient flow conserves B = ½(x² − y²), so it lands on the valley xy = ½ at B₀; there the
+    # limit drift gives dB/dt = −2ηρ²B, with its clock from 0 (the reduced flow's convention):
+    # B(t) = B₀ e^{−2ηρ²t} from the switch on, B₀ before it, and xy = ½ at every record after.
+    traj = reduced_scalar_flow(x0, offset, lr, rho)
+    balancedness, lam = traj.observed["B"], traj.observed["lam"]  # lam = x² + y²
+    xy = np.sqrt((lam + 2 * balancedness) * (lam - 2 * balancedness)) / 2
+    b0 = 0.5 * (x0**2 - (0.5 / x0 + offset) ** 2)
+    switch = float(traj.state["valley_step"])
+    after = traj.steps >= switch
+    assert 0 <= switch < 2000 and after.sum() > 100
+    np.testing.assert_allclose(balancedness[~after], b0, rtol=1e-7)
+    # Tolerance: the records come from Tsit5's dense output at rtol 1e-8, good to ≈ 1e-6 in x and
+    # y over the horizon (the full flow's test above allows 1e-5 too); B = ½(x² − y²) inherits
+    # an absolute error ≈ |x|δx once it has decayed.
+    np.testing.assert_allclose(balancedness[after], b0 * np.exp(-2 * lr * rho**2 * traj.steps[after]),
+                               rtol=1e-5, atol=2e-6)
+    assert np.max(np.abs(xy - 0.5)[after]) <= 1e-8  # on the valley at every record
+    assert np.all(np.diff(balancedness[after]) < 0)  # B falls (B₀ > 0 here)
+
+
+def test_reduced_slow_flow_is_the_full_slow_flow_shifted_by_at_most_the_fitting_time():
+    # Started 0.02 off the valley. The reduced flow's drift runs from t = 0 at the valley point;
+    # the full flow's starts only once its projection δ²(H² + δ²)⁻¹ sees the valley (the
+    # residual below ≈ δ), somewhere in the fitting phase [0, T_switch]. On the valley both give
+    # dB/dt = −2ηρ²B, so B_reduced(t) = B_full(t + s) for one shift s ∈ [0, T_switch]: their
+    # ratio is constant and s is in range (here s ≈ 8 steps of T_switch ≈ 30).
+    lr, rho = 0.1, 0.1
+    full = reduced_scalar_flow(2.0, 0.02, lr, rho, valley="full")
+    reduced = reduced_scalar_flow(2.0, 0.02, lr, rho)
+    switch = float(reduced.state["valley_step"])
+    after = reduced.steps >= switch
+    ratio = reduced.observed["B"][after][0] / full.observed["B"][after][0]
+    np.testing.assert_allclose(reduced.observed["B"][after], ratio * full.observed["B"][after],
+                               rtol=1e-5, atol=2e-6)  # the tolerance of the closed form above
+    shift = -np.log(ratio) / (2 * lr * rho**2)
+    assert 0 <= shift <= switch and 0 < switch < 100
+    assert full.observed["B"][-1] < 0.05 * full.observed["B"][0]  # both moved
+
+
+def test_reduced_slow_flow_equals_the_full_slow_flow_on_a_diagonal_net():
+    # β = u⊙v (n = 3, d = 6), started on its valley by 3 000 GD steps; SAM at ηλ = 0.31, ρ = 0.05
+    # for 10⁴ steps (‖β‖₁ moves by 7e-4, the weights by 0.01): the reduced flow is the full
+    # slow flow to the solver's tolerance, and stays on the valley (‖∇L‖ ≤ 1e-9 at every record).
+    problem = st.problems.diagonal_linear(n=3, n_test=3, d=6, k=1, seed=0)
+    flat0, unravel = ravel_pytree(problem.params0)
+    field = FlowField(problem, st.optim.sam(lr=0.1, rho=0.05), unravel)
+    near = jax.jit(lambda v: jax.lax.fori_loop(0, 3000, lambda i, x: x - 0.1 * field.gradient(x),
+                                               v))(flat0)
+    problem = dataclasses.replace(problem, params0=unravel(near))
+    observe = {"w": st.observables.of_params(lambda p: ravel_pytree(p)[0]),
+               "grad_norm": lambda p, prob, state: jnp.linalg.norm(
+                   ravel_pytree(jax.grad(prob.loss_function())(p, prob.full_batch()))[0])}
+    flows = [flow(problem, st.optim.sam(lr=0.1, rho=0.05), steps=10_000, stride=250, key=KEY,
+                  observe=observe, kind="slow-corrected", valley=valley)
+             for valley in ("full", "reduced")]
+    full, reduced = (np.asarray(f.observed["w"]) for f in flows)
+    assert float(flows[1].state["valley_step"]) == 0.0  # started on the valley
+    assert np.max(flows[1].observed["grad_norm"]) <= 1e-9
+    assert np.max(np.linalg.norm(full - reduced, axis=1)) <= 5e-6
+    assert np.linalg.norm(reduced[-1] - reduced[0]) > 1e-3  # it moved 200× more than that
+
+
+def test_reduced_slow_flow_refuses_a_start_far_from_any_valley_in_one_line():
+    # At η = 1e-9 gradient flow does not move in 2 000 steps: the start never reaches a valley.
+    with pytest.raises(ConfigError, match="valley") as error:
+        reduced_scalar_flow(2.0, 0.3, 1e-9, 0.1)
+    assert "\n" not in str(error.value) and f"{VALLEY_SWITCH_TOLERANCE:g}" in str(error.value)

@@ -26,6 +26,12 @@ indices, from an ODE in the parameters whose time is counted in steps. The flows
 - ``"slow-corrected"``: the same drift at finite ηλ: ``-(2ηρ²/(2 - ηλ)²) P ∇λ`` (derived in
   papers/flows.md from SAM's 2-cycle across the valley; equal to the limit as ηλ -> 0).
 
+The slow kinds integrate the whole flow in the parameters by default (``valley="full"``: stiff,
+Kvaerno5). ``valley="reduced"`` splits it where it is slow: gradient flow until the iterate is
+on the valley (``‖∇L‖ <= VALLEY_SWITCH_TOLERANCE · max(1, ‖∇L(w₀)‖)``), a few Newton steps onto
+it, then only the drift ``-c P∇λ`` with P the exact projection onto the valley's tangent space
+(not stiff: an explicit solver, Tsit5).
+
 All flows use the problem's exact dense Hessian (flows are for the small exact models); the
 third derivatives are directional derivatives by ``jax.jvp``/``jax.grad`` of ``uᵀ∇²L u``.
 
@@ -67,6 +73,23 @@ SDCP_MAX_ITERATIONS = 20_000
 NULL_SPACE_TOLERANCE = 1e-4
 """δ/λ_max of the slow flow's tangent projection ``δ²(H² + δ²)⁻¹`` (eigenvalues far below δ
 span the tangent space)."""
+
+
+VALLEYS = ("full", "reduced")
+"""How the slow flows are integrated (:func:`flow`'s ``valley``): the whole flow in the parameters,
+or gradient flow to the valley and then the drift along it alone."""
+
+VALLEY_SWITCH_TOLERANCE = 1e-6
+"""The reduced slow flow leaves gradient flow for the drift along the valley once
+``‖∇L(w)‖ <= VALLEY_SWITCH_TOLERANCE · max(1, ‖∇L(w₀)‖)``."""
+
+VALLEY_NEWTON_STEPS = 4
+"""Newton steps ``w <- w - H⁺∇L`` (on the non-null eigenspace) that put the switch point on the
+valley."""
+
+VALLEY_RETRACTION_TOLERANCE = 1e-10
+"""After the Newton steps ``‖∇L‖ <= VALLEY_RETRACTION_TOLERANCE · max(1, ‖∇L(w₀)‖)``, or the
+reduced flow refuses the start (not near a valley of minimizers)."""
 
 
 def flow_kinds_for(optimizer: Optimizer) -> tuple[str, ...]:
@@ -202,6 +225,54 @@ class FlowField:
         drift = jax.lax.stop_gradient(rate * projected)
         return -self.lr * self.gradient(w) - drift
 
+    def valley_drift(self, w, corrected: bool, dense: bool | None = None):
+        """dw/dt of the reduced slow flow on the valley: the drift ``-c P∇λ`` alone.
+
+        P, the projection onto the Hessian's null space (the valley's tangent space on the
+        valley), is the full flow's filter applied twice, ``(δ²(H² + δ²)⁻¹)²`` (δ =
+        ``NULL_SPACE_TOLERANCE`` λ_max): 1 on the null space and at most (δ/λ_i)⁴ on a normal
+        direction of curvature λ_i, so the drift does not push the iterate off the valley (the
+        filter once leaks (δ/λ_i)², which the full flow's gradient-flow part pulls back and the
+        reduced flow has not). ``dense=True``: λ, u and P from one eigendecomposition;
+        ``dense=False``: λ, u from :func:`valley_top_eigenpair` (power iteration: the Hessian is
+        positive semidefinite on a valley of minimizers) and P from one Cholesky factorization
+        and two solves (:func:`tangent_projection`). Default (None): dense up to
+        :data:`SLOW_DENSE_MAX_PARAMETERS` parameters, as :meth:`slow`.
+        """
+        if dense is None:
+            dense = w.shape[0] <= SLOW_DENSE_MAX_PARAMETERS
+        if dense:
+            values, vectors = self.eigh(w)
+            lam, u = values[-1], vectors[:, -1]
+        else:
+            hessian = jax.lax.stop_gradient(jax.hessian(self.loss)(w))
+            hessian = 0.5 * (hessian + hessian.T)
+            lam, u = valley_top_eigenpair(hessian)
+        grad_lam = jax.grad(lambda v: jnp.vdot(u, self.hvp(v, u)))(w)
+        delta2 = (NULL_SPACE_TOLERANCE * lam) ** 2
+        if dense:
+            weights = (delta2 / (values**2 + delta2)) ** 2
+            projected = vectors @ (weights * (vectors.T @ grad_lam))
+        else:
+            projected = tangent_projection(hessian, grad_lam, delta2, repeat=2)
+        return -drift_rate(self.lr, self.rho, lam, corrected) * projected
+
+    def onto_valley(self, w):
+        """``VALLEY_NEWTON_STEPS`` Newton steps ``w <- w - H⁺∇L`` (H⁺ on the eigenvalues above δ).
+
+        H⁺ is ``λ_i/(λ_i² + δ²)`` in the eigenbasis: along a normal direction (λ_i ≫ δ) the step
+        removes the offset, along a tangent one (λ_i ≪ δ) it moves w by a fraction (λ_i/δ)² of
+        that direction's gradient component over λ_i, ≈ 0. So near a valley of minimizers it
+        converges quadratically to the point of the valley below w.
+        """
+        def newton(_, v):
+            values, vectors = self.eigh(v)
+            delta2 = (NULL_SPACE_TOLERANCE * values[-1]) ** 2
+            inverse = values / (values**2 + delta2)
+            return v - vectors @ (inverse * (vectors.T @ self.gradient(v)))
+
+        return jax.lax.fori_loop(0, VALLEY_NEWTON_STEPS, newton, w)
+
     def central_several(self, w, k: int):
         """``(dw/dt, Σ, λ)`` of the GD central flow with up to k eigenvalues at the edge.
 
@@ -333,21 +404,88 @@ def top_eigenpair(hessian, *, tolerance: float = TOP_EIGENPAIR_TOLERANCE,
     return jax.lax.cond(certified, lambda _: (theta, x), dense, None)
 
 
-def tangent_projection(hessian, vector, delta2):
+def tangent_projection(hessian, vector, delta2, repeat: int = 1):
     """``δ²(H² + δ²I)⁻¹ v`` by one Cholesky solve: the slow flow's projection onto the null space.
 
     Args:
       hessian: a symmetric (n, n) array H.
       vector: v, an (n,) array.
       delta2: δ² > 0 (the slow flow uses δ = 1e-4 λ_max).
+      repeat: apply the filter this many times (static, >= 1; the reduced slow flow uses 2),
+        with one factorization.
 
     Returns:
-      The (n,) array ``δ²(H² + δ²I)⁻¹ v`` (equal to ``Σ_i δ²/(λ_i² + δ²) u_i u_iᵀ v`` over H's
-      eigenpairs, without computing them).
+      The (n,) array ``(δ²(H² + δ²I)⁻¹)^repeat v`` (equal to ``Σ_i (δ²/(λ_i² + δ²))^repeat
+      u_i u_iᵀ v`` over H's eigenpairs, without computing them).
     """
     shifted = hessian @ hessian + delta2 * jnp.eye(hessian.shape[0], dtype=hessian.dtype)
-    return delta2 * jax.scipy.linalg.cho_solve(jax.scipy.linalg.cho_factor(shifted, lower=True),
-                                               vector)
+    factor = jax.scipy.linalg.cho_factor(shifted, lower=True)
+    for _ in range(repeat):
+        vector = delta2 * jax.scipy.linalg.cho_solve(factor, vector)
+    return vector
+
+
+VALLEY_POWER_ITERATIONS = 2_000
+"""The most power iterations :func:`valley_top_eigenpair` takes before it falls back to ``eigh``."""
+
+
+def valley_top_eigenpair(hessian, *, tolerance: float = TOP_EIGENPAIR_TOLERANCE,
+                         max_iterations: int = VALLEY_POWER_ITERATIONS, fallback: bool = True):
+    """The largest eigenpair of a positive semidefinite matrix by power iteration, certified.
+
+    On a valley of minimizers the Hessian is positive semidefinite, so power iteration (one
+    matrix-vector product per iteration, from a fixed generic start) converges to the largest
+    eigenvalue, at the rate λ₂/λ₁ (71 iterations to relative residual 1e-12 on the benchmark's
+    diagonal net, λ₂/λ₁ = 0.68): cheaper there than :func:`top_eigenpair`'s Lanczos and LU
+    solves or a dense ``eigh``. The result is certified as the largest eigenvalue by a Cholesky
+    factorization of ``θ(1 + 1e-9)I − H`` (+ a tiny shift), as in :func:`top_eigenpair`;
+    unconverged, non-positive or uncertified, it is the dense ``eigh`` answer instead (under
+    ``jax.vmap`` both branches run).
+
+    Args:
+      hessian: a symmetric (n, n) array.
+      tolerance: the relative residual ``‖Hx − θx‖/|θ|`` at which the iteration stops (> 0).
+      max_iterations: the most iterations (static).
+      fallback: True: the ``eigh`` answer where the iteration is not certified; False: NaNs
+        there instead (static; the tests check the iteration alone with it).
+
+    Returns:
+      ``(λ_max, u)``: a scalar and a unit (n,) vector.
+
+    References:
+      Parlett, *The Symmetric Eigenvalue Problem* (1998), ch. 4 (power iteration).
+    """
+    n, dtype = hessian.shape[0], hessian.dtype
+    tiny = jnp.finfo(dtype).tiny
+    start = jnp.cos(1.0 + 2.0 * jnp.arange(n, dtype=dtype))  # generic, fixed
+    start = start / jnp.linalg.norm(start)
+
+    def residual(x, hx):  # (θ, ‖Hx − θx‖/|θ|) from x and Hx: one product per iteration
+        theta = jnp.vdot(x, hx)
+        return theta, jnp.linalg.norm(hx - theta * x) / jnp.maximum(jnp.abs(theta), tiny)
+
+    def keep_going(state):
+        x, hx, iteration = state
+        return (iteration < max_iterations) & (residual(x, hx)[1] > tolerance)
+
+    def iterate(state):
+        _, hx, iteration = state
+        x = hx / jnp.maximum(jnp.linalg.norm(hx), tiny)
+        return x, hessian @ x, iteration + 1
+
+    x, hx, _ = jax.lax.while_loop(keep_going, iterate, (start, hessian @ start, jnp.asarray(0)))
+    theta, relative = residual(x, hx)
+    margin = theta * (1.0 + 1e-9) + jnp.finfo(dtype).eps * jnp.linalg.norm(hessian)
+    below = jnp.linalg.cholesky(margin * jnp.eye(n, dtype=dtype) - hessian)
+    certified = (relative <= tolerance) & (theta > 0) & jnp.all(jnp.isfinite(below))
+    if not fallback:
+        return jnp.where(certified, theta, jnp.nan), jnp.where(certified, x, jnp.nan)
+
+    def dense(_):
+        values, vectors = jnp.linalg.eigh(hessian)
+        return values[-1], vectors[:, -1]
+
+    return jax.lax.cond(certified, lambda _: (theta, x), dense, None)
 
 
 def solve_sdcp(linear, operator, active, *, tolerance: float = SDCP_TOLERANCE,
@@ -435,7 +573,8 @@ def drift_rate(lr, rho, lam, corrected: bool):
 
 def integrate_flow(problem: Problem, optimizer: Optimizer, params0, *, steps: int, stride: int,
                    observables, kind: str, rtol: float = 1e-8, atol: float = 1e-10,
-                   max_solver_steps: int = 100_000, edge_eigenvalues: int = 1):
+                   max_solver_steps: int = 100_000, edge_eigenvalues: int = 1,
+                   valley: str = "full"):
     """The traceable body of :func:`flow` (``jax.vmap`` it over hyperparameters for a sweep).
 
     Args:
@@ -451,11 +590,15 @@ def integrate_flow(problem: Problem, optimizer: Optimizer, params0, *, steps: in
       max_solver_steps: the most solver steps (static).
       edge_eigenvalues: k, the most eigenvalues the GD central flow holds at the edge (static;
         1: the closed form, above 1: :func:`solve_sdcp`).
+      valley: the slow flows' integration, one of :data:`VALLEYS` (static; see :func:`flow`).
 
     Returns:
       ``(params, observed, diverged_at, stats)``: the last finite recorded parameters, dict name
       -> records, the first record step at which the solution stopped (-1 if none), and the
-      solver's statistics (``num_steps``, ``num_accepted_steps``, ``num_rejected_steps``).
+      solver's statistics (``num_steps``, ``num_accepted_steps``, ``num_rejected_steps``; with
+      ``valley="reduced"`` also ``valley_step``, the time at which the drift along the valley
+      took over, -1 if gradient flow did not reach a valley, and ``valley_gradient_norm``,
+      ‖∇L‖ after the Newton steps onto it; records after a failed switch are NaN).
     """
     import diffrax
 
@@ -469,18 +612,24 @@ def integrate_flow(problem: Problem, optimizer: Optimizer, params0, *, steps: in
     # Jacobian −η∇²L of the gradient-flow part (FlowField.slow); with the drift's own Jacobian
     # (third and fourth derivatives through an eigendecomposition) diffrax's default chord
     # iteration rejected 58% of its steps (6 246 solver steps).
-    if kind.startswith("slow"):
-        import optimistix
-
-        solver = diffrax.Kvaerno5(root_finder=optimistix.Chord(rtol=rtol, atol=atol))
+    if kind.startswith("slow") and valley == "reduced":
+        path, stats = _reduced_slow_path(field, flat0, times, steps,
+                                         kind == "slow-corrected", rtol, atol, max_solver_steps)
     else:
-        solver = diffrax.Tsit5()
-    solution = diffrax.diffeqsolve(
-        term, solver, t0=0.0, t1=float(steps), dt0=None, y0=flat0,
-        saveat=diffrax.SaveAt(ts=times),
-        stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol),
-        max_steps=max_solver_steps, throw=False)
-    path = solution.ys
+        if kind.startswith("slow"):
+            import optimistix
+
+            solver = diffrax.Kvaerno5(root_finder=optimistix.Chord(rtol=rtol, atol=atol))
+        else:
+            solver = diffrax.Tsit5()
+        solution = diffrax.diffeqsolve(
+            term, solver, t0=0.0, t1=float(steps), dt0=None, y0=flat0,
+            saveat=diffrax.SaveAt(ts=times),
+            stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol),
+            max_steps=max_solver_steps, throw=False)
+        path = solution.ys
+        stats = {name: jnp.asarray(solution.stats[name]) for name in
+                 ("num_steps", "num_accepted_steps", "num_rejected_steps")}
     finite = jnp.all(jnp.isfinite(path), axis=1)
     ok = jnp.cumprod(finite.astype(jnp.int32)).astype(bool)
     n_ok = jnp.sum(ok)
@@ -526,19 +675,61 @@ def integrate_flow(problem: Problem, optimizer: Optimizer, params0, *, steps: in
     warm = {obs.name: obs.fn.init(params0, problem, state0) for obs in observables
             if isinstance(obs.fn, WarmObservable)}
     _, observed = jax.lax.scan(observe, warm, (safe_path, times, ok))
-    stats = {name: jnp.asarray(solution.stats[name]) for name in
-             ("num_steps", "num_accepted_steps", "num_rejected_steps")}
     return unravel(last), observed, diverged_at, stats
 
 
+def _reduced_slow_path(field: FlowField, flat0, times, steps: int, corrected: bool, rtol, atol,
+                       max_solver_steps: int):
+    """The reduced slow flow's records: gradient flow to the valley, Newton onto it, the drift.
+
+    Returns ``(path, stats)``: the (records, n) parameters (NaN after a failed switch) and the
+    solver statistics of both phases together, with ``valley_step`` and ``valley_gradient_norm``.
+    """
+    import diffrax
+
+    scale = jnp.maximum(1.0, jnp.linalg.norm(field.gradient(flat0)))
+    controller = diffrax.PIDController(rtol=rtol, atol=atol)
+    # Phase 1: gradient flow until ‖∇L‖ <= VALLEY_SWITCH_TOLERANCE · scale (an event ends it).
+    on_valley = diffrax.Event(lambda t, w, args, **kwargs: jnp.linalg.norm(field.gradient(w))
+                              <= VALLEY_SWITCH_TOLERANCE * scale)
+    fitting = diffrax.diffeqsolve(
+        diffrax.ODETerm(lambda t, w, args: -field.lr * field.gradient(w)), diffrax.Tsit5(),
+        t0=0.0, t1=float(steps), dt0=None, y0=flat0,
+        saveat=diffrax.SaveAt(subs=[diffrax.SubSaveAt(ts=times), diffrax.SubSaveAt(t1=True)]),
+        stepsize_controller=controller, max_steps=max_solver_steps, throw=False, event=on_valley)
+    fitted_path, switch, fitted = fitting.ys[0], fitting.ts[1][-1], fitting.ys[1][-1]
+    reached = (jnp.isfinite(switch) & (switch < steps)
+               & (jnp.linalg.norm(field.gradient(fitted)) <= VALLEY_SWITCH_TOLERANCE * scale))
+    # Phase 2: Newton onto the valley, then the drift alone. Its clock starts at 0, not at the
+    # switch: the fitting is fast against the drift (two time scales), and the full flow and SAM
+    # drift while they fit; records before the switch are phase 1's.
+    start = field.onto_valley(jnp.where(reached, fitted, flat0))
+    residual = jnp.linalg.norm(field.gradient(start))
+    switched = reached & (residual <= VALLEY_RETRACTION_TOLERANCE * scale)
+    t_switch = jnp.where(reached, switch, 0.0)
+    drifting = diffrax.diffeqsolve(
+        diffrax.ODETerm(lambda t, w, args: field.valley_drift(w, corrected)), diffrax.Tsit5(),
+        t0=0.0, t1=float(steps), dt0=None, y0=start,
+        saveat=diffrax.SaveAt(ts=times), stepsize_controller=controller,
+        max_steps=max_solver_steps, throw=False)
+    before = times < t_switch
+    after = jnp.where(switched, drifting.ys, jnp.nan)
+    path = jnp.where(before[:, None], fitted_path, after)
+    stats = {name: jnp.asarray(fitting.stats[name]) + jnp.asarray(drifting.stats[name])
+             for name in ("num_steps", "num_accepted_steps", "num_rejected_steps")}
+    stats["valley_step"] = jnp.where(switched, t_switch, -1.0)
+    stats["valley_gradient_norm"] = residual
+    return path, stats
+
+
 _integrate_jit = jax.jit(integrate_flow, static_argnames=(
-    "steps", "stride", "observables", "kind", "max_solver_steps", "edge_eigenvalues"))
+    "steps", "stride", "observables", "kind", "max_solver_steps", "edge_eigenvalues", "valley"))
 
 
 def flow(problem: Problem, optimizer: Optimizer, *, steps: int, key, observe=None,
          stride: int = 1, params0=None, init=None, kind: str | None = None, rtol: float = 1e-8,
          atol: float = 1e-10, max_solver_steps: int = 100_000,
-         edge_eigenvalues: int = 1) -> Trajectory:
+         edge_eigenvalues: int = 1, valley: str = "full") -> Trajectory:
     """Predict a full-batch run of ``optimizer`` with its flow: a Trajectory to put beside ``run``'s.
 
     The arguments mean what they mean in :func:`sharp_theory.dynamics.run` (the same records at
@@ -566,6 +757,14 @@ def flow(problem: Problem, optimizer: Optimizer, *, steps: int, key, observe=Non
         solves the semidefinite complementarity problem of Cohen et al. (:func:`solve_sdcp`),
         recorded as ``flow.sigma2_matrix`` (``flow.sigma2`` is its trace). GD's central flow only:
         USAM's and SAM's several-eigenvalue flows are not derived.
+      valley: how the slow kinds are integrated (:data:`VALLEYS`). ``"full"`` (default): the
+        whole flow in the parameters, gradient flow onto the valley and the drift along it
+        together (stiff; Kvaerno5). ``"reduced"``: gradient flow (Tsit5) until
+        ``‖∇L‖ <= VALLEY_SWITCH_TOLERANCE · max(1, ‖∇L(w₀)‖)``, ``VALLEY_NEWTON_STEPS`` Newton
+        steps onto the valley, then only the drift ``-c P∇λ`` with the same c as the full flow
+        and P the projection onto the valley's tangent space (not stiff; Tsit5): the same
+        trajectory on the valley at a fraction of the cost; the drift that the full flow adds
+        during the fitting phase is left out. The other kinds take ``"full"`` only.
 
     Returns:
       A :class:`Trajectory`: ``params`` (the last finite record), ``observed`` (with the central
@@ -575,7 +774,10 @@ def flow(problem: Problem, optimizer: Optimizer, *, steps: int, key, observe=Non
 
     Raises:
       ConfigError: an optimizer without a flow (one line naming those that have one), an
-        unknown ``kind``, or any argument ``run`` would refuse, before any work.
+        unknown ``kind`` or ``valley``, or any argument ``run`` would refuse, before any work;
+        with ``valley="reduced"``, after the integration, a start from which gradient flow does
+        not reach a valley of minimizers within ``steps`` (or the Newton steps do not land on
+        it).
 
     References:
       Cohen, Damian, Talwalkar, Kolter, Lee 2025 (central flows); Wen, Ma, Li 2023 (SAM's slow
@@ -621,6 +823,11 @@ def flow(problem: Problem, optimizer: Optimizer, *, steps: int, key, observe=Non
         raise ConfigError("edge_eigenvalues", edge_eigenvalues,
                           f"1 for the {optimizer.name} {kind} flow (several eigenvalues at the "
                           "edge: gd's central flow only)")
+    if valley not in VALLEYS:
+        raise ConfigError("valley", valley, f"one of {', '.join(VALLEYS)}")
+    if valley == "reduced" and not kind.startswith("slow"):
+        raise ConfigError("valley", valley, f"'full' for the {optimizer.name} {kind} flow (a "
+                          "reduced flow along the valley: the slow kinds only)")
     check_key(key)
     observables = as_observables(observe)
     params0 = starting_params(problem, params0, init, key)
@@ -629,9 +836,16 @@ def flow(problem: Problem, optimizer: Optimizer, *, steps: int, key, observe=Non
     params, observed, diverged_at, stats = wait_for(_integrate_jit(
         problem, optimizer, params0, steps=steps, stride=stride, observables=observables,
         kind=kind, rtol=rtol, atol=atol, max_solver_steps=max_solver_steps,
-        edge_eigenvalues=edge_eigenvalues), "st.flow")
+        edge_eigenvalues=edge_eigenvalues, valley=valley), "st.flow")
+    if valley == "reduced" and float(stats["valley_step"]) < 0:
+        raise ConfigError("valley", valley, f"'full' for this start: gradient flow did not reach "
+                          f"a valley of minimizers by step {steps} (‖∇L‖ <= "
+                          f"{VALLEY_SWITCH_TOLERANCE:g}·max(1, ‖∇L(w₀)‖), then Newton to "
+                          f"{VALLEY_RETRACTION_TOLERANCE:g}; reached "
+                          f"{float(stats['valley_gradient_norm']):.3g})")
     return Trajectory(params=params, observed=jax.tree_util.tree_map(np.asarray, observed),
                       steps=record_steps(steps, stride), diverged_at=np.asarray(diverged_at),
                       grad_evals=np.asarray(np.nan), hvp_evals=np.asarray(np.nan),
                       state=jax.tree_util.tree_map(np.asarray, stats),
-                      optimizer=f"{optimizer.name} {kind} flow", problem=problem.name)
+                      optimizer=f"{optimizer.name} {kind}{' reduced' if valley == 'reduced' else ''} flow",
+                      problem=problem.name)
