@@ -29,7 +29,8 @@
 #
 # What to look at: panel (a) — |B| of the run, its slow flow and gradient flow; panel (b) —
 # predicted over measured drift rate against ηλ, for both flows. At full size the lab also puts GD's central flow (Cohen et al., ICLR 2025) beside
-# GD on a small tanh network at its edge of stability.
+# GD on a small tanh network at its edge of stability, and asks whether the GD and USAM central
+# flows track their runs better as η → 0 (on a toy whose sharpening has no bound).
 
 # %%
 import jax

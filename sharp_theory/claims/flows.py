@@ -327,7 +327,7 @@ register(Claim(
               "(premises: the run reaches the edge at every η, the flow is integrated to the "
               "end; expected to fail: the run circles the edge in a cycle whose size does not "
               "shrink with η).",
-    regime=LR_TO_ZERO_REGIME.format(rule="GD"), lab=LAB, check=_lr_to_zero_check("gd", "GD"),
+    regime=LR_TO_ZERO_REGIME.replace("{rule}", "GD"), lab=LAB, check=_lr_to_zero_check("gd", "GD"),
     expected="fail"))
 register(Claim(
     id="flows.usam_central.error_vanishes_with_eta", paper="flows",
@@ -337,5 +337,5 @@ register(Claim(
               "with unbounded sharpening, compared at equal ηt, its largest weight error after "
               "the edge ηλ(1 + ρλ) = 2 as a fraction of gradient flow's falls by at least 1.5× "
               "from η = 0.1 to η = 0.025 (premises as for GD; expected to fail, as for GD).",
-    regime=LR_TO_ZERO_REGIME.format(rule="USAM with ρ = η/2"), lab=LAB,
+    regime=LR_TO_ZERO_REGIME.replace("{rule}", "USAM with ρ = η/2"), lab=LAB,
     check=_lr_to_zero_check("usam", "USAM"), expected="fail"))
