@@ -531,8 +531,12 @@ def central_error_at(rule, lr):
                              np.asarray(gradient.observed["w"]))
     at_edge = np.asarray(central.observed["flow.sigma2"]) > 0
     after = records >= records[np.argmax(at_edge)] if at_edge.any() else records < 0
-    largest = lambda a, b: float(np.linalg.norm(a - b, axis=1)[after].max()) if after.any() \
-        else float("nan")
+
+    def largest(run_points, flow_points):  # the largest distance over the records after the edge
+        if not after.any():
+            return float("nan")
+        return float(np.linalg.norm(run_points - flow_points, axis=1)[after].max())
+
     edge_quantity = run_w[:, 1] * (1 + rho * run_w[:, 1])  # μ = s(1 + ρs) at the run's iterates
     row = {"lr": lr, "rho": rho, "steps": steps, "edge": float(edge), "status": run.status,
            "flow_stopped_at": int(central.diverged_at),
