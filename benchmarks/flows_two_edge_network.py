@@ -15,9 +15,9 @@ the central flow with ``edge_eigenvalues=2`` and with one eigenvalue, and gradie
   error to gradient flow's;
 * where each flow stopped, its solver steps and its wall time.
 
-Costly: on a loaded 2-core machine the two flows took 872 s and 709 s (both stop when they
-exhaust their 10⁵ solver steps), which is why this is not a section of the lab
-(papers/flows.md has the numbers).
+Costly: on a loaded 2-core machine the two central flows took 1 261 s and 617 s (both stop when
+they exhaust their 10⁵ solver steps), which is why this is not a section of the lab
+(papers/flows.md and benchmarks/README.md have the numbers).
 
 Run: ``.venv/bin/python benchmarks/flows_two_edge_network.py``.
 """
