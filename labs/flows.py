@@ -29,7 +29,8 @@
 #
 # What to look at: panel (a) — |B| of the run, its slow flow and gradient flow; panel (b) —
 # predicted over measured drift rate against ηλ, for both flows. At full size the lab also puts GD's central flow (Cohen et al., ICLR 2025) beside
-# GD on a small tanh network at its edge of stability.
+# GD on a small tanh network at its edge of stability, and asks whether the GD and USAM central
+# flows track their runs better as η → 0 (on a toy whose sharpening has no bound).
 
 # %%
 import jax
@@ -483,6 +484,82 @@ if not QUICK:
           f"{usam_run_lambda.mean():.4g}); weight error / gradient flow's "
           f"{usam_central['error_ratio']:.3f}")
 
+# %% [markdown]
+# ## Central flows as η → 0 (full size only)
+# Does the GD (and, at fixed ρ/η, the USAM) central flow track the run better as η → 0? On a
+# fixed network the edge 2/η moves out of reach as η falls (the width-20 net above: GD's λ_max
+# stops at 12.9 for η = 0.1 and 0.05, below their edges 20 and 40), so we use the toy whose
+# sharpening has no bound, L(x, s) = ½sx² − as (a = 0.5): its curvature along x is s, and
+# gradient flow raises s by ηa per step. For each η ∈ {0.1, 0.05, 0.025} (USAM with ρ = η/2),
+# the run starts at x = 0.1, two below its edge (s₀ = s_edge − 2, s_edge = 2/η for GD and the
+# root of ηs(1 + ρs) = 2 for USAM), so it reaches the edge at the same continuous time ηt = 4,
+# and the horizon is five times that (ηt = 20: 200, 400, 800 steps), with 200 records at the
+# same ηt for every η. We compare each central flow's largest weight error after the edge with
+# gradient flow's on the same run, at every η.
+
+# %%
+LR_TO_ZERO_LRS, LR_TO_ZERO_RHO_OVER_LR = [0.1, 0.05, 0.025], 0.5
+SHARPENING_RATE, EDGE_DISTANCE, SHARPENING_X0, LR_TO_ZERO_EDGE_TIMES = 0.5, 2.0, 0.1, 5
+
+
+def sharpening_loss(params, batch):
+    """L(x, s) = ½ s x² − a s: curvature s along x, raised by gradient flow at the rate ηa."""
+    return 0.5 * params[1] * params[0] ** 2 - SHARPENING_RATE * params[1]
+
+
+def central_error_at(rule, lr):
+    """The run, central flow and gradient flow of ``rule`` ("gd" or "usam", ρ = η/2) at η on the
+    sharpening toy started EDGE_DISTANCE below its edge; their weight errors after the edge."""
+    rho = LR_TO_ZERO_RHO_OVER_LR * lr if rule == "usam" else 0.0
+    edge = 2.0 / lr if rule == "gd" else (np.sqrt(1 + 8 * rho / lr) - 1) / (2 * rho)
+    problem = st.problems.from_loss(sharpening_loss,
+                                    jnp.asarray([SHARPENING_X0, edge - EDGE_DISTANCE]),
+                                    name="sharpening-toy")
+    optimizer = st.optim.gd(lr=lr) if rule == "gd" else st.optim.usam(lr=lr, rho=rho)
+    steps = int(round(LR_TO_ZERO_EDGE_TIMES * EDGE_DISTANCE / SHARPENING_RATE / lr))
+    watch = {"w": of_params(lambda w: w)}
+    run = st.run(problem, optimizer, steps=steps, stride=1, key=jax.random.key(0), observe=watch)
+    settings = dict(steps=steps, stride=steps // 200, key=jax.random.key(0), observe=watch,
+                    rtol=1e-8, atol=1e-10)
+    central = st.flow(problem, optimizer, kind="central", **settings)
+    gradient = st.flow(problem, optimizer, kind="gradient", **settings)
+    run_w = np.asarray(run.observed["w"])
+    records = np.asarray(central.steps)
+    at_records = run_w[records]
+    centres = 0.5 * (run_w[records] + run_w[np.minimum(records + 1, steps)])  # two-step centres
+    central_w, gradient_w = (np.asarray(central.observed["w"]),
+                             np.asarray(gradient.observed["w"]))
+    at_edge = np.asarray(central.observed["flow.sigma2"]) > 0
+    after = records >= records[np.argmax(at_edge)] if at_edge.any() else records < 0
+
+    def largest(run_points, flow_points):  # the largest distance over the records after the edge
+        if not after.any():
+            return float("nan")
+        return float(np.linalg.norm(run_points - flow_points, axis=1)[after].max())
+
+    edge_quantity = run_w[:, 1] * (1 + rho * run_w[:, 1])  # μ = s(1 + ρs) at the run's iterates
+    row = {"lr": lr, "rho": rho, "steps": steps, "edge": float(edge), "status": run.status,
+           "flow_stopped_at": int(central.diverged_at),
+           "edge_step": int(records[after][0]) if after.any() else -1,
+           "run_max_edge": float(0.5 * lr * edge_quantity.max()),
+           "central_error": largest(at_records, central_w),
+           "gradient_error": largest(at_records, gradient_w),
+           "centre_central_error": largest(centres, central_w),
+           "centre_gradient_error": largest(centres, gradient_w),
+           "solver_steps": int(central.state["num_steps"])}
+    row["error_ratio"] = row["central_error"] / row["gradient_error"]
+    row["centre_error_ratio"] = row["centre_central_error"] / row["centre_gradient_error"]
+    return row
+
+
+lr_to_zero = None
+if not QUICK:
+    lr_to_zero = {rule: [central_error_at(rule, lr) for lr in LR_TO_ZERO_LRS]
+                  for rule in lab.progress(["gd", "usam"], "central flows as η → 0")}
+    for rule, rows_ in lr_to_zero.items():
+        print(f"{rule} central flow, weight error / gradient flow's at η = {LR_TO_ZERO_LRS}: "
+              + ", ".join(f"{row['error_ratio']:.3f}" for row in rows_))
+
 # %%
 measured = {
     "drift": rows,
@@ -498,6 +575,8 @@ if gd_central is not None:
     measured["gd_central"] = gd_central
 if usam_central is not None:
     measured["usam_central"] = usam_central
+if lr_to_zero is not None:
+    measured["central_lr_to_zero"] = lr_to_zero
 lab.save_arrays(steps=steps_axis, eta_lambda=np.asarray(ETA_LAMBDA),
                 run_B=np.stack([np.asarray(r.observed["B"]) for r in runs]),
                 slow_B=np.asarray(flows["slow"][0]),

@@ -20,7 +20,7 @@ def test_flows_lab_quick(quick_lab_run):
     assert (out / "fig1_sam_slow_flow-slide.png").stat().st_size > 0
     # Every claim but the full-size central flow ones (GD, USAM) is decided at quick sizes, as
     # expected.
-    assert len(results["claims"]) == 12
+    assert len(results["claims"]) == 14
     for claim in results["claims"]:
         if claim["id"].startswith(("flows.gd_central.", "flows.usam_central.")):
             assert claim["verdict"] == "inconclusive"

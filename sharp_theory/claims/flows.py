@@ -6,7 +6,7 @@ judged on f(xᵀy) = (xᵀy − ½)², whose balancedness B the drift moves and 
 """
 from __future__ import annotations
 
-from .base import Claim, Threshold, Verdict, finite, finite_max, judge, register
+from .base import Claim, Threshold, Verdict, finite, finite_max, finite_min, judge, register
 
 LAB = "flows"
 REGIME = ("op_toy f(xᵀy) = (xᵀy − ½)², x0 = (0.2, −0.1, 0.3), y0 = −3x0, full batch; ηλ ∈ "
@@ -278,3 +278,64 @@ for _model, _quantity, _name in (("diagonal_net", "‖β‖₁", "l1_drift"),
                   "of the horizon is at most 0.2 × gradient flow's, without steady growth (last "
                   "tenth ≤ 2 × the second tenth; ηλ = 0.8 < 2).",
         regime=VALLEY_REGIMES[_model], lab=LAB, check=_valley_error_check(_model)))
+
+
+LR_TO_ZERO_FALL = 1.5  # error ratio at η over that at η/4: at least 1.5 (≈ 1.22 per halving)
+LR_TO_ZERO_REGIME = ("the sharpening toy L(x, s) = ½sx² − as (a = 0.5, unbounded sharpening), "
+                     "started at x = 0.1, s₀ two below the edge; η ∈ {0.1, 0.05, 0.025}, {rule}; "
+                     "the edge reached at ηt = 4, horizon ηt = 20 (200, 400, 800 steps), 200 "
+                     "records at equal ηt; full size only")
+
+
+def _lr_to_zero_check(rule: str, name: str):
+    def check(measured, *, quick) -> Verdict:
+        rows = measured["central_lr_to_zero"][rule]
+        ratios = [finite(row["error_ratio"], "error ratio") for row in rows]
+        numbers = {"lrs": [row["lr"] for row in rows], "rhos": [row["rho"] for row in rows],
+                   "error_ratios": ratios,
+                   "central_errors": [row["central_error"] for row in rows],
+                   "gradient_errors": [row["gradient_error"] for row in rows],
+                   "centre_error_ratios": [row["centre_error_ratio"] for row in rows],
+                   "run_max_edge": [row["run_max_edge"] for row in rows],
+                   "flow_stopped_at": [row["flow_stopped_at"] for row in rows],
+                   "statuses": [row["status"] for row in rows]}
+        fall = ratios[0] / ratios[-1]
+        numbers["fall_over_two_halvings"] = fall
+        premises = [
+            Threshold(f"smallest over η of the run's largest ημ/2 (premise: {name} reaches its "
+                      "edge at every η, >= 1)",
+                      finite_min([row["run_max_edge"] for row in rows], "run edge"), ">=", 1.0),
+            Threshold("latest record where a central flow stopped (premise: none, -1)",
+                      finite_max([row["flow_stopped_at"] for row in rows], "flow stop"), "==",
+                      -1)]
+        return judge(Threshold(f"{name} central flow's weight error / gradient flow's: at η = 0.1 "
+                               "over at η = 0.025", fall, ">=", LR_TO_ZERO_FALL), numbers,
+                     "largest ‖w_run − w_flow‖ over the records from the first one at the edge, "
+                     "divided by gradient flow's on the same run, at each η",
+                     also=premises)
+    check.__name__ = f"_check_{rule}_lr_to_zero"
+    return check
+
+
+register(Claim(
+    id="flows.gd_central.error_vanishes_with_eta", paper="flows",
+    source="Cohen, Damian, Talwalkar, Kolter, Lee 2025 (the central flow as GD's time-averaged "
+           "trajectory); issue 28's test: errors shrinking as η → 0",
+    statement="The GD central flow tracks GD better as η → 0: on a toy with unbounded "
+              "sharpening, compared at equal ηt, its largest weight error after the edge as a "
+              "fraction of gradient flow's falls by at least 1.5× from η = 0.1 to η = 0.025 "
+              "(premises: the run reaches the edge at every η, the flow is integrated to the "
+              "end; expected to fail: the run circles the edge in a cycle whose size does not "
+              "shrink with η).",
+    regime=LR_TO_ZERO_REGIME.replace("{rule}", "GD"), lab=LAB, check=_lr_to_zero_check("gd", "GD"),
+    expected="fail"))
+register(Claim(
+    id="flows.usam_central.error_vanishes_with_eta", paper="flows",
+    source="derived (papers/flows.md: the USAM central flow); issue 28's test: errors shrinking "
+           "as η → 0 at fixed ρ/η",
+    statement="At fixed ρ/η = 0.5 the USAM central flow tracks USAM better as η → 0: on a toy "
+              "with unbounded sharpening, compared at equal ηt, its largest weight error after "
+              "the edge ηλ(1 + ρλ) = 2 as a fraction of gradient flow's falls by at least 1.5× "
+              "from η = 0.1 to η = 0.025 (premises as for GD; expected to fail, as for GD).",
+    regime=LR_TO_ZERO_REGIME.replace("{rule}", "USAM with ρ = η/2"), lab=LAB,
+    check=_lr_to_zero_check("usam", "USAM"), expected="fail"))
