@@ -122,5 +122,8 @@ def test_a_second_process_loads_programs_from_the_cache(tmp_path):
     first = _python(CACHED_RUN, SHARP_THEORY_COMPILE_CACHE=str(tmp_path))
     assert any(tmp_path.iterdir()), "nothing was written to the cache folder"
     second = _python(CACHED_RUN, SHARP_THEORY_COMPILE_CACHE=str(tmp_path))
-    assert first["hits"] == 0 and second["hits"] >= 1, (first, second)
+    # The first process may hit its own entries: a program it compiles twice (an eager op, say)
+    # is written the first time when that compile took over MIN_COMPILE_SECONDS, which a loaded
+    # machine decides (one hit seen at load 10). The second hits everything the first wrote.
+    assert second["hits"] > first["hits"], (first, second)
     assert second["final"] == first["final"]
