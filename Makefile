@@ -10,8 +10,7 @@ PYTEST_WORKERS ?= 2
 
 MIN_VENV := .venv-min
 # What test-min runs under the lowest versions: import + README example, the CLI, one quick lab,
-# the fuzzer on one claim, and the packaging checks, compiled with XLA's default settings (the
-# whole suite compiles faster, see tests/conftest.py).
+# the fuzzer on one claim, and the packaging checks.
 MIN_TESTS ?= tests/test_readme.py tests/test_cli.py tests/test_packaging.py \
 	"tests/test_sharpness_labs.py::test_lab_quick[what-sam-does]" \
 	tests/test_fuzz.py::test_false_bound_is_falsified_and_shrunk_to_its_boundary
@@ -48,7 +47,7 @@ test-min:
 	$(MIN_VENV)/bin/python -m pip freeze --exclude-editable > $(MIN_VENV)/after.txt
 	@diff $(MIN_VENV)/before.txt $(MIN_VENV)/after.txt || \
 	  (echo "installing sharp_theory changed the versions above" >&2; exit 1)
-	MPLBACKEND=Agg SHARP_THEORY_TEST_FAST_COMPILE=0 $(MIN_VENV)/bin/python -m pytest -q -p no:cacheprovider $(MIN_TESTS)
+	MPLBACKEND=Agg $(MIN_VENV)/bin/python -m pytest -q -p no:cacheprovider $(MIN_TESTS)
 
 # The documentation site into site/: every lab executed as a notebook at quick sizes (reusing
 # the runs `make test` cached when SHARP_THEORY_SITE_CACHE pointed there; full results from

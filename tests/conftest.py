@@ -21,39 +21,6 @@ if os.environ.get("SHARP_THEORY_COMPILE_CACHE", "").strip().lower() not in ("0",
         atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
     os.environ["SHARP_THEORY_COMPILE_CACHE"] = os.environ["SHARP_THEORY_TEST_COMPILE_CACHE"]
 
-# The suite compiles thousands of XLA programs that then run for milliseconds: compiling is most of
-# its time. The tests compile without XLA:CPU's fusion emitters (its older loop emitters instead),
-# which cut the compile CPU of tests/test_sharpness.py + test_matrix_sensing.py from 78 to 61 s.
-# The programs compute the same things; results differ from the default build's at the rounding
-# level (as they do between two CPUs), and every test holds. (LLVM's optimization level 0 would cut
-# that pair to 36 s, but it breaks SAM-at-rho=0-is-GD bit for bit, a chaotic two-eigenvalue flow
-# test and a quick verdict decided by rounding.) `make test-min`, `make demo` and users' runs use
-# the default compiler; SHARP_THEORY_TEST_FAST_COMPILE=0 keeps the defaults here too. A flag XLA
-# does not know aborts the process, so the first process tries the flags in a child first.
-FAST_COMPILE_FLAGS = ("--xla_cpu_use_fusion_emitters=false",)
-
-
-def _fast_compile_flags_work(flags: str) -> bool:
-    import subprocess
-
-    probe = subprocess.run(
-        [sys.executable, "-c", "import jax, jax.numpy as jnp; jax.jit(jnp.sin)(1.0).block_until_ready()"],
-        env={**os.environ, "XLA_FLAGS": flags, "JAX_PLATFORMS": "cpu"}, capture_output=True,
-        timeout=120)
-    return probe.returncode == 0
-
-
-if (os.environ.get("SHARP_THEORY_TEST_FAST_COMPILE", "1").strip() != "0"
-        and "SHARP_THEORY_TEST_FAST_COMPILE_APPLIED" not in os.environ):  # the first process
-    _flags = " ".join((os.environ.get("XLA_FLAGS", ""),) + FAST_COMPILE_FLAGS).strip()
-    _works = _fast_compile_flags_work(_flags)
-    os.environ["SHARP_THEORY_TEST_FAST_COMPILE_APPLIED"] = "1" if _works else "0"
-    if _works:
-        os.environ["XLA_FLAGS"] = _flags
-    else:
-        print(f"conftest: XLA refused {FAST_COMPILE_FLAGS}; the tests compile with its defaults",
-              file=sys.stderr)
-
 # The labs' quick runs (fixture quick_lab_run): one folder per test run, made by the first process
 # (the workers inherit it); its path, unique to the run, also marks the runs made in this one.
 if not os.environ.get("SHARP_THEORY_TEST_LABS"):
