@@ -198,31 +198,12 @@ class FlowField:
         ``dense=False`` takes the top eigenpair from :func:`top_eigenpair` (Lanczos and Rayleigh
         quotient iteration, certified, with the eigendecomposition as fallback) and the
         projection from one Cholesky solve: the same vector field to rounding (``tests/test_flows.py`` compares the two).
-        The default (None) is dense up to :data:`SLOW_DENSE_MAX_PARAMETERS` parameters.
+        The default (None): dense up to :data:`SLOW_DENSE_MAX_PARAMETERS` parameters.
         """
-        if dense is None:
-            dense = w.shape[0] <= SLOW_DENSE_MAX_PARAMETERS
-        if dense:
-            values, vectors = self.eigh(w)
-            lam, u = values[-1], vectors[:, -1]
-        else:
-            hessian = jax.lax.stop_gradient(jax.hessian(self.loss)(w))
-            hessian = 0.5 * (hessian + hessian.T)
-            lam, u = top_eigenpair(hessian)
-        grad_lam = jax.grad(lambda v: jnp.vdot(u, self.hvp(v, u)))(w)
-        # P = δ²(H² + δ²)⁻¹ with δ = tolerance·λ_max: the projection onto the null space at a
-        # minimizer, and smooth in w off it (a hard cut-off flickers as eigenvalues cross it).
-        delta2 = (NULL_SPACE_TOLERANCE * lam) ** 2
-        if dense:
-            tangent = delta2 / (values**2 + delta2)
-            projected = vectors @ (tangent * (vectors.T @ grad_lam))
-        else:
-            projected = tangent_projection(hessian, grad_lam, delta2)
-        rate = drift_rate(self.lr, self.rho, lam, corrected)
         # The drift is O(ηρ²): the implicit solver's chord iteration uses the Jacobian of the
         # gradient-flow part alone (−η∇²L, Hessian-vector products), not the drift's third and
         # fourth derivatives. Only the iteration's Jacobian changes, not the vector field.
-        drift = jax.lax.stop_gradient(rate * projected)
+        drift = jax.lax.stop_gradient(self.drift(w, corrected, dense, top_eigenpair, filters=1))
         return -self.lr * self.gradient(w) - drift
 
     def valley_drift(self, w, corrected: bool, dense: bool | None = None):
@@ -239,6 +220,16 @@ class FlowField:
         and two solves (:func:`tangent_projection`). Default (None): dense up to
         :data:`SLOW_DENSE_MAX_PARAMETERS` parameters, as :meth:`slow`.
         """
+        return -self.drift(w, corrected, dense, valley_top_eigenpair, filters=2)
+
+    def drift(self, w, corrected: bool, dense: bool | None, eigenpair, filters: int):
+        """``c(ηλ) (δ²(H² + δ²)⁻¹)^filters ∇λ``: the slow flows' drift at w (the rate c of
+        :func:`drift_rate`, δ = ``NULL_SPACE_TOLERANCE`` λ_max).
+
+        ``dense=True``: λ, u and the filter from one eigendecomposition; ``dense=False``: λ, u
+        from ``eigenpair(hessian)`` and the filter by Cholesky solves (:func:`tangent_projection`);
+        None: dense up to :data:`SLOW_DENSE_MAX_PARAMETERS` parameters.
+        """
         if dense is None:
             dense = w.shape[0] <= SLOW_DENSE_MAX_PARAMETERS
         if dense:
@@ -247,15 +238,17 @@ class FlowField:
         else:
             hessian = jax.lax.stop_gradient(jax.hessian(self.loss)(w))
             hessian = 0.5 * (hessian + hessian.T)
-            lam, u = valley_top_eigenpair(hessian)
+            lam, u = eigenpair(hessian)
         grad_lam = jax.grad(lambda v: jnp.vdot(u, self.hvp(v, u)))(w)
+        # δ²(H² + δ²)⁻¹ with δ = tolerance·λ_max: the projection onto the null space at a
+        # minimizer, and smooth in w off it (a hard cut-off flickers as eigenvalues cross it).
         delta2 = (NULL_SPACE_TOLERANCE * lam) ** 2
         if dense:
-            weights = (delta2 / (values**2 + delta2)) ** 2
-            projected = vectors @ (weights * (vectors.T @ grad_lam))
+            tangent = (delta2 / (values**2 + delta2)) ** filters
+            projected = vectors @ (tangent * (vectors.T @ grad_lam))
         else:
-            projected = tangent_projection(hessian, grad_lam, delta2, repeat=2)
-        return -drift_rate(self.lr, self.rho, lam, corrected) * projected
+            projected = tangent_projection(hessian, grad_lam, delta2, repeat=filters)
+        return drift_rate(self.lr, self.rho, lam, corrected) * projected
 
     def onto_valley(self, w):
         """``VALLEY_NEWTON_STEPS`` Newton steps ``w <- w - H⁺∇L`` (H⁺ on the eigenvalues above δ).
