@@ -361,7 +361,6 @@ def top_eigenpair(hessian, *, tolerance: float = TOP_EIGENPAIR_TOLERANCE,
     identity, tiny = jnp.eye(n, dtype=dtype), jnp.finfo(dtype).tiny
     dimension = min(krylov_dimension, n)
     start = jnp.cos(1.0 + 2.0 * jnp.arange(n, dtype=dtype))  # generic, fixed
-    scale = jnp.linalg.norm(hessian)
     krylov_space = lanczos(lambda v: hessian @ v, start, dimension)
     ritz = jnp.linalg.eigh(tridiagonal(krylov_space))[1][:, -1]
     first = krylov_space.basis.T @ ritz
@@ -383,10 +382,17 @@ def top_eigenpair(hessian, *, tolerance: float = TOP_EIGENPAIR_TOLERANCE,
 
     x, _ = jax.lax.while_loop(keep_going, iterate, (first, jnp.asarray(0)))
     theta, relative = residual(x)
-    margin = theta * (1.0 + 1e-9) + jnp.finfo(dtype).eps * scale
-    below = jnp.linalg.cholesky(margin * identity - hessian)
-    certified = (relative <= tolerance) & (theta > 0) & jnp.all(jnp.isfinite(below))
+    return _certified_top_eigenpair(hessian, theta, x, relative <= tolerance, fallback)
 
+
+def _certified_top_eigenpair(hessian, theta, x, converged, fallback: bool):
+    """``(θ, x)`` where it is certified as the largest eigenpair of ``hessian``, else the dense
+    ``eigh`` answer (``fallback``) or NaNs. Certified: converged, θ > 0 and a Cholesky
+    factorization of ``θ(1 + 1e-9)I − H`` (+ eps·‖H‖) exists, so no eigenvalue lies above θ."""
+    identity = jnp.eye(hessian.shape[0], dtype=hessian.dtype)
+    margin = theta * (1.0 + 1e-9) + jnp.finfo(hessian.dtype).eps * jnp.linalg.norm(hessian)
+    below = jnp.linalg.cholesky(margin * identity - hessian)
+    certified = converged & (theta > 0) & jnp.all(jnp.isfinite(below))
     if not fallback:
         return jnp.where(certified, theta, jnp.nan), jnp.where(certified, x, jnp.nan)
 
@@ -468,17 +474,7 @@ def valley_top_eigenpair(hessian, *, tolerance: float = TOP_EIGENPAIR_TOLERANCE,
 
     x, hx, _ = jax.lax.while_loop(keep_going, iterate, (start, hessian @ start, jnp.asarray(0)))
     theta, relative = residual(x, hx)
-    margin = theta * (1.0 + 1e-9) + jnp.finfo(dtype).eps * jnp.linalg.norm(hessian)
-    below = jnp.linalg.cholesky(margin * jnp.eye(n, dtype=dtype) - hessian)
-    certified = (relative <= tolerance) & (theta > 0) & jnp.all(jnp.isfinite(below))
-    if not fallback:
-        return jnp.where(certified, theta, jnp.nan), jnp.where(certified, x, jnp.nan)
-
-    def dense(_):
-        values, vectors = jnp.linalg.eigh(hessian)
-        return values[-1], vectors[:, -1]
-
-    return jax.lax.cond(certified, lambda _: (theta, x), dense, None)
+    return _certified_top_eigenpair(hessian, theta, x, relative <= tolerance, fallback)
 
 
 def solve_sdcp(linear, operator, active, *, tolerance: float = SDCP_TOLERANCE,
